@@ -1,0 +1,66 @@
+# The two commands: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV_PY := .venv/bin/python
+OSTEON := .venv/bin/osteon
+# Debian packages: ffmpeg for streaming, chromium for browser tests,
+# Mesa EGL/GL for Panda3D offscreen rendering, xvfb for the windowed path.
+DEB_PACKAGES := ffmpeg chromium libegl1 libgl1-mesa-dri libgles2 libosmesa6 xvfb fonts-noto-cjk gcc
+DEMO_SERIES := var/demo/ct-lumbar
+DEMO_CASE := assets/cases/demo-lumbar
+
+.PHONY: help run test deps system-deps lint typecheck pytest bench clean
+
+help:
+	@echo "make run   install what is missing, build the demo case, open it"
+	@echo "make test  install what is missing, lint, type-check, run the whole suite"
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+deps: .venv/.synced
+
+system-deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(DEMO_SERIES)/.done: | deps
+	$(OSTEON) phantom ct $(DEMO_SERIES) --region lumbar --seed 7
+	@touch $@
+
+$(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
+	$(OSTEON) case build $(DEMO_SERIES) $(DEMO_CASE) --force
+
+run: deps system-deps $(DEMO_CASE)/case.json
+	$(OSTEON) demo
+
+lint: deps
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck: deps
+	.venv/bin/mypy
+
+pytest: deps system-deps
+	.venv/bin/pytest
+
+test: deps system-deps lint typecheck pytest
+
+bench: deps
+	$(VENV_PY) benchmarks/case_build.py
+
+clean:
+	rm -rf .venv .tools var .pytest_cache .mypy_cache

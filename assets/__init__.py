@@ -1,0 +1,1 @@
+"""Data the simulator loads: instrument and scenario definitions, built patient cases."""

@@ -1,0 +1,1 @@
+"""ZeroMQ messages between simulator stations and the clinical shell (not built yet)."""

@@ -1,0 +1,1 @@
+"""The `osteon` console command: gathers each package's subcommands under one name."""

@@ -1,0 +1,3 @@
+from osteon.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""Root of the `osteon` command. Each package owns its subcommands; this only mounts them."""
+
+import importlib
+import sys
+
+import typer
+
+from osteon.console import CommandError, print_error
+
+# (name, module holding `app`, help): imported lazily so `osteon --help` stays fast
+# and a package's heavy imports (panda3d, django) load only when its command runs.
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("phantom", "sim_core.ct.cli", "Generate CT phantoms with known ground truth / 生成体模 CT"),
+    ("case", "sim_core.case.cli", "Build and view simulation cases from CT / 病例构建与查看"),
+    ("shell", "clinical_shell.cli", "Clinical web shell / 临床平台 (Django)"),
+    ("sim", "sim_core.sim_cli", "Simulation engine: run, replay, bench / 模拟引擎"),
+]
+
+
+def _demo() -> None:
+    """Open the demo case: a window where there is a display, else an offscreen screenshot."""
+    from osteon.demo import run_demo
+
+    run_demo()
+
+
+def build_app(wanted: str | None) -> typer.Typer:
+    """The root command with the subcommand ``wanted`` loaded (all of them for help)."""
+    app = typer.Typer(
+        name="osteon",
+        help="Osteon: patient-specific orthopedic surgery simulator / 骨科手术模拟",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for name, module, help_text in SUBCOMMANDS:
+        if wanted in (None, "--help", "-h") or wanted == name:
+            sub = importlib.import_module(module).app
+        else:
+            sub = typer.Typer()
+        app.add_typer(sub, name=name, help=help_text)
+    app.command("demo", help="打开演示病例 / open the demo case (window, or offscreen screenshot)")(
+        _demo
+    )
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    app = build_app(args[0] if args else None)
+    try:
+        app(args=args, prog_name="osteon")
+    except CommandError as exc:
+        print_error(exc)
+        raise SystemExit(exc.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

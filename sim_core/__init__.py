@@ -1,0 +1,1 @@
+"""The simulation core: CT phantoms, case builder, voxel engine, Panda3D view."""

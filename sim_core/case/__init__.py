@@ -1,0 +1,1 @@
+"""Case building: CT series -> isotropic voxel bone with density, zone labels and meshes."""
