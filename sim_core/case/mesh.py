@@ -14,7 +14,7 @@ from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 
 from sim_core.case.bundle import Mesh
 
-SMOOTH_SIGMA_VOX = 0.7
+SMOOTH_SIGMA_VOX = 1.0
 TARGET_FACES = 120_000
 
 
