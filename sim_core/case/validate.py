@@ -29,8 +29,8 @@ def truth_on_case_grid(
     out = np.zeros(case_shape, dtype=np.uint8)
     case_index_to_source = index_from_patient @ patient_from_case
     j, k = np.meshgrid(np.arange(case_shape[1]), np.arange(case_shape[2]), indexing="ij")
-    plane = np.stack([np.zeros_like(j), j, k, np.ones_like(j)], axis=0).reshape(4, -1)
-    plane = plane.astype(np.float64)
+    stacked = np.stack([np.zeros_like(j), j, k, np.ones_like(j)], axis=0).reshape(4, -1)
+    plane = stacked.astype(np.float64)
     plane[1:3] *= spacing_mm
     for i in range(case_shape[0]):
         plane[0] = i * spacing_mm
