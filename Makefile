@@ -13,8 +13,12 @@ OSTEON := .venv/bin/osteon
 DEB_PACKAGES := ffmpeg chromium libegl1 libgl1-mesa-dri libgles2 libosmesa6 xvfb fonts-noto-cjk gcc
 DEMO_SERIES := var/demo/ct-lumbar
 DEMO_CASE := assets/cases/demo-lumbar
+# the DICOM viewer (Cornerstone3D) is bundled at build time from the locked npm packages
+VIEWER := clinical_shell/imaging/static/imaging/viewer/viewer.js
+VIEWER_DIR := clinical_shell/imaging/frontend
+VIEWER_SRC := $(wildcard $(VIEWER_DIR)/src/*.js) $(VIEWER_DIR)/build.mjs $(VIEWER_DIR)/package-lock.json
 
-.PHONY: help run test deps system-deps lint typecheck pytest bench clean
+.PHONY: help run test deps system-deps viewer lint typecheck pytest bench clean
 
 help:
 	@echo "make run   install what is missing, build the demo case, open it"
@@ -37,6 +41,12 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+$(VIEWER): $(VIEWER_SRC)
+	cd $(VIEWER_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	@touch $@
+
+viewer: $(VIEWER)
+
 $(DEMO_SERIES)/.done: | deps
 	$(OSTEON) phantom ct $(DEMO_SERIES) --region lumbar --seed 7
 	@touch $@
@@ -44,7 +54,7 @@ $(DEMO_SERIES)/.done: | deps
 $(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
 	$(OSTEON) case build $(DEMO_SERIES) $(DEMO_CASE) --force
 
-run: deps system-deps $(DEMO_CASE)/case.json
+run: deps system-deps $(VIEWER) $(DEMO_CASE)/case.json
 	$(OSTEON) demo
 
 lint: deps
@@ -54,7 +64,7 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
-pytest: deps system-deps
+pytest: deps system-deps $(VIEWER)
 	.venv/bin/pytest
 
 test: deps system-deps lint typecheck pytest
@@ -63,4 +73,4 @@ bench: deps
 	$(VENV_PY) benchmarks/case_build.py
 
 clean:
-	rm -rf .venv .tools var .pytest_cache .mypy_cache
+	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER))

@@ -1,0 +1,14 @@
+"""Reads about the signed-in user for views and API operations."""
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+
+from clinical_shell.errors import DomainError
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The request's user, known to be signed in (views check first; this states it for types)."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise DomainError("not_authenticated", "请先登录 / sign in first", status=401)
+    return user

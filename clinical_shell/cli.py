@@ -1,0 +1,108 @@
+"""`osteon shell ...`: run and look after the clinical web shell."""
+
+import os
+from typing import Annotated
+
+import typer
+
+from osteon.console import CommandError, emit
+
+app = typer.Typer(
+    help="Clinical web shell / 临床平台: migrate, demo data, serve, verify the audit chain",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output / JSON 输出")]
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinical_shell.settings")
+    import django
+
+    from clinical_shell.env import SettingsError
+
+    try:
+        django.setup()
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+
+
+@app.command()
+def migrate(as_json: JsonFlag = False) -> None:
+    """Create or update the database tables / 创建或升级数据库表."""
+    _setup_django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", interactive=False, verbosity=0 if as_json else 1)
+    emit(
+        {"migrated": True, "database": str(connection.settings_dict["NAME"])},
+        as_json=as_json,
+        human=f"数据库已就绪 / database ready: {connection.settings_dict['NAME']}",
+    )
+
+
+@app.command()
+def demo(
+    patients: Annotated[int, typer.Option(help="number of demo patients / 演示患者数")] = 5000,
+    seed: Annotated[int, typer.Option(help="random seed / 随机种子")] = 20260,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load the Chuxiong demo region (idempotent) and print the demo sign-ins / 载入演示数据."""
+    _setup_django()
+    from django.core.management import call_command
+
+    from clinical_shell.demo import load_demo
+
+    call_command("migrate", interactive=False, verbosity=0)
+    result = load_demo(patients=patients, seed=seed)
+    lines = [result.summary]
+    lines.append("演示账号 / demo sign-ins (user / password / institution):")
+    lines += [f"  {s.username} / {s.password} / {s.where}" for s in result.sign_ins]
+    emit(result.as_dict(), as_json=as_json, human="\n".join(lines))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on / 监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port / 端口")] = 8000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the development server / 启动开发服务器 (use a WSGI server in production)."""
+    _setup_django()
+    from django.core.management import call_command
+
+    if as_json:
+        emit({"url": f"http://{host}:{port}/"}, as_json=True, human="")
+    # insecure_serving: the dev server serves static files (API docs) even with DEBUG off
+    call_command("runserver", f"{host}:{port}", use_reloader=False, insecure_serving=True)
+
+
+@app.command("verify-audit")
+def verify_audit(as_json: JsonFlag = False) -> None:
+    """Check the audit hash chain; name the first broken link / 校验审计日志哈希链."""
+    _setup_django()
+    from clinical_shell.audit.selectors import verify_chain
+
+    report = verify_chain()
+    result = {
+        "intact": report.intact,
+        "events_checked": report.events_checked,
+        "first_broken_id": report.first_broken_id,
+        "problem": report.problem,
+    }
+    if report.intact:
+        emit(
+            result,
+            as_json=as_json,
+            human=f"审计链完整 / audit chain intact: {report.events_checked} events",
+        )
+        return
+    if as_json:
+        emit(result, as_json=True, human="")
+        raise typer.Exit(1)
+    raise CommandError(
+        f"审计链在第 {report.first_broken_id} 条记录处断开 / audit chain broken at event "
+        f"{report.first_broken_id}: {report.problem}",
+        exit_code=1,
+    )

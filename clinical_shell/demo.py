@@ -1,0 +1,385 @@
+"""Deterministic demo region: the Chuxiong network, ~200 staff, thousands of patients with records.
+
+Idempotent: if the network is already there nothing is written and the sign-ins are printed again.
+Rows go in with bulk_create; staff of one role share one argon2 hash (one demo password per role),
+because hashing 200 passwords at full cost would take most of a minute.
+"""
+
+import random
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from clinical_shell.audit import services as audit
+from clinical_shell.demo_data import (
+    COMPLAINTS,
+    GIVEN_FEMALE,
+    GIVEN_MALE,
+    ORTHO_DIAGNOSES,
+    SURNAMES,
+)
+from clinical_shell.network import chuxiong
+from clinical_shell.network.models import Department, Institution, Membership, Person, Role
+from clinical_shell.network.services import build_chuxiong_network
+from clinical_shell.records.identity import (
+    check_char,
+    pinyin_full,
+    pinyin_initials,
+    resident_id_digest,
+)
+from clinical_shell.records.models import (
+    CareRelationship,
+    Diagnosis,
+    DuplicateCandidate,
+    Encounter,
+    Patient,
+    Procedure,
+    RecordVersion,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# fixed reference time: the demo is the same whatever day it is loaded
+DEMO_NOW = datetime(2026, 10, 1, 9, 0, tzinfo=SHANGHAI)
+
+# role -> (demo password, title)
+ROLE_PASSWORDS: dict[str, str] = {
+    Role.SURGEON: "Demo-surgeon-2026",
+    Role.RESIDENT: "Demo-resident-2026",
+    Role.NURSE: "Demo-nurse-2026",
+    Role.RADIOLOGIST: "Demo-radiology-2026",
+    Role.TOWNSHIP_DOCTOR: "Demo-township-2026",
+    Role.QUALITY_MANAGER: "Demo-quality-2026",
+    Role.COMMITTEE_MEMBER: "Demo-committee-2026",
+    Role.ADMINISTRATOR: "Demo-admin-2026",
+}
+TITLES: dict[str, tuple[str, ...]] = {
+    Role.SURGEON: ("chief", "associate_chief", "attending", "attending"),
+    Role.RESIDENT: ("resident",),
+    Role.NURSE: ("nurse", "charge_nurse"),
+    Role.RADIOLOGIST: ("attending", "associate_chief"),
+    Role.TOWNSHIP_DOCTOR: ("assistant", "attending"),
+    Role.QUALITY_MANAGER: ("none",),
+    Role.COMMITTEE_MEMBER: ("chief",),
+    Role.ADMINISTRATOR: ("none",),
+}
+USERNAME_PREFIX: dict[str, str] = {
+    Role.SURGEON: "surgeon",
+    Role.RESIDENT: "resident",
+    Role.NURSE: "nurse",
+    Role.RADIOLOGIST: "radiologist",
+    Role.TOWNSHIP_DOCTOR: "township",
+    Role.QUALITY_MANAGER: "quality",
+    Role.COMMITTEE_MEMBER: "committee",
+    Role.ADMINISTRATOR: "admin",
+}
+# staff per institution level: role -> count
+STAFFING: dict[str, dict[str, int]] = {
+    Institution.Level.CENTER: {
+        Role.SURGEON: 16,
+        Role.RESIDENT: 8,
+        Role.NURSE: 8,
+        Role.RADIOLOGIST: 4,
+        Role.QUALITY_MANAGER: 2,
+        Role.COMMITTEE_MEMBER: 5,
+        Role.ADMINISTRATOR: 2,
+    },
+    Institution.Level.COUNTY: {
+        Role.SURGEON: 6,
+        Role.RESIDENT: 3,
+        Role.NURSE: 3,
+        Role.RADIOLOGIST: 1,
+    },
+    Institution.Level.TOWNSHIP: {Role.TOWNSHIP_DOCTOR: 1},
+}
+
+
+@dataclass(frozen=True)
+class SignIn:
+    role: str
+    username: str
+    password: str
+    where: str
+
+
+@dataclass
+class DemoResult:
+    created: bool
+    institutions: int = 0
+    staff: int = 0
+    patients: int = 0
+    encounters: int = 0
+    seconds: float = 0.0
+    sign_ins: list[SignIn] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if not self.created:
+            return "演示数据已存在，未改动 / demo data already present, nothing written"
+        return (
+            f"已载入演示数据 / demo loaded: {self.institutions} institutions, {self.staff} staff, "
+            f"{self.patients} patients, {self.encounters} encounters in {self.seconds:.1f} s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["summary"] = self.summary
+        return data
+
+
+def _sign_ins() -> list[SignIn]:
+    """The first account of each role at each institution level (usernames are deterministic)."""
+    rows = Membership.objects.select_related("person__user", "institution").order_by(
+        "person__user__username"
+    )
+    seen: dict[tuple[str, str], SignIn] = {}
+    shown: set[str] = set()
+    for m in rows:
+        key = (m.role, m.institution.level)
+        if key not in seen and m.person.user.username not in shown:
+            shown.add(m.person.user.username)
+            seen[key] = SignIn(
+                m.role, m.person.user.username, ROLE_PASSWORDS[m.role], m.institution.name
+            )
+    return sorted(seen.values(), key=lambda s: (list(ROLE_PASSWORDS).index(s.role), s.username))
+
+
+def load_demo(*, patients: int = 5000, seed: int = 20260) -> DemoResult:
+    if Institution.objects.filter(code=chuxiong.CENTER_CODE).exists():
+        return DemoResult(created=False, sign_ins=_sign_ins())
+    started = datetime.now()
+    result = _load(patients=patients, rng=random.Random(seed))
+    result.seconds = (datetime.now() - started).total_seconds()
+    result.sign_ins = _sign_ins()
+    return result
+
+
+def _person_name(rng: random.Random, sex: str) -> str:
+    given = GIVEN_MALE if sex == "M" else GIVEN_FEMALE
+    return rng.choice(SURNAMES) + "".join(rng.choice(given) for _ in range(rng.choice((1, 2, 2))))
+
+
+def _resident_id(area: str, born: date, sequence: int, sex: str) -> str:
+    # the 17th digit is odd for men and even for women (GB 11643)
+    seq = sequence % 500 * 2 + (1 if sex == "M" else 0)
+    body = f"{area}{born:%Y%m%d}{seq:03d}"
+    return body + check_char(body)
+
+
+@transaction.atomic
+def _load(*, patients: int, rng: random.Random) -> DemoResult:
+    institutions = build_chuxiong_network(actor=None)
+    insts = sorted(institutions.values(), key=lambda i: i.code)
+    area_by_county = {c.name: c.area_code for c in chuxiong.COUNTIES}
+    area_by_county.setdefault("楚雄市", "532301")
+    ortho = {d.institution_id: d for d in Department.objects.filter(code="ORTHO")}
+
+    # staff: one shared hash per role's demo password
+    hashes = {role: make_password(pw) for role, pw in ROLE_PASSWORDS.items()}
+    plan: list[tuple[Institution, str, int]] = []
+    for inst in insts:
+        for role, count in STAFFING[inst.level].items():
+            plan.extend((inst, role, i) for i in range(count))
+    numbers: dict[str, int] = {}
+    usernames = []
+    for _, role, _ in plan:
+        numbers[role] = numbers.get(role, 0) + 1
+        usernames.append(f"{USERNAME_PREFIX[role]}{numbers[role]:03d}")
+    users = User.objects.bulk_create(
+        User(username=username, password=hashes[role])
+        for username, (_, role, _) in zip(usernames, plan, strict=True)
+    )
+    people = Person.objects.bulk_create(
+        Person(
+            user=user, full_name=_person_name(rng, rng.choice("MF")), title=rng.choice(TITLES[role])
+        )
+        for user, (inst, role, _) in zip(users, plan, strict=True)
+    )
+    memberships = [
+        Membership(
+            person=person,
+            institution=inst,
+            role=role,
+            department=ortho.get(inst.pk) if role == Role.SURGEON else None,
+        )
+        for person, (inst, role, _) in zip(people, plan, strict=True)
+    ]
+    # some center surgeons also hold sessions at county hospitals (several institutions)
+    counties = [i for i in insts if i.level == Institution.Level.COUNTY]
+    center_surgeons = [
+        p
+        for p, (inst, role, _) in zip(people, plan, strict=True)
+        if inst.level == Institution.Level.CENTER and role == Role.SURGEON
+    ]
+    memberships += [
+        Membership(person=p, institution=counties[k % len(counties)], role=Role.SURGEON)
+        for k, p in enumerate(center_surgeons[:6])
+    ]
+    Membership.objects.bulk_create(memberships)
+    surgeons_at: dict[int, list[int]] = {}
+    for m in memberships:
+        if m.role in (Role.SURGEON, Role.TOWNSHIP_DOCTOR):
+            surgeons_at.setdefault(m.institution.pk, []).append(m.person.pk)
+
+    # patients, registered at a township centre or a county hospital
+    registering = [i for i in insts if i.level != Institution.Level.CENTER]
+    center = institutions[chuxiong.CENTER_CODE]
+    patient_rows: list[Patient] = []
+    for n in range(patients):
+        sex = rng.choice("MF")
+        inst = rng.choice(registering)
+        born = date(1935, 1, 1) + timedelta(days=rng.randrange(0, 365 * 80))
+        name = _person_name(rng, sex)
+        rid = _resident_id(area_by_county[inst.county], born, n, sex) if rng.random() < 0.95 else ""
+        patient_rows.append(
+            Patient(
+                resident_id=rid,
+                resident_id_digest=resident_id_digest(rid) if rid else "",
+                name=name,
+                name_pinyin=pinyin_full(name),
+                name_pinyin_initials=pinyin_initials(name),
+                sex=sex,
+                birth_date=born,
+                registered_at=inst,
+                address=f"云南省楚雄彝族自治州{inst.county}",
+            )
+        )
+    saved = Patient.objects.bulk_create(patient_rows, batch_size=1000)
+
+    care: set[tuple[int, int, str]] = set()
+    encounters: list[Encounter] = []
+    codes: list[tuple[int, tuple[str, str, str, tuple[str, str] | None]]] = []
+    for patient in saved:
+        home = patient.registered_at
+        care.add((patient.pk, home.pk, CareRelationship.Kind.REGISTRATION))
+        # the patient's path: home institution, maybe the county hospital, maybe the center
+        path = [home]
+        if (
+            home.parent is not None
+            and home.level == Institution.Level.TOWNSHIP
+            and rng.random() < 0.5
+        ):
+            path.append(home.parent)
+        if rng.random() < 0.2:
+            path.append(center)
+            care.add((patient.pk, center.pk, CareRelationship.Kind.REFERRAL))
+        when = DEMO_NOW - timedelta(days=rng.randrange(30, 3 * 365))
+        dx = rng.choice(ORTHO_DIAGNOSES)
+        for step, inst in enumerate(path):
+            kind = (
+                Encounter.Kind.EMERGENCY
+                if step == 0 and rng.random() < 0.3
+                else Encounter.Kind.INPATIENT
+                if inst.level != Institution.Level.TOWNSHIP
+                else Encounter.Kind.OUTPATIENT
+            )
+            staff = surgeons_at.get(inst.pk, [])
+            encounters.append(
+                Encounter(
+                    patient=patient,
+                    institution=inst,
+                    department_id=ortho[inst.pk].pk if inst.pk in ortho else None,
+                    kind=kind,
+                    started_at=when + timedelta(days=step * rng.randrange(1, 10)),
+                    attending_id=rng.choice(staff) if staff else None,
+                    chief_complaint=rng.choice(COMPLAINTS),
+                )
+            )
+            codes.append((len(encounters) - 1, dx))
+            care.add((patient.pk, inst.pk, CareRelationship.Kind.ENCOUNTER))
+    saved_encounters = Encounter.objects.bulk_create(encounters, batch_size=1000)
+    Diagnosis.objects.bulk_create(
+        (
+            Diagnosis(
+                encounter=saved_encounters[i],
+                icd10_code=dx[0],
+                description=dx[1],
+                ao_ota_code=dx[2],
+                primary=True,
+            )
+            for i, dx in codes
+        ),
+        batch_size=2000,
+    )
+    Procedure.objects.bulk_create(
+        (
+            Procedure(
+                encounter=saved_encounters[i],
+                icd9cm3_code=dx[3][0],
+                description=dx[3][1],
+                performed_at=saved_encounters[i].started_at + timedelta(days=1),
+            )
+            for i, dx in codes
+            if dx[3] is not None and saved_encounters[i].kind == Encounter.Kind.INPATIENT
+        ),
+        batch_size=2000,
+    )
+    CareRelationship.objects.bulk_create(
+        (CareRelationship(patient_id=p, institution_id=i, kind=k) for p, i, k in sorted(care)),
+        batch_size=2000,
+    )
+    RecordVersion.objects.bulk_create(
+        [
+            RecordVersion(
+                model_label="records.patient",
+                object_id=p.pk,
+                version=1,
+                snapshot={"name": p.name, "sex": p.sex, "birth_date": p.birth_date.isoformat()},
+                reason="demo load",
+            )
+            for p in saved
+        ]
+        + [
+            RecordVersion(
+                model_label="records.encounter",
+                object_id=e.pk,
+                version=1,
+                snapshot={"patient": e.patient_id, "institution": e.institution_id},
+                reason="demo load",
+            )
+            for e in saved_encounters
+        ],
+        batch_size=2000,
+    )
+    # a few deliberate duplicates for the review queue: same person registered twice elsewhere
+    twins = []
+    for original in saved[:5]:
+        twins.append(
+            Patient(
+                name=original.name,
+                name_pinyin=original.name_pinyin,
+                name_pinyin_initials=original.name_pinyin_initials,
+                sex=original.sex,
+                birth_date=original.birth_date,
+                registered_at=center,
+            )
+        )
+    twins = Patient.objects.bulk_create(twins)
+    CareRelationship.objects.bulk_create(
+        CareRelationship(patient=t, institution=center, kind=CareRelationship.Kind.REGISTRATION)
+        for t in twins
+    )
+    DuplicateCandidate.objects.bulk_create(
+        DuplicateCandidate(patient=t, other=o, reason=DuplicateCandidate.Reason.SAME_DEMOGRAPHICS)
+        for t, o in zip(twins, saved[:5], strict=True)
+    )
+    audit.record(
+        actor=None,
+        action="demo.load",
+        detail={
+            "patients": len(saved) + len(twins),
+            "encounters": len(saved_encounters),
+            "staff": len(users),
+        },
+    )
+    return DemoResult(
+        created=True,
+        institutions=len(insts),
+        staff=len(users),
+        patients=len(saved) + len(twins),
+        encounters=len(saved_encounters),
+    )

@@ -1,0 +1,79 @@
+"""Strict readers for the environment: a typo in a deployment variable fails loudly at start-up."""
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+
+class SettingsError(Exception):
+    """A deployment variable holds a value the shell refuses to guess about."""
+
+
+def env_bool(name: str, default: bool) -> bool:
+    # only the two literal words: "1", "yes" or "False " are rejected rather than guessed
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw == "true":
+        return True
+    if raw == "false":
+        return False
+    raise SettingsError(f"{name} 只能是 true 或 false / must be 'true' or 'false', got {raw!r}")
+
+
+def env_str(name: str, default: str) -> str:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.strip():
+        raise SettingsError(f"{name} 不能为空 / must not be empty")
+    return raw
+
+
+def env_secret(name: str) -> str | None:
+    """A secret from NAME or from the file named by NAME_FILE (Docker/systemd credentials)."""
+    direct = os.environ.get(name)
+    file_name = os.environ.get(f"{name}_FILE")
+    if direct is not None and file_name is not None:
+        raise SettingsError(f"{name} 与 {name}_FILE 只能设置一个 / set only one of them")
+    if file_name is not None:
+        path = Path(file_name)
+        if not path.is_file():
+            raise SettingsError(f"{name}_FILE: 文件不存在 / no such file: {path}")
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:
+            raise SettingsError(f"{name}_FILE: 文件为空 / file is empty: {path}")
+        return value
+    if direct is not None and not direct.strip():
+        raise SettingsError(f"{name} 不能为空 / must not be empty")
+    return direct
+
+
+def parse_database_url(url: str) -> dict[str, Any]:
+    """`sqlite:///abs/path`, `sqlite:///relative` or `postgresql://user:pw@host:port/name`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        # sqlite:////abs -> "//abs"; sqlite:///rel -> "/rel": keep the usual URL meaning
+        name = path[1:] if path.startswith("//") else path.lstrip("/")
+        if not name:
+            raise SettingsError(f"数据库地址缺少文件名 / database URL has no file name: {url!r}")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
+    if parsed.scheme in ("postgres", "postgresql"):
+        name = unquote(parsed.path.lstrip("/"))
+        if not name:
+            raise SettingsError(f"数据库地址缺少库名 / database URL has no database name: {url!r}")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+        }
+    raise SettingsError(
+        f"不支持的数据库地址 / unsupported database URL scheme {parsed.scheme!r} "
+        "(use sqlite:/// or postgresql://)"
+    )

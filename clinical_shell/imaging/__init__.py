@@ -1,0 +1,1 @@
+"""Imaging app: DICOM studies, viewing and simulation-case building."""

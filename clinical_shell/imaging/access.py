@@ -1,0 +1,74 @@
+"""Who may see, add to or link which study; every decision audited.
+
+A linked study is the patient's record: `records.access.access_patient` decides and audits.
+A study waiting for reconciliation has no patient yet; people with a clinical role at the
+institution that uploaded it may see it (to link it), nobody else.
+"""
+
+from django.contrib.auth.models import AnonymousUser, User
+
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import NotFoundError, PermissionDeniedError
+from clinical_shell.imaging.models import Instance, Series, Study
+from clinical_shell.network.models import CLINICAL_ROLES
+from clinical_shell.network.selectors import institution_ids_with_roles
+from clinical_shell.records import selectors as records
+from clinical_shell.records.access import access_patient, clinical_institution_ids
+
+
+def imaging_institution_ids(user: User | AnonymousUser) -> list[int]:
+    """Institutions where the user may upload and reconcile images (any clinical role)."""
+    if not user.is_authenticated:
+        return []
+    return institution_ids_with_roles(int(user.pk), CLINICAL_ROLES)
+
+
+def may_add_to_study(user: User | AnonymousUser, study: Study) -> bool:
+    """Adding instances to an existing study changes that patient's record (no audit: the
+    upload's own audit event names every study it touched)."""
+    if study.patient_id is None:
+        return study.uploaded_at_id in imaging_institution_ids(user)
+    return records.in_care_at(study.patient_id, clinical_institution_ids(user))
+
+
+def access_study(
+    user: User | AnonymousUser, study_id: int, *, write: bool = False, reason: str = ""
+) -> Study:
+    study = Study.objects.select_related("patient", "uploaded_at").filter(pk=study_id).first()
+    if study is None:
+        raise NotFoundError("study_not_found", f"未找到影像检查 / no study {study_id}")
+    if study.patient_id is not None:
+        access_patient(user, study.patient_id, write=write, reason=reason or "imaging")
+        return study
+    allowed = study.uploaded_at_id in imaging_institution_ids(user)
+    audit.record(
+        actor=user,
+        action="study.write" if write else "study.read",
+        success=allowed,
+        target=study,
+        reason=reason,
+        detail={} if allowed else {"why": "not_at_uploading_institution"},
+    )
+    if not allowed:
+        raise PermissionDeniedError(
+            "study_forbidden",
+            "待核对的检查仅上传机构可见 / an unlinked study is visible to its uploading "
+            "institution only",
+        )
+    return study
+
+
+def access_series(user: User | AnonymousUser, series_id: int, *, reason: str = "") -> Series:
+    series = Series.objects.filter(pk=series_id).first()
+    if series is None:
+        raise NotFoundError("series_not_found", f"未找到序列 / no series {series_id}")
+    series.study = access_study(user, series.study_id, reason=reason or "view series")
+    return series
+
+
+def access_instance(user: User | AnonymousUser, instance_id: int) -> Instance:
+    instance = Instance.objects.select_related("series").filter(pk=instance_id).first()
+    if instance is None:
+        raise NotFoundError("instance_not_found", f"未找到影像 / no instance {instance_id}")
+    instance.series.study = access_study(user, instance.series.study_id, reason="image file")
+    return instance

@@ -1,0 +1,13 @@
+from django.urls import URLPattern, path
+
+from clinical_shell.imaging import views
+
+app_name = "imaging"
+urlpatterns: list[URLPattern] = [
+    path("", views.index, name="index"),
+    path("upload/", views.upload, name="upload"),
+    path("patients/<int:patient_id>/", views.patient_studies, name="patient_studies"),
+    path("studies/<int:study_id>/link/", views.link, name="link"),
+    path("series/<int:series_id>/", views.viewer, name="viewer"),
+    path("instances/<int:instance_id>/file", views.instance_file, name="instance_file"),
+]

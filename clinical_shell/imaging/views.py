@@ -1,0 +1,128 @@
+"""Imaging pages: upload (with progress), the reconciliation queue, a patient's studies, viewer."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from clinical_shell.accounts.selectors import signed_in_user
+from clinical_shell.errors import DomainError, PermissionDeniedError
+from clinical_shell.imaging import selectors, services
+from clinical_shell.imaging.access import (
+    access_instance,
+    access_series,
+    access_study,
+    imaging_institution_ids,
+)
+from clinical_shell.network.models import Institution
+from clinical_shell.records.access import access_patient
+
+# radiograph and CT modalities the viewer lays out; CT gets MPR when a volume can be built
+MPR_MODALITIES = frozenset({"CT", "MR", "PT"})
+
+
+def _int_or_none(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.isdigit() else None
+
+
+@login_required
+@require_http_methods(["GET"])
+def index(request: HttpRequest) -> HttpResponse:
+    institution_ids = imaging_institution_ids(request.user)
+    return render(
+        request,
+        "imaging/index.html",
+        {
+            "institutions": Institution.objects.filter(pk__in=institution_ids),
+            "waiting": selectors.waiting_studies(institution_ids),
+            "patient_id": request.GET.get("patient", ""),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    institution_id = _int_or_none(request.POST.get("institution", ""))
+    if institution_id is None or institution_id not in imaging_institution_ids(request.user):
+        raise PermissionDeniedError(
+            "not_imaging_here",
+            "您在该机构没有上传影像的权限 / no clinical role at this institution",
+        )
+    patient = None
+    patient_id = _int_or_none(request.POST.get("patient", ""))
+    if patient_id is not None:
+        patient = access_patient(request.user, patient_id, write=True, reason="imaging upload")
+    files = request.FILES.getlist("files")
+    report = services.import_upload(
+        actor=signed_in_user(request),
+        institution=Institution.objects.get(pk=institution_id),
+        files=[(f.name or "?", f) for f in files],
+        patient=patient,
+    )
+    if wants_json:
+        return JsonResponse(report.as_dict(), json_dumps_params={"ensure_ascii": False})
+    status = 200 if report.stored or not report.refused else 422
+    return render(request, "imaging/upload_report.html", {"report": report}, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+def patient_studies(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = access_patient(request.user, patient_id, reason="imaging list")
+    return render(
+        request,
+        "imaging/patient_studies.html",
+        {"patient": patient, "studies": selectors.studies_of_patient(patient.pk)},
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def link(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = access_study(request.user, study_id, write=True, reason="reconcile")
+    patient_id = _int_or_none(request.POST.get("patient", ""))
+    if patient_id is None:
+        raise DomainError(
+            "patient_required", "请填写患者编号 / enter the patient number", status=422
+        )
+    patient = access_patient(request.user, patient_id, write=True, reason="reconcile study")
+    services.link_study(
+        actor=signed_in_user(request),
+        study=study,
+        patient=patient,
+        reason=request.POST.get("reason", ""),
+    )
+    return redirect("imaging:patient_studies", patient_id=patient.pk)
+
+
+@login_required
+@require_http_methods(["GET"])
+def viewer(request: HttpRequest, series_id: int) -> HttpResponse:
+    series = access_series(request.user, series_id)
+    instances = list(selectors.instances_in_viewing_order(series.pk))
+    config = {
+        "modality": series.modality,
+        "mpr": series.modality in MPR_MODALITIES and len(instances) >= 3,
+        "imageUrls": [reverse("imaging:instance_file", args=[i.pk]) for i in instances],
+    }
+    return render(
+        request,
+        "imaging/viewer.html",
+        {"series": series, "study": series.study, "config": config, "count": len(instances)},
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def instance_file(request: HttpRequest, instance_id: int) -> FileResponse:
+    instance = access_instance(request.user, instance_id)
+    response = FileResponse(
+        open(services.instance_path(instance), "rb"),  # noqa: SIM115 (FileResponse closes it)
+        content_type="application/dicom",
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response

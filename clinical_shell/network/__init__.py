@@ -1,0 +1,1 @@
+"""Network app: institutions of the regional network, departments, people and their roles."""

@@ -1,0 +1,111 @@
+"""Writes to the network: institutions, people, memberships. Every write is audited."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError
+from clinical_shell.network import chuxiong
+from clinical_shell.network.models import Department, Institution, Membership, Person, Role
+
+
+@transaction.atomic
+def create_institution(
+    *,
+    actor: User | None,
+    code: str,
+    name: str,
+    level: str,
+    county: str,
+    parent: Institution | None = None,
+) -> Institution:
+    if level not in Institution.Level.values:
+        raise DomainError("bad_level", f"未知的医院级别 / unknown institution level {level!r}")
+    if level != Institution.Level.CENTER and parent is None:
+        raise DomainError("parent_required", "县级和乡镇机构须有上级机构 / parent required")
+    institution = Institution.objects.create(
+        code=code, name=name, level=level, county=county, parent=parent
+    )
+    audit.record(actor=actor, action="network.institution_create", target=institution)
+    return institution
+
+
+@transaction.atomic
+def create_person(
+    *,
+    actor: User | None,
+    username: str,
+    password: str,
+    full_name: str,
+    title: str = Person.Title.NONE,
+) -> Person:
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise DomainError("username_taken", f"用户名已存在 / user name taken: {username}")
+    user = user_model.objects.create_user(username=username, password=password)
+    person = Person.objects.create(user=user, full_name=full_name, title=title)
+    audit.record(actor=actor, action="network.person_create", target=person)
+    return person
+
+
+@transaction.atomic
+def add_membership(
+    *,
+    actor: User | None,
+    person: Person,
+    institution: Institution,
+    role: str,
+    department: Department | None = None,
+) -> Membership:
+    if role not in Role.values:
+        raise DomainError("bad_role", f"未知角色 / unknown role {role!r}")
+    if department is not None and department.institution_id != institution.id:
+        raise DomainError(
+            "department_elsewhere", "科室不属于该机构 / department of another institution"
+        )
+    membership, _ = Membership.objects.get_or_create(
+        person=person, institution=institution, role=role, defaults={"department": department}
+    )
+    audit.record(actor=actor, action="network.membership_add", target=membership)
+    return membership
+
+
+@transaction.atomic
+def build_chuxiong_network(*, actor: User | None) -> dict[str, Institution]:
+    """Create the center, the ten county hospitals, their township centres and departments."""
+    if Institution.objects.filter(code=chuxiong.CENTER_CODE).exists():
+        raise DomainError("network_exists", "楚雄网络已存在 / the Chuxiong network already exists")
+    center = Institution.objects.create(
+        code=chuxiong.CENTER_CODE,
+        name=chuxiong.CENTER_NAME,
+        level=Institution.Level.CENTER,
+        county="楚雄市",
+    )
+    by_code = {center.code: center}
+    for county in chuxiong.COUNTIES:
+        hospital = Institution.objects.create(
+            code=county.code,
+            name=county.hospital,
+            level=Institution.Level.COUNTY,
+            county=county.name,
+            parent=center,
+        )
+        by_code[hospital.code] = hospital
+        for index, township in enumerate(county.townships):
+            code = chuxiong.township_code(county, index)
+            by_code[code] = Institution.objects.create(
+                code=code,
+                name=chuxiong.township_name(county, township),
+                level=Institution.Level.TOWNSHIP,
+                county=county.name,
+                parent=hospital,
+            )
+    Department.objects.bulk_create(
+        Department(institution=inst, code=code, name=name)
+        for inst in by_code.values()
+        for code, name in chuxiong.DEPARTMENTS
+        if inst.level != Institution.Level.TOWNSHIP or code == "GENERAL"
+    )
+    audit.record(actor=actor, action="network.build_region", detail={"institutions": len(by_code)})
+    return by_code

@@ -1,0 +1,1 @@
+"""Records app: the regional patient index, encounters, diagnoses, procedures, documents."""

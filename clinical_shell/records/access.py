@@ -1,0 +1,106 @@
+"""The only door to patient data: who may read or change which patient, and the audit of it.
+
+Rule: a person may open a patient's record when they hold a clinical role at an institution that
+has a care relationship with the patient (registration, an encounter or a referral there); to
+change it they need a record-writing role there. Quality managers, committee members and
+administrators have no access to identified records through this door (separation of duties).
+Every decision, granted or refused, is written to the audit log.
+"""
+
+from django.contrib.auth.models import AnonymousUser, User
+
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import NotFoundError, PermissionDeniedError
+from clinical_shell.network.models import CLINICAL_ROLES, RECORD_WRITER_ROLES, Role
+from clinical_shell.network.selectors import institution_ids_with_roles
+from clinical_shell.records.models import CareRelationship, Encounter, Patient
+
+
+def clinical_institution_ids(user: User | AnonymousUser, *, write: bool = False) -> list[int]:
+    if not user.is_authenticated:
+        return []
+    roles: frozenset[Role] = RECORD_WRITER_ROLES if write else CLINICAL_ROLES
+    return institution_ids_with_roles(int(user.pk), roles)
+
+
+def access_patient(
+    user: User | AnonymousUser,
+    patient_id: int,
+    *,
+    write: bool = False,
+    reason: str = "",
+) -> Patient:
+    """Return the patient if `user` may read it (or change it, with write=True); audit either way.
+
+    A merged patient resolves to the surviving record. Raises NotFoundError or
+    PermissionDeniedError (both audited as failures).
+    """
+    action = "patient.write" if write else "patient.read"
+    actor = user if user.is_authenticated else None
+    patient = Patient.objects.filter(pk=patient_id, deleted_at__isnull=True).first()
+    if patient is not None and patient.merged_into_id is not None:
+        patient = Patient.objects.filter(pk=patient.merged_into_id, deleted_at__isnull=True).first()
+    if patient is None:
+        audit.record(
+            actor=actor,
+            action=action,
+            success=False,
+            patient_id=patient_id,
+            reason=reason,
+            detail={"why": "not_found"},
+        )
+        raise NotFoundError("patient_not_found", f"未找到患者 / no patient with id {patient_id}")
+    institution_ids = clinical_institution_ids(user, write=write)
+    allowed = (
+        bool(institution_ids)
+        and CareRelationship.objects.filter(
+            patient_id=patient.pk, institution_id__in=institution_ids
+        ).exists()
+    )
+    audit.record(
+        actor=actor,
+        action=action,
+        success=allowed,
+        patient_id=patient.pk,
+        reason=reason,
+        detail={} if allowed else {"why": "no_care_relationship"},
+    )
+    if not allowed:
+        raise PermissionDeniedError(
+            "patient_forbidden",
+            "您所在机构与该患者无诊疗关系，无权访问 / no care relationship with this patient",
+        )
+    return patient
+
+
+def access_encounter(
+    user: User | AnonymousUser, encounter_id: int, *, write: bool = False
+) -> Encounter:
+    """An encounter is readable when its patient is; writable only at its own institution."""
+    encounter = Encounter.objects.filter(pk=encounter_id, deleted_at__isnull=True).first()
+    if encounter is None:
+        raise NotFoundError("encounter_not_found", f"未找到就诊记录 / no encounter {encounter_id}")
+    access_patient(user, encounter.patient_id, write=write)
+    if write and encounter.institution_id not in clinical_institution_ids(user, write=True):
+        audit.record(
+            actor=user,
+            action="encounter.write",
+            success=False,
+            patient_id=encounter.patient_id,
+            target=encounter,
+            detail={"why": "other_institution"},
+        )
+        raise PermissionDeniedError(
+            "encounter_other_institution",
+            "只能修改本机构的就诊记录 / only your institution's encounters can be changed",
+        )
+    return encounter
+
+
+def require_writer_at(user: User | AnonymousUser, institution_id: int) -> None:
+    """Creating records at an institution needs a record-writing role there."""
+    if institution_id not in clinical_institution_ids(user, write=True):
+        raise PermissionDeniedError(
+            "not_writer_here",
+            "您在该机构没有录入病历的权限 / no record-writing role at this institution",
+        )

@@ -1,0 +1,183 @@
+"""`/api/v1/patients`: the same access policy and audit as the pages."""
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+from ninja.responses import Status
+
+from clinical_shell.accounts.selectors import signed_in_user
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError, NotFoundError, ProblemOut
+from clinical_shell.network.models import Institution
+from clinical_shell.records import selectors, services
+from clinical_shell.records.access import (
+    access_patient,
+    clinical_institution_ids,
+    require_writer_at,
+)
+from clinical_shell.records.models import DuplicateCandidate, Encounter, Patient
+from clinical_shell.records.schemas import (
+    DuplicateOut,
+    EncounterIn,
+    EncounterOut,
+    MergeIn,
+    PatientIn,
+    PatientListOut,
+    PatientOut,
+)
+
+router = Router(tags=["patients / 患者"])
+
+ERRORS: dict[int, type[Schema]] = {
+    401: ProblemOut,
+    403: ProblemOut,
+    404: ProblemOut,
+    422: ProblemOut,
+}
+
+
+class SearchParams(Schema):
+    q: str = ""
+
+
+def _institution(institution_id: int) -> Institution:
+    institution = Institution.objects.filter(pk=institution_id).first()
+    if institution is None:
+        raise NotFoundError(
+            "institution_not_found", f"未找到机构 / no institution {institution_id}"
+        )
+    return institution
+
+
+@router.get("", response=list[PatientListOut], summary="Search patients / 检索患者")
+@paginate(PageNumberPagination)
+def list_patients(request: HttpRequest, params: Query[SearchParams]) -> QuerySet[Patient]:
+    """By name prefix (汉字), pinyin initials or spelling (zsf, zhangsan) or an exact ID number."""
+    institution_ids = clinical_institution_ids(request.user)
+    audit.record(
+        actor=signed_in_user(request),
+        action="patient.search",
+        detail={"query_kind": selectors.classify_query(params.q).kind, "via": "api"},
+    )
+    return selectors.search_patients(institution_ids=institution_ids, text=params.q)
+
+
+@router.post("", response={201: PatientOut, **ERRORS}, summary="Register a patient / 建档")
+def create_patient(request: HttpRequest, payload: PatientIn) -> Status[Patient]:
+    require_writer_at(request.user, payload.institution_id)
+    patient = services.register_patient(
+        actor=signed_in_user(request),
+        institution=_institution(payload.institution_id),
+        name=payload.name,
+        sex=payload.sex,
+        birth_date=payload.birth_date,
+        resident_id=payload.resident_id,
+        phone=payload.phone,
+        address=payload.address,
+    )
+    return Status(201, patient)
+
+
+@router.get("/duplicates", response=list[DuplicateOut], summary="Duplicate review queue / 疑似重复")
+@paginate(PageNumberPagination)
+def list_duplicates(request: HttpRequest) -> QuerySet[DuplicateCandidate]:
+    """Open pairs whose two patients are both in care where the caller writes records."""
+    audit.record(actor=signed_in_user(request), action="patient.duplicates_list")
+    return selectors.open_duplicates(
+        institution_ids=clinical_institution_ids(request.user, write=True)
+    )
+
+
+def _candidate(
+    request: HttpRequest, candidate_id: int
+) -> tuple[DuplicateCandidate, Patient, Patient]:
+    candidate = selectors.duplicate_candidate(candidate_id)
+    if candidate is None:
+        raise NotFoundError("duplicate_not_found", f"未找到重复项 / no candidate {candidate_id}")
+    if candidate.status != DuplicateCandidate.Status.OPEN:
+        raise DomainError("duplicate_closed", "该重复项已处理 / candidate already reviewed")
+    first = access_patient(
+        request.user, candidate.patient_id, write=True, reason="duplicate review"
+    )
+    second = access_patient(request.user, candidate.other_id, write=True, reason="duplicate review")
+    return candidate, first, second
+
+
+@router.post(
+    "/duplicates/{candidate_id}/merge",
+    response={200: PatientOut, **ERRORS},
+    summary="Merge a duplicate pair (history kept) / 合并",
+)
+def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -> Patient:
+    _, first, second = _candidate(request, candidate_id)
+    if payload.survivor_id not in (first.pk, second.pk):
+        raise DomainError(
+            "survivor_not_in_pair",
+            "保留的患者须为该对之一 / survivor must be one of the pair",
+            status=422,
+        )
+    survivor, merged = (first, second) if payload.survivor_id == first.pk else (second, first)
+    return services.merge_patients(
+        actor=signed_in_user(request), survivor=survivor, merged=merged, reason=payload.reason
+    )
+
+
+@router.post(
+    "/duplicates/{candidate_id}/dismiss",
+    response={200: DuplicateOut, **ERRORS},
+    summary="Not the same person / 非重复",
+)
+def dismiss_duplicate(request: HttpRequest, candidate_id: int) -> DuplicateCandidate:
+    candidate, _, _ = _candidate(request, candidate_id)
+    return services.dismiss_duplicate(actor=signed_in_user(request), candidate=candidate)
+
+
+@router.get("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="Patient / 患者详情")
+def get_patient(request: HttpRequest, patient_id: int) -> Patient:
+    return access_patient(request.user, patient_id, reason="api")
+
+
+@router.get(
+    "/{patient_id}/encounters",
+    response={200: list[EncounterOut], **ERRORS},
+    summary="Timeline across the network / 跨机构就诊记录",
+)
+@paginate(PageNumberPagination)
+def list_encounters(request: HttpRequest, patient_id: int) -> QuerySet[Encounter]:
+    patient = access_patient(request.user, patient_id, reason="api timeline")
+    return selectors.patient_timeline(patient.pk)
+
+
+@router.post(
+    "/{patient_id}/encounters",
+    response={201: EncounterOut, **ERRORS},
+    summary="Record an encounter / 录入就诊",
+)
+def create_encounter(
+    request: HttpRequest, patient_id: int, payload: EncounterIn
+) -> Status[Encounter]:
+    patient = access_patient(request.user, patient_id, write=True, reason="api encounter")
+    require_writer_at(request.user, payload.institution_id)
+    data = services.EncounterIn(
+        kind=payload.kind,
+        started_at=payload.started_at,
+        chief_complaint=payload.chief_complaint,
+        notes=payload.notes,
+        department_id=payload.department_id,
+        diagnoses=[
+            services.DiagnosisIn(d.icd10_code, d.description, d.ao_ota_code, d.primary)
+            for d in payload.diagnoses
+        ],
+        procedures=[
+            services.ProcedureIn(p.icd9cm3_code, p.description, p.performed_at)
+            for p in payload.procedures
+        ],
+    )
+    encounter = services.record_encounter(
+        actor=signed_in_user(request),
+        patient=patient,
+        institution=_institution(payload.institution_id),
+        data=data,
+    )
+    return Status(201, selectors.patient_timeline(patient.pk).get(pk=encounter.pk))

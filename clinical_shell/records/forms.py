@@ -1,0 +1,53 @@
+"""Page forms: parse and shape input; the rules themselves live in `services.validate_encounter`."""
+
+from typing import ClassVar
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from clinical_shell.network.models import Department, Institution
+from clinical_shell.records.models import Encounter
+
+
+class EncounterForm(forms.Form):
+    institution = forms.ModelChoiceField(queryset=Institution.objects.none(), label=_("就诊机构"))
+    department = forms.ModelChoiceField(
+        queryset=Department.objects.none(), label=_("科室"), required=False
+    )
+    kind = forms.ChoiceField(choices=Encounter.Kind.choices, label=_("就诊类型"))
+    started_at = forms.DateTimeField(
+        label=_("就诊时间"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    chief_complaint = forms.CharField(label=_("主诉"), max_length=300, required=False)
+    icd10_code = forms.CharField(label=_("诊断编码 (ICD-10)"), max_length=10, required=False)
+    diagnosis = forms.CharField(label=_("诊断"), max_length=200, required=False)
+    ao_ota_code = forms.CharField(label=_("骨折分型 (AO/OTA)"), max_length=16, required=False)
+    icd9cm3_code = forms.CharField(label=_("手术编码 (ICD-9-CM-3)"), max_length=8, required=False)
+    procedure = forms.CharField(label=_("手术/操作"), max_length=200, required=False)
+    notes = forms.CharField(
+        label=_("备注"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+
+    def __init__(self, *args: object, institution_ids: list[int], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["institution"].queryset = Institution.objects.filter(pk__in=institution_ids)  # type: ignore[attr-defined]
+        self.fields["department"].queryset = Department.objects.filter(  # type: ignore[attr-defined]
+            institution_id__in=institution_ids
+        ).select_related("institution")
+
+    def mark_invalid(self) -> None:
+        """Flag the widgets of fields with errors so the page outlines them (and screen readers)."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})
+
+    # services report nested keys (diagnoses.0.icd10_code); the page has one row of each
+    SERVICE_FIELD_MAP: ClassVar[dict[str, str]] = {
+        "diagnoses.0.icd10_code": "icd10_code",
+        "diagnoses.0.description": "diagnosis",
+        "diagnoses.0.ao_ota_code": "ao_ota_code",
+        "procedures.0.icd9cm3_code": "icd9cm3_code",
+        "department_id": "department",
+    }

@@ -1,0 +1,120 @@
+"""Reads of the records for pages, the API and other apps (access is checked by the caller)."""
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from clinical_shell.records.identity import (
+    ResidentIdError,
+    normalize_resident_id,
+    resident_id_digest,
+)
+from clinical_shell.records.models import (
+    CareRelationship,
+    Diagnosis,
+    DuplicateCandidate,
+    Encounter,
+    Patient,
+    Procedure,
+)
+
+_ASCII_LETTERS = re.compile(r"^[a-zA-Z]+$")
+_ID_LIKE = re.compile(r"^\d{17}[\dXx]$")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    kind: str  # "all", "resident_id", "pinyin", "name", "invalid_id"
+    value: str
+
+
+def classify_query(raw: str) -> SearchQuery:
+    """An 18-character ID, pinyin (initials or spelled out), or the start of a Chinese name."""
+    text = raw.strip()
+    if not text:
+        return SearchQuery("all", "")
+    if _ID_LIKE.match(text):
+        try:
+            return SearchQuery("resident_id", normalize_resident_id(text))
+        except ResidentIdError:
+            return SearchQuery("invalid_id", text)
+    if _ASCII_LETTERS.match(text):
+        return SearchQuery("pinyin", text.lower())
+    return SearchQuery("name", text)
+
+
+def live_patients() -> QuerySet[Patient]:
+    return Patient.objects.filter(deleted_at__isnull=True, merged_into__isnull=True)
+
+
+def filter_by_query(patients: QuerySet[Patient], query: SearchQuery) -> QuerySet[Patient]:
+    if query.kind == "resident_id":
+        return patients.filter(resident_id_digest=resident_id_digest(query.value))
+    if query.kind == "invalid_id":
+        return patients.none()
+    if query.kind == "pinyin":
+        # initials (zsf) or spelled pinyin (zhangsan): both prefix matches on indexed columns
+        return patients.filter(
+            Q(name_pinyin_initials__startswith=query.value) | Q(name_pinyin__startswith=query.value)
+        )
+    if query.kind == "name":
+        return patients.filter(name__startswith=query.value)
+    return patients
+
+
+def search_patients(*, institution_ids: list[int], text: str) -> QuerySet[Patient]:
+    """Live patients in care at one of `institution_ids` matching `text`, by name then id."""
+    in_care = CareRelationship.objects.filter(
+        patient_id=OuterRef("pk"), institution_id__in=institution_ids
+    )
+    scoped = live_patients().filter(Exists(in_care))
+    return (
+        filter_by_query(scoped, classify_query(text))
+        .select_related("registered_at")
+        .order_by("name", "id")
+    )
+
+
+def patient_timeline(patient_id: int) -> QuerySet[Encounter]:
+    """All live encounters of the patient across the network, newest first, with their codes."""
+    return (
+        Encounter.objects.filter(patient_id=patient_id, deleted_at__isnull=True)
+        .select_related("institution", "department", "attending")
+        .prefetch_related(
+            Prefetch("diagnoses", queryset=Diagnosis.objects.filter(deleted_at__isnull=True)),
+            Prefetch("procedures", queryset=Procedure.objects.filter(deleted_at__isnull=True)),
+        )
+        .order_by("-started_at", "-id")
+    )
+
+
+def open_duplicates(*, institution_ids: list[int] | None = None) -> QuerySet[DuplicateCandidate]:
+    """Open candidates; with `institution_ids`, only pairs whose both patients are in care there."""
+    candidates = DuplicateCandidate.objects.filter(status=DuplicateCandidate.Status.OPEN)
+    if institution_ids is not None:
+        in_care = CareRelationship.objects.filter(institution_id__in=institution_ids)
+        candidates = candidates.filter(
+            Exists(in_care.filter(patient_id=OuterRef("patient_id"))),
+            Exists(in_care.filter(patient_id=OuterRef("other_id"))),
+        )
+    return candidates.select_related("patient", "other").order_by("created_at", "id")
+
+
+def duplicate_candidate(candidate_id: int) -> DuplicateCandidate | None:
+    return DuplicateCandidate.objects.filter(pk=candidate_id).first()
+
+
+def patient_by_resident_id(resident_id: str) -> Patient | None:
+    """The one live patient with this (normalised) resident ID number, if exactly one."""
+    matches = list(live_patients().filter(resident_id_digest=resident_id_digest(resident_id))[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def in_care_at(patient_id: int, institution_ids: list[int]) -> bool:
+    """Whether one of `institution_ids` has a care relationship with the patient."""
+    return bool(institution_ids) and (
+        CareRelationship.objects.filter(
+            patient_id=patient_id, institution_id__in=institution_ids
+        ).exists()
+    )

@@ -1,0 +1,462 @@
+"""Every write to the records: validated, versioned (RecordVersion), audited, never hard-deleted."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError
+from clinical_shell.network.models import Department, Institution
+from clinical_shell.records.identity import (
+    ResidentIdError,
+    birth_date_of,
+    normalize_resident_id,
+    pinyin_full,
+    pinyin_initials,
+    resident_id_digest,
+    sex_of,
+)
+from clinical_shell.records.models import (
+    AO_OTA_PATTERN,
+    ICD9CM3_PATTERN,
+    ICD10_PATTERN,
+    Allergy,
+    CareRelationship,
+    Diagnosis,
+    Document,
+    DuplicateCandidate,
+    Encounter,
+    Patient,
+    Procedure,
+    RecordVersion,
+)
+
+
+class RecordValidationError(DomainError):
+    """Field-level problems; `field_errors` maps field name to a message for inline display."""
+
+    status = 422
+
+    def __init__(self, field_errors: dict[str, str]) -> None:
+        super().__init__("invalid_record", "; ".join(f"{k}: {v}" for k, v in field_errors.items()))
+        self.field_errors = field_errors
+
+
+def _snapshot(instance: models.Model) -> dict[str, Any]:
+    data = model_to_dict(instance)
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in data.items()}
+
+
+def _write_version(instance: Any, *, actor: User | None, reason: str = "") -> None:
+    RecordVersion.objects.create(
+        model_label=instance._meta.label_lower,
+        object_id=instance.pk,
+        version=instance.version,
+        snapshot=_snapshot(instance),
+        changed_by_id=actor.pk if actor is not None else None,
+        reason=reason[:300],
+    )
+
+
+def _validate_resident_id(raw: str, *, birth_date: date, sex: str) -> str:
+    try:
+        resident_id = normalize_resident_id(raw)
+    except ResidentIdError as exc:
+        raise RecordValidationError({"resident_id": str(exc)}) from None
+    if birth_date_of(resident_id) != birth_date:
+        raise RecordValidationError(
+            {"birth_date": "出生日期与身份证号不符 / birth date differs from the ID number"}
+        )
+    if sex in ("M", "F") and sex_of(resident_id) != sex:
+        raise RecordValidationError({"sex": "性别与身份证号不符 / sex differs from the ID number"})
+    return resident_id
+
+
+@transaction.atomic
+def register_patient(
+    *,
+    actor: User,
+    institution: Institution,
+    name: str,
+    sex: str,
+    birth_date: date,
+    resident_id: str = "",
+    phone: str = "",
+    address: str = "",
+) -> Patient:
+    """Register a patient at `institution`; a possible duplicate goes to the review queue."""
+    name = name.strip()
+    if not name:
+        raise RecordValidationError({"name": "姓名不能为空 / name is required"})
+    if sex not in Patient.Sex.values:
+        raise RecordValidationError({"sex": "性别无效 / sex must be M, F or U"})
+    if birth_date > timezone.localdate():
+        raise RecordValidationError(
+            {"birth_date": "出生日期不能晚于今天 / birth date in the future"}
+        )
+    normalized = (
+        _validate_resident_id(resident_id, birth_date=birth_date, sex=sex) if resident_id else ""
+    )
+    patient = Patient.objects.create(
+        resident_id=normalized,
+        resident_id_digest=resident_id_digest(normalized) if normalized else "",
+        name=name,
+        name_pinyin=pinyin_full(name),
+        name_pinyin_initials=pinyin_initials(name),
+        sex=sex,
+        birth_date=birth_date,
+        phone=phone,
+        address=address,
+        registered_at=institution,
+    )
+    CareRelationship.objects.create(
+        patient=patient, institution=institution, kind=CareRelationship.Kind.REGISTRATION
+    )
+    _write_version(patient, actor=actor, reason="registered")
+    duplicates = _flag_duplicates(patient)
+    audit.record(
+        actor=actor,
+        action="patient.register",
+        patient_id=patient.pk,
+        target=patient,
+        detail={"institution": institution.code, "possible_duplicates": duplicates},
+    )
+    return patient
+
+
+def _flag_duplicates(patient: Patient) -> int:
+    """Queue every live patient with the same ID digest, or same name + birth date + sex."""
+    live = Patient.objects.filter(deleted_at__isnull=True, merged_into__isnull=True).exclude(
+        pk=patient.pk
+    )
+    found: dict[int, str] = {}
+    if patient.resident_id_digest:
+        for pk in live.filter(resident_id_digest=patient.resident_id_digest).values_list(
+            "pk", flat=True
+        ):
+            found[pk] = DuplicateCandidate.Reason.SAME_RESIDENT_ID
+    same_people = live.filter(name=patient.name, birth_date=patient.birth_date, sex=patient.sex)
+    for pk in same_people.values_list("pk", flat=True):
+        found.setdefault(pk, DuplicateCandidate.Reason.SAME_DEMOGRAPHICS)
+    DuplicateCandidate.objects.bulk_create(
+        DuplicateCandidate(patient=patient, other_id=pk, reason=reason)
+        for pk, reason in found.items()
+    )
+    return len(found)
+
+
+@transaction.atomic
+def update_patient(
+    *,
+    actor: User,
+    patient: Patient,
+    reason: str,
+    phone: str | None = None,
+    address: str | None = None,
+    name: str | None = None,
+) -> Patient:
+    if not reason.strip():
+        raise RecordValidationError({"reason": "修改须说明原因 / a reason is required"})
+    fields = ["version", "updated_at"]
+    if phone is not None:
+        patient.phone, fields = phone, [*fields, "phone"]
+    if address is not None:
+        patient.address, fields = address, [*fields, "address"]
+    if name is not None and name.strip():
+        patient.name = name.strip()
+        patient.name_pinyin = pinyin_full(patient.name)
+        patient.name_pinyin_initials = pinyin_initials(patient.name)
+        fields = [*fields, "name", "name_pinyin", "name_pinyin_initials"]
+    patient.version += 1
+    patient.save(update_fields=fields)
+    _write_version(patient, actor=actor, reason=reason)
+    audit.record(
+        actor=actor,
+        action="patient.update",
+        patient_id=patient.pk,
+        target=patient,
+        reason=reason,
+        detail={"fields": sorted(set(fields) - {"version", "updated_at"})},
+    )
+    return patient
+
+
+@dataclass(frozen=True)
+class DiagnosisIn:
+    icd10_code: str
+    description: str
+    ao_ota_code: str = ""
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class ProcedureIn:
+    icd9cm3_code: str
+    description: str
+    performed_at: datetime
+
+
+@dataclass(frozen=True)
+class EncounterIn:
+    kind: str
+    started_at: datetime
+    chief_complaint: str
+    notes: str = ""
+    department_id: int | None = None
+    diagnoses: list[DiagnosisIn] = field(default_factory=list)
+    procedures: list[ProcedureIn] = field(default_factory=list)
+
+
+def validate_encounter(data: EncounterIn) -> dict[str, str]:
+    """Field errors keyed like the form (diagnoses.0.icd10_code); empty when all is well."""
+    errors: dict[str, str] = {}
+    if data.kind not in Encounter.Kind.values:
+        errors["kind"] = "就诊类型无效 / unknown encounter kind"
+    if not data.chief_complaint.strip():
+        errors["chief_complaint"] = "主诉不能为空 / chief complaint is required"
+    if data.started_at > timezone.now():
+        errors["started_at"] = "就诊时间不能晚于现在 / encounter time is in the future"
+    for i, dx in enumerate(data.diagnoses):
+        if not ICD10_PATTERN.match(dx.icd10_code.strip().upper()):
+            errors[f"diagnoses.{i}.icd10_code"] = (
+                "ICD-10 编码格式错误(如 S72.0) / ICD-10 format, e.g. S72.0"
+            )
+        if dx.ao_ota_code and not AO_OTA_PATTERN.match(dx.ao_ota_code.strip().upper()):
+            errors[f"diagnoses.{i}.ao_ota_code"] = (
+                "AO/OTA 分型格式错误(如 31A2.1) / AO/OTA format, e.g. 31A2.1"
+            )
+        if not dx.description.strip():
+            errors[f"diagnoses.{i}.description"] = "诊断描述不能为空 / description is required"
+    for i, px in enumerate(data.procedures):
+        if not ICD9CM3_PATTERN.match(px.icd9cm3_code.strip()):
+            errors[f"procedures.{i}.icd9cm3_code"] = (
+                "ICD-9-CM-3 编码格式错误(如 79.35) / format, e.g. 79.35"
+            )
+    return errors
+
+
+@transaction.atomic
+def record_encounter(
+    *,
+    actor: User,
+    patient: Patient,
+    institution: Institution,
+    data: EncounterIn,
+    attending_id: int | None = None,
+) -> Encounter:
+    """Record an encounter with its diagnoses and procedures; opens the care relationship."""
+    errors = validate_encounter(data)
+    if errors:
+        raise RecordValidationError(errors)
+    department = None
+    if data.department_id is not None:
+        department = Department.objects.filter(
+            pk=data.department_id, institution=institution
+        ).first()
+        if department is None:
+            raise RecordValidationError(
+                {"department_id": "科室不属于该机构 / department elsewhere"}
+            )
+    encounter = Encounter.objects.create(
+        patient=patient,
+        institution=institution,
+        department=department,
+        kind=data.kind,
+        started_at=data.started_at,
+        attending_id=attending_id,
+        chief_complaint=data.chief_complaint.strip(),
+        notes=data.notes,
+    )
+    diagnoses = Diagnosis.objects.bulk_create(
+        Diagnosis(
+            encounter=encounter,
+            icd10_code=dx.icd10_code.strip().upper(),
+            description=dx.description.strip(),
+            ao_ota_code=dx.ao_ota_code.strip().upper(),
+            primary=dx.primary,
+        )
+        for dx in data.diagnoses
+    )
+    Procedure.objects.bulk_create(
+        Procedure(
+            encounter=encounter,
+            icd9cm3_code=px.icd9cm3_code.strip(),
+            description=px.description.strip(),
+            performed_at=px.performed_at,
+        )
+        for px in data.procedures
+    )
+    CareRelationship.objects.get_or_create(
+        patient=patient, institution=institution, kind=CareRelationship.Kind.ENCOUNTER
+    )
+    _write_version(encounter, actor=actor, reason="recorded")
+    audit.record(
+        actor=actor,
+        action="encounter.create",
+        patient_id=patient.pk,
+        target=encounter,
+        detail={"institution": institution.code, "diagnoses": len(diagnoses)},
+    )
+    return encounter
+
+
+@transaction.atomic
+def delete_encounter(*, actor: User, encounter: Encounter, reason: str) -> Encounter:
+    """Soft delete: the row stays, marked with when and why; its history keeps every version."""
+    if not reason.strip():
+        raise RecordValidationError({"reason": "删除须说明原因 / a reason is required"})
+    if encounter.deleted_at is not None:
+        raise DomainError("already_deleted", "该就诊记录已删除 / encounter already deleted")
+    encounter.deleted_at = timezone.now()
+    encounter.deleted_reason = reason.strip()[:300]
+    encounter.version += 1
+    encounter.save(update_fields=["deleted_at", "deleted_reason", "version", "updated_at"])
+    _write_version(encounter, actor=actor, reason=reason)
+    audit.record(
+        actor=actor,
+        action="encounter.delete",
+        patient_id=encounter.patient_id,
+        target=encounter,
+        reason=reason,
+    )
+    return encounter
+
+
+@transaction.atomic
+def add_allergy(
+    *, actor: User, patient: Patient, substance: str, severity: str, reaction: str = ""
+) -> Allergy:
+    if severity not in Allergy.Severity.values or not substance.strip():
+        raise RecordValidationError(
+            {"severity": "过敏信息不完整 / substance and severity required"}
+        )
+    allergy = Allergy.objects.create(
+        patient=patient, substance=substance.strip(), severity=severity, reaction=reaction
+    )
+    _write_version(allergy, actor=actor, reason="recorded")
+    audit.record(actor=actor, action="allergy.create", patient_id=patient.pk, target=allergy)
+    return allergy
+
+
+@transaction.atomic
+def add_document(
+    *,
+    actor: User,
+    patient: Patient,
+    title: str,
+    kind: str,
+    body: str,
+    encounter: Encounter | None = None,
+) -> Document:
+    if not title.strip():
+        raise RecordValidationError({"title": "文书标题不能为空 / title is required"})
+    document = Document.objects.create(
+        patient=patient, encounter=encounter, title=title.strip(), kind=kind, body=body
+    )
+    _write_version(document, actor=actor, reason="recorded")
+    audit.record(actor=actor, action="document.create", patient_id=patient.pk, target=document)
+    return document
+
+
+@transaction.atomic
+def open_care_relationship(
+    *, actor: User, patient: Patient, institution: Institution, kind: str
+) -> CareRelationship:
+    """For other apps (referrals): an institution starts treating the patient."""
+    relation, _ = CareRelationship.objects.get_or_create(
+        patient=patient, institution=institution, kind=kind
+    )
+    audit.record(
+        actor=actor,
+        action="care.open",
+        patient_id=patient.pk,
+        target=relation,
+        detail={"institution": institution.code, "kind": kind},
+    )
+    return relation
+
+
+@transaction.atomic
+def dismiss_duplicate(*, actor: User, candidate: DuplicateCandidate) -> DuplicateCandidate:
+    if candidate.status != DuplicateCandidate.Status.OPEN:
+        raise DomainError(
+            "duplicate_closed", "该重复项已处理 / this candidate was already reviewed"
+        )
+    candidate.status = DuplicateCandidate.Status.DISMISSED
+    candidate.reviewed_by_id = actor.pk
+    candidate.reviewed_at = timezone.now()
+    candidate.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    audit.record(
+        actor=actor,
+        action="patient.duplicate_dismiss",
+        patient_id=candidate.patient_id,
+        target=candidate,
+    )
+    return candidate
+
+
+@transaction.atomic
+def merge_patients(*, actor: User, survivor: Patient, merged: Patient, reason: str) -> Patient:
+    """Fold `merged` into `survivor`: records move over; its row stays (merged_into) as history."""
+    if survivor.pk == merged.pk:
+        raise DomainError("merge_self", "不能与自身合并 / cannot merge a patient into itself")
+    if merged.merged_into_id is not None or survivor.merged_into_id is not None:
+        raise DomainError("already_merged", "患者已被合并 / a patient was already merged")
+    if not reason.strip():
+        raise RecordValidationError({"reason": "合并须说明原因 / a reason is required"})
+    moved = {
+        "encounters": Encounter.objects.filter(patient=merged).update(patient=survivor),
+        "allergies": Allergy.objects.filter(patient=merged).update(patient=survivor),
+        "documents": Document.objects.filter(patient=merged).update(patient=survivor),
+    }
+    existing = set(
+        CareRelationship.objects.filter(patient=survivor).values_list("institution_id", "kind")
+    )
+    CareRelationship.objects.bulk_create(
+        CareRelationship(patient=survivor, institution_id=inst, kind=kind)
+        for inst, kind in CareRelationship.objects.filter(patient=merged).values_list(
+            "institution_id", "kind"
+        )
+        if (inst, kind) not in existing
+    )
+    if not survivor.resident_id and merged.resident_id:
+        survivor.resident_id = merged.resident_id
+        survivor.resident_id_digest = merged.resident_id_digest
+    survivor.version += 1
+    survivor.save(update_fields=["resident_id", "resident_id_digest", "version", "updated_at"])
+    merged.merged_into = survivor
+    merged.version += 1
+    merged.save(update_fields=["merged_into", "version", "updated_at"])
+    _write_version(survivor, actor=actor, reason=f"merge survivor: {reason}")
+    _write_version(merged, actor=actor, reason=f"merged into {survivor.pk}: {reason}")
+    DuplicateCandidate.objects.filter(
+        models.Q(patient=merged, other=survivor) | models.Q(patient=survivor, other=merged),
+        status=DuplicateCandidate.Status.OPEN,
+    ).update(
+        status=DuplicateCandidate.Status.MERGED, reviewed_by_id=actor.pk, reviewed_at=timezone.now()
+    )
+    audit.record(
+        actor=actor,
+        action="patient.merge",
+        patient_id=survivor.pk,
+        target=merged,
+        reason=reason,
+        detail={"merged_id": merged.pk, **moved},
+    )
+    return survivor
+
+
+def run_model_validation(instance: models.Model) -> None:
+    """full_clean with DomainError, for callers that build model rows directly."""
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        raise RecordValidationError(
+            {k: "; ".join(v) for k, v in exc.message_dict.items()}
+        ) from None

@@ -1,0 +1,121 @@
+"""Record pages: patient search, the patient's timeline across the network, encounter entry."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from clinical_shell.accounts.selectors import signed_in_user
+from clinical_shell.audit import services as audit
+from clinical_shell.records import selectors, services
+from clinical_shell.records.access import (
+    access_patient,
+    clinical_institution_ids,
+    require_writer_at,
+)
+from clinical_shell.records.forms import EncounterForm
+
+PAGE_SIZE = 20
+
+
+@login_required
+@require_http_methods(["GET"])
+def patient_search(request: HttpRequest) -> HttpResponse:
+    text = request.GET.get("q", "").strip()
+    institution_ids = clinical_institution_ids(request.user)
+    patients = selectors.search_patients(institution_ids=institution_ids, text=text)
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = selectors.classify_query(text)
+    # a list of masked rows is still patient data: one audit event per page shown
+    audit.record(
+        actor=signed_in_user(request),
+        action="patient.search",
+        detail={
+            "query_kind": query.kind,
+            "page": page.number,
+            "shown": [p.pk for p in page.object_list],
+        },
+    )
+    return render(
+        request,
+        "records/patient_search.html",
+        {
+            "page": page,
+            "q": text,
+            "query_kind": query.kind,
+            "has_clinical_role": bool(institution_ids),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = access_patient(request.user, patient_id, reason="timeline")
+    encounters = list(selectors.patient_timeline(patient.pk))
+    can_write = bool(clinical_institution_ids(request.user, write=True))
+    return render(
+        request,
+        "records/patient_timeline.html",
+        {
+            "patient": patient,
+            "encounters": encounters,
+            "allergies": patient.allergies.filter(deleted_at__isnull=True),
+            "institutions": sorted({e.institution.name for e in encounters}),
+            "can_write": can_write,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = access_patient(request.user, patient_id, write=True, reason="encounter entry")
+    writer_ids = clinical_institution_ids(request.user, write=True)
+    initial = {"started_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"), "kind": "outpatient"}
+    if len(writer_ids) == 1:
+        initial["institution"] = str(writer_ids[0])
+    form = EncounterForm(request.POST or None, initial=initial, institution_ids=writer_ids)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        encounter_in = services.EncounterIn(
+            kind=data["kind"],
+            started_at=data["started_at"],
+            chief_complaint=data["chief_complaint"],
+            notes=data["notes"],
+            department_id=data["department"].pk if data["department"] else None,
+            diagnoses=[
+                services.DiagnosisIn(
+                    data["icd10_code"], data["diagnosis"], data["ao_ota_code"], True
+                )
+            ]
+            if data["icd10_code"] or data["diagnosis"]
+            else [],
+            procedures=[
+                services.ProcedureIn(data["icd9cm3_code"], data["procedure"], data["started_at"])
+            ]
+            if data["icd9cm3_code"] or data["procedure"]
+            else [],
+        )
+        require_writer_at(request.user, data["institution"].pk)
+        try:
+            services.record_encounter(
+                actor=signed_in_user(request),
+                patient=patient,
+                institution=data["institution"],
+                data=encounter_in,
+                attending_id=getattr(getattr(request.user, "person", None), "pk", None),
+            )
+        except services.RecordValidationError as exc:
+            for key, message in exc.field_errors.items():
+                name = EncounterForm.SERVICE_FIELD_MAP.get(key, key)
+                form.add_error(name if name in form.fields else None, message)
+        else:
+            return redirect("records:patient_timeline", patient_id=patient.pk)
+    form.mark_invalid()
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request, "records/encounter_form.html", {"patient": patient, "form": form}, status=status
+    )

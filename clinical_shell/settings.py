@@ -1,0 +1,156 @@
+"""Django settings of the Osteon clinical shell: every deployment knob is an OSTEON_* variable.
+
+With no environment at all the shell runs on a SQLite file under var/ (zero set-up). Under pytest
+the database is OSTEON_TEST_DATABASE_URL when set (pytest-django then creates `test_<name>`),
+else SQLite.
+"""
+
+import sys
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from clinical_shell.env import env_bool, env_secret, env_str, parse_database_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHELL_DIR = Path(__file__).resolve().parent
+VAR_DIR = REPO_ROOT / "var"
+
+RUNNING_TESTS = "pytest" in sys.modules
+
+DEBUG = env_bool("OSTEON_DEBUG", False)
+
+_secret = env_secret("OSTEON_SECRET_KEY")
+if _secret is None:
+    if not (DEBUG or RUNNING_TESTS):
+        # a development key is fine for the local demo, never for a deployment: say which it is
+        sys.stderr.write(
+            "警告 / warning: OSTEON_SECRET_KEY 未设置，使用开发密钥 / not set, using a dev key\n"
+        )
+    _secret = "osteon-development-key-not-for-production-0123456789abcdef"
+SECRET_KEY = _secret
+
+ALLOWED_HOSTS = env_str("OSTEON_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",  # bundles Swagger UI: the API docs load no CDN script
+    "clinical_shell.audit",
+    "clinical_shell.network",
+    "clinical_shell.accounts",
+    "clinical_shell.records",
+    "clinical_shell.imaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "clinical_shell.middleware.ChineseFirstLocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinical_shell.accounts.middleware.IdleTimeoutMiddleware",
+    "clinical_shell.audit.context.AuditOriginMiddleware",
+    "clinical_shell.middleware.DomainErrorPageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "clinical_shell.urls"
+WSGI_APPLICATION = "clinical_shell.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [SHELL_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if RUNNING_TESTS:
+    _test_url = env_str("OSTEON_TEST_DATABASE_URL", "sqlite:///var/test-shell.sqlite3")
+    _db = parse_database_url(_test_url)
+    if _db["ENGINE"].endswith("sqlite3"):
+        # pytest-django uses an in-memory database for SQLite tests; the name only matters if kept
+        _db["NAME"] = (
+            str(REPO_ROOT / _db["NAME"]) if not _db["NAME"].startswith("/") else _db["NAME"]
+        )
+else:
+    _db = parse_database_url(
+        env_str("OSTEON_DATABASE_URL", f"sqlite:///{VAR_DIR / 'osteon-shell.sqlite3'}")
+    )
+    if _db["ENGINE"].endswith("sqlite3"):
+        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# 等保 level 3: memory-hard password hashing; older hashes still verify and are upgraded on sign-in
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if RUNNING_TESTS:
+    # argon2 at full cost would dominate the suite's time; tests check the algorithm, not its cost
+    PASSWORD_HASHERS = [
+        "clinical_shell.accounts.hashers.FastArgon2PasswordHasher",
+        *PASSWORD_HASHERS,
+    ]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = ["clinical_shell.accounts.backends.LockoutModelBackend"]
+LOGIN_URL = "accounts:sign_in"
+LOGIN_REDIRECT_URL = "records:patient_search"
+
+# sign-in policy (等保 level 3 login-failure handling)
+OSTEON_LOCKOUT_FAILURES = 5
+OSTEON_LOCKOUT_SECONDS = 15 * 60
+OSTEON_IDLE_TIMEOUT_SECONDS = 30 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("OSTEON_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# key for searchable resident-ID digests: separate from SECRET_KEY so either can rotate alone
+OSTEON_ID_HMAC_KEY = env_secret("OSTEON_ID_HMAC_KEY") or f"id-index:{SECRET_KEY}"
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+LOCALE_PATHS = [SHELL_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("OSTEON_STATIC_ROOT", str(VAR_DIR / "static")))
+MEDIA_ROOT = Path(env_str("OSTEON_MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+# DICOM files by UID (the index is in the database); never served as static media
+OSTEON_DICOM_ROOT = Path(env_str("OSTEON_DICOM_ROOT", str(VAR_DIR / "dicom")))
+# uploads: a 300-slice CT sent as single files must fit; larger sets go as a zip
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+# refuse a zip whose members would expand beyond this (zip bombs) / hold more entries than this
+OSTEON_DICOM_ZIP_MAX_BYTES = 4 * 2**30
+OSTEON_DICOM_ZIP_MAX_ENTRIES = 5000
+OSTEON_DICOM_FILE_MAX_BYTES = 512 * 2**20
+
+NINJA_PAGINATION_PER_PAGE = 20
+NINJA_PAGINATION_MAX_LIMIT = 100
