@@ -225,3 +225,28 @@ def test_settings_out_of_range_are_refused(
         result = osteon_cli("case", "build", str(axial[0]), str(tmp_path / "x"), *args)
         assert result.exit_code != 0 and words in result.stderr, (args, result.stderr)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_label_map_gives_the_protected_zones_of_a_series_without_truth(
+    axial: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    series = tmp_path / "plain"
+    series.mkdir()
+    for dcm in axial[0].glob("*.dcm"):
+        (series / dcm.name).hardlink_to(dcm)
+    shape = load_bundle(axial[1]).meta["source"]["slices"], 512, 512
+    zones = np.zeros(shape, dtype=np.uint8)
+    zones[40:80, 300:330, 240:270] = TissueLabel.VESSEL  # in front of the vertebral bodies
+    np.savez(tmp_path / "zones.npz", zones=zones)
+    summary = build_case(series, tmp_path / "case", zones_path=tmp_path / "zones.npz")
+    assert summary["zones_source"] == "label map zones.npz"
+    bundle = load_bundle(tmp_path / "case")
+    assert np.count_nonzero(bundle.tissue == TissueLabel.VESSEL) > 0
+    assert np.count_nonzero(bundle.tissue == TissueLabel.NERVE) == 0
+    zones[0, 0, 0] = TissueLabel.CORTEX
+    np.savez(tmp_path / "bad-values.npz", zones=zones)
+    np.savez(tmp_path / "bad-shape.npz", zones=zones[1:])
+    for name, words in (("bad-values.npz", "must be 0, 4"), ("bad-shape.npz", "differs")):
+        with pytest.raises(CaseBuildError, match=words):
+            build_case(series, tmp_path / "refused", zones_path=tmp_path / name)
+    assert not (tmp_path / "refused").exists()
