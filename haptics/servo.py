@@ -1,0 +1,417 @@
+"""`ServoLoop`: the 1 kHz haptic loop in its own thread, compiled, without the GIL.
+
+Usage (the engine / station)::
+
+    device = open_device("scripted:plan.csv")        # haptics.registry; already open
+    field = ForceField(density, origin_mm, spacing_mm)  # sphere_overlap_force by default
+    loop = ServoLoop(device, field, world_from_device=WorldFromDevice(translation_mm=(...)))
+    loop.start()                  # compiles first (a few s), then ticks at 1 kHz
+    while loop.running:
+        rows = loop.new_samples() # world pose + force per tick since the last call
+        ...                       # step the engine on those rows, render
+    stats = loop.stop()           # flag, join, zero force, close the device
+
+The loop reads `device.channel` (pose buffer or script) and writes `device.channel.force`;
+the device side carries both to and from the hardware.
+"""
+
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from haptics import _servo_loop as compiled
+from haptics._servo_kernels import N_SPHERE_PARAMS, sphere_overlap_force
+from haptics.channel import MISSED_TICKS, N_POSE, STOP, TICKS_DONE, FloatArray
+from haptics.device import HapticDevice
+from haptics.orientation import quaternion_from_matrix
+
+LOG_FIELDS: tuple[str, ...] = (
+    "t_s",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "qw",
+    "qx",
+    "qy",
+    "qz",
+    "axis_x",
+    "axis_y",
+    "axis_z",
+    "vx_mm_s",
+    "vy_mm_s",
+    "vz_mm_s",
+    "buttons",
+    "speed",
+    "fx_n",
+    "fy_n",
+    "fz_n",
+    "slot",
+)
+FIFO_PRIORITY = 50
+
+
+def default_sphere_params(
+    radius_mm: float = 2.0, gain_n: float = 3.0, damping_n_s_per_mm: float = 0.001
+) -> FloatArray:
+    """Parameters for `sphere_overlap_force` (order in `haptics._servo_kernels`)."""
+    params = np.zeros(N_SPHERE_PARAMS)
+    params[:] = (radius_mm, gain_n, damping_n_s_per_mm)
+    return params
+
+
+@dataclass(frozen=True)
+class ForceField:
+    """What the loop computes forces from: a density grid and a jitted force kernel.
+
+    density: float32[i, j, k] C-contiguous, 0..1, shared (the engine erodes it in place; a
+    tick may see a voxel mid-update, which only changes that tick's force slightly).
+    origin_mm: centre of voxel (0, 0, 0), world mm; spacing_mm: voxel size along i, j, k.
+    kernel/params: see `haptics._servo_kernels` for the signature.
+    """
+
+    density: npt.NDArray[np.float32]
+    origin_mm: tuple[float, float, float]
+    spacing_mm: tuple[float, float, float]
+    kernel: Any = sphere_overlap_force
+    params: FloatArray = field(default_factory=default_sphere_params)
+
+    def geometry(self) -> FloatArray:
+        return np.array([*self.origin_mm, *self.spacing_mm], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class WorldFromDevice:
+    """world mm = translation_mm + scale * rotation @ device mm (rotation orthonormal)."""
+
+    rotation: tuple[tuple[float, float, float], ...] = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+    scale: float = 1.0
+    translation_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class LoopStats:
+    """Timing of one run: period = time between consecutive tick wake-ups."""
+
+    ticks: int
+    duration_s: float
+    rate_hz: float
+    period_p50_ms: float
+    period_p99_ms: float
+    period_max_ms: float
+    late_ticks: int  # periods longer than 1.5 nominal periods
+    missed_ticks: int  # schedule slots skipped after falling > max_catch_up_ticks behind
+    realtime: bool  # the loop thread ran under SCHED_FIFO
+    realtime_note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def timing_stats(
+    stamps_ns: npt.NDArray[np.int64],
+    *,
+    period_s: float = 0.001,
+    missed_ticks: int = 0,
+    realtime: bool = False,
+    realtime_note: str = "",
+) -> LoopStats:
+    """Rate and period percentiles from tick wake-up times (ns, increasing)."""
+    n = int(stamps_ns.shape[0])
+    if n < 2:
+        return LoopStats(n, 0.0, 0.0, 0.0, 0.0, 0.0, 0, missed_ticks, realtime, realtime_note)
+    periods_ms = np.diff(stamps_ns).astype(np.float64) / 1e6
+    duration_s = float(stamps_ns[-1] - stamps_ns[0]) / 1e9
+    return LoopStats(
+        ticks=n,
+        duration_s=duration_s,
+        rate_hz=(n - 1) / duration_s,
+        period_p50_ms=float(np.percentile(periods_ms, 50)),
+        period_p99_ms=float(np.percentile(periods_ms, 99)),
+        period_max_ms=float(periods_ms.max()),
+        late_ticks=int(np.count_nonzero(periods_ms > 1.5 * period_s * 1e3)),
+        missed_ticks=missed_ticks,
+        realtime=realtime,
+        realtime_note=realtime_note,
+    )
+
+
+class ServoLoop:
+    """Runs the compiled servo loop for one open device in a dedicated thread."""
+
+    def __init__(
+        self,
+        device: HapticDevice,
+        force_field: ForceField,
+        *,
+        world_from_device: WorldFromDevice | None = None,
+        period_s: float = 0.001,
+        capacity_ticks: int = 600_000,
+        max_catch_up_ticks: int = 3,
+        realtime: bool = True,
+    ) -> None:
+        """capacity_ticks: log rows preallocated (600 000 = 10 min at 1 kHz, 96 MB); the loop
+        ends when full. realtime: try SCHED_FIFO for the loop thread (needs CAP_SYS_NICE)."""
+        density = force_field.density
+        if density.dtype != np.float32 or density.ndim != 3 or not density.flags.c_contiguous:
+            raise ValueError("density must be a C-contiguous float32 3-D array")
+        self.device = device
+        self.force_field = force_field
+        self.period_s = period_s
+        self.realtime = realtime
+        self._geometry = force_field.geometry()
+        self._params = np.ascontiguousarray(force_field.params, dtype=np.float64)
+        self._mapping = _mapping_array(world_from_device or WorldFromDevice(), device)
+        self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
+        self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
+        self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
+        self.stamps_ns = np.zeros(capacity_ticks, dtype=np.int64)
+        self.log = np.zeros((capacity_ticks, compiled.N_LOG), dtype=np.float64)
+        self._world_pose = np.zeros(N_POSE, dtype=np.float64)
+        self._thread: threading.Thread | None = None
+        self._drained = 0
+        self._ran_realtime = False
+        self._realtime_note = "not started"
+        self._error: BaseException | None = None
+
+    def _call(self, stamps_ns: npt.NDArray[np.int64], log: FloatArray) -> int:
+        ch = self.device.channel
+        ticks: int = compiled.run_servo(
+            self.force_field.kernel,
+            self.force_field.density,
+            self._geometry,
+            self._params,
+            self._mapping,
+            ch.pose,
+            ch.script,
+            ch.force,
+            ch.control,
+            self._timing,
+            stamps_ns,
+            log,
+            self._world_pose,
+        )
+        return ticks
+
+    def warm_up(self) -> None:
+        """Compile the loop for this kernel and these array types (no tick runs)."""
+        self._call(self.stamps_ns[:0], self.log[:0])
+
+    def start(self) -> None:
+        """Compile, then start ticking in a new thread. The device must be open."""
+        if not self.device.is_open:
+            raise RuntimeError(f"device {self.device.spec.name} is not open")
+        if self._thread is not None:
+            raise RuntimeError("a ServoLoop runs once; make a new one")
+        self.warm_up()
+        self.device.channel.control[STOP] = 0
+        self._thread = threading.Thread(target=self._run, name="haptic-servo", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        # FIFO first, from this thread: pid 0 means the calling thread on Linux
+        if self.realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+                self._ran_realtime = True
+                self._realtime_note = f"SCHED_FIFO priority {FIFO_PRIORITY}"
+            except (OSError, AttributeError) as exc:
+                self._realtime_note = f"SCHED_FIFO refused ({exc}); normal priority"
+        else:
+            self._realtime_note = "normal priority (realtime off)"
+        try:
+            self._call(self.stamps_ns, self.log)
+        except BaseException as exc:  # reported by stop(); a loop must not die silently
+            self._error = exc
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ticks_done(self) -> int:
+        return int(self.device.channel.control[TICKS_DONE])
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for the loop to end by itself (end of script, log full); True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return not self.running
+
+    def new_samples(self) -> FloatArray:
+        """Log rows (fields `LOG_FIELDS`, world frame) written since the last call; a copy."""
+        done = self.ticks_done
+        rows = self.log[self._drained : done].copy()
+        self._drained = done
+        return rows
+
+    def stats(self) -> LoopStats:
+        """Timing of the ticks run so far."""
+        return timing_stats(
+            self.stamps_ns[: self.ticks_done],
+            period_s=self.period_s,
+            missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
+            realtime=self._ran_realtime,
+            realtime_note=self._realtime_note,
+        )
+
+    def stop(self) -> LoopStats:
+        """Stop: set the flag, join the thread, write a zero force, close the device."""
+        self.device.channel.control[STOP] = 1
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                raise RuntimeError("haptic servo thread did not stop within 2 s")
+        self.device.write_force(np.zeros(3))
+        self.device.close()
+        if self._error is not None:
+            raise RuntimeError(f"haptic servo loop failed: {self._error}") from self._error
+        return self.stats()
+
+
+def _mapping_array(world_from_device: WorldFromDevice, device: HapticDevice) -> FloatArray:
+    rotation = np.array(world_from_device.rotation, dtype=np.float64)
+    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
+        raise ValueError("world_from_device.rotation must be an orthonormal 3x3 matrix")
+    mapping = np.zeros(compiled.N_MAPPING, dtype=np.float64)
+    mapping[compiled.MAP_ROTATION : compiled.MAP_ROTATION + 9] = rotation.ravel()
+    mapping[compiled.MAP_SCALE] = world_from_device.scale
+    mapping[compiled.MAP_TRANSLATION : compiled.MAP_TRANSLATION + 3] = (
+        world_from_device.translation_mm
+    )
+    mapping[compiled.MAP_QUATERNION : compiled.MAP_QUATERNION + 4] = quaternion_from_matrix(
+        rotation
+    )
+    mapping[compiled.MAP_MAX_FORCE_N] = device.spec.max_force_n
+    return mapping
+
+
+class EngineServoLoop:
+    """Runs the engine itself at 1 kHz in a compiled, GIL-free thread, fed by one device.
+
+    Each tick reads the device (script row or pose buffer), steps the engine
+    (`sim_core.kernels.tick`) on `model`/`state` in place, and sends the engine's display
+    force. `inputs` (float64[capacity, 16], TickInput layout) is the recording: replaying its
+    first `ticks_done` rows through `sim_core.step.run` reproduces the state bit for bit.
+    Meshing and rendering read `state.density` and `state.dirty` from other threads: clear a
+    chunk's dirty flag *before* copying its voxels, so a cut made meanwhile flags it again.
+    """
+
+    def __init__(
+        self,
+        device: HapticDevice,
+        model: Any,
+        state: Any,
+        *,
+        world_from_device: WorldFromDevice | None = None,
+        period_s: float = 0.001,
+        capacity_ticks: int = 600_000,
+        max_catch_up_ticks: int = 3,
+        realtime: bool = True,
+    ) -> None:
+        """model: `sim_core.model.CaseModel`; state: its `sim_core.state.SimState`."""
+        self.device = device
+        self.model = model
+        self.state = state
+        self.period_s = period_s
+        self.realtime = realtime
+        self._model_arrays = (model.density0, model.label, model.params, model.tool)
+        self._mapping = _mapping_array(world_from_device or WorldFromDevice(), device)
+        self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
+        self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
+        self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
+        self.stamps_ns = np.zeros(capacity_ticks, dtype=np.int64)
+        self.step_ns = np.zeros(capacity_ticks, dtype=np.int64)
+        self.inputs = np.zeros((capacity_ticks, N_POSE), dtype=np.float64)
+        self._thread: threading.Thread | None = None
+        self._ran_realtime = False
+        self._realtime_note = "not started"
+        self._error: BaseException | None = None
+
+    def _call(self, n: int) -> int:
+        ch = self.device.channel
+        ticks: int = compiled.run_engine_servo(
+            self._model_arrays,
+            self.state.density,
+            self.state.st,
+            self.state.dirty,
+            self._mapping,
+            ch.pose,
+            ch.script,
+            ch.force,
+            ch.control,
+            self._timing,
+            self.stamps_ns[:n],
+            self.inputs[:n],
+            self.step_ns[:n],
+        )
+        return ticks
+
+    def start(self) -> None:
+        """Load the compiled loop, then start ticking in a new thread. The device must be open."""
+        if not self.device.is_open:
+            raise RuntimeError(f"device {self.device.spec.name} is not open")
+        if self._thread is not None:
+            raise RuntimeError("an EngineServoLoop runs once; make a new one")
+        self._call(0)  # compile or load from cache; runs no tick
+        self.device.channel.control[STOP] = 0
+        self._thread = threading.Thread(target=self._run, name="haptic-engine", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self.realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+                self._ran_realtime = True
+                self._realtime_note = f"SCHED_FIFO priority {FIFO_PRIORITY}"
+            except (OSError, AttributeError) as exc:
+                self._realtime_note = f"SCHED_FIFO refused ({exc}); normal priority"
+        else:
+            self._realtime_note = "normal priority (realtime off)"
+        try:
+            self._call(self.stamps_ns.shape[0])
+        except BaseException as exc:  # reported by stop(); a loop must not die silently
+            self._error = exc
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ticks_done(self) -> int:
+        return int(self.device.channel.control[TICKS_DONE])
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for the loop to end by itself (end of script, log full); True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return not self.running
+
+    def recorded_inputs(self) -> FloatArray:
+        """The TickInput rows of the ticks run so far (a copy)."""
+        return np.array(self.inputs[: self.ticks_done], dtype=np.float64)
+
+    def stats(self) -> LoopStats:
+        return timing_stats(
+            self.stamps_ns[: self.ticks_done],
+            period_s=self.period_s,
+            missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
+            realtime=self._ran_realtime,
+            realtime_note=self._realtime_note,
+        )
+
+    def stop(self) -> LoopStats:
+        """Stop: set the flag, join the thread, write a zero force, close the device."""
+        self.device.channel.control[STOP] = 1
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                raise RuntimeError("haptic engine thread did not stop within 2 s")
+        self.device.write_force(np.zeros(3))
+        self.device.close()
+        if self._error is not None:
+            raise RuntimeError(f"haptic engine loop failed: {self._error}") from self._error
+        return self.stats()

@@ -1,0 +1,810 @@
+"""numba kernels of the engine: tool–voxel overlap, contact force, erosion, one tick.
+
+Every kernel is ``nopython``, ``nogil`` and cached, reads C-contiguous arrays of stated dtypes
+and allocates nothing. Array layouts are named in ``sim_core.slots``. Each kernel has a plain
+numpy twin in ``tests/sim_core/naive.py``.
+
+Tool geometry (case frame, mm). ``d`` is the unit axis from handle to tip, ``n`` the blade
+normal, ``w = d × n``; a voxel centre ``x = index * spacing`` relative to the tip is ``r``, and
+``behind = -(r·d)`` is how far behind the tip it lies.
+
+- sphere (burrs): inside when ``|r| ≤ radius``; the tip is the sphere's centre.
+- cylinder (cylindrical burrs, drills, wires, awls, screws): ``0 ≤ behind ≤ length`` and the
+  distance to the axis ``≤ radius``.
+- blade (saws): ``0 ≤ behind ≤ length``, ``|r·w| ≤ width/2``, ``|r·n| ≤ radius`` (half
+  thickness).
+
+A voxel inside the tool pushes the tool with the vector from the voxel to the tool's core (the
+centre for a sphere, the axis segment from one radius behind the tip for a cylinder, the blade's
+mid-plane behind its edge for a blade); the density-weighted sum of those vectors is the contact
+normal (Morris et al. 2006; Forsslund's ``AHapticDrillForce`` uses the same mean normal).
+"""
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit, types
+from numba.core.types import float64 as f8
+from numba.core.types import void
+
+from sim_core.slots import (
+    BUTTON_POWER,
+    CHUNK,
+    DT_S,
+    I_AXIS,
+    I_BUTTONS,
+    I_POS,
+    I_QUAT,
+    I_SPEED,
+    I_VEL,
+    KIND_BLADE,
+    KIND_CYLINDER,
+    KIND_SPHERE,
+    N_OVERLAP,
+    N_POSE,
+    N_REMOVED,
+    O_BONE_VOXELS,
+    O_NERVE_VOXELS,
+    O_OCC_MM3,
+    O_PROTECTED_VOXELS,
+    O_PUSH,
+    O_WEIGHTED_MM3,
+    P_DAMPING_N_S_PER_MM,
+    P_DISPLAY_SCALE,
+    P_ENGAGE_GAP_TICKS,
+    P_FORCE_LIMIT_N,
+    P_GAIN_N,
+    P_MAX_FORCE_N,
+    P_PLAN_ENTRY,
+    P_PLAN_TARGET,
+    P_PLUNGE_MM,
+    P_PROXY_K_N_PER_MM,
+    P_PROXY_OFF,
+    P_PROXY_ON,
+    P_PROXY_RELEASE_MM,
+    P_SPACING_MM,
+    P_TEXTURE_N,
+    P_THRUST_REF_N,
+    Q_DIR,
+    Q_NORMAL,
+    Q_TIP,
+    Q_VEL,
+    R_OUTSIDE_MM3,
+    R_PROTECTED_MM3,
+    R_TARGET_MM3,
+    R_TOTAL_MM3,
+    RHO_REF_G_CM3,
+    S_ABOVE_LIMIT_TICKS,
+    S_CONTACT_TICKS,
+    S_DEEPEST_DIR,
+    S_DEEPEST_TIP,
+    S_DEPTH_MAX_MM,
+    S_DEVICE,
+    S_DIR,
+    S_DISPLAY,
+    S_ENGAGED,
+    S_EXIT,
+    S_EXITED,
+    S_FORCE,
+    S_FORCE_SUM_N,
+    S_INSERTIONS,
+    S_LAST_ENGAGED_TICK,
+    S_NERVE_EVENTS,
+    S_NERVE_TICKS,
+    S_OVERLAP,
+    S_PEAK_FORCE_N,
+    S_PLUNGE_MAX_MM,
+    S_PLUNGE_NOW_MM,
+    S_PLUNGES,
+    S_POSE,
+    S_POWERED_TICKS,
+    S_PROTECTED_EVENTS,
+    S_PROTECTED_TICKS,
+    S_PROXY_ON,
+    S_PROXY_TICKS,
+    S_REMOVED,
+    S_RNG,
+    S_TICK,
+    S_TIP_IN_BONE,
+    S_TIP_WAS_IN_BONE,
+    S_TOOL,
+    T_CUT_MM,
+    T_EROSION,
+    T_KIND,
+    T_LENGTH_MM,
+    T_POWERED,
+    T_RADIUS_MM,
+    T_REF_RADIUS_MM,
+    T_WIDTH_MM,
+    TISSUE_MASK,
+    ZONE_PROTECTED,
+    ZONE_TARGET,
+)
+
+TISSUE_CORTEX = 1
+TISSUE_CANCELLOUS = 2
+TISSUE_NERVE = 4
+TISSUE_VESSEL = 5
+
+EPS_MM = 1e-9  # column spans are widened by this (and a voxel) so rounding never drops one
+MAX_STEP_VOXELS = 1.0  # the tool moves at most a voxel a tick (0.5 m/s at 0.5 mm, 1 kHz)
+BISECTIONS = 4  # proxy search steps: 1/16 of a step
+
+# argument types: model arrays are read-only (a writable array is accepted where these are)
+F4_GRID = types.Array(types.float32, 3, "C")
+F4_GRID_RO = types.Array(types.float32, 3, "C", readonly=True)
+U1_GRID = types.Array(types.uint8, 3, "C")
+U1_GRID_RO = types.Array(types.uint8, 3, "C", readonly=True)
+F8_ROW = types.Array(types.float64, 1, "C")
+F8_ROW_RO = types.Array(types.float64, 1, "C", readonly=True)
+F8_ROWS_RO = types.Array(types.float64, 2, "C", readonly=True)
+_UNI_TUPLE: Any = types.UniTuple
+F8_X4 = _UNI_TUPLE(f8, 4)  # (fx, fy, fz, occupied_mm3)
+
+
+@njit(cache=True, nogil=True)
+def _is_bone(tissue):  # type: ignore[no-untyped-def]
+    return tissue in (TISSUE_CORTEX, TISSUE_CANCELLOUS)
+
+
+@njit(cache=True, nogil=True)
+def _is_nerve(tissue):  # type: ignore[no-untyped-def]
+    # nerves and vessels: the structures a tool must not touch
+    return tissue in (TISSUE_NERVE, TISSUE_VESSEL)
+
+
+@njit(cache=True, nogil=True)
+def _axes(pose):  # type: ignore[no-untyped-def]
+    # (d, n, w): tool axis, blade normal, and the in-plane direction across the blade
+    d = (pose[Q_DIR], pose[Q_DIR + 1], pose[Q_DIR + 2])
+    n = (pose[Q_NORMAL], pose[Q_NORMAL + 1], pose[Q_NORMAL + 2])
+    w = (d[1] * n[2] - d[2] * n[1], d[2] * n[0] - d[0] * n[2], d[0] * n[1] - d[1] * n[0])
+    return d, n, w
+
+
+@njit(cache=True, nogil=True)
+def _member(tool, d, n, w, rx, ry, rz):  # type: ignore[no-untyped-def]
+    # (inside, behind_mm, push vector) of a point at r = (rx, ry, rz) from the tip
+    kind = tool[T_KIND]
+    radius = tool[T_RADIUS_MM]
+    length = tool[T_LENGTH_MM]
+    behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+    if kind == KIND_SPHERE:
+        inside = rx * rx + ry * ry + rz * rz <= radius * radius
+        return inside, behind, -rx, -ry, -rz
+    if kind == KIND_CYLINDER:
+        ux = rx + behind * d[0]
+        uy = ry + behind * d[1]
+        uz = rz + behind * d[2]
+        inside = 0.0 <= behind <= length and ux * ux + uy * uy + uz * uz <= radius * radius
+        t = min(max(behind, min(radius, length)), length)
+        return inside, behind, -t * d[0] - rx, -t * d[1] - ry, -t * d[2] - rz
+    # blade
+    b = rx * w[0] + ry * w[1] + rz * w[2]
+    c = rx * n[0] + ry * n[1] + rz * n[2]
+    half_width = 0.5 * tool[T_WIDTH_MM]
+    inside = 0.0 <= behind <= length and abs(b) <= half_width and abs(c) <= radius
+    a = min(max(behind, min(radius, length)), length) - behind
+    return inside, behind, -a * d[0] - c * n[0], -a * d[1] - c * n[1], -a * d[2] - c * n[2]
+
+
+@njit(cache=True, nogil=True)
+def _index_range(lo, hi, s, size):  # type: ignore[no-untyped-def]
+    # voxel indices whose centres may lie in [lo, hi] mm, one voxel of margin, clipped
+    i0 = max(math.floor(lo / s) - 1, 0)
+    i1 = min(math.ceil(hi / s) + 2, size)
+    return i0, max(i1, i0)
+
+
+@njit(cache=True, nogil=True)
+def _bounds(tool, pose, tip, s, shape):  # type: ignore[no-untyped-def]
+    # (i0, i1, j0, j1, k0, k1): a voxel box holding the whole tool at `tip`
+    d, _n, _w = _axes(pose)
+    kind = tool[T_KIND]
+    radius = tool[T_RADIUS_MM]
+    length = tool[T_LENGTH_MM] if kind != KIND_SPHERE else 0.0
+    spread = radius if kind != KIND_BLADE else 0.5 * tool[T_WIDTH_MM] + radius
+    i0, i1 = _axis_range(tip[0], tip[0] - length * d[0], spread, s, shape[0])
+    j0, j1 = _axis_range(tip[1], tip[1] - length * d[1], spread, s, shape[1])
+    k0, k1 = _axis_range(tip[2], tip[2] - length * d[2], spread, s, shape[2])
+    return i0, i1, j0, j1, k0, k1
+
+
+@njit(cache=True, nogil=True)
+def _axis_range(a, b, spread, s, size):  # type: ignore[no-untyped-def]
+    # voxel index range along one axis covering the segment a..b widened by `spread` mm
+    return _index_range(min(a, b) - spread, max(a, b) + spread, s, size)
+
+
+@njit(cache=True, nogil=True)
+def _slab(lo, hi, c, q, z_lo, z_hi):  # type: ignore[no-untyped-def]
+    # narrow [z_lo, z_hi] to the z where lo <= q + c*z <= hi (c: the slab normal's z part)
+    if abs(c) < 1e-12:
+        if q < lo - EPS_MM or q > hi + EPS_MM:
+            return 1.0, -1.0
+        return z_lo, z_hi
+    a = (lo - q) / c
+    b = (hi - q) / c
+    return max(z_lo, min(a, b)), min(z_hi, max(a, b))
+
+
+@njit(cache=True, nogil=True)
+def _k_span(tool, pose, tip, x, y, s, k0, k1):  # type: ignore[no-untyped-def]
+    # the k range on the voxel column (x, y) that can hold tool voxels, a voxel of margin
+    kind = tool[T_KIND]
+    if kind == KIND_SPHERE:
+        # within the radius of the centre
+        rx = x - tip[0]
+        ry = y - tip[1]
+        reach = tool[T_RADIUS_MM]
+        h2 = reach * reach - rx * rx - ry * ry
+        if h2 < -EPS_MM:
+            return k0, k0
+        h = math.sqrt(max(h2, 0.0))
+        ka = max(k0, math.floor((tip[2] - h) / s) - 1)
+        kb = min(k1, math.ceil((tip[2] + h) / s) + 2)
+        return ka, max(ka, kb)
+    d, n, w = _axes(pose)
+    radius = tool[T_RADIUS_MM]
+    length = tool[T_LENGTH_MM]
+    rx = x - tip[0]
+    ry = y - tip[1]
+    z_lo, z_hi = -1e300, 1e300
+    # along the axis: -length <= r·d <= 0, widened by a voxel
+    z_lo, z_hi = _slab(-length, 0.0, d[2], rx * d[0] + ry * d[1], z_lo, z_hi)
+    if kind == KIND_CYLINDER:
+        # within radius + s of the axis line: a quadratic in z
+        q = rx * d[0] + ry * d[1]
+        a2 = 1.0 - d[2] * d[2]
+        b1 = -2.0 * q * d[2]
+        c0 = rx * rx + ry * ry - q * q - radius * radius
+        if a2 < 1e-12:
+            if c0 > EPS_MM:
+                return k0, k0
+        else:
+            disc = b1 * b1 - 4.0 * a2 * c0
+            if disc < -EPS_MM:
+                return k0, k0
+            root = math.sqrt(max(disc, 0.0))
+            z_lo = max(z_lo, (-b1 - root) / (2.0 * a2))
+            z_hi = min(z_hi, (-b1 + root) / (2.0 * a2))
+    else:
+        half_width = 0.5 * tool[T_WIDTH_MM]
+        z_lo, z_hi = _slab(-half_width, half_width, w[2], rx * w[0] + ry * w[1], z_lo, z_hi)
+        z_lo, z_hi = _slab(-radius, radius, n[2], rx * n[0] + ry * n[1], z_lo, z_hi)
+    if z_lo > z_hi:
+        return k0, k0
+    ka = max(k0, math.floor((tip[2] + z_lo) / s) - 1)
+    kb = min(k1, math.ceil((tip[2] + z_hi) / s) + 2)
+    return ka, max(ka, kb)
+
+
+@njit(void(F4_GRID_RO, U1_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, F8_ROW), cache=True, nogil=True)
+def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-untyped-def]
+    """Overlap of the tool at ``pose`` with the voxels; writes ``out`` (``O_*`` slots).
+
+    density: (n0, n1, n2) float32 g/cm³, bone left (0 = none); label: same shape uint8,
+    tissue | zone bits; spacing_mm: voxel edge; tool: ``T_*`` row; pose: ``Q_*`` row;
+    out: float64[N_OVERLAP], overwritten (volumes in mm³, push in mm·mm³, counts).
+    """
+    for a in range(N_OVERLAP):
+        out[a] = 0.0
+    s = spacing_mm
+    vox = s * s * s
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    d, n, w = _axes(pose)
+    rho_ref = RHO_REF_G_CM3
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    occ = np.float64(0.0)
+    weighted = np.float64(0.0)
+    px = np.float64(0.0)
+    py = np.float64(0.0)
+    pz = np.float64(0.0)
+    bone = np.float64(0.0)
+    nerve = np.float64(0.0)
+    protected = np.float64(0.0)
+    for i in range(i0, i1):
+        x = i * s
+        for j in range(j0, j1):
+            y = j * s
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            for k in range(ka, kb):
+                inside, _, ux, uy, uz = _member(
+                    tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
+                )
+                if not inside:
+                    continue
+                lab = label[i, j, k]
+                tissue = lab & TISSUE_MASK
+                if _is_bone(tissue):
+                    bone += 1.0
+                if _is_nerve(tissue):
+                    nerve += 1.0
+                if lab & ZONE_PROTECTED:
+                    protected += 1.0
+                rho = np.float64(density[i, j, k])
+                if rho > 0.0:
+                    occ += vox
+                    f = vox * rho / rho_ref
+                    weighted += f
+                    px += f * ux
+                    py += f * uy
+                    pz += f * uz
+    out[O_OCC_MM3] = occ
+    out[O_WEIGHTED_MM3] = weighted
+    out[O_PUSH] = px
+    out[O_PUSH + 1] = py
+    out[O_PUSH + 2] = pz
+    out[O_BONE_VOXELS] = bone
+    out[O_NERVE_VOXELS] = nerve
+    out[O_PROTECTED_VOXELS] = protected
+
+
+@njit(f8(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, f8, f8, f8), cache=True, nogil=True)
+def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: ignore[no-untyped-def]
+    """Volume (mm³) of voxels with bone left inside the tool with its tip at (tx, ty, tz).
+
+    Orientation comes from ``pose``; its tip is ignored. Used by the proxy search, which only
+    asks "above ``limit_mm3``?": the count stops as soon as it passes the limit (pass ``inf``
+    for the whole volume).
+    """
+    s = spacing_mm
+    vox = s * s * s
+    tip = (tx, ty, tz)
+    d, n, w = _axes(pose)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    occ = np.float64(0.0)
+    for i in range(i0, i1):
+        x = i * s
+        for j in range(j0, j1):
+            y = j * s
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            for k in range(ka, kb):
+                if density[i, j, k] <= 0.0:
+                    continue
+                inside, _, _, _, _ = _member(tool, d, n, w, x - tx, y - ty, k * s - tz)
+                if inside:
+                    occ += vox
+                    if occ > limit_mm3:
+                        return occ
+    return occ
+
+
+@njit(cache=True, nogil=True)
+def _overlap_force(params, tool, weighted_mm3, occ_mm3, push, vel):  # type: ignore[no-untyped-def]
+    # Forsslund: F = P·(V/R³)·n̂ − D·v while in contact (n̂ the mean push direction)
+    radius = tool[T_REF_RADIUS_MM]
+    fx = 0.0
+    fy = 0.0
+    fz = 0.0
+    norm = math.sqrt(push[0] * push[0] + push[1] * push[1] + push[2] * push[2])
+    if norm > 0.0:
+        g = params[P_GAIN_N] * weighted_mm3 / (radius * radius * radius) / norm
+        fx = g * push[0]
+        fy = g * push[1]
+        fz = g * push[2]
+    if occ_mm3 > 0.0:
+        damping = params[P_DAMPING_N_S_PER_MM]
+        fx -= damping * vel[0]
+        fy -= damping * vel[1]
+        fz -= damping * vel[2]
+    return fx, fy, fz
+
+
+@njit(F8_X4(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, F8_ROW_RO), cache=True, nogil=True)
+def _contact_force(density, spacing_mm, tool, pose, params):  # type: ignore[no-untyped-def]
+    """Forsslund overlap force on a tool at ``pose``; pure (reads only, allocates nothing).
+
+    density: (n0, n1, n2) float32 g/cm³; spacing_mm: voxel edge; tool: ``T_*`` row (float64);
+    pose: ``Q_*`` row (tip, axis, blade normal, device velocity mm/s); params: ``P_*`` row.
+    Returns (fx, fy, fz, occupied_mm3): the force on the tool in N, case frame, not clamped
+    and without the proxy spring, and the volume of bone inside the tool.
+    """
+    s = spacing_mm
+    vox = s * s * s
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    d, n, w = _axes(pose)
+    rho_ref = RHO_REF_G_CM3
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    occ = np.float64(0.0)
+    weighted = np.float64(0.0)
+    px = np.float64(0.0)
+    py = np.float64(0.0)
+    pz = np.float64(0.0)
+    for i in range(i0, i1):
+        x = i * s
+        for j in range(j0, j1):
+            y = j * s
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            for k in range(ka, kb):
+                rho = np.float64(density[i, j, k])
+                if rho <= 0.0:
+                    continue
+                inside, _, ux, uy, uz = _member(
+                    tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
+                )
+                if inside:
+                    occ += vox
+                    f = vox * rho / rho_ref
+                    weighted += f
+                    px += f * ux
+                    py += f * uy
+                    pz += f * uz
+    vel = (pose[Q_VEL], pose[Q_VEL + 1], pose[Q_VEL + 2])
+    fx, fy, fz = _overlap_force(params, tool, weighted, occ, (px, py, pz), vel)
+    return fx, fy, fz, occ
+
+
+@njit(
+    f8(F4_GRID, F4_GRID_RO, U1_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, F8_ROW),
+    cache=True,
+    nogil=True,
+)
+def _erode(density, density0, label, spacing_mm, tool, pose, amount, removed):  # type: ignore[no-untyped-def]
+    """Lower the density of voxels in the tool's cutting zone by ``amount`` g/cm³ (not below 0).
+
+    density: (n0, n1, n2) float32, written in place; density0: the same at the start (> 0 where
+    density > 0); label: tissue | zone bits; tool/pose: ``T_*``/``Q_*`` rows; amount: g/cm³ this
+    tick; removed: float64[N_REMOVED], intact-bone volume removed (mm³) added per ``R_*`` bucket.
+    Returns the volume removed this call (mm³).
+    """
+    s = spacing_mm
+    vox = s * s * s
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    d, n, w = _axes(pose)
+    cut = tool[T_CUT_MM]
+    a32 = np.float32(amount)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    total = np.float64(0.0)
+    target = np.float64(0.0)
+    outside = np.float64(0.0)
+    protected = np.float64(0.0)
+    for i in range(i0, i1):
+        x = i * s
+        for j in range(j0, j1):
+            y = j * s
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            for k in range(ka, kb):
+                rho = density[i, j, k]
+                if rho <= 0.0:
+                    continue
+                inside, behind, _, _, _ = _member(
+                    tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
+                )
+                if not inside or behind > cut:
+                    continue
+                new = rho - a32 if rho > a32 else np.float32(0.0)
+                density[i, j, k] = new
+                v = vox * (np.float64(rho) - np.float64(new)) / np.float64(density0[i, j, k])
+                total += v
+                lab = label[i, j, k]
+                if lab & ZONE_TARGET:
+                    target += v
+                else:
+                    outside += v
+                if lab & ZONE_PROTECTED:
+                    protected += v
+    removed[R_TOTAL_MM3] += total
+    removed[R_TARGET_MM3] += target
+    removed[R_OUTSIDE_MM3] += outside
+    removed[R_PROTECTED_MM3] += protected
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _perpendicular(d):  # type: ignore[no-untyped-def]
+    # a unit vector normal to d: d × (the coordinate axis least aligned with d)
+    ax, ay, az = abs(d[0]), abs(d[1]), abs(d[2])
+    if ax <= ay and ax <= az:
+        e = (1.0, 0.0, 0.0)
+    elif ay <= az:
+        e = (0.0, 1.0, 0.0)
+    else:
+        e = (0.0, 0.0, 1.0)
+    cx = d[1] * e[2] - d[2] * e[1]
+    cy = d[2] * e[0] - d[0] * e[2]
+    cz = d[0] * e[1] - d[1] * e[0]
+    m = math.sqrt(cx * cx + cy * cy + cz * cz)
+    return cx / m, cy / m, cz / m
+
+
+@njit(cache=True, nogil=True)
+def _xorshift(st):  # type: ignore[no-untyped-def]
+    # next uniform in [0, 1) from the xorshift32 state kept in st[S_RNG]
+    x = np.int64(st[S_RNG])
+    x ^= (x << 13) & 0xFFFFFFFF
+    x ^= x >> 17
+    x ^= (x << 5) & 0xFFFFFFFF
+    st[S_RNG] = np.float64(x)
+    return np.float64(x) / 4294967296.0
+
+
+@njit(cache=True, nogil=True)
+def _set_pose(st, inp):  # type: ignore[no-untyped-def]
+    # the pose row from the input: normalised axis (the last one when absent), blade normal
+    pose = st[S_POSE : S_POSE + N_POSE]
+    ax, ay, az = inp[I_AXIS], inp[I_AXIS + 1], inp[I_AXIS + 2]
+    m = math.sqrt(ax * ax + ay * ay + az * az)
+    d = (ax / m, ay / m, az / m) if m > 1e-09 else (st[S_DIR], st[S_DIR + 1], st[S_DIR + 2])
+    # blade normal: the tool-frame x axis turned by the orientation, made normal to the axis
+    qw, qx, qy, qz = inp[I_QUAT], inp[I_QUAT + 1], inp[I_QUAT + 2], inp[I_QUAT + 3]
+    nx = 1.0 - 2.0 * (qy * qy + qz * qz)
+    ny = 2.0 * (qx * qy + qw * qz)
+    nz = 2.0 * (qx * qz - qw * qy)
+    dot = nx * d[0] + ny * d[1] + nz * d[2]
+    nx -= dot * d[0]
+    ny -= dot * d[1]
+    nz -= dot * d[2]
+    m = math.sqrt(nx * nx + ny * ny + nz * nz)
+    n = (nx / m, ny / m, nz / m) if m > 1e-6 else _perpendicular(d)
+    for a in range(3):
+        pose[Q_DIR + a] = d[a]
+        pose[Q_NORMAL + a] = n[a]
+        pose[Q_VEL + a] = inp[I_VEL + a]
+        st[S_DIR + a] = d[a]
+        st[S_DEVICE + a] = inp[I_POS + a]
+
+
+@njit(cache=True, nogil=True)
+def _move_proxy(density, params, tool, st):  # type: ignore[no-untyped-def]
+    # god object: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so it
+    # cannot tunnel through bone, and stops where going on would bury it in intact bone
+    # (bisection); from then on (proxy on) a spring pulls the hand back to it. Forsslund's
+    # hysteresis releases the proxy once the device is out of the bone and close to it.
+    s = params[P_SPACING_MM]
+    pose = st[S_POSE : S_POSE + N_POSE]
+    radius = tool[T_REF_RADIUS_MM]
+    ref_mm3 = 4.0 / 3.0 * math.pi * radius * radius * radius
+    on_mm3 = params[P_PROXY_ON] * ref_mm3
+    off_mm3 = params[P_PROXY_OFF] * ref_mm3
+    dx, dy, dz = st[S_DEVICE], st[S_DEVICE + 1], st[S_DEVICE + 2]
+    if st[S_TICK] == 0.0:
+        # the session starts with the tool in the hand
+        st[S_TOOL] = dx
+        st[S_TOOL + 1] = dy
+        st[S_TOOL + 2] = dz
+    ox, oy, oz = st[S_TOOL], st[S_TOOL + 1], st[S_TOOL + 2]
+    gap = math.sqrt((dx - ox) ** 2 + (dy - oy) ** 2 + (dz - oz) ** 2)
+    reach = MAX_STEP_VOXELS * s
+    f = 1.0 if gap <= reach else reach / gap
+    cx, cy, cz = ox + f * (dx - ox), oy + f * (dy - oy), oz + f * (dz - oz)
+    if _occupied(density, s, tool, pose, cx, cy, cz, on_mm3) <= on_mm3:
+        tx, ty, tz = cx, cy, cz
+    else:
+        st[S_PROXY_ON] = 1.0
+        lo = 0.0
+        hi = 1.0
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            occ = _occupied(
+                density,
+                s,
+                tool,
+                pose,
+                ox + mid * (cx - ox),
+                oy + mid * (cy - oy),
+                oz + mid * (cz - oz),
+                on_mm3,
+            )
+            if occ <= on_mm3:
+                lo = mid
+            else:
+                hi = mid
+        tx, ty, tz = ox + lo * (cx - ox), oy + lo * (cy - oy), oz + lo * (cz - oz)
+    if st[S_PROXY_ON] == 1.0:
+        gap = math.sqrt((dx - tx) ** 2 + (dy - ty) ** 2 + (dz - tz) ** 2)
+        near = gap < params[P_PROXY_RELEASE_MM]
+        if near and _occupied(density, s, tool, pose, dx, dy, dz, off_mm3) < off_mm3:
+            st[S_PROXY_ON] = 0.0
+    st[S_TOOL] = tx
+    st[S_TOOL + 1] = ty
+    st[S_TOOL + 2] = tz
+    pose[Q_TIP] = tx
+    pose[Q_TIP + 1] = ty
+    pose[Q_TIP + 2] = tz
+
+
+@njit(cache=True, nogil=True)
+def _forces(params, tool, st):  # type: ignore[no-untyped-def]
+    # physical force (overlap + damping + proxy spring) and the display force; returns |F|
+    ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
+    pose = st[S_POSE : S_POSE + N_POSE]
+    push = (ov[O_PUSH], ov[O_PUSH + 1], ov[O_PUSH + 2])
+    vel = (pose[Q_VEL], pose[Q_VEL + 1], pose[Q_VEL + 2])
+    fx, fy, fz = _overlap_force(params, tool, ov[O_WEIGHTED_MM3], ov[O_OCC_MM3], push, vel)
+    if st[S_PROXY_ON] == 1.0:
+        k = params[P_PROXY_K_N_PER_MM]
+        fx += k * (st[S_TOOL] - st[S_DEVICE])
+        fy += k * (st[S_TOOL + 1] - st[S_DEVICE + 1])
+        fz += k * (st[S_TOOL + 2] - st[S_DEVICE + 2])
+    st[S_FORCE] = fx
+    st[S_FORCE + 1] = fy
+    st[S_FORCE + 2] = fz
+    magnitude = math.sqrt(fx * fx + fy * fy + fz * fz)
+    return magnitude
+
+
+@njit(cache=True, nogil=True)
+def _display(params, st, cutting):  # type: ignore[no-untyped-def]
+    # what the hand feels: scaled to the device's stiffness, cutting vibration, clamped
+    scale = params[P_DISPLAY_SCALE]
+    gx = st[S_FORCE] * scale
+    gy = st[S_FORCE + 1] * scale
+    gz = st[S_FORCE + 2] * scale
+    if cutting:
+        amp = params[P_TEXTURE_N]
+        gx += amp * (2.0 * _xorshift(st) - 1.0)
+        gy += amp * (2.0 * _xorshift(st) - 1.0)
+        gz += amp * (2.0 * _xorshift(st) - 1.0)
+    m = math.sqrt(gx * gx + gy * gy + gz * gz)
+    limit = params[P_MAX_FORCE_N]
+    if m > limit:
+        gx *= limit / m
+        gy *= limit / m
+        gz *= limit / m
+    st[S_DISPLAY] = gx
+    st[S_DISPLAY + 1] = gy
+    st[S_DISPLAY + 2] = gz
+
+
+@njit(cache=True, nogil=True)
+def _mark_dirty(dirty, tool, pose, s, shape):  # type: ignore[no-untyped-def]
+    # flag the remeshing chunks the tool's box touches
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, shape)
+    if i1 <= i0 or j1 <= j0 or k1 <= k0:
+        return
+    for a in range(i0 // CHUNK, (i1 - 1) // CHUNK + 1):
+        for b in range(j0 // CHUNK, (j1 - 1) // CHUNK + 1):
+            for c in range(k0 // CHUNK, (k1 - 1) // CHUNK + 1):
+                dirty[a, b, c] = 1
+
+
+@njit(cache=True, nogil=True)
+def _contacts(params, st, prev_nerve, prev_protected):  # type: ignore[no-untyped-def]
+    # nerve/vessel and protected-zone contacts: ticks, and events on each new touch
+    ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
+    if ov[O_NERVE_VOXELS] > 0.0:
+        st[S_NERVE_TICKS] += 1.0
+        if not prev_nerve:
+            st[S_NERVE_EVENTS] += 1.0
+    if ov[O_PROTECTED_VOXELS] > 0.0:
+        st[S_PROTECTED_TICKS] += 1.0
+        if not prev_protected:
+            st[S_PROTECTED_EVENTS] += 1.0
+    # insertions: entering bone again after a real withdrawal counts as a new one
+    tick = st[S_TICK]
+    engaged = ov[O_BONE_VOXELS] > 0.0
+    gap = tick - st[S_LAST_ENGAGED_TICK]
+    first = st[S_INSERTIONS] == 0.0
+    if engaged and st[S_ENGAGED] == 0.0 and (first or gap > params[P_ENGAGE_GAP_TICKS]):
+        st[S_INSERTIONS] += 1.0
+        st[S_DEPTH_MAX_MM] = -1e300
+    st[S_ENGAGED] = 1.0 if engaged else 0.0
+    if engaged:
+        st[S_LAST_ENGAGED_TICK] = tick
+
+
+@njit(cache=True, nogil=True)
+def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
+    # plunge: the tip leaves bone forwards while the shaft is still in it (the far cortex gave
+    # way); how far it then runs on is the plunge. Also the deepest tip along the plan.
+    s = params[P_SPACING_MM]
+    pose = st[S_POSE : S_POSE + N_POSE]
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    d = (pose[Q_DIR], pose[Q_DIR + 1], pose[Q_DIR + 2])
+    i = math.floor(tip[0] / s + 0.5)
+    j = math.floor(tip[1] / s + 0.5)
+    k = math.floor(tip[2] / s + 0.5)
+    in_bone = False
+    if 0 <= i < label.shape[0] and 0 <= j < label.shape[1] and 0 <= k < label.shape[2]:
+        tissue = label[i, j, k] & TISSUE_MASK
+        in_bone = _is_bone(tissue)
+    engaged = st[S_ENGAGED] == 1.0
+    st[S_TIP_IN_BONE] = 1.0 if in_bone else 0.0
+    if in_bone:
+        st[S_TIP_WAS_IN_BONE] = 1.0
+        st[S_EXITED] = 0.0
+    elif st[S_TIP_WAS_IN_BONE] == 1.0 and engaged and st[S_EXITED] == 0.0:
+        st[S_EXITED] = 1.0
+        for a in range(3):
+            st[S_EXIT + a] = tip[a]
+    if not engaged:
+        st[S_TIP_WAS_IN_BONE] = 0.0
+        st[S_EXITED] = 0.0
+    before = st[S_PLUNGE_NOW_MM]
+    now = 0.0
+    if st[S_EXITED] == 1.0:
+        now = max(0.0, _past_exit(tip, st, d))
+    st[S_PLUNGE_NOW_MM] = now
+    st[S_PLUNGE_MAX_MM] = max(st[S_PLUNGE_MAX_MM], now)
+    if now > params[P_PLUNGE_MM] >= before:
+        st[S_PLUNGES] += 1.0
+    # deepest tip along the planned axis, this insertion
+    e = (params[P_PLAN_ENTRY], params[P_PLAN_ENTRY + 1], params[P_PLAN_ENTRY + 2])
+    ux = params[P_PLAN_TARGET] - e[0]
+    uy = params[P_PLAN_TARGET + 1] - e[1]
+    uz = params[P_PLAN_TARGET + 2] - e[2]
+    m = math.sqrt(ux * ux + uy * uy + uz * uz)
+    if m > 0.0 and engaged:
+        depth = ((tip[0] - e[0]) * ux + (tip[1] - e[1]) * uy + (tip[2] - e[2]) * uz) / m
+        if depth > st[S_DEPTH_MAX_MM]:
+            st[S_DEPTH_MAX_MM] = depth
+            for a in range(3):
+                st[S_DEEPEST_TIP + a] = tip[a]
+                st[S_DEEPEST_DIR + a] = d[a]
+
+
+@njit(cache=True, nogil=True)
+def _past_exit(tip, st, d):  # type: ignore[no-untyped-def]
+    # how far the tip has gone past the exit point, along the axis
+    return (
+        (tip[0] - st[S_EXIT]) * d[0]
+        + (tip[1] - st[S_EXIT + 1]) * d[1]
+        + (tip[2] - st[S_EXIT + 2]) * d[2]
+    )
+
+
+@njit(
+    void(F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROW_RO),
+    cache=True,
+    nogil=True,
+)
+def _tick(density0, label, params, tool, density, st, dirty, inp):  # type: ignore[no-untyped-def]
+    """Advance the simulation one tick (``DT_S``) from one input row; writes only state.
+
+    density0, label: model grids (float32 g/cm³, uint8 tissue | zone bits), read only;
+    params: ``P_*`` row; tool: ``T_*`` row; density: float32 grid of bone left, eroded in place;
+    st: float64[N_STATE] state scalars; dirty: uint8 chunk flags (set where bone was removed);
+    inp: float64[N_TICK] input row (case frame).
+    """
+    s = params[P_SPACING_MM]
+    ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
+    pose = st[S_POSE : S_POSE + N_POSE]
+    prev_nerve = ov[O_NERVE_VOXELS] > 0.0
+    prev_protected = ov[O_PROTECTED_VOXELS] > 0.0
+    _set_pose(st, inp)
+    _move_proxy(density, params, tool, st)
+    _overlap(density, label, s, tool, pose, ov)
+    magnitude = _forces(params, tool, st)
+    in_contact = ov[O_OCC_MM3] > 0.0 or st[S_PROXY_ON] == 1.0
+    # cutting: powered tools need the power button and a speed; an awl cuts when pushed
+    powered = tool[T_POWERED] == 0.0
+    spin = 1.0
+    if not powered and (int(inp[I_BUTTONS]) & BUTTON_POWER) and inp[I_SPEED] > 0.0:
+        powered = True
+        spin = min(inp[I_SPEED], 1.0)
+    cutting = powered and ov[O_OCC_MM3] > 0.0
+    if cutting:
+        thrust = min(max(magnitude / params[P_THRUST_REF_N], 0.1), 3.0)
+        amount = tool[T_EROSION] * spin * DT_S * thrust
+        removed = st[S_REMOVED : S_REMOVED + N_REMOVED]
+        if _erode(density, density0, label, s, tool, pose, amount, removed) > 0.0:
+            _mark_dirty(dirty, tool, pose, s, density.shape)
+    _display(params, st, cutting)
+    # metrics
+    if powered:
+        st[S_POWERED_TICKS] += 1.0
+    if st[S_PROXY_ON] == 1.0:
+        st[S_PROXY_TICKS] += 1.0
+    if in_contact:
+        st[S_CONTACT_TICKS] += 1.0
+        st[S_FORCE_SUM_N] += magnitude
+    st[S_PEAK_FORCE_N] = max(st[S_PEAK_FORCE_N], magnitude)
+    if magnitude > params[P_FORCE_LIMIT_N]:
+        st[S_ABOVE_LIMIT_TICKS] += 1.0
+    _contacts(params, st, prev_nerve, prev_protected)
+    _track_tip(params, label, st)
+    st[S_TICK] += 1.0
+
+
+@njit(
+    void(F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROWS_RO),
+    cache=True,
+    nogil=True,
+)
+def _run(density0, label, params, tool, density, st, dirty, inputs):  # type: ignore[no-untyped-def]
+    """``_tick`` over each row of ``inputs`` (float64[n, N_TICK]), in order."""
+    for r in range(inputs.shape[0]):
+        _tick(density0, label, params, tool, density, st, dirty, inputs[r])

@@ -1,0 +1,368 @@
+"""Scenarios as data: ``assets/scenarios/<name>.json`` → ``Scenario``; and a case's plan.
+
+A scenario names its instrument, how its plan is found on a case (landmarks, offsets), the
+zones it scores against, what the case must hold, and each metric's pass threshold:
+
+```
+{
+  "title": "中文 / English",
+  "scoring": "pedicle" | "burr_target" | "guide_wire",
+  "instrument": "drill_3.2mm",
+  "plan": {"entry": POINT, "target": POINT},
+  "zones": {"target": SPHERE, "protected": SPHERE},      (optional, each optional)
+  "requires_tissues": ["nerve"],                          (optional)
+  "screw_diameter_mm": 5.0,                               (pedicle only)
+  "force_limit_n": 6.0, "time_limit_s": 90, "seed": 1,
+  "metrics": {"<metric>": {"max": x} | {"min": x}, ...}
+}
+POINT  = {"landmark": NAME, "offset_lps_mm": [x, y, z]?, "toward": NAME?, "distance_mm": d?}
+SPHERE = {"centre": POINT, "radius_mm": r}
+```
+
+``toward``/``distance_mm`` move the point that far towards another landmark (e.g. 5 mm short of
+the femoral head apex). Points are in patient coordinates (LPS, mm) and become case-frame points
+through the case's ``case_from_patient_mm``.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "assets" / "scenarios"
+
+SCORINGS = ("pedicle", "burr_target", "guide_wire")
+TISSUES = {"cortex": 1, "cancellous": 2, "canal": 3, "nerve": 4, "vessel": 5}
+TOP_FIELDS = {
+    "title",
+    "scoring",
+    "instrument",
+    "plan",
+    "zones",
+    "requires_tissues",
+    "screw_diameter_mm",
+    "force_limit_n",
+    "time_limit_s",
+    "seed",
+    "metrics",
+}
+REQUIRED = {"title", "scoring", "instrument", "plan", "force_limit_n", "time_limit_s", "metrics"}
+POINT_FIELDS = {"landmark", "offset_lps_mm", "toward", "distance_mm"}
+SPHERE_FIELDS = {"centre", "radius_mm"}
+# the metrics each scoring computes (see sim_core.scoring); a threshold on any other is an error
+METRICS: dict[str, tuple[str, ...]] = {
+    "pedicle": (
+        "gr_grade_index",
+        "breach_mm",
+        "tip_offset_mm",
+        "tail_offset_mm",
+        "angle_deg",
+        "nerve_contacts",
+        "nerve_contact_s",
+        "peak_force_n",
+        "time_s",
+    ),
+    "burr_target": (
+        "target_removed_pct",
+        "removed_outside_mm3",
+        "protected_contacts",
+        "protected_contact_s",
+        "nerve_contacts",
+        "peak_force_n",
+        "time_above_force_limit_s",
+        "time_s",
+    ),
+    "guide_wire": (
+        "depth_mm",
+        "depth_error_mm",
+        "plunge_mm",
+        "plunges",
+        "tip_apex_mm",
+        "redirections",
+        "angle_deg",
+        "nerve_contacts",
+        "peak_force_n",
+        "time_s",
+    ),
+}
+
+Vector = npt.NDArray[np.float64]
+
+
+class ScenarioError(Exception):
+    """A scenario file that is missing or invalid, or a case that lacks what it needs."""
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    landmark: str
+    offset_lps_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    toward: str = ""
+    distance_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class SphereSpec:
+    centre: PointSpec
+    radius_mm: float
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    bound: str  # "max" | "min"
+    value: float
+
+    def passes(self, x: float) -> bool:
+        return x <= self.value if self.bound == "max" else x >= self.value
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    scoring: str
+    instrument: str
+    entry: PointSpec
+    target: PointSpec
+    force_limit_n: float
+    time_limit_s: float
+    thresholds: tuple[Threshold, ...]
+    target_zone: SphereSpec | None = None
+    protected_zone: SphereSpec | None = None
+    requires_tissues: tuple[str, ...] = ()
+    screw_diameter_mm: float = 0.0
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Sphere:
+    centre_mm: tuple[float, float, float]  # case frame
+    radius_mm: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A scenario's plan on one case, in the case frame (mm)."""
+
+    entry_mm: tuple[float, float, float]
+    target_mm: tuple[float, float, float]
+    target_zone: Sphere | None = None
+    protected_zone: Sphere | None = None
+    landmarks_mm: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    # case-frame direction of each patient axis (L, P, S): case_vec = case_from_lps @ lps_vec
+    case_from_lps: tuple[tuple[float, float, float], ...] = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+
+    def case_direction(self, lps: tuple[float, float, float]) -> Vector:
+        """A patient-frame direction (LPS) in the case frame, unit length."""
+        v = np.asarray(self.case_from_lps, dtype=np.float64) @ np.asarray(lps, dtype=np.float64)
+        return np.asarray(v / np.linalg.norm(v), dtype=np.float64)
+
+    @property
+    def axis(self) -> Vector:
+        """Unit vector from entry to target."""
+        v = np.subtract(self.target_mm, self.entry_mm)
+        return np.asarray(v / np.linalg.norm(v), dtype=np.float64)
+
+    @property
+    def length_mm(self) -> float:
+        return float(np.linalg.norm(np.subtract(self.target_mm, self.entry_mm)))
+
+
+def _fail(source: str, zh: str, en: str) -> ScenarioError:
+    return ScenarioError(f"{source}: {zh} / {en}")
+
+
+def _check_fields(
+    source: str, where: str, data: Any, allowed: set[str], required: set[str]
+) -> None:
+    if not isinstance(data, dict):
+        raise _fail(source, f"{where} 必须是 JSON 对象", f"{where} must be an object")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        names = ", ".join(unknown)
+        raise _fail(
+            source,
+            f"{where} 中有未知字段 {names}",
+            f"unknown field(s) {names} in {where} (allowed: {', '.join(sorted(allowed))})",
+        )
+    missing = sorted(required - set(data))
+    if missing:
+        names = ", ".join(missing)
+        raise _fail(source, f"{where} 缺少字段 {names}", f"missing field(s) {names} in {where}")
+
+
+def _float(source: str, where: str, value: Any, *, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise _fail(source, f"{where} 必须是数字", f"{where} must be a number")
+    if positive and value <= 0:
+        raise _fail(source, f"{where} 必须为正数", f"{where} must be positive")
+    return float(value)
+
+
+def _point(source: str, where: str, data: Any) -> PointSpec:
+    _check_fields(source, where, data, POINT_FIELDS, {"landmark"})
+    offset = data.get("offset_lps_mm", [0.0, 0.0, 0.0])
+    if not (isinstance(offset, list) and len(offset) == 3):
+        raise _fail(
+            source, f"{where}.offset_lps_mm 必须是三个数", f"{where}.offset_lps_mm: 3 numbers"
+        )
+    xyz = tuple(_float(source, f"{where}.offset_lps_mm", v, positive=False) for v in offset)
+    if ("toward" in data) != ("distance_mm" in data):
+        raise _fail(
+            source,
+            f"{where} 的 toward 与 distance_mm 必须同时给出",
+            f"{where}: toward and distance_mm go together",
+        )
+    return PointSpec(
+        landmark=str(data["landmark"]),
+        offset_lps_mm=(xyz[0], xyz[1], xyz[2]),
+        toward=str(data.get("toward", "")),
+        distance_mm=_float(
+            source, f"{where}.distance_mm", data.get("distance_mm", 0.0), positive=False
+        ),
+    )
+
+
+def _sphere(source: str, where: str, data: Any) -> SphereSpec:
+    _check_fields(source, where, data, SPHERE_FIELDS, SPHERE_FIELDS)
+    return SphereSpec(
+        centre=_point(source, f"{where}.centre", data["centre"]),
+        radius_mm=_float(source, f"{where}.radius_mm", data["radius_mm"]),
+    )
+
+
+def scenario_from_dict(name: str, data: Any, *, source: str = "") -> Scenario:
+    """Validate one scenario object; ``source`` names it in errors (the file)."""
+    source = source or name
+    _check_fields(source, "scenario", data, TOP_FIELDS, REQUIRED)
+    scoring = data["scoring"]
+    if scoring not in SCORINGS:
+        raise _fail(
+            source,
+            f"未知评分方式 {scoring!r}",
+            f"unknown scoring {scoring!r} ({', '.join(SCORINGS)})",
+        )
+    _check_fields(source, "plan", data["plan"], {"entry", "target"}, {"entry", "target"})
+    zones = data.get("zones", {})
+    _check_fields(source, "zones", zones, {"target", "protected"}, set())
+    thresholds = []
+    metrics = data["metrics"]
+    if not isinstance(metrics, dict) or not metrics:
+        raise _fail(source, "metrics 不能为空", "metrics must be a non-empty object")
+    for metric, bound in metrics.items():
+        if metric not in METRICS[scoring]:
+            raise _fail(
+                source,
+                f"评分方式 {scoring} 没有指标 {metric}",
+                f"unknown metric {metric!r} for scoring {scoring} "
+                f"(known: {', '.join(METRICS[scoring])})",
+            )
+        if not (isinstance(bound, dict) and len(bound) == 1 and set(bound) <= {"max", "min"}):
+            raise _fail(
+                source, f"指标 {metric} 需要 max 或 min", f"metric {metric}: give max or min"
+            )
+        ((kind, value),) = bound.items()
+        thresholds.append(
+            Threshold(metric, kind, _float(source, f"metrics.{metric}", value, positive=False))
+        )
+    tissues = data.get("requires_tissues", [])
+    if not isinstance(tissues, list) or any(t not in TISSUES for t in tissues):
+        raise _fail(
+            source,
+            "requires_tissues 只能包含已知组织",
+            f"requires_tissues must list known tissues ({', '.join(TISSUES)})",
+        )
+    if scoring == "pedicle" and "screw_diameter_mm" not in data:
+        raise _fail(
+            source, "椎弓根场景需要 screw_diameter_mm", "pedicle scoring needs screw_diameter_mm"
+        )
+    if scoring == "burr_target" and "target" not in zones:
+        raise _fail(source, "磨除场景需要 zones.target", "burr_target scoring needs zones.target")
+    seed = data.get("seed", 1)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 < seed < 2**32:
+        raise _fail(source, "seed 必须是 1..2³²-1 的整数", "seed must be an integer in 1..2**32-1")
+    return Scenario(
+        name=name,
+        title=str(data["title"]),
+        scoring=scoring,
+        instrument=str(data["instrument"]),
+        entry=_point(source, "plan.entry", data["plan"]["entry"]),
+        target=_point(source, "plan.target", data["plan"]["target"]),
+        force_limit_n=_float(source, "force_limit_n", data["force_limit_n"]),
+        time_limit_s=_float(source, "time_limit_s", data["time_limit_s"]),
+        thresholds=tuple(thresholds),
+        target_zone=_sphere(source, "zones.target", zones["target"]) if "target" in zones else None,
+        protected_zone=(
+            _sphere(source, "zones.protected", zones["protected"]) if "protected" in zones else None
+        ),
+        requires_tissues=tuple(tissues),
+        screw_diameter_mm=_float(source, "screw_diameter_mm", data.get("screw_diameter_mm", 1.0)),
+        seed=seed,
+    )
+
+
+def load_scenario(name_or_path: str | Path, *, directory: Path = SCENARIO_DIR) -> Scenario:
+    """A scenario by name (``assets/scenarios/<name>.json``) or by file path."""
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = directory / f"{name_or_path}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.json")))
+        raise ScenarioError(f"{path}: 没有这个场景 / no such scenario (known: {known or 'none'})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"{path}: 不是有效的 JSON / not valid JSON ({exc})") from exc
+    return scenario_from_dict(path.stem, data, source=str(path))
+
+
+def list_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.json"))
+
+
+def resolve_plan(
+    scenario: Scenario,
+    landmarks_lps_mm: dict[str, Any],
+    case_from_patient_mm: Callable[[Vector], Vector],
+    *,
+    case_name: str = "case",
+) -> Plan:
+    """The scenario's plan on a case with these landmarks (patient LPS mm → case frame)."""
+
+    def landmark(name: str) -> Vector:
+        if name not in landmarks_lps_mm:
+            raise ScenarioError(
+                f"{case_name}: 病例缺少场景 {scenario.name} 需要的标志点 {name} / the case has no "
+                f"landmark {name!r}, which scenario {scenario.name} needs "
+                f"(it has: {', '.join(sorted(landmarks_lps_mm)) or 'none'})"
+            )
+        return np.asarray(landmarks_lps_mm[name], dtype=np.float64)
+
+    def point(spec: PointSpec) -> tuple[float, float, float]:
+        p = landmark(spec.landmark) + np.asarray(spec.offset_lps_mm)
+        if spec.toward:
+            u = landmark(spec.toward) - p
+            p = p + spec.distance_mm * u / np.linalg.norm(u)
+        c = case_from_patient_mm(p)
+        return float(c[0]), float(c[1]), float(c[2])
+
+    def sphere(spec: SphereSpec | None) -> Sphere | None:
+        return None if spec is None else Sphere(point(spec.centre), spec.radius_mm)
+
+    names = {scenario.entry.landmark, scenario.target.landmark}
+    origin = case_from_patient_mm(np.zeros(3))
+    columns = [case_from_patient_mm(np.eye(3)[a]) - origin for a in range(3)]
+    rotation = np.column_stack(columns)
+    return Plan(
+        case_from_lps=tuple((float(r[0]), float(r[1]), float(r[2])) for r in rotation),
+        entry_mm=point(scenario.entry),
+        target_mm=point(scenario.target),
+        target_zone=sphere(scenario.target_zone),
+        protected_zone=sphere(scenario.protected_zone),
+        landmarks_mm={n: point(PointSpec(n)) for n in sorted(names)},
+    )

@@ -1,0 +1,136 @@
+"""Slot layouts of the flat float64 arrays the numba kernels share with Python.
+
+Numba kernels take a few C-contiguous arrays instead of objects; these constants name the
+places in them. Changing a layout changes recordings: bump ``ENGINE_VERSION`` in
+``sim_core.replay`` when you do.
+
+Frames and units: positions in the *case frame* (mm, ``index * spacing_mm`` in array-axis
+order), time in ticks of ``DT_S``, forces in N, densities in g/cm³.
+"""
+
+import numpy as np
+
+DT_S = 0.001  # one tick: the haptic rate is 1 kHz
+CHUNK = 32  # remeshing works on 32³-voxel chunks
+RHO_REF_G_CM3 = 1.8  # a voxel of this density counts fully in the contact force (cortex)
+
+# --- tick input row (the same 16 fields, in the same order, as haptics.channel's pose row) ---
+TICK_FIELDS: tuple[str, ...] = (
+    "t_s",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "qw",
+    "qx",
+    "qy",
+    "qz",
+    "axis_x",
+    "axis_y",
+    "axis_z",
+    "vx_mm_s",
+    "vy_mm_s",
+    "vz_mm_s",
+    "buttons",
+    "speed",
+)
+N_TICK = len(TICK_FIELDS)
+I_T, I_POS, I_QUAT, I_AXIS, I_VEL, I_BUTTONS, I_SPEED = 0, 1, 4, 8, 11, 14, 15
+BUTTON_POWER = 1  # bit 0: drill / burr / saw running
+TICK_INPUT_DTYPE = np.dtype([(name, np.float64) for name in TICK_FIELDS])
+
+# --- tool row: one instrument's geometry and cutting, float64 ---
+KIND_SPHERE, KIND_CYLINDER, KIND_BLADE = 0, 1, 2
+T_KIND = 0  # one of KIND_*
+T_RADIUS_MM = 1  # sphere / cylinder radius; blade: half thickness
+T_LENGTH_MM = 2  # modelled length behind the tip (cylinder shaft, blade length); 0 for spheres
+T_WIDTH_MM = 3  # blade width (in the blade plane, across the axis); 0 otherwise
+T_CUT_MM = 4  # only voxels within this distance behind the tip are cut
+T_EROSION = 5  # density removed per second at full speed and reference thrust [g/cm³/s]
+T_POWERED = 6  # 1: cuts only while powered (button + speed); 0: cuts when pushed (awl)
+T_REF_RADIUS_MM = 7  # R of the Forsslund model: force ∝ V/R³, proxy thresholds ∝ R³
+N_TOOL = 8
+
+# --- model parameters, float64 ---
+P_SPACING_MM = 0
+P_VOXEL_MM3 = 1
+P_GAIN_N = 2  # Forsslund P: F = P·(V/R³)·n
+P_DAMPING_N_S_PER_MM = 3  # Forsslund D (opposes the device velocity while in contact)
+P_PROXY_K_N_PER_MM = 4  # spring between proxy and device
+P_PROXY_ON = 5  # proxy engages when occupied volume > this fraction of (4/3)πR³
+P_PROXY_OFF = 6  # and releases below this fraction ...
+P_PROXY_RELEASE_MM = 7  # ... with the device within this distance of the proxy
+P_MAX_FORCE_N = 8  # the device's force limit (display force is clamped to it)
+P_DISPLAY_SCALE = 9  # display force per physical force, already limited by max stiffness
+P_FORCE_LIMIT_N = 10  # the scenario's "excessive force" threshold (physical force)
+P_THRUST_REF_N = 11  # erosion runs at the nominal rate at this force
+P_TEXTURE_N = 12  # amplitude of the cutting vibration added to the display force
+P_PLAN_ENTRY = 13  # 3 floats: planned entry point (case frame, mm)
+P_PLAN_TARGET = 16  # 3 floats: planned target point
+P_ENGAGE_GAP_TICKS = 19  # a disengagement shorter than this is not a new insertion
+P_PLUNGE_MM = 20  # an advance past a far-cortex exit longer than this is a plunge
+N_PARAMS = 21
+
+# --- label grid bits: tissue in the low 3 bits, scenario zones above ---
+TISSUE_MASK = 7
+ZONE_TARGET = 16
+ZONE_PROTECTED = 32
+
+# --- pose row passed to the contact kernels ---
+Q_TIP = 0  # 3: tool tip (sphere: centre), case frame mm
+Q_DIR = 3  # 3: unit tool axis, handle to tip (the direction it advances)
+Q_NORMAL = 6  # 3: unit blade normal (blades only; orthogonal to Q_DIR)
+Q_VEL = 9  # 3: device velocity, mm/s
+N_POSE = 12
+
+# --- overlap accumulator (written by _overlap) ---
+O_OCC_MM3 = 0  # volume of voxels with bone left inside the tool
+O_WEIGHTED_MM3 = 1  # same, each voxel weighted by density / P_RHO_REF
+O_PUSH = 2  # 3: density-weighted sum of (tool core - voxel) vectors, mm·mm³
+O_BONE_VOXELS = 5  # voxels that were bone at the start (drilled or not) inside the tool
+O_NERVE_VOXELS = 6  # nerve or vessel voxels inside the tool
+O_PROTECTED_VOXELS = 7  # protected-zone voxels inside the tool
+N_OVERLAP = 8
+
+# --- removal accumulator (written by _erode), mm³ of intact bone removed ---
+R_TOTAL_MM3 = 0
+R_TARGET_MM3 = 1
+R_OUTSIDE_MM3 = 2  # not in the target zone
+R_PROTECTED_MM3 = 3
+N_REMOVED = 4
+
+# --- simulation state scalars, float64 ---
+S_TICK = 0
+S_RNG = 1  # xorshift32 state, an integer below 2**32
+S_DEVICE = 2  # 3: device position
+S_TOOL = 5  # 3: tool position used for contact (device, or proxy while engaged)
+S_PROXY_ON = 8
+S_DIR = 9  # 3: tool axis of the last tick
+S_FORCE = 12  # 3: physical contact force on the tool, N
+S_DISPLAY = 15  # 3: force sent to the device (scaled, clamped, with texture), N
+S_OVERLAP = 18  # N_OVERLAP slots: the last tick's overlap at the tool position
+S_REMOVED = S_OVERLAP + N_OVERLAP  # N_REMOVED slots: cumulative removal
+S_PEAK_FORCE_N = S_REMOVED + N_REMOVED
+S_FORCE_SUM_N = S_PEAK_FORCE_N + 1  # sum of |F| over ticks in contact
+S_CONTACT_TICKS = S_FORCE_SUM_N + 1
+S_ABOVE_LIMIT_TICKS = S_CONTACT_TICKS + 1
+S_NERVE_TICKS = S_ABOVE_LIMIT_TICKS + 1
+S_NERVE_EVENTS = S_NERVE_TICKS + 1
+S_PROTECTED_TICKS = S_NERVE_EVENTS + 1
+S_PROTECTED_EVENTS = S_PROTECTED_TICKS + 1
+S_ENGAGED = S_PROTECTED_EVENTS + 1  # 1 while the tool touches (original) bone
+S_LAST_ENGAGED_TICK = S_ENGAGED + 1
+S_INSERTIONS = S_LAST_ENGAGED_TICK + 1  # separate entries into bone (redirections + 1)
+S_TIP_IN_BONE = S_INSERTIONS + 1  # the voxel at the tip was bone at the start
+S_TIP_WAS_IN_BONE = S_TIP_IN_BONE + 1  # the tip has been inside bone this insertion
+S_EXITED = S_TIP_WAS_IN_BONE + 1  # the tip left bone forwards while still engaged
+S_EXIT = S_EXITED + 1  # 3: where it left
+S_PLUNGE_NOW_MM = S_EXIT + 3
+S_PLUNGE_MAX_MM = S_PLUNGE_NOW_MM + 1
+S_PLUNGES = S_PLUNGE_MAX_MM + 1
+S_DEPTH_MAX_MM = S_PLUNGES + 1  # deepest tip along the planned axis, from the entry
+S_DEEPEST_TIP = S_DEPTH_MAX_MM + 1  # 3: tip at that moment
+S_DEEPEST_DIR = S_DEEPEST_TIP + 3  # 3: axis at that moment
+S_POWERED_TICKS = S_DEEPEST_DIR + 3
+S_PROXY_TICKS = S_POWERED_TICKS + 1
+S_POSE = S_PROXY_TICKS + 1  # N_POSE slots: the pose the last tick used (scratch for kernels)
+N_STATE = S_POSE + N_POSE

@@ -1,0 +1,95 @@
+"""The mutable state of a session, preallocated once by ``make_state(model)``.
+
+density: float32 grid of bone left (g/cm³), eroded in place by the step.
+st: float64[N_STATE] scalars (tool pose, proxy, forces, contacts, metrics, RNG), ``S_*`` slots.
+dirty: uint8 flags per 32³ chunk where bone changed; the remesher clears what it has meshed.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from sim_core.model import CaseModel
+from sim_core.slots import (
+    CHUNK,
+    N_STATE,
+    Q_DIR,
+    Q_NORMAL,
+    Q_TIP,
+    S_DEEPEST_DIR,
+    S_DEEPEST_TIP,
+    S_DEPTH_MAX_MM,
+    S_DEVICE,
+    S_DIR,
+    S_LAST_ENGAGED_TICK,
+    S_POSE,
+    S_RNG,
+    S_TOOL,
+)
+
+HOME_BACKOFF_MM = 40.0  # the tool starts this far back from the planned entry, in the air
+
+
+@dataclass
+class SimState:
+    density: npt.NDArray[np.float32]
+    st: npt.NDArray[np.float64]
+    dirty: npt.NDArray[np.uint8]
+
+    @property
+    def tick(self) -> int:
+        return int(self.st[0])
+
+
+def make_state(model: CaseModel) -> SimState:
+    """A fresh state: all bone present, the tool at home on the plan axis, RNG seeded."""
+    shape = model.shape
+    st = np.zeros(N_STATE, dtype=np.float64)
+    st[S_RNG] = float(model.scenario.seed)
+    axis = model.plan.axis
+    home = np.asarray(model.plan.entry_mm) - HOME_BACKOFF_MM * axis
+    st[S_DEVICE : S_DEVICE + 3] = home
+    st[S_TOOL : S_TOOL + 3] = home
+    st[S_DIR : S_DIR + 3] = axis
+    st[S_POSE + Q_TIP : S_POSE + Q_TIP + 3] = home
+    st[S_POSE + Q_DIR : S_POSE + Q_DIR + 3] = axis
+    st[S_POSE + Q_NORMAL : S_POSE + Q_NORMAL + 3] = _any_normal(axis)
+    st[S_DEPTH_MAX_MM] = -1e300
+    st[S_LAST_ENGAGED_TICK] = -1e9
+    st[S_DEEPEST_TIP : S_DEEPEST_TIP + 3] = home
+    st[S_DEEPEST_DIR : S_DEEPEST_DIR + 3] = axis
+    chunks = tuple((n + CHUNK - 1) // CHUNK for n in shape)
+    return SimState(
+        density=np.array(model.density0, dtype=np.float32, order="C", copy=True),
+        st=st,
+        dirty=np.zeros(chunks, dtype=np.uint8),
+    )
+
+
+def _any_normal(axis: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    e = np.zeros(3)
+    e[int(np.argmin(np.abs(axis)))] = 1.0
+    n = np.cross(axis, e)
+    return np.asarray(n / np.linalg.norm(n), dtype=np.float64)
+
+
+def copy_state(state: SimState) -> SimState:
+    """A deep copy (for save/restore and snapshots)."""
+    return SimState(state.density.copy(), state.st.copy(), state.dirty.copy())
+
+
+def restore_state(state: SimState, saved: SimState) -> None:
+    """Overwrite ``state`` in place with ``saved`` (same model)."""
+    np.copyto(state.density, saved.density)
+    np.copyto(state.st, saved.st)
+    np.copyto(state.dirty, saved.dirty)
+
+
+def state_hash(state: SimState) -> str:
+    """sha256 over the bone left and every state scalar (bit patterns, not rounded values)."""
+    h = hashlib.sha256()
+    h.update(state.density.tobytes())
+    h.update(state.st.tobytes())
+    return "sha256:" + h.hexdigest()

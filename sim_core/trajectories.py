@@ -1,0 +1,320 @@
+"""Scripted device trajectories: waypoints → 1 kHz TickInput rows, trajectory files, and the
+"expert" and "novice" scripts of each scenario.
+
+Trajectory files (what ``--device scripted:FILE`` reads) are the scripted device's format,
+documented and parsed in ``haptics.scripted`` (CSV or .npz; t_s, tip, axis, buttons, speed,
+resampled at 1 kHz). For ``osteon sim run`` their coordinates are the *case frame* (mm).
+Rows are ``sim_core.slots.TICK_FIELDS`` (the haptics pose row). The tool axis points from the
+handle to the tip; the quaternion turns the tool frame (axis along −z, blade normal along +x)
+into the case frame.
+"""
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from sim_core.model import CaseModel
+from sim_core.slots import (
+    BUTTON_POWER,
+    DT_S,
+    I_AXIS,
+    I_BUTTONS,
+    I_POS,
+    I_QUAT,
+    I_SPEED,
+    I_T,
+    I_VEL,
+    N_TICK,
+    TICK_FIELDS,
+)
+
+Rows = npt.NDArray[np.float64]
+Vec = Sequence[float] | npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """The device at time ``t_s``: tip position, axis (handle → tip), power and speed."""
+
+    t_s: float
+    pos_mm: Vec
+    axis: Vec
+    power: bool = False
+    speed: float = 1.0
+
+
+def _unit(v: Vec) -> npt.NDArray[np.float64]:
+    a = np.asarray(v, dtype=np.float64)
+    return np.asarray(a / np.linalg.norm(a), dtype=np.float64)
+
+
+def quat_from_axis_normal(axis: Vec, normal: Vec | None = None) -> npt.NDArray[np.float64]:
+    """Unit quaternion (w, x, y, z) turning tool −z onto ``axis`` and tool +x onto ``normal``."""
+    z = -_unit(axis)
+    if normal is None:
+        e = np.zeros(3)
+        e[int(np.argmin(np.abs(z)))] = 1.0
+        normal = np.cross(z, e)
+    x = np.asarray(normal, dtype=np.float64) - np.dot(normal, z) * z
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    m = np.column_stack([x, y, z])
+    trace = float(np.trace(m))
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    out = np.asarray(q, dtype=np.float64)
+    return np.asarray(out / np.linalg.norm(out), dtype=np.float64)
+
+
+def rows_from_waypoints(waypoints: Sequence[Waypoint], *, normal: Vec | None = None) -> Rows:
+    """1 kHz input rows moving linearly between waypoints (axis interpolated, renormalised).
+
+    Power and speed hold from one waypoint until the next. ``normal`` fixes the blade normal.
+    """
+    if len(waypoints) < 2:
+        raise ValueError("a trajectory needs at least two waypoints")
+    times = np.array([w.t_s for w in waypoints])
+    if np.any(np.diff(times) <= 0):
+        raise ValueError("waypoint times must increase")
+    n = round((times[-1] - times[0]) / DT_S) + 1
+    t = times[0] + np.arange(n) * DT_S
+    pos = np.column_stack(
+        [np.interp(t, times, [float(w.pos_mm[a]) for w in waypoints]) for a in range(3)]
+    )
+    axes = np.column_stack(
+        [np.interp(t, times, [float(_unit(w.axis)[a]) for w in waypoints]) for a in range(3)]
+    )
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(waypoints) - 1)
+    rows = np.zeros((n, N_TICK), dtype=np.float64)
+    rows[:, I_T] = t
+    rows[:, I_POS : I_POS + 3] = pos
+    rows[:, I_AXIS : I_AXIS + 3] = axes
+    # the axis is constant over most of a script: one quaternion per distinct axis
+    distinct, which = np.unique(axes, axis=0, return_inverse=True)
+    quats = np.array([quat_from_axis_normal(a, normal) for a in distinct])
+    rows[:, I_QUAT : I_QUAT + 4] = quats[which.reshape(-1)]
+    rows[1:, I_VEL : I_VEL + 3] = np.diff(pos, axis=0) / DT_S
+    rows[:, I_BUTTONS] = [BUTTON_POWER if waypoints[i].power else 0 for i in seg]
+    rows[:, I_SPEED] = [waypoints[i].speed if waypoints[i].power else 0.0 for i in seg]
+    return rows
+
+
+def write_trajectory(path: Path, rows: Rows) -> None:
+    """Write rows as a scripted-device trajectory file (``haptics.scripted`` format), atomically.
+
+    The file keeps position, axis, buttons and speed; ``haptics.scripted.load_trajectory``
+    resamples it back to 1 kHz rows (orientation from the axis, velocity by differences).
+    """
+    from haptics.scripted import TRAJECTORY_COLUMNS, save_trajectory
+
+    path = Path(path)
+    index = {name: i for i, name in enumerate(TICK_FIELDS)}
+    columns = {name: np.ascontiguousarray(rows[:, index[name]]) for name in TRAJECTORY_COLUMNS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        save_trajectory(Path(tmp), columns)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_trajectory(path: Path) -> Rows:
+    """1 kHz rows of a scripted-device trajectory file (``haptics.scripted`` reads it).
+
+    Raises ``haptics.scripted.TrajectoryError`` (a ``ValueError``) naming the file's problem.
+    """
+    from haptics.scripted import load_trajectory
+
+    return np.ascontiguousarray(load_trajectory(Path(path)), dtype=np.float64)
+
+
+# --- scripted surgeons -------------------------------------------------------------------------
+# Each script is built on the model's plan (case frame), so it runs on any case with the plan.
+# The expert goes where the plan says at a pace the bone allows; the novice makes the classic
+# mistakes of each procedure (wrong angle, pushing ahead of the cut, overshooting, retrying).
+
+
+def _rotate(v: npt.NDArray[np.float64], about: npt.NDArray[np.float64], deg: float) -> Rows:
+    # Rodrigues: v turned by `deg` about the unit axis `about`
+    k = about / np.linalg.norm(about)
+    a = np.radians(deg)
+    out = v * np.cos(a) + np.cross(k, v) * np.sin(a) + k * np.dot(k, v) * (1 - np.cos(a))
+    return np.asarray(out, dtype=np.float64)
+
+
+def _side_axis(plan_axis: npt.NDArray[np.float64], toward: npt.NDArray[np.float64]) -> Rows:
+    # the rotation axis that tilts plan_axis toward `toward`
+    k = np.cross(plan_axis, toward)
+    return np.asarray(k / np.linalg.norm(k), dtype=np.float64)
+
+
+def _medial(model: CaseModel) -> npt.NDArray[np.float64]:
+    # towards the midline: pedicle axes converge medially, so the plan's own left-right
+    # component says which way that is
+    plan = model.plan
+    left = plan.case_direction((1.0, 0.0, 0.0))
+    return np.asarray(np.sign(np.dot(plan.axis, left)) * left, dtype=np.float64)
+
+
+def _bone_depth_mm(model: CaseModel, entry: Rows, axis: Rows, max_mm: float) -> float:
+    # how far along `axis` from `entry` the first bone voxel of the case lies (0 if none): a
+    # planned entry may sit on the bone or out in the soft tissue lateral to it
+    s = model.spacing_mm
+    depths = np.arange(-5.0, max_mm, 0.25)
+    idx = np.rint((entry[None, :] + depths[:, None] * axis[None, :]) / s).astype(np.int64)
+    inside = np.all((idx >= 0) & (idx < np.asarray(model.shape)), axis=1)
+    hits = np.zeros(len(depths), dtype=bool)
+    hits[inside] = model.density0[tuple(idx[inside].T)] > 0
+    return float(depths[np.argmax(hits)]) if hits.any() else 0.0
+
+
+def _drill_script(
+    model: CaseModel,
+    entry: Rows,
+    axis: Rows,
+    depth_mm: float,
+    speed_mm_s: float,
+    *,
+    start_s: float = 0.0,
+) -> list[Waypoint]:
+    # approach in the air to 2 mm off the bone, drill to depth at a steady pace, dwell,
+    # pull back out along the same line
+    surface = min(_bone_depth_mm(model, entry, axis, depth_mm), depth_mm)
+    back = entry + (surface - 12.0) * axis
+    t = start_s
+    points = [Waypoint(t, back, axis, False)]
+    t += 1.0
+    points.append(Waypoint(t, entry + (surface - 2.0) * axis, axis, True))
+    t += (depth_mm - surface + 2.0) / speed_mm_s
+    points.append(Waypoint(t, entry + depth_mm * axis, axis, True))
+    t += 2.0
+    points.append(Waypoint(t, entry + depth_mm * axis, axis, True))
+    t += 2.0
+    points.append(Waypoint(t, back, axis, False))
+    return points
+
+
+def _pedicle(model: CaseModel, skill: str) -> Rows:
+    plan = model.plan
+    entry = np.asarray(plan.entry_mm)
+    axis = plan.axis
+    if skill == "expert":
+        return rows_from_waypoints(_drill_script(model, entry, axis, plan.length_mm, 3.0))
+    # novice: starts 3 mm medial and aims 14° too far medially, pushing fast
+    medial = _medial(model)
+    medial = medial - np.dot(medial, axis) * axis
+    medial /= np.linalg.norm(medial)
+    wrong = _rotate(axis, _side_axis(axis, medial), 14.0)
+    start = entry + 3.0 * medial
+    return rows_from_waypoints(_drill_script(model, start, wrong, plan.length_mm, 8.0))
+
+
+def _burr_layers(
+    centre: Rows,
+    axis: Rows,
+    reach_mm: float,
+    depth_extra_mm: float,
+    speed_mm_s: float,
+    step_mm: float,
+) -> list[tuple[Rows, float]]:
+    # (point, seconds to get there): circles in slices across the target, near side first
+    u = np.cross(axis, [1.0, 0.0, 0.0])
+    if np.linalg.norm(u) < 0.1:
+        u = np.cross(axis, [0.0, 1.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(axis, u)
+    path: list[tuple[Rows, float]] = []
+    last = centre - reach_mm * axis
+    for a in np.arange(-reach_mm, reach_mm + depth_extra_mm + 1e-9, step_mm):
+        r_slice = np.sqrt(max(reach_mm**2 - min(a, reach_mm) ** 2, 0.0))
+        for ring in np.arange(0.0, r_slice + 1e-9, step_mm):
+            for ang in np.linspace(0.0, 2 * np.pi, max(int(ring * 5), 1) + 1):
+                p = centre + a * axis + ring * (np.cos(ang) * u + np.sin(ang) * v)
+                path.append((p, float(np.linalg.norm(p - last)) / speed_mm_s + 0.02))
+                last = p
+    return path
+
+
+def _burr(model: CaseModel, skill: str) -> Rows:
+    plan = model.plan
+    zone = plan.target_zone
+    if zone is None:
+        raise ValueError(f"scenario {model.scenario.name} has no target zone")
+    axis = plan.axis
+    centre = np.asarray(zone.centre_mm)
+    burr_r = model.instrument.radius_mm
+    entry = np.asarray(plan.entry_mm)
+    if skill == "expert":
+        # the burr's edge takes the lesion's wall with a 0.2 mm margin; slow, even strokes
+        reach, extra, speed, step = zone.radius_mm - burr_r + 0.2, 0.0, 3.0, 0.8
+    else:
+        # overshoots the lesion's wall by 2 mm all round and 3 mm deep, in a hurry
+        reach, extra, speed, step = zone.radius_mm - burr_r + 2.0, 3.0, 12.0, 1.5
+    t = 0.0
+    points = [Waypoint(t, entry - 5.0 * axis, axis, False)]
+    t += 1.0
+    points.append(Waypoint(t, entry, axis, True))
+    start = centre - reach * axis
+    t += float(np.linalg.norm(start - entry)) / (2.0 if skill == "expert" else 6.0)
+    points.append(Waypoint(t, start, axis, True))
+    for p, dt in _burr_layers(centre, axis, reach, extra, speed, step):
+        t += dt
+        # the novice leans on the burr: the hand runs 2 mm ahead of the path into the bone
+        points.append(Waypoint(t, p + (2.0 * axis if skill == "novice" else 0.0), axis, True))
+    t += 1.0
+    points.append(Waypoint(t, centre, axis, True))
+    t += 2.0
+    points.append(Waypoint(t, entry - 5.0 * axis, axis, False))
+    return rows_from_waypoints(points)
+
+
+def _guide_wire(model: CaseModel, skill: str) -> Rows:
+    plan = model.plan
+    entry = np.asarray(plan.entry_mm)
+    axis = plan.axis
+    if skill == "expert":
+        return rows_from_waypoints(_drill_script(model, entry, axis, plan.length_mm, 4.0))
+    # novice: two false starts tilted on the lateral cortex, then a fast pass that overshoots
+    # the apex
+    surface = _bone_depth_mm(model, entry, axis, plan.length_mm)
+    pivot = entry + surface * axis
+    up = plan.case_direction((0.0, 0.0, 1.0))
+    up = up - np.dot(up, axis) * axis
+    up /= np.linalg.norm(up)
+    side = np.cross(axis, up)
+    points: list[Waypoint] = []
+    t = 0.0
+    for tilt, about in ((9.0, side), (-8.0, up)):
+        wrong = _rotate(axis, about, tilt)
+        start = pivot - surface * wrong
+        points += _drill_script(model, start, wrong, surface + 20.0, 5.0, start_s=t)
+        t = points[-1].t_s + 0.5
+    points += _drill_script(model, entry, axis, plan.length_mm + 10.0, 9.0, start_s=t)
+    return rows_from_waypoints(points)
+
+
+def scripted_rows(model: CaseModel, skill: str) -> Rows:
+    """The scripted "expert" or "novice" rows of the model's scenario, on its plan."""
+    scripts = {"pedicle": _pedicle, "burr_target": _burr, "guide_wire": _guide_wire}
+    if skill not in ("expert", "novice"):
+        raise ValueError(f"skill must be expert or novice, got {skill!r}")
+    return scripts[model.scenario.scoring](model, skill)
