@@ -3,10 +3,12 @@
 ``make run`` first writes the demo CT phantom and builds its case (Makefile targets, skipped
 when present). This then loads the Chuxiong demo region into the shell's database when it is
 empty, starts the shell on 127.0.0.1, and shows the demo case: in a Panda3D window where there
-is a display, rendered offscreen to a PNG (and the path printed) where there is none. The
-shell keeps serving until Ctrl-C.
+is a display; where there is none it renders the case offscreen and runs scenario 1 (pedicle
+pilot hole) with the scripted expert, writing a screenshot, the recording and the result JSON
+under var/demo/. The shell keeps serving until Ctrl-C.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +22,8 @@ from osteon.console import CommandError, emit
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CASE = ROOT / "assets" / "cases" / "demo-lumbar"
 DEMO_SCREENSHOT = ROOT / "var" / "demo" / "demo-lumbar.png"
+DEMO_SCENARIO = "pedicle_pilot_hole"
+SESSION_DIR = ROOT / "var" / "demo" / "session"
 SHELL_READY_TIMEOUT_S = 60.0
 
 
@@ -82,6 +86,33 @@ def show_case(case_dir: Path = DEMO_CASE, screenshot: Path = DEMO_SCREENSHOT) ->
     return png
 
 
+def run_scripted_session(case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR) -> Path:
+    """Scenario 1 with the scripted expert, headless: screenshot, recording and result JSON."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = out_dir / "result.json"
+    args = _osteon(
+        "sim", "run", str(case_dir), "--scenario", DEMO_SCENARIO, "--device", "scripted:expert",
+        "--screenshot", str(out_dir / "final.png"), "--record", str(out_dir / "session.osrec"),
+        "--json",
+    )  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, check=False, stdout=subprocess.PIPE)
+    if done.returncode != 0:
+        raise CommandError("演示模拟失败 / the demo simulation failed (see above)")
+    result.write_bytes(done.stdout)
+    score = json.loads(done.stdout)
+    emit(
+        score,
+        as_json=False,
+        human=(
+            f"椎弓根置钉演示（专家脚本）/ pedicle pilot hole, scripted expert: "
+            f"{'通过 / passed' if score.get('passed') else '未通过 / failed'}, "
+            f"score {score.get('score')}, grade {score.get('gr_grade')}; "
+            f"screenshot {out_dir / 'final.png'}, result {result}"
+        ),
+    )
+    return result
+
+
 def run_demo(port: int | None = None) -> None:
     port = port or int(os.environ.get("OSTEON_PORT", "8000"))
     # a SIGTERM to `make run` must also stop the shell child: unwind through `finally`
@@ -94,7 +125,10 @@ def run_demo(port: int | None = None) -> None:
             as_json=False,
             human=f"临床平台 / clinical shell: http://127.0.0.1:{port}/  (Ctrl-C 停止 / to stop)",
         )
-        show_case()
+        # with a display the window shows the case itself (the live mouse session is not
+        # built yet); without one the scripted expert runs scenario 1 headless
+        if show_case() is not None:
+            run_scripted_session()
         shell.wait()
     except KeyboardInterrupt:
         pass
