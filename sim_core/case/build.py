@@ -121,7 +121,7 @@ def build_case(
     density = density_from_hu(iso.hu, seg.bone_id > 0)
     lap("segment")
     report("表面网格 / meshing", 0.7)
-    meshes = bone_meshes(seg.bone_id, names, spacing_mm)
+    meshes = bone_meshes(seg.bone_id, names, spacing_mm, hu=iso.hu, edge=seg.edge)
     lap("mesh")
     report("写入病例 / writing case", 0.9)
     voxel_mm3 = spacing_mm**3

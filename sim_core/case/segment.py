@@ -8,6 +8,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from sim_core.case.bundle import TissueLabel
+from sim_core.case.mesh import SurfaceEdge
 
 # planning defaults (shared/domain/simulation.md): 200 HU takes cortex and most cancellous
 # bone; a slider from 130 to 400 HU; Otsu as "auto"
@@ -22,6 +23,7 @@ class Segmentation:
     bone_id: npt.NDArray[np.uint8]  # 0 = none, 1.. = kept components, largest first
     tissue: npt.NDArray[np.uint8]  # TissueLabel
     component_voxels: tuple[int, ...]
+    edge: SurfaceEdge | None  # the periosteal edge level; None when it could not be measured
 
 
 def otsu_threshold(hu: npt.NDArray[np.float32]) -> float:
@@ -52,13 +54,15 @@ def segment_bone(
         region = bone_id[box]
         region[part & (region == 0)] = new_id
         voxels.append(int(np.count_nonzero(region == new_id)))
-    _refine_surface(hu, bone_id)
+    edge = _refine_surface(hu, bone_id)
     voxels = [int(v) for v in np.bincount(bone_id.ravel(), minlength=len(kept) + 1)[1:]]
     tissue = _tissue(hu, bone_id > 0, threshold_hu)
-    return Segmentation(bone_id, tissue, tuple(voxels))
+    return Segmentation(bone_id, tissue, tuple(voxels), edge)
 
 
-def _refine_surface(hu: npt.NDArray[np.float32], bone_id: npt.NDArray[np.uint8]) -> None:
+def _refine_surface(
+    hu: npt.NDArray[np.float32], bone_id: npt.NDArray[np.uint8]
+) -> SurfaceEdge | None:
     """Move the periosteal surface from the threshold crossing to the half-maximum edge.
 
     A 200 HU threshold finds cancellous bone but places the outer surface where a voxel is
@@ -68,14 +72,16 @@ def _refine_surface(hu: npt.NDArray[np.float32], bone_id: npt.NDArray[np.uint8])
     """
     bone = bone_id > 0
     if not bone.any():
-        return
+        return None
     shell = bone & ~ndimage.binary_erosion(bone, iterations=2)
     ring = ndimage.binary_dilation(bone, iterations=2) & ~bone
     dense = hu[bone & (hu >= CORTICAL_HU)]
     if dense.size == 0 or not ring.any():
-        return
-    edge_hu = 0.5 * (float(np.median(dense)) + float(np.median(hu[ring])))
-    bone_id[shell & (hu < edge_hu)] = 0
+        return None
+    dense_hu, soft_hu = float(np.median(dense)), float(np.median(hu[ring]))
+    edge = SurfaceEdge(level_hu=0.5 * (dense_hu + soft_hu), contrast_hu=dense_hu - soft_hu)
+    bone_id[shell & (hu < edge.level_hu)] = 0
+    return edge
 
 
 def _tissue(
