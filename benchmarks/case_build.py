@@ -80,6 +80,8 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--matrix", type=int, default=512)
     args = parser.parse_args()
+    # other work on the machine slows every stage: record the load when the run began
+    load_at_start = round(os.getloadavg()[0], 2)
 
     from sim_core.case.validate import compare_with_truth
     from sim_core.ct.phantom import make_phantom, write_phantom
@@ -102,7 +104,7 @@ def main() -> int:
         result = {
             "benchmark": "case_build",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": _machine(),
+            "machine": {**_machine(), "load_average_1m_at_start": load_at_start},
             "input": {
                 "region": args.region,
                 "shape": [args.slices, args.matrix, args.matrix],
