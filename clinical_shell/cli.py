@@ -46,6 +46,9 @@ def migrate(as_json: JsonFlag = False) -> None:
 def demo(
     patients: Annotated[int, typer.Option(help="number of demo patients / 演示患者数")] = 5000,
     seed: Annotated[int, typer.Option(help="random seed / 随机种子")] = 20260,
+    ct_cases: Annotated[
+        int, typer.Option(help="patients given a CT phantom and a built case / CT 病例数")
+    ] = 3,
     as_json: JsonFlag = False,
 ) -> None:
     """Load the Chuxiong demo region (idempotent) and print the demo sign-ins / 载入演示数据."""
@@ -55,7 +58,7 @@ def demo(
     from clinical_shell.demo import load_demo
 
     call_command("migrate", interactive=False, verbosity=0)
-    result = load_demo(patients=patients, seed=seed)
+    result = load_demo(patients=patients, seed=seed, ct_cases=ct_cases)
     lines = [result.summary]
     lines.append("演示账号 / demo sign-ins (user / password / institution):")
     lines += [f"  {s.username} / {s.password} / {s.where}" for s in result.sign_ins]

@@ -3,11 +3,20 @@
 Idempotent: if the network is already there nothing is written and the sign-ins are printed again.
 Rows go in with bulk_create; staff of one role share one argon2 hash (one demo password per role),
 because hashing 200 passwords at full cost would take most of a minute.
+
+A few patients referred to the center also get a CT phantom study (sim_core's phantoms: lumbar,
+hip, knee; 60 slices of 256 x 256), uploaded through the imaging import service, and a simulation
+case built from it by the same job code the "build case" button runs (in this process, so the
+cases exist when the loader returns). These are added whenever no simulation case exists yet.
 """
 
 import random
+import shutil
+import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +32,8 @@ from clinical_shell.demo_data import (
     ORTHO_DIAGNOSES,
     SURNAMES,
 )
+from clinical_shell.imaging import services as imaging
+from clinical_shell.imaging.models import Series, SimulationCase
 from clinical_shell.network import chuxiong
 from clinical_shell.network.models import Department, Institution, Membership, Person, Role
 from clinical_shell.network.services import build_chuxiong_network
@@ -113,16 +124,23 @@ class DemoResult:
     staff: int = 0
     patients: int = 0
     encounters: int = 0
+    ct_cases: int = 0
     seconds: float = 0.0
     sign_ins: list[SignIn] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
         if not self.created:
+            if self.ct_cases:
+                return (
+                    f"演示数据已存在，补充了 {self.ct_cases} 个 CT 仿真病例 / demo data present, "
+                    f"added {self.ct_cases} CT studies with simulation cases"
+                )
             return "演示数据已存在，未改动 / demo data already present, nothing written"
         return (
             f"已载入演示数据 / demo loaded: {self.institutions} institutions, {self.staff} staff, "
-            f"{self.patients} patients, {self.encounters} encounters in {self.seconds:.1f} s"
+            f"{self.patients} patients, {self.encounters} encounters, {self.ct_cases} CT studies "
+            f"with simulation cases in {self.seconds:.1f} s"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,14 +166,71 @@ def _sign_ins() -> list[SignIn]:
     return sorted(seen.values(), key=lambda s: (list(ROLE_PASSWORDS).index(s.role), s.username))
 
 
-def load_demo(*, patients: int = 5000, seed: int = 20260) -> DemoResult:
+def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> DemoResult:
+    started = time.perf_counter()
     if Institution.objects.filter(code=chuxiong.CENTER_CODE).exists():
-        return DemoResult(created=False, sign_ins=_sign_ins())
-    started = datetime.now()
-    result = _load(patients=patients, rng=random.Random(seed))
-    result.seconds = (datetime.now() - started).total_seconds()
+        result = DemoResult(created=False)
+    else:
+        result = _load(patients=patients, rng=random.Random(seed))
+    if ct_cases and not SimulationCase.objects.exists():
+        result.ct_cases = _load_ct_cases(count=ct_cases)
+    result.seconds = time.perf_counter() - started
     result.sign_ins = _sign_ins()
     return result
+
+
+# (phantom region, seed) of the demo CT studies, in the order patients get them
+CT_PHANTOMS = (("lumbar", 1), ("hip", 2), ("knee", 3), ("lumbar", 4), ("hip", 5))
+CT_SLICES = 60
+CT_MATRIX = 256
+
+
+def _load_ct_cases(*, count: int) -> int:
+    """CT phantom studies and built cases for the first `count` patients referred to the center."""
+    from sim_core.ct.phantom import make_phantom, write_phantom
+
+    center = Institution.objects.get(code=chuxiong.CENTER_CODE)
+    surgeon = (
+        Membership.objects.filter(institution=center, role=Role.SURGEON)
+        .select_related("person__user")
+        .order_by("person__user__username")
+        .first()
+    )
+    if surgeon is None:
+        return 0
+    actor = surgeon.person.user
+    patient_ids = list(
+        CareRelationship.objects.filter(institution=center, patient__merged_into__isnull=True)
+        .order_by("patient_id")
+        .values_list("patient_id", flat=True)
+        .distinct()[: min(count, len(CT_PHANTOMS))]
+    )
+    built = 0
+    for patient_id, (region, seed) in zip(patient_ids, CT_PHANTOMS, strict=False):
+        patient = Patient.objects.get(pk=patient_id)
+        work = Path(tempfile.mkdtemp(prefix="osteon-demo-ct-"))
+        try:
+            files = write_phantom(
+                make_phantom(region, seed=seed, slices=CT_SLICES, matrix=CT_MATRIX),
+                work / "series",
+            )
+            handles = [(f.name, f.open("rb")) for f in files]
+            try:
+                report = imaging.import_upload(
+                    actor=actor, institution=center, files=handles, patient=patient
+                )
+            finally:
+                for _, handle in handles:
+                    handle.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if report.refused or not report.stored:
+            continue
+        series = Series.objects.get(instances__sop_uid=report.stored[0]["sop_uid"])
+        job = imaging.request_case_build(actor=actor, series=series, run_in_background=False)
+        finished = imaging.run_case_build(job.pk)
+        built += int(finished is not None and finished.status == finished.Status.DONE)
+    return built
 
 
 def _person_name(rng: random.Random, sex: str) -> str:

@@ -59,7 +59,17 @@ def parse_database_url(url: str) -> dict[str, Any]:
         name = path[1:] if path.startswith("//") else path.lstrip("/")
         if not name:
             raise SettingsError(f"数据库地址缺少文件名 / database URL has no file name: {url!r}")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name,
+            # several processes write (web, case-build workers): take the write lock when a
+            # transaction starts, wait for it rather than fail, and let readers run beside a writer
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
+        }
     if parsed.scheme in ("postgres", "postgresql"):
         name = unquote(parsed.path.lstrip("/"))
         if not name:

@@ -83,10 +83,14 @@ if RUNNING_TESTS:
     _test_url = env_str("OSTEON_TEST_DATABASE_URL", "sqlite:///var/test-shell.sqlite3")
     _db = parse_database_url(_test_url)
     if _db["ENGINE"].endswith("sqlite3"):
-        # pytest-django uses an in-memory database for SQLite tests; the name only matters if kept
+        # the test database is this file (recreated by each run), see TEST below
         _db["NAME"] = (
             str(REPO_ROOT / _db["NAME"]) if not _db["NAME"].startswith("/") else _db["NAME"]
         )
+        # a file, not pytest-django's in-memory default: case-build workers are separate
+        # processes and must see the test database (xdist workers get their own suffix)
+        _db["TEST"] = {"NAME": _db["NAME"]}
+        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
     _db = parse_database_url(
         env_str("OSTEON_DATABASE_URL", f"sqlite:///{VAR_DIR / 'osteon-shell.sqlite3'}")
@@ -151,6 +155,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 OSTEON_DICOM_ZIP_MAX_BYTES = 4 * 2**30
 OSTEON_DICOM_ZIP_MAX_ENTRIES = 5000
 OSTEON_DICOM_FILE_MAX_BYTES = 512 * 2**20
+# simulation cases built from CT series: one bundle directory per build job, <root>/<job id>
+OSTEON_CASE_ROOT = Path(env_str("OSTEON_CASE_ROOT", str(VAR_DIR / "cases")))
+# a case-build job with no progress for this long is reported as lost (worker died)
+OSTEON_CASE_BUILD_STALE_SECONDS = 15 * 60
 
 NINJA_PAGINATION_PER_PAGE = 20
 NINJA_PAGINATION_MAX_LIMIT = 100

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser, User
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import NotFoundError, PermissionDeniedError
-from clinical_shell.imaging.models import Instance, Series, Study
+from clinical_shell.imaging.models import CaseBuildJob, Instance, Series, SimulationCase, Study
 from clinical_shell.network.models import CLINICAL_ROLES
 from clinical_shell.network.selectors import institution_ids_with_roles
 from clinical_shell.records import selectors as records
@@ -58,12 +58,35 @@ def access_study(
     return study
 
 
-def access_series(user: User | AnonymousUser, series_id: int, *, reason: str = "") -> Series:
+def access_series(
+    user: User | AnonymousUser, series_id: int, *, write: bool = False, reason: str = ""
+) -> Series:
     series = Series.objects.filter(pk=series_id).first()
     if series is None:
         raise NotFoundError("series_not_found", f"未找到序列 / no series {series_id}")
-    series.study = access_study(user, series.study_id, reason=reason or "view series")
+    series.study = access_study(user, series.study_id, write=write, reason=reason or "view series")
     return series
+
+
+def access_case_build(user: User | AnonymousUser, job_id: int) -> CaseBuildJob:
+    """A case-build job is part of its patient's record: readable when the patient is."""
+    job = (
+        CaseBuildJob.objects.select_related("series__study", "case", "requested_by__person")
+        .filter(pk=job_id)
+        .first()
+    )
+    if job is None:
+        raise NotFoundError("case_build_not_found", f"未找到构建任务 / no case build {job_id}")
+    access_patient(user, job.patient_id, reason="case build")
+    return job
+
+
+def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:
+    case = SimulationCase.objects.select_related("series").filter(pk=case_id).first()
+    if case is None:
+        raise NotFoundError("case_not_found", f"未找到仿真病例 / no simulation case {case_id}")
+    access_patient(user, case.patient_id, reason="simulation case")
+    return case
 
 
 def access_instance(user: User | AnonymousUser, instance_id: int) -> Instance:

@@ -82,3 +82,82 @@ class Instance(models.Model):
         indexes: ClassVar = [
             models.Index(fields=["series", "slice_position_mm", "number"], name="instance_order")
         ]
+
+
+class SimulationCase(models.Model):
+    """A simulator case bundle built from one CT series, linked to the series' patient.
+
+    The bundle lives on disk at `path` (a directory written atomically by the case builder);
+    `content_hash` is the bundle's own digest, so a station can check it loaded the same case.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="cases")
+    path = models.CharField(max_length=500)
+    content_hash = models.CharField(max_length=80)
+    spacing_mm = models.FloatField()
+    # [{"id", "name", "voxels", "volume_mm3", ...}] as the builder reports them
+    bones = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["patient", "created_at"], name="case_patient_created")
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.pk} ({self.content_hash[:19]})"
+
+
+class CaseBuildJob(models.Model):
+    """One request to build a simulation case from a CT series, run by a worker process.
+
+    The worker owns the row while it runs: it writes `progress`/`step` as the builder reports,
+    then either links `case` (done) or writes `error` (failed). Nothing is left at `case_path`
+    unless the job is done.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("构建中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="case_builds")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # 0..1, never decreasing while the job runs
+    progress = models.FloatField(default=0.0)
+    step = models.CharField(max_length=200, blank=True)
+    spacing_mm = models.FloatField()
+    # where the bundle goes (and, once done, is); decided when the job is created
+    case_path = models.CharField(max_length=500)
+    error = models.TextField(blank=True)
+    case = models.OneToOneField(
+        SimulationCase, null=True, blank=True, on_delete=models.PROTECT, related_name="job"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # last time the worker wrote progress: a running job whose heartbeat is old has lost it
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker_pid = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["series", "status"], name="case_job_series_status"),
+            models.Index(fields=["patient", "requested_at"], name="case_job_patient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"case build {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -1,17 +1,14 @@
 """Reads of the imaging index for pages, the API and other apps (access checked by the caller)."""
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 
-from clinical_shell.imaging.models import Instance, Series, Study
+from clinical_shell.imaging.models import CaseBuildJob, Instance, Series, SimulationCase, Study
 
 
 def studies_of_patient(patient_id: int) -> QuerySet[Study]:
-    series = Series.objects.annotate(instance_count=Count("instances")).order_by("number", "id")
-    return (
-        Study.objects.filter(patient_id=patient_id)
-        .select_related("uploaded_at")
-        .prefetch_related(Prefetch("series", queryset=series))
-        .order_by("-study_date", "-id")
+    return studies_of_any(Study.objects.filter(patient_id=patient_id)).order_by(
+        "-study_date", "-id"
     )
 
 
@@ -30,3 +27,39 @@ def instances_in_viewing_order(series_id: int) -> QuerySet[Instance]:
     return Instance.objects.filter(series_id=series_id).order_by(
         "slice_position_mm", "number", "id"
     )
+
+
+def study_with_series(study_id: int) -> Study:
+    """One study with its series and their instance counts (the caller checked access)."""
+    return studies_of_any(Study.objects.filter(pk=study_id)).get()
+
+
+def studies_of_any(studies: QuerySet[Study]) -> QuerySet[Study]:
+    series = Series.objects.annotate(instance_count=Count("instances")).order_by("number", "id")
+    return studies.select_related("uploaded_at").prefetch_related(
+        Prefetch("series", queryset=series)
+    )
+
+
+def cases_of_patient(patient_id: int) -> QuerySet[SimulationCase]:
+    return (
+        SimulationCase.objects.filter(patient_id=patient_id)
+        .select_related("series", "job")
+        .order_by("-created_at", "-id")
+    )
+
+
+def case_builds_of_patient(patient_id: int, *, limit: int = 20) -> QuerySet[CaseBuildJob]:
+    return (
+        CaseBuildJob.objects.filter(patient_id=patient_id)
+        .select_related("series", "requested_by__person")
+        .order_by("-requested_at", "-id")[:limit]
+    )
+
+
+def case_build_is_lost(job: CaseBuildJob, *, stale_seconds: float) -> bool:
+    """A job not finished whose worker has written nothing for `stale_seconds` (it died)."""
+    if job.is_finished:
+        return False
+    last = job.heartbeat_at or job.requested_at
+    return (timezone.now() - last).total_seconds() > stale_seconds

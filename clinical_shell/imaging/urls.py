@@ -9,5 +9,7 @@ urlpatterns: list[URLPattern] = [
     path("patients/<int:patient_id>/", views.patient_studies, name="patient_studies"),
     path("studies/<int:study_id>/link/", views.link, name="link"),
     path("series/<int:series_id>/", views.viewer, name="viewer"),
+    path("series/<int:series_id>/build-case/", views.build_case, name="build_case"),
+    path("case-builds/<int:job_id>/", views.case_build, name="case_build"),
     path("instances/<int:instance_id>/file", views.instance_file, name="instance_file"),
 ]

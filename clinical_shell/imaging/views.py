@@ -1,5 +1,6 @@
 """Imaging pages: upload (with progress), the reconciliation queue, a patient's studies, viewer."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -10,6 +11,7 @@ from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.imaging import selectors, services
 from clinical_shell.imaging.access import (
+    access_case_build,
     access_instance,
     access_series,
     access_study,
@@ -76,7 +78,12 @@ def patient_studies(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(
         request,
         "imaging/patient_studies.html",
-        {"patient": patient, "studies": selectors.studies_of_patient(patient.pk)},
+        {
+            "patient": patient,
+            "studies": selectors.studies_of_patient(patient.pk),
+            "cases": selectors.cases_of_patient(patient.pk),
+            "builds": selectors.case_builds_of_patient(patient.pk, limit=10),
+        },
     )
 
 
@@ -126,3 +133,40 @@ def instance_file(request: HttpRequest, instance_id: int) -> FileResponse:
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def build_case(request: HttpRequest, series_id: int) -> HttpResponse:
+    """GET: what will be built, and a confirm button; POST: queue the build, go to its page."""
+    series = access_series(request.user, series_id, write=True, reason="build case")
+    if request.method == "POST":
+        job = services.request_case_build(actor=signed_in_user(request), series=series)
+        return redirect("imaging:case_build", job_id=job.pk)
+    return render(
+        request,
+        "imaging/build_case_confirm.html",
+        {
+            "series": series,
+            "study": series.study,
+            "count": selectors.instances_in_viewing_order(series.pk).count(),
+            "spacing_mm": services.DEFAULT_CASE_SPACING_MM,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def case_build(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = access_case_build(request.user, job_id)
+    return render(
+        request,
+        "imaging/case_build.html",
+        {
+            "job": job,
+            "lost": selectors.case_build_is_lost(
+                job, stale_seconds=settings.OSTEON_CASE_BUILD_STALE_SECONDS
+            ),
+            "status_url": reverse("api-v1:get_case_build", kwargs={"job_id": job.pk}),
+        },
+    )

@@ -1,19 +1,26 @@
 """The demo loader: the whole Chuxiong network, valid records, working sign-ins, idempotent."""
 
+from pathlib import Path
+
 import pytest
 
 from clinical_shell.accounts.services import check_sign_in
 from clinical_shell.audit.selectors import verify_chain
 from clinical_shell.demo import load_demo
+from clinical_shell.imaging.models import CaseBuildJob, SimulationCase
 from clinical_shell.network.models import Institution, Membership, Person
 from clinical_shell.records.identity import normalize_resident_id, pinyin_initials
 from clinical_shell.records.models import CareRelationship, DuplicateCandidate, Encounter, Patient
 
 
 @pytest.mark.django_db
-def test_demo_builds_the_network_with_valid_records_and_is_idempotent() -> None:
-    result = load_demo(patients=300, seed=7)
-    assert result.created
+def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
+    settings: object, tmp_path: Path
+) -> None:
+    settings.OSTEON_DICOM_ROOT = tmp_path / "dicom"  # type: ignore[attr-defined]
+    settings.OSTEON_CASE_ROOT = tmp_path / "cases"  # type: ignore[attr-defined]
+    result = load_demo(patients=300, seed=7, ct_cases=1)
+    assert result.created and result.ct_cases == 1
     assert Institution.objects.filter(level="center").get().name == "楚雄彝族自治州人民医院"
     counties = set(Institution.objects.filter(level="county").values_list("county", flat=True))
     assert len(counties) == 10 and {"双柏县", "永仁县", "禄丰市"} <= counties
@@ -29,9 +36,16 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent() -> None:
         assert CareRelationship.objects.filter(patient=e.patient_id, institution=e.institution_id)
     assert DuplicateCandidate.objects.filter(status="open").count() == 5
     assert verify_chain().intact
+    # a patient referred to the center has a CT phantom study and a case built from it
+    case = SimulationCase.objects.get()
+    assert CareRelationship.objects.filter(patient=case.patient_id, institution__level="center")
+    assert case.series.modality == "CT" and case.series.instances.count() == 60
+    assert CaseBuildJob.objects.get().status == "done"
+    assert (Path(case.path) / "case.json").is_file()
 
-    again = load_demo(patients=300, seed=7)
+    again = load_demo(patients=300, seed=7, ct_cases=1)
     assert not again.created and Patient.objects.count() == 305
+    assert again.ct_cases == 0 and SimulationCase.objects.count() == 1
     roles = {s.role for s in again.sign_ins}
     assert {"surgeon", "township_doctor", "quality_manager", "administrator"} <= roles
     for sign_in in again.sign_ins[:3]:

@@ -34,6 +34,37 @@ function setState(root, state, message) {
   if (status && message !== undefined) status.textContent = message;
 }
 
+// Some radiographs (e.g. RG1_J2KR.dcm from pydicom-data) carry Pixel Spacing "0\\0". Cornerstone
+// takes it as given, the image plane collapses to zero size and the viewport shows only its
+// black background. A zero, negative or non-numeric spacing means "not known": the image is
+// drawn at 1 unit per pixel, as for a file with no spacing at all, and it is not calibrated.
+const badSpacing = (value) => !(Number.isFinite(Number(value)) && Number(value) > 0);
+let askingLowerProviders = false;
+
+function unknownSpacingProvider(type, imageId, options) {
+  if (askingLowerProviders || (type !== 'imagePlaneModule' && type !== 'calibratedPixelSpacing')) {
+    return undefined;
+  }
+  askingLowerProviders = true;
+  let found;
+  try {
+    found = core.metaData.get(type, imageId, options);
+  } finally {
+    askingLowerProviders = false;
+  }
+  if (!found || !(badSpacing(found.rowPixelSpacing) || badSpacing(found.columnPixelSpacing))) {
+    return undefined; // the ordinary providers' answer stands
+  }
+  if (type === 'calibratedPixelSpacing') return null;
+  return {
+    ...found,
+    rowPixelSpacing: 1,
+    columnPixelSpacing: 1,
+    pixelSpacing: [1, 1],
+    usingDefaultValues: true,
+  };
+}
+
 function makeImageIds(imageUrls) {
   // wadouri needs absolute URLs: the loader resolves them outside the page's base
   return imageUrls.map((url) => `wadouri:${new URL(url, window.location.href).href}`);
@@ -165,6 +196,8 @@ export async function startViewer(root) {
   await core.init();
   root.dataset.step = 'loader-init';
   dicomImageLoader.init({ maxWebWorkers: 2 });
+  // ahead of every other metadata provider (see unknownSpacingProvider)
+  core.metaData.addProvider(unknownSpacingProvider, 100000);
   tools.init();
   volumeLoader.registerVolumeLoader(
     'cornerstoneStreamingImageVolume',
