@@ -111,6 +111,20 @@ class LoopStats:
         return asdict(self)
 
 
+def prefaulted_zeros(shape: int | tuple[int, ...], dtype: Any) -> Any:
+    """A zeroed array whose every page is already mapped.
+
+    `np.zeros` of a large array maps its pages lazily: the first write to each page faults
+    into the kernel, and a fault waits for the process's memory-map lock, which another
+    thread's `mmap`/`munmap` (numpy allocating for meshing) may hold for milliseconds. The
+    servo thread writes its logs tick by tick, so each new page would be a chance for such a
+    stall; writing every page here, before the loop starts, takes them all up front.
+    """
+    a = np.zeros(shape, dtype=dtype)
+    a.fill(0)  # a write to every page (np.zeros alone leaves them unmapped)
+    return a
+
+
 def timing_stats(
     stamps_ns: npt.NDArray[np.int64],
     *,
@@ -168,8 +182,8 @@ class ServoLoop:
         self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
         self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
         self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
-        self.stamps_ns = np.zeros(capacity_ticks, dtype=np.int64)
-        self.log = np.zeros((capacity_ticks, compiled.N_LOG), dtype=np.float64)
+        self.stamps_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
+        self.log: FloatArray = prefaulted_zeros((capacity_ticks, compiled.N_LOG), np.float64)
         self._world_pose = np.zeros(N_POSE, dtype=np.float64)
         self._thread: threading.Thread | None = None
         self._drained = 0
@@ -323,9 +337,9 @@ class EngineServoLoop:
         self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
         self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
         self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
-        self.stamps_ns = np.zeros(capacity_ticks, dtype=np.int64)
-        self.step_ns = np.zeros(capacity_ticks, dtype=np.int64)
-        self.inputs = np.zeros((capacity_ticks, N_POSE), dtype=np.float64)
+        self.stamps_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
+        self.step_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
+        self.inputs: FloatArray = prefaulted_zeros((capacity_ticks, N_POSE), np.float64)
         self._thread: threading.Thread | None = None
         self._ran_realtime = False
         self._realtime_note = "not started"

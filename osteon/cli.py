@@ -14,6 +14,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("case", "sim_core.case.cli", "Build and view simulation cases from CT / 病例构建与查看"),
     ("shell", "clinical_shell.cli", "Clinical web shell / 临床平台 (Django)"),
     ("sim", "sim_core.sim_cli", "Simulation engine: run, replay, bench / 模拟引擎"),
+    ("devices", "haptics.cli", "Haptic and input devices: what is available / 力反馈与输入设备"),
 ]
 
 

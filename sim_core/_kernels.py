@@ -198,16 +198,31 @@ def _index_range(lo, hi, s, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _bounds(tool, pose, tip, s, shape):  # type: ignore[no-untyped-def]
-    # (i0, i1, j0, j1, k0, k1): a voxel box holding the whole tool at `tip`
-    d, _n, _w = _axes(pose)
+def _bounds(tool, pose, tip, s, shape, length):  # type: ignore[no-untyped-def]
+    # (i0, i1, j0, j1, k0, k1): a voxel box holding the tool's first `length` mm behind the tip
+    # at `tip`: the segment tip .. tip - length·d widened per axis by the cross-section's
+    # extent along that axis (a disc of radius r normal to d reaches r·sqrt(1 - d_a²); a blade
+    # reaches |w_a|·half width + |n_a|·thickness/2)
+    d, n, w = _axes(pose)
     kind = tool[T_KIND]
     radius = tool[T_RADIUS_MM]
-    length = tool[T_LENGTH_MM] if kind != KIND_SPHERE else 0.0
-    spread = radius if kind != KIND_BLADE else 0.5 * tool[T_WIDTH_MM] + radius
-    i0, i1 = _axis_range(tip[0], tip[0] - length * d[0], spread, s, shape[0])
-    j0, j1 = _axis_range(tip[1], tip[1] - length * d[1], spread, s, shape[1])
-    k0, k1 = _axis_range(tip[2], tip[2] - length * d[2], spread, s, shape[2])
+    if kind == KIND_SPHERE:
+        length = 0.0
+    ex = radius
+    ey = radius
+    ez = radius
+    if kind == KIND_CYLINDER:
+        ex = radius * math.sqrt(max(1.0 - d[0] * d[0], 0.0))
+        ey = radius * math.sqrt(max(1.0 - d[1] * d[1], 0.0))
+        ez = radius * math.sqrt(max(1.0 - d[2] * d[2], 0.0))
+    elif kind == KIND_BLADE:
+        half_width = 0.5 * tool[T_WIDTH_MM]
+        ex = abs(w[0]) * half_width + abs(n[0]) * radius
+        ey = abs(w[1]) * half_width + abs(n[1]) * radius
+        ez = abs(w[2]) * half_width + abs(n[2]) * radius
+    i0, i1 = _axis_range(tip[0], tip[0] - length * d[0], ex, s, shape[0])
+    j0, j1 = _axis_range(tip[1], tip[1] - length * d[1], ey, s, shape[1])
+    k0, k1 = _axis_range(tip[2], tip[2] - length * d[2], ez, s, shape[2])
     return i0, i1, j0, j1, k0, k1
 
 
@@ -230,8 +245,9 @@ def _slab(lo, hi, c, q, z_lo, z_hi):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _k_span(tool, pose, tip, x, y, s, k0, k1):  # type: ignore[no-untyped-def]
-    # the k range on the voxel column (x, y) that can hold tool voxels, a voxel of margin
+def _k_span(tool, pose, tip, x, y, s, k0, k1, length):  # type: ignore[no-untyped-def]
+    # the k range on the voxel column (x, y) that can hold voxels of the tool's first
+    # `length` mm behind the tip, a voxel of margin
     kind = tool[T_KIND]
     if kind == KIND_SPHERE:
         # within the radius of the centre
@@ -247,7 +263,6 @@ def _k_span(tool, pose, tip, x, y, s, k0, k1):  # type: ignore[no-untyped-def]
         return ka, max(ka, kb)
     d, n, w = _axes(pose)
     radius = tool[T_RADIUS_MM]
-    length = tool[T_LENGTH_MM]
     rx = x - tip[0]
     ry = y - tip[1]
     z_lo, z_hi = -1e300, 1e300
@@ -295,7 +310,7 @@ def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-un
     tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
     d, n, w = _axes(pose)
     rho_ref = RHO_REF_G_CM3
-    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, tool[T_LENGTH_MM])
     occ = np.float64(0.0)
     weighted = np.float64(0.0)
     px = np.float64(0.0)
@@ -308,14 +323,18 @@ def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-un
         x = i * s
         for j in range(j0, j1):
             y = j * s
-            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, tool[T_LENGTH_MM])
             for k in range(ka, kb):
+                # air with no label adds nothing: skip it before the shape test
+                lab = label[i, j, k]
+                rho = np.float64(density[i, j, k])
+                if lab == 0 and rho <= 0.0:
+                    continue
                 inside, _, ux, uy, uz = _member(
                     tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
                 )
                 if not inside:
                     continue
-                lab = label[i, j, k]
                 tissue = lab & TISSUE_MASK
                 if _is_bone(tissue):
                     bone += 1.0
@@ -323,7 +342,6 @@ def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-un
                     nerve += 1.0
                 if lab & ZONE_PROTECTED:
                     protected += 1.0
-                rho = np.float64(density[i, j, k])
                 if rho > 0.0:
                     occ += vox
                     f = vox * rho / rho_ref
@@ -353,13 +371,13 @@ def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: 
     vox = s * s * s
     tip = (tx, ty, tz)
     d, n, w = _axes(pose)
-    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, tool[T_LENGTH_MM])
     occ = np.float64(0.0)
     for i in range(i0, i1):
         x = i * s
         for j in range(j0, j1):
             y = j * s
-            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, tool[T_LENGTH_MM])
             for k in range(ka, kb):
                 if density[i, j, k] <= 0.0:
                     continue
@@ -406,7 +424,7 @@ def _contact_force(density, spacing_mm, tool, pose, params):  # type: ignore[no-
     tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
     d, n, w = _axes(pose)
     rho_ref = RHO_REF_G_CM3
-    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, tool[T_LENGTH_MM])
     occ = np.float64(0.0)
     weighted = np.float64(0.0)
     px = np.float64(0.0)
@@ -416,7 +434,7 @@ def _contact_force(density, spacing_mm, tool, pose, params):  # type: ignore[no-
         x = i * s
         for j in range(j0, j1):
             y = j * s
-            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, tool[T_LENGTH_MM])
             for k in range(ka, kb):
                 rho = np.float64(density[i, j, k])
                 if rho <= 0.0:
@@ -455,7 +473,9 @@ def _erode(density, density0, label, spacing_mm, tool, pose, amount, removed):  
     d, n, w = _axes(pose)
     cut = tool[T_CUT_MM]
     a32 = np.float32(amount)
-    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape)
+    # only the cutting zone (the first `cut` mm behind the tip) is visited
+    reach = min(tool[T_LENGTH_MM], cut)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, reach)
     total = np.float64(0.0)
     target = np.float64(0.0)
     outside = np.float64(0.0)
@@ -464,7 +484,7 @@ def _erode(density, density0, label, spacing_mm, tool, pose, amount, removed):  
         x = i * s
         for j in range(j0, j1):
             y = j * s
-            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1)
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, reach)
             for k in range(ka, kb):
                 rho = density[i, j, k]
                 if rho <= 0.0:
@@ -547,11 +567,12 @@ def _set_pose(st, inp):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _move_proxy(density, params, tool, st):  # type: ignore[no-untyped-def]
+def _move_proxy(density, label, params, tool, st):  # type: ignore[no-untyped-def]
     # god object: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so it
     # cannot tunnel through bone, and stops where going on would bury it in intact bone
     # (bisection); from then on (proxy on) a spring pulls the hand back to it. Forsslund's
     # hysteresis releases the proxy once the device is out of the bone and close to it.
+    # Returns True when the overlap slots already hold the overlap at the final tip.
     s = params[P_SPACING_MM]
     pose = st[S_POSE : S_POSE + N_POSE]
     radius = tool[T_REF_RADIUS_MM]
@@ -569,7 +590,21 @@ def _move_proxy(density, params, tool, st):  # type: ignore[no-untyped-def]
     reach = MAX_STEP_VOXELS * s
     f = 1.0 if gap <= reach else reach / gap
     cx, cy, cz = ox + f * (dx - ox), oy + f * (dy - oy), oz + f * (dz - oz)
-    if _occupied(density, s, tool, pose, cx, cy, cz, on_mm3) <= on_mm3:
+    # out of the proxy the candidate is usually free: measure its whole overlap at once (the
+    # same voxels, order and sum as _occupied), which _tick then need not repeat; in the
+    # proxy, where it usually is not, _occupied stops counting early instead
+    fresh = False
+    if st[S_PROXY_ON] == 0.0:
+        ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
+        pose[Q_TIP] = cx
+        pose[Q_TIP + 1] = cy
+        pose[Q_TIP + 2] = cz
+        _overlap(density, label, s, tool, pose, ov)
+        fresh = ov[O_OCC_MM3] <= on_mm3
+        free = fresh
+    else:
+        free = _occupied(density, s, tool, pose, cx, cy, cz, on_mm3) <= on_mm3
+    if free:
         tx, ty, tz = cx, cy, cz
     else:
         st[S_PROXY_ON] = 1.0
@@ -603,6 +638,7 @@ def _move_proxy(density, params, tool, st):  # type: ignore[no-untyped-def]
     pose[Q_TIP] = tx
     pose[Q_TIP + 1] = ty
     pose[Q_TIP + 2] = tz
+    return fresh
 
 
 @njit(cache=True, nogil=True)
@@ -650,9 +686,10 @@ def _display(params, st, cutting):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def _mark_dirty(dirty, tool, pose, s, shape):  # type: ignore[no-untyped-def]
-    # flag the remeshing chunks the tool's box touches
+    # flag the remeshing chunks the box of the tool's cutting zone touches (where _erode works)
     tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
-    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, shape)
+    reach = min(tool[T_LENGTH_MM], tool[T_CUT_MM])
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, shape, reach)
     if i1 <= i0 or j1 <= j0 or k1 <= k0:
         return
     for a in range(i0 // CHUNK, (i1 - 1) // CHUNK + 1):
@@ -765,8 +802,8 @@ def _tick(density0, label, params, tool, density, st, dirty, inp):  # type: igno
     prev_nerve = ov[O_NERVE_VOXELS] > 0.0
     prev_protected = ov[O_PROTECTED_VOXELS] > 0.0
     _set_pose(st, inp)
-    _move_proxy(density, params, tool, st)
-    _overlap(density, label, s, tool, pose, ov)
+    if not _move_proxy(density, label, params, tool, st):
+        _overlap(density, label, s, tool, pose, ov)
     magnitude = _forces(params, tool, st)
     in_contact = ov[O_OCC_MM3] > 0.0 or st[S_PROXY_ON] == 1.0
     # cutting: powered tools need the power button and a speed; an awl cuts when pushed

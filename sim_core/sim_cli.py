@@ -32,8 +32,8 @@ def _device_rows(model: Any, device: str) -> Any:
     kind, _, arg = device.partition(":")
     if kind != "scripted" or not arg:
         raise CommandError(
-            f"设备 {device!r} 不能无头运行 / device {device!r} cannot run headless here: "
-            "use scripted:FILE or scripted:expert|novice (live devices run in the station)"
+            f"未知设备 / unknown device {device!r}: use scripted:FILE, scripted:expert|novice, "
+            "mouse, openhaptics or openvr"
         )
     if arg in BUILT_IN_SCRIPTS:
         return scripted_rows(model, arg)
@@ -71,26 +71,38 @@ def run_command(
     case: Annotated[Path, typer.Argument(help="Case bundle directory / 病例目录")],
     scenario: Annotated[str, typer.Option(help="Scenario name or .json file / 场景")],
     device: Annotated[
-        str, typer.Option(help="scripted:FILE or scripted:expert|novice / 设备")
+        str,
+        typer.Option(
+            help="scripted:FILE, scripted:expert|novice, mouse, openhaptics, openvr / 设备"
+        ),
     ] = "scripted:expert",
     instrument: Annotated[
         str | None, typer.Option(help="Instrument instead of the scenario's / 器械")
     ] = None,
     record: Annotated[Path | None, typer.Option(help="Write the session recording here")] = None,
-    offscreen: Annotated[bool, typer.Option(help="Headless (always, for scripted devices)")] = True,
+    offscreen: Annotated[
+        bool, typer.Option(help="Headless (scripted devices always are; live ones need a window)")
+    ] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option(min=0.1, help="End a live session after this long")
+    ] = None,
     screenshot: Annotated[
         Path | None, typer.Option(help="PNG of the final scene (offscreen render)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
-    """Run a scenario on a case with a scripted device, headless and as fast as it goes."""
+    """Run a scenario on a case: a scripted device headless and as fast as it goes, a live
+    device (mouse, openhaptics, openvr) at 1 kHz in a window that follows the engine."""
     from sim_core.replay import play, write_recording
 
-    del offscreen  # scripted sessions never open a window
     model = _load_model(case, scenario, instrument)
-    rows = _device_rows(model, device)
-    state, result = play(model, rows)
-    out = {**result.as_dict(), "wall_s": result.wall_s, "speedup": result.speedup}
+    if device.partition(":")[0] in LIVE_DEVICES:
+        state, result, rows, live_out = _run_live(case, model, device, offscreen, max_seconds)
+        out = {**result.as_dict(), **live_out}
+    else:
+        rows = _device_rows(model, device)
+        state, result = play(model, rows)
+        out = {**result.as_dict(), "wall_s": result.wall_s, "speedup": result.speedup}
     if record is not None:
         write_recording(
             record, model=model, rows=rows, result=result, case_path=case, device_name=device
@@ -101,6 +113,32 @@ def run_command(
     emit(out, as_json=as_json, human=_human(out))
     if not as_json:
         typer.echo(json.dumps({"state_hash": result.state_hash}), err=True)
+
+
+LIVE_DEVICES = ("mouse", "openhaptics", "openvr")
+
+
+def _run_live(
+    case: Path, model: Any, device: str, offscreen: bool, max_seconds: float | None
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    # a live device drives the 1 kHz loop; the window follows; the inputs must replay
+    from haptics.registry import make_device
+    from sim_core.live_run import LiveRunError, replayed_result, run_live
+    from sim_core.view.display import has_display
+
+    if offscreen or not has_display():
+        why = "--offscreen was given" if offscreen else "there is no display (DISPLAY is not set)"
+        raise CommandError(
+            f"实时设备需要窗口 / the live device {device!r} needs a window, but {why}: "
+            "use --device scripted:FILE or scripted:expert|novice to run headless"
+        )
+    try:
+        live = run_live(case, model, make_device(device), max_seconds=max_seconds)
+        result = replayed_result(model, live)
+    except (LiveRunError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    extra = {"loop": live.loop_stats, "frames": live.frames, "device": device}
+    return live.state, result, live.inputs, extra
 
 
 def _screenshot(case: Path, model: Any, state: Any, sheet: Any, png: Path) -> Path:
@@ -214,61 +252,219 @@ def _bench_case(case: Path | None, workdir: Path) -> Path:
     return workdir / "case"
 
 
+def _force_steps_in_loop(seconds_per_tool: float) -> dict[str, Any]:
+    # per tool on the synthetic block: the engine step as the compiled 1 kHz loop times it
+    # (SCHED_FIFO where allowed), without the Python call around each step
+    from haptics.scripted import ScriptedDevice
+    from haptics.servo import EngineServoLoop
+    from sim_core.bench_cases import bench_model, contact_rows
+    from sim_core.instruments import list_instruments
+    from sim_core.state import make_state
+
+    ticks = int(seconds_per_tool * 1000)
+    tools: dict[str, Any] = {}
+    for name in list_instruments():
+        model = bench_model(name)
+        device = ScriptedDevice(contact_rows(model, ticks), max_force_n=model.device.max_force_n)
+        device.open()
+        loop = EngineServoLoop(device, model, make_state(model), capacity_ticks=ticks + 10)
+        loop.start()
+        loop.wait()
+        loop.stop()
+        step_ns = loop.step_ns[100 : loop.ticks_done]
+        tools[name] = _percentiles_us(list(step_ns / 1e9))
+    return tools
+
+
+def _stroke_rows(model: Any, k: int, start_mm: Any) -> tuple[Any, Any]:
+    # stroke k of the 4 mm burr: from where the last one ended to a 6 mm pass across the bone
+    # surface near the plan's entry, 10 mm/s, drill on; each pass a little deeper, turned
+    # 37 degrees and moved off centre, so strokes sometimes cross a chunk border
+    from sim_core.trajectories import Waypoint, rows_from_waypoints
+
+    axis = np.asarray(model.plan.axis, dtype=np.float64)
+    u = np.cross(axis, [1.0, 0.0, 0.0])
+    if np.linalg.norm(u) < 0.1:
+        u = np.cross(axis, [0.0, 1.0, 0.0])
+    u /= np.linalg.norm(u)
+    v = np.cross(axis, u)
+    surface = _surface_along(model, np.asarray(model.plan.entry_mm), axis)
+    phi, theta = np.radians(73.0 * k), np.radians(37.0 * k)
+    centre = surface + (0.5 + 0.25 * (k // 12)) * axis + 2.0 * (np.cos(phi) * u + np.sin(phi) * v)
+    direction = np.cos(theta) * u + np.sin(theta) * v
+    a, b = centre - 3.0 * direction, centre + 3.0 * direction
+    here = a if start_mm is None else start_mm
+    t = tuple(float(x) for x in axis)
+    points = [
+        Waypoint(0.0, tuple(here), t, True),
+        Waypoint(0.1, tuple(a), t, True),
+        Waypoint(0.7, tuple(b), t, True),
+    ]
+    return rows_from_waypoints(points), b
+
+
+def _stroke_remesh(model: Any, state: Any, k: int, start_mm: Any) -> tuple[float, int, Any]:
+    # cut stroke k on `state`, then remesh the chunks it flagged: (seconds, chunks, its end)
+    from sim_core.step import run
+    from sim_core.view.chunk_mesher import remesh_chunks
+
+    stroke, end = _stroke_rows(model, k, start_mm)
+    run(model, state, stroke)
+    flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
+    state.dirty[...] = 0
+    t0 = time.perf_counter()
+    if flagged:
+        remesh_chunks(state.density, flagged)  # type: ignore[arg-type]
+    return time.perf_counter() - t0, len(flagged), end
+
+
+def _remesh_summary(seconds: list[float], chunks: list[int]) -> dict[str, Any]:
+    ms = np.asarray([t for t, c in zip(seconds, chunks, strict=True) if c > 0]) * 1e3
+    cut = [c for c in chunks if c > 0]
+    return {
+        "stroke": "4 mm burr, 6 mm pass at 10 mm/s near the plan entry, 0.25 mm deeper "
+        "every 12 strokes; the 32-voxel chunks it flagged remeshed after it ends",
+        "strokes": len(ms),
+        "chunks_p50": float(np.percentile(cut, 50)) if cut else 0.0,
+        "chunks_max": int(max(cut)) if cut else 0,
+        "p50_ms": float(np.percentile(ms, 50)) if len(ms) else 0.0,
+        "p95_ms": float(np.percentile(ms, 95)) if len(ms) else 0.0,
+        "max_ms": float(ms.max()) if len(ms) else 0.0,
+    }
+
+
+def _remesh_strokes_alone(case: Path, strokes: int) -> dict[str, Any]:
+    # the same strokes with nothing else of ours running (other users of the CPU may be)
+    from sim_core.case.bundle import load_bundle
+    from sim_core.model import model_from_bundle
+    from sim_core.state import make_state
+
+    model = model_from_bundle(load_bundle(case), "burr_lesion")
+    state = make_state(model)
+    seconds: list[float] = []
+    chunks: list[int] = []
+    end: Any = None
+    for k in range(strokes):
+        t, n, end = _stroke_remesh(model, state, k, end)
+        seconds.append(t)
+        chunks.append(n)
+    return _remesh_summary(seconds, chunks)
+
+
+def _late_ticks(stamps_ns: Any, step_ns: Any) -> dict[str, Any]:
+    # was a late tick late because a step ran long, or because the thread woke late?
+    periods_ms = np.diff(stamps_ns) / 1e6
+    late = np.nonzero(periods_ms > 1.5)[0]
+    before_us = step_ns[late] / 1e3 if len(late) else np.zeros(0)
+    return {
+        "late_ticks": len(late),
+        "step_before_late_tick_max_us": float(before_us.max()) if len(late) else 0.0,
+        "note": "a late tick after a short step means the thread woke late (the kernel or "
+        "the hypervisor did not run it), not that the engine overran",
+    }
+
+
+def _steal_s() -> float:
+    # time the hypervisor ran other guests on our virtual CPUs (the 8th /proc/stat field)
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def _surface_along(model: Any, entry: Any, axis: Any) -> Any:
+    # the first bone voxel met going along the axis from 10 mm before the entry
+    s = model.spacing_mm
+    for step in range(0, 200):
+        p = entry + (-10.0 + 0.25 * step) * axis
+        index = tuple(int(np.floor(c / s + 0.5)) for c in p)
+        inside = all(0 <= c < n for c, n in zip(index, model.density0.shape, strict=True))
+        if inside and model.density0[index] > 0:
+            return p
+    return entry
+
+
 def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
     # the burr scenario's expert script driving the engine in the compiled 1 kHz loop, while
-    # this thread remeshes the chunks it cuts and a second thread renders offscreen frames
+    # one long-lived offscreen view process follows it at up to 60 frames/s (remeshing what
+    # the loop cuts) and this thread cuts 4 mm burr strokes on a second copy of the case and
+    # remeshes each stroke's chunks, timed: the remesh-per-stroke figure
     import threading
 
     from haptics.scripted import ScriptedDevice
     from haptics.servo import EngineServoLoop
     from sim_core.case.bundle import load_bundle
     from sim_core.model import model_from_bundle
+    from sim_core.slots import DT_S, S_DIR, S_FORCE, S_TICK, S_TOOL
     from sim_core.state import make_state, state_hash
     from sim_core.step import run
     from sim_core.trajectories import scripted_rows
-    from sim_core.view.chunk_mesher import remesh_chunks
-    from sim_core.view.session_screenshot import render_scene_png
+    from sim_core.view.live_offscreen import LiveOffscreenView
+    from sim_core.view.snapshot import ViewSnapshot
 
-    model = model_from_bundle(load_bundle(case), "burr_lesion")
+    bundle = load_bundle(case)
+    model = model_from_bundle(bundle, "burr_lesion")
     rows = scripted_rows(model, "expert")[: int(seconds * 1000)]
     state = make_state(model)
     device = ScriptedDevice(rows, max_force_n=model.device.max_force_n)
     device.open()
     loop = EngineServoLoop(device, model, state, capacity_ticks=len(rows) + 10)
-    frames: list[float] = []
+    view = LiveOffscreenView(
+        case, state.density, trajectory=(model.plan.entry_mm, model.plan.target_mm), fps=60.0
+    )
     stop = threading.Event()
+    published: list[int] = []
 
-    def render() -> None:
-        png = Path(tempfile.mkdtemp(prefix="osteon-bench-")) / "frame.png"
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            render_scene_png(case, [], None, png, density_override=state.density.copy())
-            frames.append(time.perf_counter() - t0)
+    def publish() -> None:
+        # what a station does at 60 Hz: hand the view the chunks cut since the last frame
+        st = state.st
+        while not stop.wait(1.0 / 60.0):
+            flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
+            for idx in flagged:
+                state.dirty[idx] = 0  # first: a cut made meanwhile flags its chunk again
+            snapshot = ViewSnapshot(
+                tick=int(st[S_TICK]),
+                tool_tip_mm=(float(st[S_TOOL]), float(st[S_TOOL + 1]), float(st[S_TOOL + 2])),
+                tool_axis=(float(st[S_DIR]), float(st[S_DIR + 1]), float(st[S_DIR + 2])),
+                tool_radius_mm=model.instrument.radius_mm,
+                tool_kind=model.instrument.kind,
+                force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
+                force_limit_n=model.scenario.force_limit_n,
+                elapsed_s=float(st[S_TICK]) * DT_S,
+                removed_chunks=tuple(flagged),  # type: ignore[arg-type]
+            )
+            view.publish(snapshot, state.density)
+            published.append(len(flagged))
 
-    renderer = threading.Thread(target=render, name="bench-render", daemon=True)
-    loop.start()
-    renderer.start()
+    publisher = threading.Thread(target=publish, name="bench-publish", daemon=True)
+    stroke_model = model_from_bundle(bundle, "burr_lesion")
+    stroke_state = make_state(stroke_model)
     remesh_s: list[float] = []
-    chunks_per_batch: list[int] = []
+    chunks_per_stroke: list[int] = []
+    steal_before = _steal_s()
+    loop.start()
+    publisher.start()
+    end: Any = None
+    k = 0
     while loop.running:
-        time.sleep(0.05)
-        # clear the flags first: a cut made while meshing flags its chunk again
-        flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
-        for idx in flagged:
-            state.dirty[idx] = 0
-        if flagged:
-            t0 = time.perf_counter()
-            remesh_chunks(state.density, flagged)  # type: ignore[arg-type]
-            remesh_s.append(time.perf_counter() - t0)
-            chunks_per_batch.append(len(flagged))
+        # one stroke every 0.25 s (a real 0.7 s stroke, sped up for more samples)
+        due = time.perf_counter() + 0.25
+        t, n, end = _stroke_remesh(stroke_model, stroke_state, k, end)
+        k += 1
+        remesh_s.append(t)
+        chunks_per_stroke.append(n)
+        time.sleep(max(due - time.perf_counter(), 0.0))
     stats = loop.stop()
+    steal_after = _steal_s()
     stop.set()
-    renderer.join(timeout=120)
+    publisher.join(timeout=5.0)
+    frames = view.close()
     done = loop.ticks_done
     step_ns = loop.step_ns[:done]
     replayed = make_state(model)
     run(model, replayed, loop.recorded_inputs())
-    remesh_ms = np.asarray(remesh_s) * 1e3
     return {
         "case": str(case),
         "scenario": "burr_lesion",
@@ -279,17 +475,15 @@ def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
             "p99_us": float(np.percentile(step_ns, 99) / 1e3),
             "max_us": float(step_ns.max() / 1e3),
         },
-        "remesh_batch_every_50ms": {
-            "batches": len(remesh_ms),
-            "chunks_p50": float(np.percentile(chunks_per_batch, 50)) if chunks_per_batch else 0.0,
-            "p50_ms": float(np.percentile(remesh_ms, 50)) if len(remesh_ms) else 0.0,
-            "p95_ms": float(np.percentile(remesh_ms, 95)) if len(remesh_ms) else 0.0,
-            "max_ms": float(remesh_ms.max()) if len(remesh_ms) else 0.0,
-        },
-        "offscreen_frames": {
-            "count": len(frames),
-            "mean_s": float(np.mean(frames)) if frames else 0.0,
-            "note": "each frame renders in a fresh Panda3D offscreen process",
+        "late_ticks_cause": _late_ticks(loop.stamps_ns[:done], step_ns),
+        "remesh_per_stroke": _remesh_summary(remesh_s, chunks_per_stroke),
+        "cpu_steal_s_during_loop": steal_after - steal_before,
+        "offscreen_view": {
+            **frames.as_dict(),
+            "size": [1280, 800],
+            "snapshots_published": len(published),
+            "note": "one long-lived Panda3D offscreen process, density in shared memory, "
+            "remeshing the chunks the loop cut; frame_ms is its own work per frame",
         },
         "recorded_inputs_replay_same_state": state_hash(replayed) == state_hash(state),
     }
@@ -303,18 +497,25 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
     from sim_core.replay import play
     from sim_core.trajectories import scripted_rows
 
+    load_at_start = os.getloadavg()[0]
     tools = _force_steps(ticks)
+    in_loop = _force_steps_in_loop(1.5)
     with tempfile.TemporaryDirectory(prefix="osteon-bench-") as workdir:
         case_dir = _bench_case(case, Path(workdir))
+        remesh_alone = _remesh_strokes_alone(case_dir, 48)
         servo = _servo_under_load(case_dir, servo_s)
         replays = {}
         for scenario in ("burr_lesion", "pedicle_pilot_hole"):
             model = model_from_bundle(load_bundle(case_dir), scenario)
+            c0 = time.thread_time()
             _, result = play(model, scripted_rows(model, "expert"))
+            cpu_s = time.thread_time() - c0
             replays[scenario] = {
                 "ticks": result.ticks,
                 "wall_s": result.wall_s,
                 "speedup": result.speedup,
+                "cpu_s": cpu_s,
+                "speedup_cpu_time": result.ticks / 1000.0 / cpu_s,
             }
     block = bench_model("burr_sphere_4mm")
     _, block_result = play(block, contact_rows(block, 20000))
@@ -324,6 +525,7 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
         "speedup": block_result.speedup,
     }
     worst_p99 = max(t["step"]["p99_us"] for t in tools.values())
+    worst_in_loop_p99 = max(t["p99_us"] for t in in_loop.values())
     loop = servo["loop"]
     return {
         "date_utc": datetime.now(UTC).isoformat(),
@@ -335,20 +537,30 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
             "numpy": np.__version__,
             "numba": __import__("numba").__version__,
             "load_avg_1min": os.getloadavg()[0],
+            "load_avg_1min_at_start": load_at_start,
         },
         "ticks_per_tool": ticks,
         "tools": tools,
         "force_step_p99_us_worst": worst_p99,
+        "tools_step_in_loop": in_loop,
+        "force_step_in_loop_p99_us_worst": worst_in_loop_p99,
+        "notes": "tools.*.step is timed from Python around each step() call (interpreter and "
+        "any preemption included); tools_step_in_loop is the same step timed inside the "
+        "compiled 1 kHz loop (SCHED_FIFO when allowed). The CPU may be shared with other "
+        "work: see load_avg_1min.",
         "servo_under_load": servo,
+        "remesh_per_stroke_alone": remesh_alone,
         "replay": replays,
         "goals": {
-            "force_step_p99_le_100us_all_tools": worst_p99 <= 100.0,
+            "force_step_p99_le_100us_all_tools_in_loop": worst_in_loop_p99 <= 100.0,
+            "force_step_p99_le_100us_all_tools_from_python": worst_p99 <= 100.0,
             "force_step_p99_le_100us_in_loop_burr": servo["engine_step_in_loop_us"]["p99_us"]
             <= 100.0,
             "rate_ge_995hz": loop["rate_hz"] >= 995.0,
             "period_p99_le_1_5ms": loop["period_p99_ms"] <= 1.5,
             "period_max_le_3ms": loop["period_max_ms"] <= 3.0,
-            "remesh_p95_le_16ms": servo["remesh_batch_every_50ms"]["p95_ms"] <= 16.0,
+            "remesh_p95_le_16ms_under_load": servo["remesh_per_stroke"]["p95_ms"] <= 16.0,
+            "remesh_p95_le_16ms_alone": remesh_alone["p95_ms"] <= 16.0,
             "replay_ge_10x_all": all(r["speedup"] >= 10.0 for r in replays.values()),
         },
     }

@@ -81,7 +81,19 @@ def test_run_with_an_unknown_scenario_or_device_is_a_clear_error(ran: dict[str, 
     assert done.returncode != 0 and "no such scenario" in done.stderr
     assert "Traceback" not in done.stderr
     done = osteon(
-        "sim", "run", str(ran["case"]), "--scenario", "pedicle_pilot_hole", "--device", "mouse"
+        "sim",
+        "run",
+        str(ran["case"]),
+        "--scenario",
+        "pedicle_pilot_hole",
+        "--device",
+        "mouse",
+        "--offscreen",
     )
-    assert done.returncode != 0 and "cannot run headless" in done.stderr
+    assert done.returncode != 0 and "needs a window" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = osteon(
+        "sim", "run", str(ran["case"]), "--scenario", "pedicle_pilot_hole", "--device", "tablet"
+    )
+    assert done.returncode != 0 and "unknown device 'tablet'" in done.stderr
     assert "Traceback" not in done.stderr
