@@ -22,24 +22,10 @@ buttons, speed`. `buttons` is a bit mask stored as a float (bit 0 = drill on / b
 import numpy as np
 import numpy.typing as npt
 
-POSE_FIELDS: tuple[str, ...] = (
-    "t_s",
-    "x_mm",
-    "y_mm",
-    "z_mm",
-    "qw",
-    "qx",
-    "qy",
-    "qz",
-    "axis_x",
-    "axis_y",
-    "axis_z",
-    "vx_mm_s",
-    "vy_mm_s",
-    "vz_mm_s",
-    "buttons",
-    "speed",
-)
+from sim_core.slots import TICK_FIELDS
+
+# the device pose row is the engine's tick input row: one definition, in sim_core.slots
+POSE_FIELDS: tuple[str, ...] = TICK_FIELDS
 N_POSE = len(POSE_FIELDS)
 T_S, X_MM, QW, AXIS_X, VX_MM_S, BUTTONS, SPEED = 0, 1, 4, 8, 11, 14, 15
 

@@ -25,32 +25,11 @@ import numpy.typing as npt
 
 from haptics import _servo_loop as compiled
 from haptics._servo_kernels import N_SPHERE_PARAMS, sphere_overlap_force
-from haptics.channel import MISSED_TICKS, N_POSE, STOP, TICKS_DONE, FloatArray
+from haptics.channel import MISSED_TICKS, N_POSE, POSE_FIELDS, STOP, TICKS_DONE, FloatArray
 from haptics.device import HapticDevice
 from haptics.orientation import quaternion_from_matrix
 
-LOG_FIELDS: tuple[str, ...] = (
-    "t_s",
-    "x_mm",
-    "y_mm",
-    "z_mm",
-    "qw",
-    "qx",
-    "qy",
-    "qz",
-    "axis_x",
-    "axis_y",
-    "axis_z",
-    "vx_mm_s",
-    "vy_mm_s",
-    "vz_mm_s",
-    "buttons",
-    "speed",
-    "fx_n",
-    "fy_n",
-    "fz_n",
-    "slot",
-)
+LOG_FIELDS: tuple[str, ...] = (*POSE_FIELDS, "fx_n", "fy_n", "fz_n", "slot")
 FIFO_PRIORITY = 50
 
 
@@ -153,8 +132,127 @@ def timing_stats(
     )
 
 
-class ServoLoop:
+def _mapping_array(world_from_device: WorldFromDevice, device: HapticDevice) -> FloatArray:
+    rotation = np.array(world_from_device.rotation, dtype=np.float64)
+    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
+        raise ValueError("world_from_device.rotation must be an orthonormal 3x3 matrix")
+    mapping = np.zeros(compiled.N_MAPPING, dtype=np.float64)
+    mapping[compiled.MAP_ROTATION : compiled.MAP_ROTATION + 9] = rotation.ravel()
+    mapping[compiled.MAP_SCALE] = world_from_device.scale
+    mapping[compiled.MAP_TRANSLATION : compiled.MAP_TRANSLATION + 3] = (
+        world_from_device.translation_mm
+    )
+    mapping[compiled.MAP_QUATERNION : compiled.MAP_QUATERNION + 4] = quaternion_from_matrix(
+        rotation
+    )
+    mapping[compiled.MAP_MAX_FORCE_N] = device.spec.max_force_n
+    return mapping
+
+
+class _CompiledLoop:
+    """What both loops share: a compiled loop run once in its own thread, timing, stop."""
+
+    thread_name = "haptic-loop"
+
+    def __init__(
+        self,
+        device: HapticDevice,
+        *,
+        world_from_device: WorldFromDevice | None,
+        period_s: float,
+        capacity_ticks: int,
+        max_catch_up_ticks: int,
+        realtime: bool,
+    ) -> None:
+        self.device = device
+        self.period_s = period_s
+        self.realtime = realtime
+        self._mapping = _mapping_array(world_from_device or WorldFromDevice(), device)
+        self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
+        self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
+        self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
+        self.stamps_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
+        self._thread: threading.Thread | None = None
+        self._ran_realtime = False
+        self._realtime_note = "not started"
+        self._error: BaseException | None = None
+
+    def warm_up(self) -> None:
+        """Compile the loop (or load it from the cache) for these arrays; runs no tick."""
+        raise NotImplementedError
+
+    def _run_ticks(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Compile, then start ticking in a new thread. The device must be open."""
+        if not self.device.is_open:
+            raise RuntimeError(f"device {self.device.spec.name} is not open")
+        if self._thread is not None:
+            raise RuntimeError(f"a {type(self).__name__} runs once; make a new one")
+        self.warm_up()
+        self.device.channel.control[STOP] = 0
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        # FIFO first, from this thread: pid 0 means the calling thread on Linux
+        if self.realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+                self._ran_realtime = True
+                self._realtime_note = f"SCHED_FIFO priority {FIFO_PRIORITY}"
+            except (OSError, AttributeError) as exc:
+                self._realtime_note = f"SCHED_FIFO refused ({exc}); normal priority"
+        else:
+            self._realtime_note = "normal priority (realtime off)"
+        try:
+            self._run_ticks()
+        except BaseException as exc:  # reported by stop(); a loop must not die silently
+            self._error = exc
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def ticks_done(self) -> int:
+        return int(self.device.channel.control[TICKS_DONE])
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait for the loop to end by itself (end of script, log full); True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return not self.running
+
+    def stats(self) -> LoopStats:
+        """Timing of the ticks run so far."""
+        return timing_stats(
+            self.stamps_ns[: self.ticks_done],
+            period_s=self.period_s,
+            missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
+            realtime=self._ran_realtime,
+            realtime_note=self._realtime_note,
+        )
+
+    def stop(self) -> LoopStats:
+        """Stop: set the flag, join the thread, write a zero force, close the device."""
+        self.device.channel.control[STOP] = 1
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                raise RuntimeError(f"{self.thread_name} thread did not stop within 2 s")
+        self.device.write_force(np.zeros(3))
+        self.device.close()
+        if self._error is not None:
+            raise RuntimeError(f"{self.thread_name} loop failed: {self._error}") from self._error
+        return self.stats()
+
+
+class ServoLoop(_CompiledLoop):
     """Runs the compiled servo loop for one open device in a dedicated thread."""
+
+    thread_name = "haptic-servo"
 
     def __init__(
         self,
@@ -172,24 +270,20 @@ class ServoLoop:
         density = force_field.density
         if density.dtype != np.float32 or density.ndim != 3 or not density.flags.c_contiguous:
             raise ValueError("density must be a C-contiguous float32 3-D array")
-        self.device = device
+        super().__init__(
+            device,
+            world_from_device=world_from_device,
+            period_s=period_s,
+            capacity_ticks=capacity_ticks,
+            max_catch_up_ticks=max_catch_up_ticks,
+            realtime=realtime,
+        )
         self.force_field = force_field
-        self.period_s = period_s
-        self.realtime = realtime
         self._geometry = force_field.geometry()
         self._params = np.ascontiguousarray(force_field.params, dtype=np.float64)
-        self._mapping = _mapping_array(world_from_device or WorldFromDevice(), device)
-        self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
-        self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
-        self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
-        self.stamps_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
         self.log: FloatArray = prefaulted_zeros((capacity_ticks, compiled.N_LOG), np.float64)
         self._world_pose = np.zeros(N_POSE, dtype=np.float64)
-        self._thread: threading.Thread | None = None
         self._drained = 0
-        self._ran_realtime = False
-        self._realtime_note = "not started"
-        self._error: BaseException | None = None
 
     def _call(self, stamps_ns: npt.NDArray[np.int64], log: FloatArray) -> int:
         ch = self.device.channel
@@ -211,49 +305,10 @@ class ServoLoop:
         return ticks
 
     def warm_up(self) -> None:
-        """Compile the loop for this kernel and these array types (no tick runs)."""
         self._call(self.stamps_ns[:0], self.log[:0])
 
-    def start(self) -> None:
-        """Compile, then start ticking in a new thread. The device must be open."""
-        if not self.device.is_open:
-            raise RuntimeError(f"device {self.device.spec.name} is not open")
-        if self._thread is not None:
-            raise RuntimeError("a ServoLoop runs once; make a new one")
-        self.warm_up()
-        self.device.channel.control[STOP] = 0
-        self._thread = threading.Thread(target=self._run, name="haptic-servo", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        # FIFO first, from this thread: pid 0 means the calling thread on Linux
-        if self.realtime:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
-                self._ran_realtime = True
-                self._realtime_note = f"SCHED_FIFO priority {FIFO_PRIORITY}"
-            except (OSError, AttributeError) as exc:
-                self._realtime_note = f"SCHED_FIFO refused ({exc}); normal priority"
-        else:
-            self._realtime_note = "normal priority (realtime off)"
-        try:
-            self._call(self.stamps_ns, self.log)
-        except BaseException as exc:  # reported by stop(); a loop must not die silently
-            self._error = exc
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def ticks_done(self) -> int:
-        return int(self.device.channel.control[TICKS_DONE])
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait for the loop to end by itself (end of script, log full); True if it has."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return not self.running
+    def _run_ticks(self) -> None:
+        self._call(self.stamps_ns, self.log)
 
     def new_samples(self) -> FloatArray:
         """Log rows (fields `LOG_FIELDS`, world frame) written since the last call; a copy."""
@@ -262,48 +317,8 @@ class ServoLoop:
         self._drained = done
         return rows
 
-    def stats(self) -> LoopStats:
-        """Timing of the ticks run so far."""
-        return timing_stats(
-            self.stamps_ns[: self.ticks_done],
-            period_s=self.period_s,
-            missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
-            realtime=self._ran_realtime,
-            realtime_note=self._realtime_note,
-        )
 
-    def stop(self) -> LoopStats:
-        """Stop: set the flag, join the thread, write a zero force, close the device."""
-        self.device.channel.control[STOP] = 1
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
-                raise RuntimeError("haptic servo thread did not stop within 2 s")
-        self.device.write_force(np.zeros(3))
-        self.device.close()
-        if self._error is not None:
-            raise RuntimeError(f"haptic servo loop failed: {self._error}") from self._error
-        return self.stats()
-
-
-def _mapping_array(world_from_device: WorldFromDevice, device: HapticDevice) -> FloatArray:
-    rotation = np.array(world_from_device.rotation, dtype=np.float64)
-    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
-        raise ValueError("world_from_device.rotation must be an orthonormal 3x3 matrix")
-    mapping = np.zeros(compiled.N_MAPPING, dtype=np.float64)
-    mapping[compiled.MAP_ROTATION : compiled.MAP_ROTATION + 9] = rotation.ravel()
-    mapping[compiled.MAP_SCALE] = world_from_device.scale
-    mapping[compiled.MAP_TRANSLATION : compiled.MAP_TRANSLATION + 3] = (
-        world_from_device.translation_mm
-    )
-    mapping[compiled.MAP_QUATERNION : compiled.MAP_QUATERNION + 4] = quaternion_from_matrix(
-        rotation
-    )
-    mapping[compiled.MAP_MAX_FORCE_N] = device.spec.max_force_n
-    return mapping
-
-
-class EngineServoLoop:
+class EngineServoLoop(_CompiledLoop):
     """Runs the engine itself at 1 kHz in a compiled, GIL-free thread, fed by one device.
 
     Each tick reads the device (script row or pose buffer), steps the engine
@@ -313,6 +328,8 @@ class EngineServoLoop:
     Meshing and rendering read `state.density` and `state.dirty` from other threads: clear a
     chunk's dirty flag *before* copying its voxels, so a cut made meanwhile flags it again.
     """
+
+    thread_name = "haptic-engine"
 
     def __init__(
         self,
@@ -327,23 +344,19 @@ class EngineServoLoop:
         realtime: bool = True,
     ) -> None:
         """model: `sim_core.model.CaseModel`; state: its `sim_core.state.SimState`."""
-        self.device = device
+        super().__init__(
+            device,
+            world_from_device=world_from_device,
+            period_s=period_s,
+            capacity_ticks=capacity_ticks,
+            max_catch_up_ticks=max_catch_up_ticks,
+            realtime=realtime,
+        )
         self.model = model
         self.state = state
-        self.period_s = period_s
-        self.realtime = realtime
         self._model_arrays = (model.density0, model.label, model.params, model.tool)
-        self._mapping = _mapping_array(world_from_device or WorldFromDevice(), device)
-        self._timing = np.zeros(compiled.N_TIMING, dtype=np.int64)
-        self._timing[compiled.TIME_PERIOD_NS] = round(period_s * 1e9)
-        self._timing[compiled.TIME_MAX_CATCH_UP_TICKS] = max_catch_up_ticks
-        self.stamps_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
         self.step_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
         self.inputs: FloatArray = prefaulted_zeros((capacity_ticks, N_POSE), np.float64)
-        self._thread: threading.Thread | None = None
-        self._ran_realtime = False
-        self._realtime_note = "not started"
-        self._error: BaseException | None = None
 
     def _call(self, n: int) -> int:
         ch = self.device.channel
@@ -364,68 +377,12 @@ class EngineServoLoop:
         )
         return ticks
 
-    def start(self) -> None:
-        """Load the compiled loop, then start ticking in a new thread. The device must be open."""
-        if not self.device.is_open:
-            raise RuntimeError(f"device {self.device.spec.name} is not open")
-        if self._thread is not None:
-            raise RuntimeError("an EngineServoLoop runs once; make a new one")
-        self._call(0)  # compile or load from cache; runs no tick
-        self.device.channel.control[STOP] = 0
-        self._thread = threading.Thread(target=self._run, name="haptic-engine", daemon=True)
-        self._thread.start()
+    def warm_up(self) -> None:
+        self._call(0)
 
-    def _run(self) -> None:
-        if self.realtime:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
-                self._ran_realtime = True
-                self._realtime_note = f"SCHED_FIFO priority {FIFO_PRIORITY}"
-            except (OSError, AttributeError) as exc:
-                self._realtime_note = f"SCHED_FIFO refused ({exc}); normal priority"
-        else:
-            self._realtime_note = "normal priority (realtime off)"
-        try:
-            self._call(self.stamps_ns.shape[0])
-        except BaseException as exc:  # reported by stop(); a loop must not die silently
-            self._error = exc
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def ticks_done(self) -> int:
-        return int(self.device.channel.control[TICKS_DONE])
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait for the loop to end by itself (end of script, log full); True if it has."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        return not self.running
+    def _run_ticks(self) -> None:
+        self._call(self.stamps_ns.shape[0])
 
     def recorded_inputs(self) -> FloatArray:
         """The TickInput rows of the ticks run so far (a copy)."""
         return np.array(self.inputs[: self.ticks_done], dtype=np.float64)
-
-    def stats(self) -> LoopStats:
-        return timing_stats(
-            self.stamps_ns[: self.ticks_done],
-            period_s=self.period_s,
-            missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
-            realtime=self._ran_realtime,
-            realtime_note=self._realtime_note,
-        )
-
-    def stop(self) -> LoopStats:
-        """Stop: set the flag, join the thread, write a zero force, close the device."""
-        self.device.channel.control[STOP] = 1
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
-                raise RuntimeError("haptic engine thread did not stop within 2 s")
-        self.device.write_force(np.zeros(3))
-        self.device.close()
-        if self._error is not None:
-            raise RuntimeError(f"haptic engine loop failed: {self._error}") from self._error
-        return self.stats()
