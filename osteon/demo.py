@@ -2,10 +2,11 @@
 
 ``make run`` first writes the demo CT phantom and builds its case (Makefile targets, skipped
 when present). This then loads the Chuxiong demo region into the shell's database when it is
-empty, starts the shell on 127.0.0.1, and shows the demo case: in a Panda3D window where there
-is a display; where there is none it renders the case offscreen and runs scenario 1 (pedicle
-pilot hole) with the scripted expert, writing a screenshot, the recording and the result JSON
-under var/demo/. The shell keeps serving until Ctrl-C.
+empty, starts the shell on 127.0.0.1, and opens the demo case in scenario 1 (L4 pedicle
+pilot hole): in a Panda3D window with the mouse/keyboard device where there is a display;
+where there is none it renders the case offscreen and runs the scenario with the scripted
+expert, writing a screenshot, the recording and the result JSON under var/demo/. The shell
+keeps serving until Ctrl-C.
 """
 
 import json
@@ -86,6 +87,17 @@ def show_case(case_dir: Path = DEMO_CASE, screenshot: Path = DEMO_SCREENSHOT) ->
     return png
 
 
+def run_live_session(case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR) -> None:
+    """Scenario 1 in a window with the mouse/keyboard device; recorded so that it replays."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = _osteon(
+        "sim", "run", str(case_dir), "--scenario", DEMO_SCENARIO, "--device", "mouse",
+        "--record", str(out_dir / "live.osrec"),
+    )  # fmt: skip
+    if subprocess.run(args, cwd=ROOT, check=False).returncode != 0:
+        raise CommandError("演示模拟失败 / the demo simulation failed (see above)")
+
+
 def run_scripted_session(case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR) -> Path:
     """Scenario 1 with the scripted expert, headless: screenshot, recording and result JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -125,9 +137,14 @@ def run_demo(port: int | None = None) -> None:
             as_json=False,
             human=f"临床平台 / clinical shell: http://127.0.0.1:{port}/  (Ctrl-C 停止 / to stop)",
         )
-        # with a display the window shows the case itself (the live mouse session is not
-        # built yet); without one the scripted expert runs scenario 1 headless
-        if show_case() is not None:
+        from sim_core.view.display import has_display
+
+        # with a display the surgeon drives scenario 1 with the mouse; without one the
+        # scripted expert runs it headless and leaves a screenshot and the result
+        if has_display():
+            run_live_session()
+        else:
+            show_case()
             run_scripted_session()
         shell.wait()
     except KeyboardInterrupt:
