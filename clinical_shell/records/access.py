@@ -10,10 +10,10 @@ Every decision, granted or refused, is written to the audit log.
 from django.contrib.auth.models import AnonymousUser, User
 
 from clinical_shell.audit import services as audit
-from clinical_shell.errors import NotFoundError, PermissionDeniedError
+from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
 from clinical_shell.network.models import CLINICAL_ROLES, RECORD_WRITER_ROLES, Role
 from clinical_shell.network.selectors import institution_ids_with_roles
-from clinical_shell.records.models import CareRelationship, Encounter, Patient
+from clinical_shell.records.models import CareRelationship, DuplicateCandidate, Encounter, Patient
 
 
 def clinical_institution_ids(user: User | AnonymousUser, *, write: bool = False) -> list[int]:
@@ -104,3 +104,21 @@ def require_writer_at(user: User | AnonymousUser, institution_id: int) -> None:
             "not_writer_here",
             "您在该机构没有录入病历的权限 / no record-writing role at this institution",
         )
+
+
+def access_duplicate(
+    user: User | AnonymousUser, candidate_id: int, *, reason: str = "duplicate review"
+) -> tuple[DuplicateCandidate, Patient, Patient]:
+    """An open duplicate pair and its two patients, when `user` may change both records.
+
+    Both patients are opened with write=True (each audited); a reviewed pair is refused with
+    409, an unknown one with 404.
+    """
+    candidate = DuplicateCandidate.objects.filter(pk=candidate_id).first()
+    if candidate is None:
+        raise NotFoundError("duplicate_not_found", f"未找到重复项 / no candidate {candidate_id}")
+    if candidate.status != DuplicateCandidate.Status.OPEN:
+        raise DomainError("duplicate_closed", "该重复项已处理 / candidate already reviewed")
+    first = access_patient(user, candidate.patient_id, write=True, reason=reason)
+    second = access_patient(user, candidate.other_id, write=True, reason=reason)
+    return candidate, first, second

@@ -12,6 +12,7 @@ from clinical_shell.errors import DomainError, NotFoundError, ProblemOut
 from clinical_shell.network.models import Institution
 from clinical_shell.records import selectors, services
 from clinical_shell.records.access import (
+    access_duplicate,
     access_patient,
     clinical_institution_ids,
     require_writer_at,
@@ -89,28 +90,13 @@ def list_duplicates(request: HttpRequest) -> QuerySet[DuplicateCandidate]:
     )
 
 
-def _candidate(
-    request: HttpRequest, candidate_id: int
-) -> tuple[DuplicateCandidate, Patient, Patient]:
-    candidate = selectors.duplicate_candidate(candidate_id)
-    if candidate is None:
-        raise NotFoundError("duplicate_not_found", f"未找到重复项 / no candidate {candidate_id}")
-    if candidate.status != DuplicateCandidate.Status.OPEN:
-        raise DomainError("duplicate_closed", "该重复项已处理 / candidate already reviewed")
-    first = access_patient(
-        request.user, candidate.patient_id, write=True, reason="duplicate review"
-    )
-    second = access_patient(request.user, candidate.other_id, write=True, reason="duplicate review")
-    return candidate, first, second
-
-
 @router.post(
     "/duplicates/{candidate_id}/merge",
     response={200: PatientOut, **ERRORS},
     summary="Merge a duplicate pair (history kept) / 合并",
 )
 def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -> Patient:
-    _, first, second = _candidate(request, candidate_id)
+    _, first, second = access_duplicate(request.user, candidate_id)
     if payload.survivor_id not in (first.pk, second.pk):
         raise DomainError(
             "survivor_not_in_pair",
@@ -129,7 +115,7 @@ def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -
     summary="Not the same person / 非重复",
 )
 def dismiss_duplicate(request: HttpRequest, candidate_id: int) -> DuplicateCandidate:
-    candidate, _, _ = _candidate(request, candidate_id)
+    candidate, _, _ = access_duplicate(request.user, candidate_id)
     return services.dismiss_duplicate(actor=signed_in_user(request), candidate=candidate)
 
 

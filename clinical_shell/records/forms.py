@@ -1,6 +1,6 @@
 """Page forms: parse and shape input; the rules themselves live in `services.validate_encounter`."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -9,7 +9,18 @@ from clinical_shell.network.models import Department, Institution
 from clinical_shell.records.models import Encounter
 
 
-class EncounterForm(forms.Form):
+class MarksInvalid:
+    errors: Any
+    fields: Any
+
+    def mark_invalid(self) -> None:
+        """Flag the widgets of fields with errors so the page outlines them (and screen readers)."""
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})
+
+
+class EncounterForm(MarksInvalid, forms.Form):
     institution = forms.ModelChoiceField(queryset=Institution.objects.none(), label=_("就诊机构"))
     department = forms.ModelChoiceField(
         queryset=Department.objects.none(), label=_("科室"), required=False
@@ -32,16 +43,10 @@ class EncounterForm(forms.Form):
 
     def __init__(self, *args: object, institution_ids: list[int], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["institution"].queryset = Institution.objects.filter(pk__in=institution_ids)  # type: ignore[attr-defined]
-        self.fields["department"].queryset = Department.objects.filter(  # type: ignore[attr-defined]
+        self.fields["institution"].queryset = Institution.objects.filter(pk__in=institution_ids)
+        self.fields["department"].queryset = Department.objects.filter(
             institution_id__in=institution_ids
         ).select_related("institution")
-
-    def mark_invalid(self) -> None:
-        """Flag the widgets of fields with errors so the page outlines them (and screen readers)."""
-        for name in self.errors:
-            if name in self.fields:
-                self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})
 
     # services report nested keys (diagnoses.0.icd10_code); the page has one row of each
     SERVICE_FIELD_MAP: ClassVar[dict[str, str]] = {
@@ -51,3 +56,26 @@ class EncounterForm(forms.Form):
         "procedures.0.icd9cm3_code": "icd9cm3_code",
         "department_id": "department",
     }
+
+
+class DuplicateDecisionForm(MarksInvalid, forms.Form):
+    """A reviewer's decision on a duplicate pair: merge (survivor + reason) or dismiss."""
+
+    action = forms.ChoiceField(choices=[("merge", _("合并")), ("dismiss", _("非同一人"))])
+    survivor = forms.TypedChoiceField(coerce=int, required=False, label=_("保留的档案"))
+    reason = forms.CharField(label=_("原因"), max_length=300, required=False)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, pair_ids: tuple[int, int], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["survivor"].choices = [(str(pk), str(pk)) for pk in pair_ids]
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        # a merge cannot be undone by a click: it names the record kept and says why
+        if data.get("action") == "merge":
+            if not data.get("survivor"):
+                self.add_error("survivor", _("请选择保留的档案"))
+            if not str(data.get("reason") or "").strip():
+                self.add_error("reason", _("合并须说明原因"))
+        return data

@@ -89,6 +89,10 @@ def patient_timeline(patient_id: int) -> QuerySet[Encounter]:
     )
 
 
+def encounter_count(patient_id: int) -> int:
+    return Encounter.objects.filter(patient_id=patient_id, deleted_at__isnull=True).count()
+
+
 def open_duplicates(*, institution_ids: list[int] | None = None) -> QuerySet[DuplicateCandidate]:
     """Open candidates; with `institution_ids`, only pairs whose both patients are in care there."""
     candidates = DuplicateCandidate.objects.filter(status=DuplicateCandidate.Status.OPEN)
@@ -98,7 +102,9 @@ def open_duplicates(*, institution_ids: list[int] | None = None) -> QuerySet[Dup
             Exists(in_care.filter(patient_id=OuterRef("patient_id"))),
             Exists(in_care.filter(patient_id=OuterRef("other_id"))),
         )
-    return candidates.select_related("patient", "other").order_by("created_at", "id")
+    return candidates.select_related("patient__registered_at", "other__registered_at").order_by(
+        "created_at", "id"
+    )
 
 
 def duplicate_candidate(candidate_id: int) -> DuplicateCandidate | None:

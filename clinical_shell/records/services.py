@@ -383,7 +383,10 @@ def open_care_relationship(
 
 
 @transaction.atomic
-def dismiss_duplicate(*, actor: User, candidate: DuplicateCandidate) -> DuplicateCandidate:
+def dismiss_duplicate(
+    *, actor: User, candidate: DuplicateCandidate, reason: str = ""
+) -> DuplicateCandidate:
+    """Mark the pair as two different people; the caller opened both (access_duplicate)."""
     if candidate.status != DuplicateCandidate.Status.OPEN:
         raise DomainError(
             "duplicate_closed", "该重复项已处理 / this candidate was already reviewed"
@@ -397,6 +400,8 @@ def dismiss_duplicate(*, actor: User, candidate: DuplicateCandidate) -> Duplicat
         action="patient.duplicate_dismiss",
         patient_id=candidate.patient_id,
         target=candidate,
+        reason=reason,
+        detail={"other_id": candidate.other_id},
     )
     return candidate
 

@@ -1,4 +1,4 @@
-"""Record pages: patient search, the patient's timeline across the network, encounter entry."""
+"""Record pages: patient search, timeline across the network, encounter entry, duplicate review."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -11,11 +11,12 @@ from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit import services as audit
 from clinical_shell.records import selectors, services
 from clinical_shell.records.access import (
+    access_duplicate,
     access_patient,
     clinical_institution_ids,
     require_writer_at,
 )
-from clinical_shell.records.forms import EncounterForm
+from clinical_shell.records.forms import DuplicateDecisionForm, EncounterForm
 
 PAGE_SIZE = 20
 
@@ -119,3 +120,62 @@ def encounter_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(
         request, "records/encounter_form.html", {"patient": patient, "form": form}, status=status
     )
+
+
+@login_required
+@require_http_methods(["GET"])
+def duplicate_queue(request: HttpRequest) -> HttpResponse:
+    """Open pairs whose two patients are both in care where the user writes records."""
+    institution_ids = clinical_institution_ids(request.user, write=True)
+    candidates = selectors.open_duplicates(institution_ids=institution_ids)
+    page = Paginator(candidates, PAGE_SIZE).get_page(request.GET.get("page"))
+    audit.record(
+        actor=signed_in_user(request),
+        action="patient.duplicates_list",
+        detail={"page": page.number, "shown": [c.pk for c in page.object_list]},
+    )
+    return render(
+        request,
+        "records/duplicate_queue.html",
+        {"page": page, "can_review": bool(institution_ids)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
+    """Side by side; POST merge asks for confirmation first, POST dismiss closes the pair."""
+    candidate, first, second = access_duplicate(request.user, candidate_id)
+    form = DuplicateDecisionForm(request.POST or None, pair_ids=(first.pk, second.pk))
+    confirm = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if data["action"] == "dismiss":
+            services.dismiss_duplicate(
+                actor=signed_in_user(request), candidate=candidate, reason=data["reason"]
+            )
+            return redirect("records:duplicate_queue")
+        survivor, merged = (first, second) if data["survivor"] == first.pk else (second, first)
+        if data["confirmed"]:
+            services.merge_patients(
+                actor=signed_in_user(request),
+                survivor=survivor,
+                merged=merged,
+                reason=data["reason"],
+            )
+            return redirect("records:patient_timeline", patient_id=survivor.pk)
+        confirm = True
+    form.mark_invalid()
+    status = 422 if request.method == "POST" and not form.is_valid() else 200
+    pair = [
+        (
+            patient,
+            list(selectors.patient_timeline(patient.pk)[:5]),
+            selectors.encounter_count(patient.pk),
+        )
+        for patient in (first, second)
+    ]
+    context = {"candidate": candidate, "pair": pair, "form": form, "confirm": confirm}
+    if confirm:
+        context["survivor"], context["merged"] = survivor, merged
+    return render(request, "records/duplicate_review.html", context, status=status)

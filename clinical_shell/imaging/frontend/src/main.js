@@ -144,8 +144,10 @@ async function showMpr(engine, elements, imageIds) {
       defaultOptions: { orientation, background: [0, 0, 0] },
     })),
   );
-  // a volume needs every slice's geometry before it can be laid out: fetch the headers first
-  await Promise.all(imageIds.map((id) => dicomImageLoader.wadouri.loadImage(id).promise));
+  // a volume needs every slice's geometry before it can be laid out: load the slices first.
+  // Through the registered loader, not dicomImageLoader.wadouri.loadImage: that one is the
+  // legacy loader, whose metadata provider is not registered, and it fails on every slice.
+  await Promise.all(imageIds.map((id) => core.imageLoader.loadAndCacheImage(id)));
   const volume = await volumeLoader.createAndCacheVolume(VOLUME_ID, { imageIds });
   volume.load();
   await core.setVolumesForViewports(engine, [{ volumeId: VOLUME_ID }], Object.keys(orientations));
@@ -266,6 +268,8 @@ const root = document.getElementById('osteon-viewer');
 if (root) {
   startViewer(root).catch((error) => {
     console.error(error);
-    setState(root, 'error', `无法显示影像 / cannot display images: ${error?.message ?? error}`);
+    // the DICOM loader rejects with {error, dataSet}, not an Error: say what is inside
+    const reason = error?.message ?? error?.error?.message ?? String(error);
+    setState(root, 'error', `无法显示影像 / cannot display images: ${reason}`);
   });
 }
