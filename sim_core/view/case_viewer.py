@@ -47,8 +47,8 @@ def view_case(
 
         try:
             view = SceneView(offscreen=False, size=size)
-        except Exception:
-            view = None
+        except Exception:  # Panda3D raises bare Exception when the named display cannot open
+            view = None  # then the screenshot below is the answer, as with no display
         if view is not None:
             try:
                 view.setup_case(bundle, camera_view=camera_view)
