@@ -13,6 +13,7 @@ import numpy as np
 import typer
 
 from osteon.console import CommandError, emit
+from sim_core.metric_labels import metric_label
 
 app = typer.Typer(
     help="Simulation engine: run, replay, benchmark / 模拟引擎：运行、重放、基准测试",
@@ -62,7 +63,7 @@ def _human(result: dict[str, Any]) -> str:
     for name, m in result["metrics"].items():
         mark = {True: "✓", False: "✗", None: " "}[m["passed"]]
         bound = f" ({m['bound']} {m['threshold']:g})" if m["bound"] else ""
-        lines.append(f"  {mark} {name} = {m['value']:.3f}{bound}")
+        lines.append(f"  {mark} {metric_label(name)} = {m['value']:.3f}{bound}")
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from panda3d.core import (
 )
 
 from sim_core.case.bundle import TISSUE_NERVE, TISSUE_VESSEL, CaseBundle
+from sim_core.metric_labels import metric_label
 from sim_core.view.camera_rig import (
     CAMERA_VIEWS,
     DEFAULT_VIEW,
@@ -95,16 +96,6 @@ _TOOL_NAMES = {
     "pedicle_probe": "椎弓根探子 / pedicle probe",
     "screw": "螺钉 / screw",
     "oscillating_saw": "摆锯 / oscillating saw",
-}
-_METRIC_LABELS = {
-    "bone_removed_mm3": "去骨量 / bone removed (mm³)",
-    "removed_in_target_mm3": "目标内去骨 / removed in target (mm³)",
-    "removed_outside_target_mm3": "目标外去骨 / removed outside target (mm³)",
-    "breaches": "保护区侵犯 / zone breaches",
-    "peak_force_n": "峰值力 / peak force (N)",
-    "plunges": "突破 / plunges",
-    "deviation_mm": "偏离 / deviation (mm)",
-    "deviation_deg": "偏角 / deviation (°)",
 }
 _ORBIT_DEG_PER_S = 60.0
 _ZOOM_PER_S = 1.6
@@ -639,7 +630,7 @@ class SceneView(ShowBase):  # type: ignore[misc]  # panda3d ships no type inform
                     f"距保护区 / to protected zone  {snapshot.nearest_protected_mm:.1f} mm"
                 )
             for key in sorted(snapshot.metrics):
-                lines.append(f"{_METRIC_LABELS.get(key, key)}  {snapshot.metrics[key]:.1f}")
+                lines.append(f"{metric_label(key)}  {snapshot.metrics[key]:.1f}")
             self.status_text.node().set_text("\n".join(lines))
 
     def finalizeExit(self) -> None:  # noqa: N802 - ShowBase's own name for this hook

@@ -1,0 +1,35 @@
+"""What each scoring metric is called on screen: Chinese first, then English, with its unit.
+
+One table for the HUD, the command line and (later) the shell's score pages, so that a
+surgeon reads "钉尾偏移 / tail offset (mm)" and never a key such as ``tail_offset_mm``.
+"""
+
+METRIC_LABELS: dict[str, str] = {
+    "time_s": "用时 / time (s)",
+    "peak_force_n": "峰值力 / peak force (N)",
+    "mean_contact_force_n": "平均接触力 / mean contact force (N)",
+    "time_above_force_limit_s": "超力时长 / time above force limit (s)",
+    "nerve_contacts": "触及神经次数 / nerve contacts",
+    "nerve_contact_s": "触及神经时长 / nerve contact time (s)",
+    "protected_contacts": "触及保护区次数 / protected-zone contacts",
+    "protected_contact_s": "触及保护区时长 / protected-zone contact time (s)",
+    "removed_mm3": "去骨量 / bone removed (mm³)",
+    "removed_outside_mm3": "目标外去骨 / removed outside target (mm³)",
+    "target_removed_pct": "目标清除率 / target removed (%)",
+    "tip_offset_mm": "钉尖偏移 / tip offset (mm)",
+    "tail_offset_mm": "钉尾偏移 / tail offset (mm)",
+    "angle_deg": "角度偏差 / angle to plan (°)",
+    "breach_mm": "皮质穿破 / cortical breach (mm)",
+    "gr_grade_index": "Gertzbein–Robbins 分级 / grade (0 = A)",
+    "depth_mm": "深度 / depth (mm)",
+    "depth_error_mm": "深度误差 / depth error (mm)",
+    "plunge_mm": "突破深度 / plunge (mm)",
+    "plunges": "突破次数 / plunges",
+    "tip_apex_mm": "尖顶距 / tip–apex distance (mm)",
+    "redirections": "调整方向次数 / redirections",
+}
+
+
+def metric_label(name: str) -> str:
+    """The on-screen label of a metric; the key itself for one not in the table."""
+    return METRIC_LABELS.get(name, name)
