@@ -68,8 +68,11 @@ def access_series(
     return series
 
 
-def access_case_build(user: User | AnonymousUser, job_id: int) -> CaseBuildJob:
-    """A case-build job is part of its patient's record: readable when the patient is."""
+def access_case_build(
+    user: User | AnonymousUser, job_id: int, *, write: bool = False, reason: str = ""
+) -> CaseBuildJob:
+    """A case-build job is part of its patient's record: readable when the patient is, and
+    retried (write=True) by those who may change the record."""
     job = (
         CaseBuildJob.objects.select_related("series__study", "case", "requested_by__person")
         .filter(pk=job_id)
@@ -77,8 +80,14 @@ def access_case_build(user: User | AnonymousUser, job_id: int) -> CaseBuildJob:
     )
     if job is None:
         raise NotFoundError("case_build_not_found", f"未找到构建任务 / no case build {job_id}")
-    access_patient(user, job.patient_id, reason="case build")
+    access_patient(user, job.patient_id, write=write, reason=reason or "case build")
     return job
+
+
+def may_retry_case_build(user: User | AnonymousUser, job: CaseBuildJob) -> bool:
+    """Whether to offer the retry button once the job has failed (no audit: the retry itself
+    is checked and audited)."""
+    return records.in_care_at(job.patient_id, clinical_institution_ids(user, write=True))
 
 
 def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:

@@ -73,7 +73,20 @@ def create_case_build(
     summary="Case build status / 构建进度",
 )
 def get_case_build(request: HttpRequest, job_id: int) -> CaseBuildJob:
-    return access_case_build(request.user, job_id)
+    """A job whose worker is gone is marked failed here, with the reason (then retry it)."""
+    job = access_case_build(request.user, job_id)
+    return services.fail_lost_case_build(actor=signed_in_user(request), job=job)
+
+
+@router.post(
+    "/case-builds/{job_id}/retry",
+    response={202: CaseBuildOut, **ERRORS},
+    summary="Retry a failed case build / 重新构建",
+)
+def retry_case_build(request: HttpRequest, job_id: int) -> Status[CaseBuildJob]:
+    """Queues a new job for the failed job's series and spacing; poll the new job."""
+    job = access_case_build(request.user, job_id, write=True, reason="retry case build")
+    return Status(202, services.retry_case_build(actor=signed_in_user(request), job=job))
 
 
 @router.get(

@@ -148,6 +148,12 @@ class CaseBuildJob(models.Model):
     # last time the worker wrote progress: a running job whose heartbeat is old has lost it
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker_pid = models.IntegerField(null=True, blank=True)
+    # the host the worker runs on: its pid says something only there
+    worker_host = models.CharField(max_length=255, blank=True)
+    # the failed job this one repeats (the "retry" button), if any
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
+    )
 
     class Meta:
         indexes: ClassVar = [

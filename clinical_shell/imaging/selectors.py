@@ -1,5 +1,8 @@
 """Reads of the imaging index for pages, the API and other apps (access checked by the caller)."""
 
+import os
+import socket
+
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
@@ -57,9 +60,46 @@ def case_builds_of_patient(patient_id: int, *, limit: int = 20) -> QuerySet[Case
     )
 
 
-def case_build_is_lost(job: CaseBuildJob, *, stale_seconds: float) -> bool:
-    """A job not finished whose worker has written nothing for `stale_seconds` (it died)."""
+def case_build_lost_reason(job: CaseBuildJob, *, stale_seconds: float) -> str:
+    """Why a job that has not finished never will ("" while it may): its worker is gone.
+
+    Gone means its process no longer exists on this host, or it has written nothing (no
+    heartbeat) for `stale_seconds`; a queued job that no worker ever claimed goes stale too.
+    """
     if job.is_finished:
-        return False
+        return ""
+    if (
+        job.status == CaseBuildJob.Status.RUNNING
+        and job.worker_pid is not None
+        and job.worker_host == socket.gethostname()
+        and not process_exists(job.worker_pid)
+    ):
+        return (
+            f"构建进程（pid {job.worker_pid}）已退出，任务未完成 / the build worker "
+            f"(pid {job.worker_pid}) exited before the job finished"
+        )
     last = job.heartbeat_at or job.requested_at
-    return (timezone.now() - last).total_seconds() > stale_seconds
+    silent_s = (timezone.now() - last).total_seconds()
+    if silent_s > stale_seconds:
+        minutes = int(silent_s // 60)
+        return (
+            f"构建进程已 {minutes} 分钟无响应，视为中断 / the build worker has not reported for "
+            f"{minutes} min and is presumed dead"
+        )
+    return ""
+
+
+def case_build_is_lost(job: CaseBuildJob, *, stale_seconds: float) -> bool:
+    """A job not finished whose worker is gone (it will not finish by itself)."""
+    return bool(case_build_lost_reason(job, stale_seconds=stale_seconds))
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id exists on this host (signal 0 checks, sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True

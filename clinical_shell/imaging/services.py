@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import socket
 import time
 import uuid
 import zipfile
@@ -32,6 +33,7 @@ from django.utils import timezone
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
+from clinical_shell.imaging import selectors
 from clinical_shell.imaging.access import may_add_to_study
 from clinical_shell.imaging.dicom_reading import FileRefusedError, ParsedInstance, read_instance
 from clinical_shell.imaging.models import CaseBuildJob, Instance, Series, SimulationCase, Study
@@ -507,6 +509,7 @@ def request_case_build(
     series: Series,
     spacing_mm: float = DEFAULT_CASE_SPACING_MM,
     run_in_background: bool = True,
+    retry_of: CaseBuildJob | None = None,
 ) -> CaseBuildJob:
     """Queue a case build for a CT series and, after commit, start its worker process.
 
@@ -548,6 +551,7 @@ def request_case_build(
         spacing_mm=spacing_mm,
         step="排队中 / queued",
         case_path="",
+        retry_of=retry_of,
     )
     # the bundle's place is fixed by the job id: a retried job never overwrites another's case
     job.case_path = str(case_root() / str(job.pk))
@@ -557,13 +561,71 @@ def request_case_build(
         action="case.build_request",
         patient_id=patient_id,
         target=job,
-        detail={"series_id": locked.pk, "spacing_mm": spacing_mm},
+        detail={
+            "series_id": locked.pk,
+            "spacing_mm": spacing_mm,
+            **({"retry_of": retry_of.pk} if retry_of is not None else {}),
+        },
     )
     if run_in_background:
         from clinical_shell.imaging.case_worker import launch
 
         job_id = job.pk
         transaction.on_commit(lambda: launch(job_id))
+    return job
+
+
+@transaction.atomic
+def retry_case_build(
+    *, actor: User, job: CaseBuildJob, run_in_background: bool = True
+) -> CaseBuildJob:
+    """Queue a new build of a failed job's series, with its spacing; the failed job stays.
+
+    Preconditions: the caller checked `access_case_build(write=True)`. Only a failed job can be
+    retried (a done one has its case; a running one may still finish).
+    """
+    locked = CaseBuildJob.objects.select_for_update().get(pk=job.pk)
+    if locked.status != CaseBuildJob.Status.FAILED:
+        raise DomainError(
+            "case_build_not_failed",
+            "只能重试失败的构建任务 / only a failed build can be retried",
+        )
+    return request_case_build(
+        actor=actor,
+        series=locked.series,
+        spacing_mm=locked.spacing_mm,
+        run_in_background=run_in_background,
+        retry_of=locked,
+    )
+
+
+def fail_lost_case_build(*, actor: User, job: CaseBuildJob) -> CaseBuildJob:
+    """On reading a job: if its worker is gone, mark it failed saying so (audited); return it.
+
+    Two readers may find the same lost job: the update is conditional on the row being as read
+    (status and heartbeat), so exactly one of them marks it and writes the audit event. A worker
+    that reports in the meantime keeps its job.
+    """
+    reason = selectors.case_build_lost_reason(
+        job, stale_seconds=settings.OSTEON_CASE_BUILD_STALE_SECONDS
+    )
+    if not reason:
+        return job
+    error = f"{reason}。请重新构建 / please retry the build."
+    with transaction.atomic():
+        marked = CaseBuildJob.objects.filter(
+            pk=job.pk, status=job.status, heartbeat_at=job.heartbeat_at
+        ).update(status=CaseBuildJob.Status.FAILED, error=error, finished_at=timezone.now())
+        if marked:
+            audit.record(
+                actor=actor,
+                action="case.build",
+                success=False,
+                patient_id=job.patient_id,
+                target=job,
+                detail={"error": error[:500], "why": "worker_lost", "worker_pid": job.worker_pid},
+            )
+    job.refresh_from_db(fields=["status", "error", "finished_at", "progress", "step", "case"])
     return job
 
 
@@ -595,6 +657,7 @@ def _claim(job_id: int) -> CaseBuildJob | None:
         started_at=now,
         heartbeat_at=now,
         worker_pid=os.getpid(),
+        worker_host=socket.gethostname(),
         step="开始 / starting",
     )
     if not claimed:
@@ -697,6 +760,14 @@ def run_case_build(job_id: int) -> CaseBuildJob | None:
 
 @transaction.atomic
 def _finish_case_build(job: CaseBuildJob, result: dict[str, object]) -> CaseBuildJob:
+    if (
+        not CaseBuildJob.objects.select_for_update()
+        .filter(pk=job.pk, status=CaseBuildJob.Status.RUNNING)
+        .exists()
+    ):
+        # marked failed as lost while it ran (a stalled worker): its bundle goes, the job stays
+        shutil.rmtree(job.case_path, ignore_errors=True)
+        return CaseBuildJob.objects.get(pk=job.pk)
     case = SimulationCase.objects.create(
         patient_id=job.patient_id,
         series_id=job.series_id,

@@ -1,6 +1,5 @@
 """Imaging pages: upload (with progress), the reconciliation queue, a patient's studies, viewer."""
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -16,6 +15,7 @@ from clinical_shell.imaging.access import (
     access_series,
     access_study,
     imaging_institution_ids,
+    may_retry_case_build,
 )
 from clinical_shell.network.models import Institution
 from clinical_shell.records.access import access_patient
@@ -159,14 +159,28 @@ def build_case(request: HttpRequest, series_id: int) -> HttpResponse:
 @require_http_methods(["GET"])
 def case_build(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_case_build(request.user, job_id)
+    job = services.fail_lost_case_build(actor=signed_in_user(request), job=job)
     return render(
         request,
         "imaging/case_build.html",
         {
             "job": job,
-            "lost": selectors.case_build_is_lost(
-                job, stale_seconds=settings.OSTEON_CASE_BUILD_STALE_SECONDS
-            ),
+            "may_retry": may_retry_case_build(request.user, job),
             "status_url": reverse("api-v1:get_case_build", kwargs={"job_id": job.pk}),
         },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retry_case_build(request: HttpRequest, job_id: int) -> HttpResponse:
+    """GET: the failed job and a confirm button; POST: queue a new job, go to its page."""
+    job = access_case_build(request.user, job_id, write=True, reason="retry case build")
+    if request.method == "POST":
+        new_job = services.retry_case_build(actor=signed_in_user(request), job=job)
+        return redirect("imaging:case_build", job_id=new_job.pk)
+    return render(
+        request,
+        "imaging/retry_case_build_confirm.html",
+        {"job": job, "study": job.series.study, "series": job.series},
     )

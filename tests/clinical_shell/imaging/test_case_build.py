@@ -4,13 +4,19 @@ The series is a real CT phantom (sim_core) uploaded through the import service; 
 real subprocess, on the test database. Success, a broken series and every persona's rights.
 """
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 from shell_personas import Network, Personas
 
 from clinical_shell.audit.models import AuditEvent
@@ -282,3 +288,179 @@ def test_study_list_pins_its_query_count(
     with django_assert_max_num_queries(16):  # type: ignore[operator]
         body = client.get(url).json()
     assert body["count"] == 1 and body["items"][0]["series"][0]["modality"] == "CT"
+
+
+# --- a lost worker, and retrying a failed build ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def small_phantom_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A smaller lumbar phantom (16 slices of 128 x 128): a build in-process takes ~1 s."""
+    out = tmp_path_factory.mktemp("small-phantom") / "lumbar"
+    return write_phantom(make_phantom("lumbar", seed=2, slices=16, matrix=128), out)
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def running_job(series: Series, personas: Personas, **fields: object) -> CaseBuildJob:
+    """A job as its worker left it while running (no worker is started: nothing commits)."""
+    job = services.request_case_build(actor=personas.county_surgeon, series=series)
+    now = timezone.now()
+    values: dict[str, object] = {
+        "status": CaseBuildJob.Status.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "worker_pid": os.getpid(),
+        "worker_host": socket.gethostname(),
+        "progress": 0.4,
+        "step": "segmenting",
+        **fields,
+    }
+    CaseBuildJob.objects.filter(pk=job.pk).update(**values)
+    return CaseBuildJob.objects.get(pk=job.pk)
+
+
+def test_a_job_whose_worker_died_is_marked_failed_when_read(
+    stores: Path,
+    phantom_files: list[Path],
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    series = upload(
+        phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
+    )
+    job = running_job(series, personas, worker_pid=dead_pid())
+    client = signed_in_client(personas.county_surgeon)
+    body = client.get(f"/api/v1/imaging/case-builds/{job.pk}").json()
+    assert body["status"] == "failed" and not body["lost"]
+    assert "已退出" in body["error"] and "exited" in body["error"]
+    assert f"pid {job.worker_pid}" in body["error"]
+    row = CaseBuildJob.objects.get(pk=job.pk)
+    assert row.finished_at is not None and row.progress == 0.4  # how far it got stays
+    # the page reads it failed too, without marking it again; it offers the retry
+    page = client.get(f"/imaging/case-builds/{job.pk}/").content.decode()
+    assert "exited" in page and 'id="retry-build"' in page
+    lost = AuditEvent.objects.filter(action="case.build", outcome="failure")
+    assert lost.count() == 1
+    event = lost.get()
+    assert event.detail["why"] == "worker_lost" and event.patient_id == patient_in_shuangbai.pk
+    assert event.actor_user_id == personas.county_surgeon.pk
+    # one who may read but not change the record sees the failure, not the button
+    radiologist = signed_in_client(personas.radiologist)
+    page = radiologist.get(f"/imaging/case-builds/{job.pk}/").content.decode()
+    assert "exited" in page and 'id="retry-build"' not in page
+
+
+def test_a_silent_worker_goes_stale_and_two_readers_mark_it_once(
+    stores: Path,
+    phantom_files: list[Path],
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    settings: object,
+) -> None:
+    series = upload(
+        phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
+    )
+    settings.OSTEON_CASE_BUILD_STALE_SECONDS = 60  # type: ignore[attr-defined]
+    # alive and reporting: left alone
+    job = running_job(series, personas)
+    assert services.fail_lost_case_build(actor=personas.county_surgeon, job=job).status == "running"
+    # alive (this process) but silent for longer than the stale setting: lost
+    old = timezone.now() - timedelta(minutes=5)
+    CaseBuildJob.objects.filter(pk=job.pk).update(heartbeat_at=old)
+    first = CaseBuildJob.objects.get(pk=job.pk)
+    second = CaseBuildJob.objects.get(pk=job.pk)
+    one = services.fail_lost_case_build(actor=personas.county_surgeon, job=first)
+    other = services.fail_lost_case_build(actor=personas.township_doctor, job=second)
+    assert one.status == other.status == "failed"
+    assert "无响应" in one.error and "5 min" in one.error and one.error == other.error
+    assert AuditEvent.objects.filter(action="case.build", outcome="failure").count() == 1
+
+
+def test_retrying_a_failed_build_queues_a_new_job_that_completes(
+    stores: Path,
+    small_phantom_files: list[Path],
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    series = upload(
+        small_phantom_files,
+        network=shell_network,
+        personas=personas,
+        patient=patient_in_shuangbai,
+    )
+    job = running_job(series, personas, worker_pid=dead_pid(), spacing_mm=1.0)
+    client = signed_in_client(personas.county_surgeon)
+    assert client.get(f"/api/v1/imaging/case-builds/{job.pk}").json()["status"] == "failed"
+
+    response = client.post(f"/api/v1/imaging/case-builds/{job.pk}/retry")
+    assert response.status_code == 202, response.content
+    retry = response.json()
+    assert retry["status"] == "queued" and retry["id"] != job.pk
+    assert retry["series_id"] == series.pk and retry["spacing_mm"] == 1.0
+    assert CaseBuildJob.objects.get(pk=retry["id"]).retry_of_id == job.pk
+    assert AuditEvent.objects.filter(
+        action="case.build_request",
+        detail__retry_of=job.pk,
+        actor_user_id=personas.county_surgeon.pk,
+    ).exists()
+    # (no commit, so no worker process: run it here, as the demo loader does)
+    finished = services.run_case_build(int(retry["id"]))
+    assert finished is not None and finished.status == "done", finished and finished.error
+    done = client.get(f"/api/v1/imaging/case-builds/{retry['id']}").json()
+    assert done["status"] == "done" and done["case_id"] == SimulationCase.objects.get().pk
+    assert Path(done["case_path"]) == stores / str(retry["id"])
+    # the failed job stays failed, and says where it was retried
+    assert CaseBuildJob.objects.get(pk=job.pk).status == "failed"
+    page = client.get(f"/imaging/case-builds/{job.pk}/").content.decode()
+    assert f"/imaging/case-builds/{retry['id']}/" in page
+    # only a failed job is retried
+    again = client.post(f"/api/v1/imaging/case-builds/{retry['id']}/retry")
+    assert again.status_code == 409 and again.json()["code"] == "case_build_not_failed"
+
+
+def test_only_those_who_may_change_the_record_may_retry(
+    stores: Path,
+    phantom_files: list[Path],
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    series = upload(
+        phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
+    )
+    job = running_job(series, personas)
+    services.fail_case_build(job_id=job.pk, error="test failure")
+    for persona in ("outsider", "radiologist", "center_surgeon"):
+        user = personas.all()[persona]
+        client = signed_in_client(user)
+        assert client.post(f"/api/v1/imaging/case-builds/{job.pk}/retry").status_code == 403
+        assert client.get(f"/imaging/case-builds/{job.pk}/retry/").status_code == 403
+        assert client.post(f"/imaging/case-builds/{job.pk}/retry/").status_code == 403
+        assert AuditEvent.objects.filter(
+            actor_user_id=user.pk, action="patient.write", outcome="failure"
+        ).exists()
+    assert CaseBuildJob.objects.count() == 1
+    # the confirmation page, then the new job's page
+    client = signed_in_client(personas.township_doctor)
+    confirm = client.get(f"/imaging/case-builds/{job.pk}/retry/")
+    assert confirm.status_code == 200 and 'id="confirm-retry"' in confirm.content.decode()
+    created = client.post(f"/imaging/case-builds/{job.pk}/retry/")
+    new_job = CaseBuildJob.objects.exclude(pk=job.pk).get()
+    assert created.status_code == 302
+    assert created["Location"] == f"/imaging/case-builds/{new_job.pk}/"
+    assert new_job.retry_of_id == job.pk and new_job.requested_by_id == personas.township_doctor.pk
+    # while the new job runs, the failed one cannot be retried a second time
+    twice = client.post(f"/api/v1/imaging/case-builds/{job.pk}/retry")
+    assert twice.status_code == 409 and twice.json()["code"] == "case_build_in_progress"
