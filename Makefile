@@ -21,7 +21,7 @@ VIEWER_SRC := $(wildcard $(VIEWER_DIR)/src/*.js) $(VIEWER_DIR)/build.mjs $(VIEWE
 .PHONY: help run test deps system-deps viewer lint typecheck pytest bench clean
 
 help:
-	@echo "make run   install what is missing, build the demo case, open it"
+	@echo "make run   install what is missing, build the demo case, load the demo region, serve the shell, open scenario 1"
 	@echo "make test  install what is missing, lint, type-check, run the whole suite"
 
 .tools/bin/uv:
