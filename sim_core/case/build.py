@@ -4,6 +4,7 @@ read series -> crop to bone -> resample isotropic -> segment -> label tissue and
 density -> meshes -> bundle (written atomically: a failed build leaves nothing at ``out``).
 """
 
+import re
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -35,6 +36,7 @@ CROP_MARGIN_MM = 5.0
 # bytes per case voxel while building: float32 HU and density, int32 component labels,
 # uint8 bone id, tissue and masks, int16 HU, and scipy temporaries
 BUILD_BYTES_PER_VOXEL = 24
+SAFE_BONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 class CaseBuildError(Exception):
@@ -208,14 +210,39 @@ def _check_case_budget(
 def _phantom_truth(
     series_dir: Path, volume: CtVolume
 ) -> tuple[dict[str, Any], npt.NDArray[np.uint8], npt.NDArray[np.uint8]] | None:
-    truth = read_truth(series_dir)
-    if truth is None:
-        return None
-    meta, tissue, bone_id = truth
+    try:
+        truth = read_truth(series_dir)
+        if truth is None:
+            return None
+        meta, tissue, bone_id = truth
+        _check_truth_meta(meta)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CaseBuildError(
+            f"{series_dir}: the phantom truth sidecar is unreadable or malformed: {exc}"
+        ) from None
     # only a sidecar made for this very series and grid is trusted
     if meta.get("series_uid") != volume.series_uid or tuple(tissue.shape) != volume.hu.shape:
         return None
     return meta, tissue, bone_id
+
+
+def _check_truth_meta(meta: Any) -> None:
+    """The sidecar is outside input: the fields the builder reads must have their types."""
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    for bone in meta.get("bones", []):
+        if not (isinstance(bone.get("id"), int) and isinstance(bone.get("name"), str)):
+            raise ValueError(f"bone entry {bone!r}")
+    for mark in meta.get("landmarks", []):
+        point = mark.get("lps_mm")
+        if not (
+            isinstance(mark.get("name"), str)
+            and isinstance(mark.get("tissue"), str)
+            and isinstance(point, list)
+            and len(point) == 3
+            and all(isinstance(c, int | float) and np.isfinite(c) for c in point)
+        ):
+            raise ValueError(f"landmark entry {mark!r}")
 
 
 def _source_lookup(
@@ -280,8 +307,10 @@ def _bone_names(
         for i in range(1, count + 1):
             votes = np.bincount(truth_ids[bone_id == i], minlength=256)
             votes[0] = 0
-            if votes.max() > 0:
-                names[i - 1] = truth_names.get(int(votes.argmax()), names[i - 1])
+            name = truth_names.get(int(votes.argmax())) if votes.max() > 0 else None
+            # the sidecar is outside input and names become file names: plain names only
+            if isinstance(name, str) and SAFE_BONE_NAME.fullmatch(name):
+                names[i - 1] = name
     # names are file names in the bundle: keep them unique
     seen: dict[str, int] = {}
     unique = []

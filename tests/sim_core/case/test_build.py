@@ -250,3 +250,40 @@ def test_a_label_map_gives_the_protected_zones_of_a_series_without_truth(
         with pytest.raises(CaseBuildError, match=words):
             build_case(series, tmp_path / "refused", zones_path=tmp_path / name)
     assert not (tmp_path / "refused").exists()
+
+
+def test_bone_names_from_a_hostile_sidecar_do_not_become_paths(
+    axial: tuple[Path, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    series = tmp_path / "series"
+    shutil.copytree(axial[0], series)
+    truth_path = series / "phantom_truth.json"
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    truth["bones"][0]["name"] = "../../escaped"
+    truth_path.write_text(json.dumps(truth), encoding="utf-8")
+    summary = build_case(series, tmp_path / "case")
+    names = sorted(b["name"] for b in summary["bones"])
+    assert "../../escaped" not in names and len(names) == 3
+    assert not (tmp_path / "escaped.npz").exists()
+    assert sorted(p.stem for p in (tmp_path / "case" / "meshes").iterdir()) == names
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda truth: "{not json",
+        lambda truth: json.dumps({**truth, "landmarks": [{"name": "x", "lps_mm": ["a", 1, 2]}]}),
+        lambda truth: json.dumps({**truth, "bones": [{"id": "1", "name": 5}]}),
+    ],
+    ids=["not JSON", "landmark", "bone"],
+)
+def test_a_malformed_truth_sidecar_is_a_clear_error(
+    axial: tuple[Path, Path, dict[str, Any]], tmp_path: Path, damage: Any
+) -> None:
+    series = tmp_path / "series"
+    shutil.copytree(axial[0], series)
+    truth_path = series / "phantom_truth.json"
+    truth_path.write_text(damage(json.loads(truth_path.read_text(encoding="utf-8"))))
+    with pytest.raises(CaseBuildError, match="sidecar"):
+        build_case(series, tmp_path / "case")
+    assert not (tmp_path / "case").exists()
