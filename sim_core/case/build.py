@@ -4,7 +4,6 @@ read series -> crop to bone -> resample isotropic -> segment -> label tissue and
 density -> meshes -> bundle (written atomically: a failed build leaves nothing at ``out``).
 """
 
-import re
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -14,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from sim_core.case.bundle import TISSUE_NAMES, TissueLabel, write_bundle
+from sim_core.case.bundle import SAFE_BONE_NAME, TISSUE_NAMES, TissueLabel, write_bundle
 from sim_core.case.mesh import bone_meshes, mesh_volume_mm3
 from sim_core.case.resample import IsoGrid, bone_box, resample_isotropic
 from sim_core.case.segment import (
@@ -36,7 +35,6 @@ CROP_MARGIN_MM = 5.0
 # bytes per case voxel while building: float32 HU and density, int32 component labels,
 # uint8 bone id, tissue and masks, int16 HU, and scipy temporaries
 BUILD_BYTES_PER_VOXEL = 24
-SAFE_BONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 class CaseBuildError(Exception):

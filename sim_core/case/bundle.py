@@ -15,6 +15,7 @@ renamed into place, so a reader never sees half a bundle.
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +27,14 @@ import numpy as np
 import numpy.typing as npt
 
 FORMAT_VERSION = 1
+# bone names are mesh file names inside the bundle: plain names only
+SAFE_BONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+GRID_DTYPES = {
+    "hu": np.dtype(np.int16),
+    "density_g_cm3": np.dtype(np.float32),
+    "tissue": np.dtype(np.uint8),
+    "bone_id": np.dtype(np.uint8),
+}
 
 
 class TissueLabel(IntEnum):
@@ -128,6 +137,9 @@ def write_bundle(
     out = Path(out)
     if out.exists() and not overwrite:
         raise BundleError(f"{out}: already exists (use --force to replace it)")
+    for mesh in meshes:
+        if not SAFE_BONE_NAME.fullmatch(mesh.name):
+            raise BundleError(f"bone name {mesh.name!r} is not a plain name (letters, digits, _ -)")
     meta = dict(meta, format_version=FORMAT_VERSION)
     meta["content_hash"] = content_hash(meta, grids, meshes)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +173,33 @@ def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return a
 
 
+def _check_contents(
+    meta: dict[str, Any], grids: dict[str, npt.NDArray[Any]], meshes: list[Mesh]
+) -> None:
+    """Shapes, types and ranges the engine and the view rely on (a bundle is outside input)."""
+    shape = grids["hu"].shape
+    if len(shape) != 3 or tuple(meta.get("shape", shape)) != shape:
+        raise ValueError(f"grid shape {shape} differs from case.json {meta.get('shape')}")
+    for name, dtype in GRID_DTYPES.items():
+        grid = grids[name]
+        if grid.dtype != dtype or grid.shape != shape:
+            raise ValueError(f"{name}: {grid.dtype} {grid.shape}, expected {dtype} {shape}")
+    spacing = float(meta["spacing_mm"])
+    if not 0.05 <= spacing <= 5.0:
+        raise ValueError(f"spacing {spacing} mm")
+    matrix = np.asarray(meta["patient_from_case"], dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+        raise ValueError("patient_from_case is not a finite 4 x 4 matrix")
+    for mesh in meshes:
+        v, f = mesh.vertices_mm, mesh.faces
+        if v.ndim != 2 or v.shape[1] != 3 or not np.all(np.isfinite(v)):
+            raise ValueError(f"mesh {mesh.name}: vertices must be finite N x 3")
+        if f.ndim != 2 or f.shape[1] != 3 or f.dtype.kind not in "iu":
+            raise ValueError(f"mesh {mesh.name}: faces must be integer M x 3")
+        if f.size and (f.min() < 0 or f.max() >= len(v)):
+            raise ValueError(f"mesh {mesh.name}: a face indexes a vertex that does not exist")
+
+
 def load_bundle(path: Path | str, *, verify: bool = True) -> CaseBundle:
     """Read a bundle; with ``verify`` its content hash is recomputed and must match."""
     path = Path(path)
@@ -171,6 +210,8 @@ def load_bundle(path: Path | str, *, verify: bool = True) -> CaseBundle:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{meta_file}: unreadable ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise BundleError(f"{meta_file}: not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
         raise BundleError(
             f"{meta_file}: format version {meta.get('format_version')!r}, expected {FORMAT_VERSION}"
@@ -180,9 +221,12 @@ def load_bundle(path: Path | str, *, verify: bool = True) -> CaseBundle:
             grids = {name: z[name] for name in ("hu", "density_g_cm3", "tissue", "bone_id")}
         meshes = []
         for bone in meta.get("bones", []):
+            if not SAFE_BONE_NAME.fullmatch(str(bone.get("name"))):
+                raise ValueError(f"bone name {bone.get('name')!r} is not a plain name")
             with np.load(path / "meshes" / f"{bone['name']}.npz", allow_pickle=False) as z:
                 meshes.append(Mesh(bone["name"], z["vertices_mm"], z["faces"]))
-    except (OSError, KeyError, ValueError) as exc:
+        _check_contents(meta, grids, meshes)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise BundleError(f"{path}: corrupt bundle ({exc})") from exc
     if verify and content_hash(meta, grids, meshes) != meta.get("content_hash"):
         raise BundleError(f"{path}: content hash mismatch (bundle modified or damaged)")

@@ -287,3 +287,46 @@ def test_a_malformed_truth_sidecar_is_a_clear_error(
     with pytest.raises(CaseBuildError, match="sidecar"):
         build_case(series, tmp_path / "case")
     assert not (tmp_path / "case").exists()
+
+
+def _rehashed_copy(case: Path, out: Path, edit: Any) -> Path:
+    """A copy of ``case`` changed by ``edit(meta, grids, meshes)``, with a matching hash, so
+    only the content checks can refuse it."""
+    from sim_core.case.bundle import Mesh, content_hash
+
+    bundle = load_bundle(case)
+    meta = dict(bundle.meta)
+    grids = {n: np.array(getattr(bundle, n)) for n in ("hu", "density_g_cm3", "tissue", "bone_id")}
+    meshes = [Mesh(m.name, np.array(m.vertices_mm), np.array(m.faces)) for m in bundle.meshes]
+    edit(meta, grids, meshes)
+    shutil.copytree(case, out)
+    np.savez(out / "volume.npz", **grids)
+    for mesh in meshes:
+        np.savez(
+            out / "meshes" / f"{mesh.name}.npz", vertices_mm=mesh.vertices_mm, faces=mesh.faces
+        )
+    meta.pop("content_hash")
+    meta["content_hash"] = content_hash(meta, grids, meshes)
+    (out / "case.json").write_text(json.dumps(meta), encoding="utf-8")
+    return out
+
+
+def _face_out_of_range(meta: Any, grids: Any, meshes: Any) -> None:
+    meshes[0].faces[0, 0] = len(meshes[0].vertices_mm) + 5
+
+
+def _grid_of_another_type(meta: Any, grids: Any, meshes: Any) -> None:
+    grids["tissue"] = grids["tissue"].astype(np.int64)
+
+
+def _nan_vertex(meta: Any, grids: Any, meshes: Any) -> None:
+    meshes[0].vertices_mm[3] = np.nan
+
+
+@pytest.mark.parametrize("edit", [_face_out_of_range, _grid_of_another_type, _nan_vertex])
+def test_a_bundle_with_a_valid_hash_but_broken_content_is_refused(
+    axial: tuple[Path, Path, dict[str, Any]], tmp_path: Path, edit: Any
+) -> None:
+    broken = _rehashed_copy(axial[1], tmp_path / "broken", edit)
+    with pytest.raises(BundleError, match="corrupt"):
+        load_bundle(broken)
