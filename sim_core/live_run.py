@@ -2,24 +2,28 @@
 
 ``osteon sim run CASE --scenario NAME --device mouse|openhaptics|openvr`` lands here where
 there is a display. The engine runs in `haptics.servo.EngineServoLoop` (compiled, its own
-thread, no GIL); the Panda3D view runs in the main thread and, once per frame, reads the
-engine's state (tool pose, force, the chunks it cut) and redraws. It never writes the state.
+thread, no GIL). The Panda3D window follows it, reading the engine's state (tool pose,
+force, peak force, the chunks it cut) about 60 times a second; it never writes the state.
 The session ends when the window closes, escape is pressed, ``max_seconds`` pass or the
 loop's log is full; its inputs replay bit for bit (`sim_core.replay.play`).
 
-Limitation: the window shares this process. Mouse and OpenVR input only need a pose per
-frame, but an OpenHaptics arm's scheduler callback is Python that needs the GIL every 1 ms,
-which the view's drawing and remeshing hold for milliseconds: that arm will feel jittery
-until the view moves to its own process (as `sim_core.view.live_offscreen` does offscreen).
+Where the window runs: an OpenHaptics arm's scheduler callback is Python that needs the GIL
+every 1 ms, which drawing and remeshing would hold for milliseconds. So for OpenHaptics and
+OpenVR the window runs in its own process (`sim_core.view.live_offscreen`, windowed), with
+the density grid in shared memory; this process keeps only the device, the compiled loop
+and a main thread that, once per frame, copies the flagged chunks into shared memory and
+sends a small snapshot down a pipe. The mouse device reads the window's own key and pointer
+events, so its window stays in this process (its pose needs no GIL-bound callback).
 
 Device frame to case frame: the device's rest tool axis (-z) turns onto the plan's axis and
 the device origin sits ``STANDOFF_MM`` before the plan's entry, so a device at rest holds the
 tool just outside the bone, pointing along the plan.
 """
 
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +31,12 @@ import numpy as np
 import numpy.typing as npt
 
 from sim_core.model import CaseModel
-from sim_core.slots import DT_S, S_DIR, S_FORCE, S_TICK, S_TOOL
+from sim_core.slots import DT_S, S_DIR, S_FORCE, S_PEAK_FORCE_N, S_TICK, S_TOOL
 from sim_core.state import SimState, make_state, state_hash
 
 STANDOFF_MM = 5.0
 SESSION_CAPACITY_TICKS = 1_800_000  # 30 min at 1 kHz (29 MB of inputs)
+VIEW_FPS = 60.0
 
 
 class LiveRunError(Exception):
@@ -43,7 +48,11 @@ class LiveRun:
     state: SimState
     inputs: npt.NDArray[np.float64]  # TickInput rows, case frame, one per tick run
     loop_stats: dict[str, Any]
-    frames: int
+    frames: int  # frames the window drew
+    view_pid: int = 0  # the process that drew them (this one when the window was local)
+    view_stats: dict[str, float] = field(default_factory=dict)  # its FrameStats, if separate
+    started_s: float = 0.0  # time.monotonic() when the loop started ...
+    ended_s: float = 0.0  # ... and when the session ended
 
 
 def device_mapping(model: CaseModel) -> Any:
@@ -69,19 +78,25 @@ def run_live(
     max_seconds: float | None = None,
     size: tuple[int, int] = (1280, 800),
     before_run: Callable[[Any], None] | None = None,
+    view_process: bool | None = None,
 ) -> LiveRun:
     """Open ``device`` (a `HapticDevice`, not yet open), a window, and run until it ends.
 
-    before_run: called with the view just before its main loop starts (tests inject
-    input events through it).
+    view_process: the window in its own process (True), or in this one (False); by default
+    in its own process for every device but the mouse, whose input is the window's events.
+    before_run: called with the view just before its main loop starts (tests inject input
+    events through it); only for a window in this process.
     """
     from haptics.device import DeviceUnavailableError
     from haptics.mouse import MouseKeyboardDevice
     from haptics.servo import EngineServoLoop
-    from sim_core.case.bundle import load_bundle
-    from sim_core.view.scene_view import SceneView
-    from sim_core.view.snapshot import ViewSnapshot
 
+    is_mouse = isinstance(device, MouseKeyboardDevice)
+    separate = (not is_mouse) if view_process is None else view_process
+    if separate and is_mouse:
+        raise ValueError("the mouse device reads the window's events: its window must be local")
+    if separate and before_run is not None:
+        raise ValueError("before_run needs the window in this process (view_process=False)")
     try:
         device.open()
     except DeviceUnavailableError as exc:
@@ -94,39 +109,123 @@ def run_live(
         world_from_device=device_mapping(model),
         capacity_ticks=SESSION_CAPACITY_TICKS,
     )
+    if separate:
+        return _run_view_process(case_dir, model, state, loop, max_seconds, size)
+    return _run_view_here(case_dir, model, state, loop, max_seconds, size, before_run)
+
+
+def _snapshot(model: CaseModel, state: SimState) -> Any:
+    # the engine as it stands; clearing the flags first means a cut made meanwhile flags again
+    from sim_core.view.snapshot import ViewSnapshot
+
+    flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
+    for idx in flagged:
+        state.dirty[idx] = 0
+    st = state.st
+    return ViewSnapshot(
+        tick=int(st[S_TICK]),
+        tool_tip_mm=(float(st[S_TOOL]), float(st[S_TOOL + 1]), float(st[S_TOOL + 2])),
+        tool_axis=(float(st[S_DIR]), float(st[S_DIR + 1]), float(st[S_DIR + 2])),
+        tool_radius_mm=max(model.instrument.radius_mm, 0.1),
+        tool_kind=model.instrument.kind,
+        force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
+        force_limit_n=model.scenario.force_limit_n,
+        elapsed_s=float(st[S_TICK]) * DT_S,
+        metrics={"peak_force_n": float(st[S_PEAK_FORCE_N])},
+        removed_chunks=tuple(flagged),  # type: ignore[arg-type]
+    )
+
+
+def _run_view_process(
+    case_dir: Path,
+    model: CaseModel,
+    state: SimState,
+    loop: Any,
+    max_seconds: float | None,
+    size: tuple[int, int],
+) -> LiveRun:
+    # this process keeps the device and the compiled loop; a child draws and remeshes
+    from sim_core.view.live_offscreen import LiveOffscreenView
+    from sim_core.view.offscreen import ViewError
+
+    try:
+        view = LiveOffscreenView(
+            case_dir,
+            state.density,
+            trajectory=(model.plan.entry_mm, model.plan.target_mm),
+            size=size,
+            fps=VIEW_FPS,
+            offscreen=False,
+        )
+    except ViewError as exc:
+        loop.stop()  # zero force, close the device
+        raise LiveRunError(f"实时窗口无法打开 / the live window did not open: {exc}") from exc
+    started = time.monotonic()
+    try:
+        loop.start()
+        started = time.monotonic()
+        while True:
+            # a few tens of µs of Python per frame: the device's callback barely waits
+            view.publish(_snapshot(model, state), state.density)
+            over = max_seconds is not None and time.monotonic() - started >= max_seconds
+            if over or not loop.running or view.closed():
+                break
+            time.sleep(1.0 / VIEW_FPS)
+    except (BrokenPipeError, ConnectionError):
+        pass  # the window's process went away: the session ends, its inputs stand
+    finally:
+        ended = time.monotonic()
+        try:
+            stats = loop.stop()
+        finally:
+            try:
+                frame_stats = view.close()
+            except ViewError as exc:
+                raise LiveRunError(f"实时窗口失败 / the live window failed: {exc}") from exc
+    return LiveRun(
+        state,
+        loop.recorded_inputs(),
+        stats.as_dict(),
+        frame_stats.frames,
+        view_pid=view.pid,
+        view_stats=frame_stats.as_dict(),
+        started_s=started,
+        ended_s=ended,
+    )
+
+
+def _run_view_here(
+    case_dir: Path,
+    model: CaseModel,
+    state: SimState,
+    loop: Any,
+    max_seconds: float | None,
+    size: tuple[int, int],
+    before_run: Callable[[Any], None] | None,
+) -> LiveRun:
+    # the window in this process (the mouse device reads its events)
+    from haptics.mouse import MouseKeyboardDevice
+    from sim_core.case.bundle import load_bundle
+    from sim_core.view.scene_view import SceneView
+
     view = SceneView(offscreen=False, size=size)
     frames = 0
+    started = ended = time.monotonic()
     try:
         view.setup_case(
             load_bundle(case_dir),
             density=state.density,
             trajectory=(model.plan.entry_mm, model.plan.target_mm),
         )
-        if isinstance(device, MouseKeyboardDevice):
-            device.attach(view)
+        if isinstance(loop.device, MouseKeyboardDevice):
+            loop.device.attach(view)
         loop.start()
         started = time.monotonic()
-        st = state.st
 
         def follow(task: Any) -> Any:
             # once per frame: show the engine as it stands; end when the session does
             nonlocal frames
-            flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
-            for idx in flagged:
-                state.dirty[idx] = 0  # first: a cut made meanwhile flags its chunk again
-            view.show_snapshot(
-                ViewSnapshot(
-                    tick=int(st[S_TICK]),
-                    tool_tip_mm=(float(st[S_TOOL]), float(st[S_TOOL + 1]), float(st[S_TOOL + 2])),
-                    tool_axis=(float(st[S_DIR]), float(st[S_DIR + 1]), float(st[S_DIR + 2])),
-                    tool_radius_mm=max(model.instrument.radius_mm, 0.1),
-                    tool_kind=model.instrument.kind,
-                    force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
-                    force_limit_n=model.scenario.force_limit_n,
-                    elapsed_s=float(st[S_TICK]) * DT_S,
-                    removed_chunks=tuple(flagged),  # type: ignore[arg-type]
-                )
-            )
+            view.show_snapshot(_snapshot(model, state))
             frames += 1
             over = max_seconds is not None and time.monotonic() - started >= max_seconds
             if over or not loop.running:
@@ -139,11 +238,20 @@ def run_live(
         view.run()
     finally:
         # flag, join, zero force, close the device; then the window
+        ended = time.monotonic()
         try:
             stats = loop.stop()
         finally:
             view.destroy()
-    return LiveRun(state, loop.recorded_inputs(), stats.as_dict(), frames)
+    return LiveRun(
+        state,
+        loop.recorded_inputs(),
+        stats.as_dict(),
+        frames,
+        view_pid=os.getpid(),
+        started_s=started,
+        ended_s=ended,
+    )
 
 
 def replayed_result(model: CaseModel, live: LiveRun) -> Any:

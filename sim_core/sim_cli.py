@@ -138,7 +138,13 @@ def _run_live(
         result = replayed_result(model, live)
     except (LiveRunError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
-    extra = {"loop": live.loop_stats, "frames": live.frames, "device": device}
+    extra = {
+        "loop": live.loop_stats,
+        "frames": live.frames,
+        "device": device,
+        # the window's process: its own for all but the mouse (see sim_core.live_run)
+        "window": {"pid": live.view_pid, "own_process": live.view_pid != os.getpid()},
+    }
     return live.state, result, live.inputs, extra
 
 

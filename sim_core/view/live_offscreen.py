@@ -1,4 +1,4 @@
-"""A long-lived offscreen view in its own process, following a running session.
+"""A long-lived view in its own process, following a running session: offscreen or windowed.
 
 Panda3D allows one ShowBase per process, and its drawing and remeshing hold the GIL, so a
 view that follows a session runs in a child process: the parent (the station, the benchmark)
@@ -6,6 +6,12 @@ keeps the engine and its 1 kHz loop; the child keeps the one ShowBase and render
 up to ``fps``. The bone density grid lives in shared memory: `publish` copies the chunks the
 engine flagged into it and sends a `ViewSnapshot` naming them over a pipe; the child remeshes
 those chunks and draws. One process for the whole session, instead of one per frame.
+
+The same child serves live sessions in a window (``offscreen=False``): the process that
+hosts the engine's loop and the device (an OpenHaptics arm's scheduler callback is Python
+that needs the GIL every 1 ms) then holds nothing heavy; the window's drawing and remeshing
+run here. Escape or closing the window is reported to the parent (`closed`), which ends the
+session.
 
 Drawing yields to the session: the child runs at a lower priority (``nice``) and Mesa's
 software rasteriser (llvmpipe, used where there is no GPU) gets ``render_threads`` threads
@@ -69,8 +75,12 @@ class LiveOffscreenView:
         fps: float = 60.0,
         nice: int = 10,
         render_threads: int = 1,
+        offscreen: bool = True,
     ) -> None:
-        """density: float32 g/cm^3, the case grid's shape; copied once into shared memory."""
+        """density: float32 g/cm^3, the case grid's shape; copied once into shared memory.
+
+        offscreen: False opens a window (needs a display) instead of an offscreen buffer.
+        """
         ctx = mp.get_context("spawn")
         self._shm = SharedMemory(create=True, size=max(density.nbytes, 1))
         self.shared: npt.NDArray[np.float32] = np.ndarray(
@@ -86,7 +96,7 @@ class LiveOffscreenView:
                 density.shape,
                 Path(case_dir),
                 trajectory,
-                (size, fps, nice, render_threads),
+                (size, fps, nice, render_threads, offscreen),
             ),
             name="osteon-live-view",
             daemon=True,
@@ -94,8 +104,11 @@ class LiveOffscreenView:
         self._process.start()
         child.close()
         self._closed = False
+        self._user_closed = False
+        self.failure: str | None = None
+        self.pid = -1
         try:
-            self._expect("ready", START_TIMEOUT_S)
+            self.pid = int(self._expect("ready", START_TIMEOUT_S))
         except BaseException:
             self._kill()
             raise
@@ -107,11 +120,35 @@ class LiveOffscreenView:
             got, value = self._conn.recv()
         except EOFError as exc:
             raise ViewError("the live offscreen view exited") from exc
+        if got == "closed":  # the window was closed meanwhile; the answer follows
+            self._user_closed = True
+            return self._expect(kind, timeout_s)
         if got == "error":
             raise ViewError(f"the live offscreen view failed: {value}")
         if got != kind:
             raise ViewError(f"the live offscreen view answered {got!r}, expected {kind!r}")
         return value
+
+    def closed(self) -> bool:
+        """True once the window was closed or escape pressed, or the child failed or exited.
+
+        Never waits. A failure's one-line reason is kept in ``failure``.
+        """
+        try:
+            while not self._user_closed and self._conn.poll():
+                got, value = self._conn.recv()
+                if got == "closed":
+                    self._user_closed = True
+                elif got == "error":
+                    self.failure = str(value)
+                    self._user_closed = True
+        except (EOFError, OSError):
+            self.failure = self.failure or "the live view exited"
+            self._user_closed = True
+        if not self._user_closed and not self._process.is_alive():
+            self.failure = "the live view exited"
+            self._user_closed = True
+        return self._user_closed
 
     def publish(self, snapshot: ViewSnapshot, density: npt.NDArray[np.float32]) -> None:
         """Copy the chunks ``snapshot.removed_chunks`` names from ``density``, then send it."""
@@ -130,7 +167,12 @@ class LiveOffscreenView:
         if self._closed:
             raise RuntimeError("this live view is closed")
         try:
-            self._conn.send(("stop", None))
+            if self.failure is not None:
+                raise ViewError(f"the live offscreen view failed: {self.failure}")
+            try:
+                self._conn.send(("stop", None))
+            except OSError as exc:  # a broken pipe: the child is gone
+                raise ViewError("the live offscreen view exited") from exc
             stats: FrameStats = self._expect("stats", 30.0)
             self._process.join(10.0)
             return stats
@@ -153,11 +195,11 @@ def _serve(
     shape: tuple[int, int, int],
     case_dir: Path,
     trajectory: tuple[Vec3, Vec3] | None,
-    settings: tuple[tuple[int, int], float, int, int],
+    settings: tuple[tuple[int, int], float, int, int, bool],
 ) -> None:
     # child: Panda3D's chatter goes to stderr, so a parent printing JSON on stdout stays clean
     os.dup2(2, 1)
-    size, fps, nice, render_threads = settings
+    size, fps, nice, render_threads, offscreen = settings
     os.nice(nice)
     # read by Mesa when the first GL context opens, i.e. in SceneView() below
     os.environ["LP_NUM_THREADS"] = str(render_threads)
@@ -170,10 +212,10 @@ def _serve(
 
         density: npt.NDArray[np.float32] = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
         mailbox = SnapshotMailbox()
-        view = SceneView(offscreen=True, size=size, mailbox=mailbox)
+        view = SceneView(offscreen=offscreen, size=size, mailbox=mailbox)
         view.setup_case(load_bundle(case_dir), density=density, trajectory=trajectory)
         view.render_frames(1)
-        conn.send(("ready", None))
+        conn.send(("ready", os.getpid()))
         _frames(conn, view, mailbox, 1.0 / fps)
     except Exception as exc:  # the parent reads one line, not a child's traceback
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -189,8 +231,13 @@ def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float) -> None:
     frame_s: list[float] = []
     started = time.perf_counter()
     next_s = started
+    drawing = True
     while True:
-        while conn.poll():
+        if drawing and view.input.quit:
+            # escape or the window's close button (SceneView.finalizeExit): the parent decides
+            conn.send(("closed", None))
+            drawing = False
+        while conn.poll(0.0 if drawing else period_s):
             kind, value = conn.recv()
             if kind == "snapshot":
                 mailbox.publish(value)
@@ -200,6 +247,8 @@ def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float) -> None:
             elif kind == "stop":
                 conn.send(("stats", _stats(frame_s, time.perf_counter() - started)))
                 return
+        if not drawing:
+            continue
         t0 = time.perf_counter()
         view.render_frames(1)
         frame_s.append(time.perf_counter() - t0)

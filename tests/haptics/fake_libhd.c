@@ -4,10 +4,14 @@
  * pthread runs the scheduled callbacks at ~1 kHz (absolute deadlines); the force set inside
  * a frame is committed at hdEndFrame and kept as the "last force" tests read back through
  * the osteon_stub_* functions. Set OSTEON_FAKE_HD_NO_DEVICE=1 to simulate an unplugged arm.
+ * Set OSTEON_FAKE_HD_TIMING=FILE to have hdStopScheduler write, per scheduler tick, its
+ * deadline and the moment its callbacks returned (CLOCK_MONOTONIC seconds, float64 pairs):
+ * a Python callback waiting for the GIL shows up as a late return.
  * Build: gcc -shared -fPIC -O2 -pthread -Wl,-soname,libHD.so -o libHD.so fake_libhd.c -lm
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +56,11 @@ static double sim_t_s = 0.0;
 static double frame_force[3], last_force[3];
 static long frames = 0, ticks = 0;
 static struct { HDSchedulerCallback fn; void *data; int active; } callbacks[MAX_CALLBACKS];
+#define MAX_TIMED 600000
+static double timed_ticks[MAX_TIMED][2];
+static long timed = 0;
+
+static double seconds_of(const struct timespec *t) { return t->tv_sec + t->tv_nsec * 1e-9; }
 
 static void arm_position(double t, double *p) {
     double a = 2.0 * M_PI * TURN_HZ * t;
@@ -136,6 +145,13 @@ static void *scheduler_main(void *arg) {
                 callbacks[i].active = 0;
         }
         pthread_mutex_unlock(&lock);
+        if (timed < MAX_TIMED) {
+            struct timespec done;
+            clock_gettime(CLOCK_MONOTONIC, &done);
+            timed_ticks[timed][0] = seconds_of(&next);
+            timed_ticks[timed][1] = seconds_of(&done);
+            timed++;
+        }
         ticks++;
     }
     return NULL;
@@ -150,6 +166,12 @@ void hdStopScheduler(void) {
     if (!running) return;
     running = 0;
     pthread_join(scheduler, NULL);
+    const char *timing = getenv("OSTEON_FAKE_HD_TIMING");
+    if (timing && timing[0]) {
+        FILE *out = fopen(timing, "wb");
+        if (out) { fwrite(timed_ticks, sizeof timed_ticks[0], (size_t)timed, out); fclose(out); }
+    }
+    timed = 0;
 }
 HDSchedulerHandle hdScheduleAsynchronous(HDSchedulerCallback fn, void *data, unsigned short priority) {
     (void)priority;

@@ -1,5 +1,6 @@
 """The long-lived offscreen view process: it follows cuts published into shared memory."""
 
+import os
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def test_the_view_process_redraws_the_bone_where_a_cut_was_published(
     density = intact_bone_density(bundle.density_g_cm3, bundle.tissue)
     view = LiveOffscreenView(spine_case, density, size=(480, 300), fps=30.0)
     try:
+        assert view.pid not in (-1, os.getpid()) and not view.closed()
         before = view.screenshot(tmp_path / "before.png")
         # the engine cut away the upper half of the grid's bone; it flagged those chunks
         cut = density.copy()
