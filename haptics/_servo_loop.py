@@ -190,6 +190,7 @@ def run_engine_servo(
     density: npt.NDArray[np.float32],
     st: npt.NDArray[np.float64],
     dirty: npt.NDArray[np.uint8],
+    work: npt.NDArray[np.float64],
     mapping: npt.NDArray[np.float64],
     pose: npt.NDArray[np.float64],
     script: npt.NDArray[np.float64],
@@ -202,8 +203,8 @@ def run_engine_servo(
 ) -> int:
     """The servo loop running the whole engine step (`sim_core.kernels.tick`) each tick.
 
-    model_arrays: (density0, label, params, tool) of the `CaseModel`; density, st, dirty: the
-    `SimState` arrays, advanced in place. Per tick the world pose row is written to
+    model_arrays: (density0, label, params, tool) of the `CaseModel`; density, st, dirty, work:
+    the `SimState` arrays, advanced in place. Per tick the world pose row is written to
     `inputs[tick]` (float64[capacity, N_POSE], the TickInput layout: it *is* the session's
     recording), the engine steps on it, and its display force (already scaled to the device's
     stiffness and clamped by the engine) is clamped again to the mapping's limit and written
@@ -233,7 +234,7 @@ def run_engine_servo(
             _to_world(script[slot], mapping, row)
         else:
             _to_world(pose[control[POSE_SLOT]], mapping, row)
-        engine_tick(density0, label, params, tool, density, st, dirty, row)
+        engine_tick(density0, label, params, tool, density, st, dirty, work, row)
         fx = st[S_DISPLAY]
         fy = st[S_DISPLAY + 1]
         fz = st[S_DISPLAY + 2]

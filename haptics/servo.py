@@ -365,6 +365,7 @@ class EngineServoLoop(_CompiledLoop):
             self.state.density,
             self.state.st,
             self.state.dirty,
+            self.state.work,
             self._mapping,
             ch.pose,
             ch.script,

@@ -44,6 +44,8 @@ from sim_core.slots import (
     N_OVERLAP,
     N_POSE,
     N_REMOVED,
+    N_TOOL,
+    N_WORK_ROWS,
     O_BONE_VOXELS,
     O_NERVE_VOXELS,
     O_OCC_MM3,
@@ -118,6 +120,13 @@ from sim_core.slots import (
     T_REF_RADIUS_MM,
     T_WIDTH_MM,
     TISSUE_MASK,
+    W_INDEX,
+    W_LABEL,
+    W_RHO,
+    W_TOOL,
+    W_X,
+    W_Y,
+    W_Z,
     ZONE_PROTECTED,
     ZONE_TARGET,
 )
@@ -138,6 +147,7 @@ U1_GRID = types.Array(types.uint8, 3, "C")
 U1_GRID_RO = types.Array(types.uint8, 3, "C", readonly=True)
 F8_ROW = types.Array(types.float64, 1, "C")
 F8_ROW_RO = types.Array(types.float64, 1, "C", readonly=True)
+F8_ROWS = types.Array(types.float64, 2, "C")
 F8_ROWS_RO = types.Array(types.float64, 2, "C", readonly=True)
 _UNI_TUPLE: Any = types.UniTuple
 F8_X4 = _UNI_TUPLE(f8, 4)  # (fx, fy, fz, occupied_mm3)
@@ -513,6 +523,217 @@ def _erode(density, density0, label, spacing_mm, tool, pose, amount, removed):  
 
 
 @njit(cache=True, nogil=True)
+def _gather(density, label, s, tool, pose, o, c, work):  # type: ignore[no-untyped-def]
+    # List in ``work`` every voxel holding bone or a label that the tool could cover with its
+    # tip anywhere on the segment o..c (orientation from ``pose``): the tool grown by
+    # g = |c - o| in every direction (radius, width and both ends) holds the tool at any tip
+    # within g of c. Voxels with bone go to the front in i, j, k order, label-only ones to the
+    # back. Returns (bone, labelled): the two counts, or (-1, 0) when they would not fit (the
+    # caller then scans the grid). Callers filter the list with the tool's shape test: the
+    # list is a superset visited in the grid scan's order, so sums come out bit for bit the
+    # same as the scan's.
+    if work.shape[0] < N_WORK_ROWS or work.shape[1] < N_TOOL:
+        return -1, 0  # no room even for the grown tool
+    d, _, _ = _axes(pose)
+    g = math.sqrt((c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 + (c[2] - o[2]) ** 2) + EPS_MM
+    grown = work[W_TOOL, :N_TOOL]
+    for a in range(N_TOOL):
+        grown[a] = tool[a]
+    grown[T_RADIUS_MM] = tool[T_RADIUS_MM] + g
+    grown[T_WIDTH_MM] = tool[T_WIDTH_MM] + 2.0 * g
+    length = tool[T_LENGTH_MM] + 2.0 * g
+    tip = (c[0], c[1], c[2])
+    if tool[T_KIND] != KIND_SPHERE:
+        tip = (c[0] + g * d[0], c[1] + g * d[1], c[2] + g * d[2])
+    i0, i1, j0, j1, k0, k1 = _bounds(grown, pose, tip, s, density.shape, length)
+    n1 = density.shape[1]
+    n2 = density.shape[2]
+    capacity = work.shape[1]
+    front = 0
+    back = capacity
+    for i in range(i0, i1):
+        x = i * s
+        for j in range(j0, j1):
+            y = j * s
+            ka, kb = _k_span(grown, pose, tip, x, y, s, k0, k1, length)
+            for k in range(ka, kb):
+                lab = label[i, j, k]
+                rho = np.float64(density[i, j, k])
+                if lab == 0 and rho <= 0.0:
+                    continue
+                if front == back:
+                    return -1, 0
+                if rho > 0.0:
+                    e = front
+                    front += 1
+                else:
+                    back -= 1
+                    e = back
+                work[W_X, e] = x
+                work[W_Y, e] = y
+                work[W_Z, e] = k * s
+                work[W_RHO, e] = rho
+                work[W_LABEL, e] = lab
+                work[W_INDEX, e] = (i * n1 + j) * n2 + k
+    return front, capacity - back
+
+
+@njit(cache=True, nogil=True)
+def _count_inside(work, count, tool, pose, tx, ty, tz):  # type: ignore[no-untyped-def]
+    # how many of the first ``count`` listed (bone) voxels lie inside the tool at tip t
+    d, n, w = _axes(pose)
+    xs = work[W_X]
+    ys = work[W_Y]
+    zs = work[W_Z]
+    kind = tool[T_KIND]
+    radius = tool[T_RADIUS_MM]
+    r2 = radius * radius
+    length = tool[T_LENGTH_MM]
+    half_width = 0.5 * tool[T_WIDTH_MM]
+    inside = 0
+    if kind == KIND_SPHERE:
+        for e in range(count):
+            rx = xs[e] - tx
+            ry = ys[e] - ty
+            rz = zs[e] - tz
+            inside += rx * rx + ry * ry + rz * rz <= r2
+    elif kind == KIND_CYLINDER:
+        for e in range(count):
+            rx = xs[e] - tx
+            ry = ys[e] - ty
+            rz = zs[e] - tz
+            behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+            ux = rx + behind * d[0]
+            uy = ry + behind * d[1]
+            uz = rz + behind * d[2]
+            inside += (behind >= 0.0) & (behind <= length) & (ux * ux + uy * uy + uz * uz <= r2)
+    else:
+        for e in range(count):
+            rx = xs[e] - tx
+            ry = ys[e] - ty
+            rz = zs[e] - tz
+            behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+            b = rx * w[0] + ry * w[1] + rz * w[2]
+            c = rx * n[0] + ry * n[1] + rz * n[2]
+            inside += (
+                (behind >= 0.0) & (behind <= length) & (abs(b) <= half_width) & (abs(c) <= radius)
+            )
+    return inside
+
+
+@njit(cache=True, nogil=True)
+def _count_limit(vox, limit_mm3):  # type: ignore[no-untyped-def]
+    # the fewest voxels whose volume, summed one by one as _occupied sums it, passes the limit:
+    # "_occupied(...) <= limit" is then exactly "voxels inside < _count_limit(vox, limit)"
+    occ = np.float64(0.0)
+    n = 0
+    while occ <= limit_mm3:
+        occ += vox
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _overlap_list(work, listed, vox, tool, pose, out):  # type: ignore[no-untyped-def]
+    # ``_overlap`` over the gathered list (bone voxels in grid order, then the label-only
+    # ones): the same sums in the same order, the same counts
+    for a in range(N_OVERLAP):
+        out[a] = 0.0
+    bone_n, label_n = listed
+    capacity = work.shape[1]
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    d, n, w = _axes(pose)
+    occ = np.float64(0.0)
+    weighted = np.float64(0.0)
+    px = np.float64(0.0)
+    py = np.float64(0.0)
+    pz = np.float64(0.0)
+    bone = np.float64(0.0)
+    nerve = np.float64(0.0)
+    protected = np.float64(0.0)
+    for e in range(bone_n):
+        inside, _, ux, uy, uz = _member(
+            tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
+        )
+        if not inside:
+            continue
+        lab = np.int64(work[W_LABEL, e])
+        tissue = lab & TISSUE_MASK
+        if _is_bone(tissue):
+            bone += 1.0
+        if _is_nerve(tissue):
+            nerve += 1.0
+        if lab & ZONE_PROTECTED:
+            protected += 1.0
+        occ += vox
+        f = vox * work[W_RHO, e] / RHO_REF_G_CM3
+        weighted += f
+        px += f * ux
+        py += f * uy
+        pz += f * uz
+    for e in range(capacity - label_n, capacity):
+        inside, _, _, _, _ = _member(
+            tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
+        )
+        if not inside:
+            continue
+        tissue = np.int64(work[W_LABEL, e]) & TISSUE_MASK
+        if _is_bone(tissue):
+            bone += 1.0
+        if _is_nerve(tissue):
+            nerve += 1.0
+        if np.int64(work[W_LABEL, e]) & ZONE_PROTECTED:
+            protected += 1.0
+    out[O_OCC_MM3] = occ
+    out[O_WEIGHTED_MM3] = weighted
+    out[O_PUSH] = px
+    out[O_PUSH + 1] = py
+    out[O_PUSH + 2] = pz
+    out[O_BONE_VOXELS] = bone
+    out[O_NERVE_VOXELS] = nerve
+    out[O_PROTECTED_VOXELS] = protected
+
+
+@njit(cache=True, nogil=True)
+def _erode_list(density, density0, work, count, vox, tool, pose, amount, removed):  # type: ignore[no-untyped-def]
+    # ``_erode`` over the first ``count`` listed (bone) voxels: same voxels, order and sums
+    flat = density.reshape(-1)
+    flat0 = density0.reshape(-1)
+    tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    d, n, w = _axes(pose)
+    cut = tool[T_CUT_MM]
+    a32 = np.float32(amount)
+    total = np.float64(0.0)
+    target = np.float64(0.0)
+    outside = np.float64(0.0)
+    protected = np.float64(0.0)
+    for e in range(count):
+        inside, behind, _, _, _ = _member(
+            tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
+        )
+        if not inside or behind > cut:
+            continue
+        index = np.int64(work[W_INDEX, e])
+        rho = flat[index]
+        new = rho - a32 if rho > a32 else np.float32(0.0)
+        flat[index] = new
+        v = vox * (np.float64(rho) - np.float64(new)) / np.float64(flat0[index])
+        total += v
+        lab = np.int64(work[W_LABEL, e])
+        if lab & ZONE_TARGET:
+            target += v
+        else:
+            outside += v
+        if lab & ZONE_PROTECTED:
+            protected += v
+    removed[R_TOTAL_MM3] += total
+    removed[R_TARGET_MM3] += target
+    removed[R_OUTSIDE_MM3] += outside
+    removed[R_PROTECTED_MM3] += protected
+    return total
+
+
+@njit(cache=True, nogil=True)
 def _perpendicular(d):  # type: ignore[no-untyped-def]
     # a unit vector normal to d: d × (the coordinate axis least aligned with d)
     ax, ay, az = abs(d[0]), abs(d[1]), abs(d[2])
@@ -567,13 +788,16 @@ def _set_pose(st, inp):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _move_proxy(density, label, params, tool, st):  # type: ignore[no-untyped-def]
+def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-untyped-def]
     # god object: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so it
     # cannot tunnel through bone, and stops where going on would bury it in intact bone
     # (bisection); from then on (proxy on) a spring pulls the hand back to it. Forsslund's
     # hysteresis releases the proxy once the device is out of the bone and close to it.
-    # Returns True when the overlap slots already hold the overlap at the final tip.
+    # Returns (fresh, listed): fresh when the overlap slots already hold the overlap at the
+    # final tip; listed = the counts of the voxel list gathered in ``work`` for this tick's
+    # path (``_gather``), (-1, 0) when it would not fit (the tick then scans the grid).
     s = params[P_SPACING_MM]
+    vox = s * s * s
     pose = st[S_POSE : S_POSE + N_POSE]
     radius = tool[T_REF_RADIUS_MM]
     ref_mm3 = 4.0 / 3.0 * math.pi * radius * radius * radius
@@ -590,39 +814,37 @@ def _move_proxy(density, label, params, tool, st):  # type: ignore[no-untyped-de
     reach = MAX_STEP_VOXELS * s
     f = 1.0 if gap <= reach else reach / gap
     cx, cy, cz = ox + f * (dx - ox), oy + f * (dy - oy), oz + f * (dz - oz)
-    # out of the proxy the candidate is usually free: measure its whole overlap at once (the
-    # same voxels, order and sum as _occupied), which _tick then need not repeat; in the
-    # proxy, where it usually is not, _occupied stops counting early instead
+    # the bone along the step is listed once; the candidate, every bisection point and the
+    # final overlap and erosion are then counted from that list, not from the grid. Out of
+    # the proxy the candidate is usually free: its whole overlap is measured at once (the same
+    # voxels, order and sum as _occupied), which _tick then need not repeat; in the proxy,
+    # where it usually is not, _occupied stops counting early instead
+    listed = _gather(density, label, s, tool, pose, (ox, oy, oz), (cx, cy, cz), work)
+    n_on = 0  # _count_limit(vox, on_mm3), once needed
     fresh = False
     if st[S_PROXY_ON] == 0.0:
         ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
         pose[Q_TIP] = cx
         pose[Q_TIP + 1] = cy
         pose[Q_TIP + 2] = cz
-        _overlap(density, label, s, tool, pose, ov)
+        _overlap_at(density, label, work, listed, s, tool, pose, ov)
         fresh = ov[O_OCC_MM3] <= on_mm3
         free = fresh
     else:
-        free = _occupied(density, s, tool, pose, cx, cy, cz, on_mm3) <= on_mm3
+        n_on = _count_limit(vox, on_mm3)
+        free = _free_at(density, work, listed, s, tool, pose, (cx, cy, cz), on_mm3, n_on)
     if free:
         tx, ty, tz = cx, cy, cz
     else:
         st[S_PROXY_ON] = 1.0
+        if n_on == 0:
+            n_on = _count_limit(vox, on_mm3)
         lo = 0.0
         hi = 1.0
         for _ in range(BISECTIONS):
             mid = 0.5 * (lo + hi)
-            occ = _occupied(
-                density,
-                s,
-                tool,
-                pose,
-                ox + mid * (cx - ox),
-                oy + mid * (cy - oy),
-                oz + mid * (cz - oz),
-                on_mm3,
-            )
-            if occ <= on_mm3:
+            m = (ox + mid * (cx - ox), oy + mid * (cy - oy), oz + mid * (cz - oz))
+            if _free_at(density, work, listed, s, tool, pose, m, on_mm3, n_on):
                 lo = mid
             else:
                 hi = mid
@@ -638,7 +860,33 @@ def _move_proxy(density, label, params, tool, st):  # type: ignore[no-untyped-de
     pose[Q_TIP] = tx
     pose[Q_TIP + 1] = ty
     pose[Q_TIP + 2] = tz
-    return fresh
+    return fresh, listed
+
+
+@njit(cache=True, nogil=True)
+def _free_at(density, work, listed, s, tool, pose, t, limit_mm3, n_limit):  # type: ignore[no-untyped-def]
+    # "_occupied(tool at tip t) <= limit", counted from the tick's voxel list when there is
+    # one (n_limit = _count_limit(s³, limit)), from the grid when it overflowed
+    if listed[0] < 0:
+        return _occupied(density, s, tool, pose, t[0], t[1], t[2], limit_mm3) <= limit_mm3
+    return _count_inside(work, listed[0], tool, pose, t[0], t[1], t[2]) < n_limit
+
+
+@njit(cache=True, nogil=True)
+def _erode_at(density, density0, label, work, listed, s, tool, pose, amount, removed):  # type: ignore[no-untyped-def]
+    # _erode from the tick's voxel list when there is one, from the grid when it overflowed
+    if listed[0] < 0:
+        return _erode(density, density0, label, s, tool, pose, amount, removed)
+    return _erode_list(density, density0, work, listed[0], s * s * s, tool, pose, amount, removed)
+
+
+@njit(cache=True, nogil=True)
+def _overlap_at(density, label, work, listed, s, tool, pose, out):  # type: ignore[no-untyped-def]
+    # _overlap from the tick's voxel list when there is one, from the grid when it overflowed
+    if listed[0] < 0:
+        _overlap(density, label, s, tool, pose, out)
+    else:
+        _overlap_list(work, listed, s * s * s, tool, pose, out)
 
 
 @njit(cache=True, nogil=True)
@@ -783,18 +1031,19 @@ def _past_exit(tip, st, d):  # type: ignore[no-untyped-def]
     )
 
 
-@njit(
-    void(F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROW_RO),
-    cache=True,
-    nogil=True,
-)
-def _tick(density0, label, params, tool, density, st, dirty, inp):  # type: ignore[no-untyped-def]
+# the model's arrays (density0, label, params, tool), then the state's (density, st, dirty, work)
+_MODEL_STATE = (F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROWS)
+
+
+@njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
+def _tick(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
     """Advance the simulation one tick (``DT_S``) from one input row; writes only state.
 
     density0, label: model grids (float32 g/cm³, uint8 tissue | zone bits), read only;
     params: ``P_*`` row; tool: ``T_*`` row; density: float32 grid of bone left, eroded in place;
     st: float64[N_STATE] state scalars; dirty: uint8 chunk flags (set where bone was removed);
-    inp: float64[N_TICK] input row (case frame).
+    work: float64[N_WORK_ROWS, capacity] scratch (``W_*`` rows), nothing in it outlives the
+    tick; inp: float64[N_TICK] input row (case frame).
     """
     s = params[P_SPACING_MM]
     ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
@@ -802,8 +1051,9 @@ def _tick(density0, label, params, tool, density, st, dirty, inp):  # type: igno
     prev_nerve = ov[O_NERVE_VOXELS] > 0.0
     prev_protected = ov[O_PROTECTED_VOXELS] > 0.0
     _set_pose(st, inp)
-    if not _move_proxy(density, label, params, tool, st):
-        _overlap(density, label, s, tool, pose, ov)
+    fresh, listed = _move_proxy(density, label, params, tool, st, work)
+    if not fresh:
+        _overlap_at(density, label, work, listed, s, tool, pose, ov)
     magnitude = _forces(params, tool, st)
     in_contact = ov[O_OCC_MM3] > 0.0 or st[S_PROXY_ON] == 1.0
     # cutting: powered tools need the power button and a speed; an awl cuts when pushed
@@ -817,7 +1067,7 @@ def _tick(density0, label, params, tool, density, st, dirty, inp):  # type: igno
         thrust = min(max(magnitude / params[P_THRUST_REF_N], 0.1), 3.0)
         amount = tool[T_EROSION] * spin * DT_S * thrust
         removed = st[S_REMOVED : S_REMOVED + N_REMOVED]
-        if _erode(density, density0, label, s, tool, pose, amount, removed) > 0.0:
+        if _erode_at(density, density0, label, work, listed, s, tool, pose, amount, removed) > 0:
             _mark_dirty(dirty, tool, pose, s, density.shape)
     _display(params, st, cutting)
     # metrics
@@ -836,12 +1086,8 @@ def _tick(density0, label, params, tool, density, st, dirty, inp):  # type: igno
     st[S_TICK] += 1.0
 
 
-@njit(
-    void(F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROWS_RO),
-    cache=True,
-    nogil=True,
-)
-def _run(density0, label, params, tool, density, st, dirty, inputs):  # type: ignore[no-untyped-def]
+@njit(void(*_MODEL_STATE, F8_ROWS_RO), cache=True, nogil=True)
+def _run(density0, label, params, tool, density, st, dirty, work, inputs):  # type: ignore[no-untyped-def]
     """``_tick`` over each row of ``inputs`` (float64[n, N_TICK]), in order."""
     for r in range(inputs.shape[0]):
-        _tick(density0, label, params, tool, density, st, dirty, inputs[r])
+        _tick(density0, label, params, tool, density, st, dirty, work, inputs[r])

@@ -16,11 +16,11 @@ Stable interface (the haptics servo loop depends on it):
     - returns the Forsslund overlap force F = P·(V/R³)·n̂ − D·v on the tool in N (case frame),
       *not* clamped and without the proxy spring, and the bone volume inside the tool (mm³).
 
-``tick(density0, label, params, tool, density, st, dirty, inp) -> None``
+``tick(density0, label, params, tool, density, st, dirty, work, inp) -> None``
     The jitted ``_tick``: one full engine step (proxy, force, erosion, metrics) for callers
     that run the whole simulation inside their own compiled loop. Arguments are
     ``model.density0, model.label, model.params, model.tool, state.density, state.st,
-    state.dirty`` and one float64[N_TICK] input row; the display force to send is
+    state.dirty, state.work`` and one float64[N_TICK] input row; the display force to send is
     ``state.st[S_DISPLAY:S_DISPLAY + 3]`` (scaled to the device's stiffness, clamped to its
     maximum force).
 

@@ -134,3 +134,16 @@ S_POWERED_TICKS = S_DEEPEST_DIR + 3
 S_PROXY_TICKS = S_POWERED_TICKS + 1
 S_POSE = S_PROXY_TICKS + 1  # N_POSE slots: the pose the last tick used (scratch for kernels)
 N_STATE = S_POSE + N_POSE
+
+# the tick's voxel list (``SimState.work``, float64[N_WORK_ROWS, capacity]): the voxels near
+# the tool's path this tick that hold bone or a label, gathered once in index order so the
+# proxy search, overlap and erosion visit them without rescanning the grid
+W_X = 0  # voxel centre, mm (i · spacing)
+W_Y = 1
+W_Z = 2
+W_RHO = 3  # density when gathered, g/cm³
+W_LABEL = 4  # tissue | zone bits
+W_INDEX = 5  # flat index into the grid
+W_TOOL = 6  # first N_TOOL entries: the tool grown by the step's length (what was gathered)
+N_WORK_ROWS = 7
+WORK_CAPACITY = 65536  # voxels; a longer list falls back to scanning the grid (same result)

@@ -6,7 +6,7 @@ dirty: uint8 flags per 32³ chunk where bone changed; the remesher clears what i
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,7 @@ from sim_core.model import CaseModel
 from sim_core.slots import (
     CHUNK,
     N_STATE,
+    N_WORK_ROWS,
     Q_DIR,
     Q_NORMAL,
     Q_TIP,
@@ -27,6 +28,7 @@ from sim_core.slots import (
     S_POSE,
     S_RNG,
     S_TOOL,
+    WORK_CAPACITY,
 )
 
 HOME_BACKOFF_MM = 40.0  # the tool starts this far back from the planned entry, in the air
@@ -37,6 +39,9 @@ class SimState:
     density: npt.NDArray[np.float32]
     st: npt.NDArray[np.float64]
     dirty: npt.NDArray[np.uint8]
+    # the step's scratch voxel list (``W_*`` rows); holds nothing between ticks, so it is
+    # neither hashed nor copied
+    work: npt.NDArray[np.float64] = field(default_factory=lambda: new_work())
 
     @property
     def tick(self) -> int:
@@ -66,6 +71,14 @@ def make_state(model: CaseModel) -> SimState:
         st=st,
         dirty=np.zeros(chunks, dtype=np.uint8),
     )
+
+
+def new_work(capacity: int = WORK_CAPACITY) -> npt.NDArray[np.float64]:
+    """Scratch for the step's voxel list (``SimState.work``), every page already mapped (a
+    first touch inside the 1 kHz loop would be a page fault; see haptics.servo)."""
+    work = np.zeros((N_WORK_ROWS, capacity), dtype=np.float64)
+    work.fill(0.0)
+    return work
 
 
 def _any_normal(axis: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -31,6 +31,7 @@ def step(model: CaseModel, state: SimState, inp: npt.NDArray[np.float64]) -> Non
         state.density,
         state.st,
         state.dirty,
+        state.work,
         inp,
     )
 
@@ -46,6 +47,7 @@ def run(model: CaseModel, state: SimState, inputs: npt.NDArray[Any]) -> None:
         state.density,
         state.st,
         state.dirty,
+        state.work,
         rows,
     )
 
