@@ -39,34 +39,45 @@ _TAPS = np.ascontiguousarray(_TAPS / _TAPS.sum())
 def _smooth_core(field, taps):  # type: ignore[no-untyped-def]
     """Separable correlation of ``field`` with ``taps`` (2 h + 1 of them), one axis after the
     other, each pass rounded to float32 (as scipy's gaussian_filter), computed only where the
-    core (``field`` less h on every side) needs it. Returns the core, shape ``n - 2 h``."""
+    core (``field`` less h on every side) needs it. Returns the core, shape ``n - 2 h``.
+
+    Each output is summed in float64 over the taps in order, as scipy does; the loops run the
+    taps outside and the contiguous axis inside, so a whole row of sums advances together
+    (vectorised) with the very same additions in the very same order."""
     h = (taps.shape[0] - 1) // 2
     n0, n1, n2 = field.shape
     c0, c1, c2 = n0 - 2 * h, n1 - 2 * h, n2 - 2 * h
+    row = np.empty(n2, dtype=np.float64)
     a = np.empty((c0, n1, n2), dtype=np.float32)
     for i in range(c0):
         for j in range(n1):
+            row[:] = 0.0
+            for t in range(2 * h + 1):
+                w = taps[t]
+                for k in range(n2):
+                    row[k] += w * field[i + t, j, k]
             for k in range(n2):
-                acc = np.float64(0.0)
-                for t in range(2 * h + 1):
-                    acc += taps[t] * field[i + t, j, k]
-                a[i, j, k] = acc
+                a[i, j, k] = row[k]
     b = np.empty((c0, c1, n2), dtype=np.float32)
     for i in range(c0):
         for j in range(c1):
+            row[:] = 0.0
+            for t in range(2 * h + 1):
+                w = taps[t]
+                for k in range(n2):
+                    row[k] += w * a[i, j + t, k]
             for k in range(n2):
-                acc = np.float64(0.0)
-                for t in range(2 * h + 1):
-                    acc += taps[t] * a[i, j + t, k]
-                b[i, j, k] = acc
+                b[i, j, k] = row[k]
     c = np.empty((c0, c1, c2), dtype=np.float32)
     for i in range(c0):
         for j in range(c1):
+            row[:c2] = 0.0
+            for t in range(2 * h + 1):
+                w = taps[t]
+                for k in range(c2):
+                    row[k] += w * b[i, j, k + t]
             for k in range(c2):
-                acc = np.float64(0.0)
-                for t in range(2 * h + 1):
-                    acc += taps[t] * b[i, j, k + t]
-                c[i, j, k] = acc
+                c[i, j, k] = row[k]
     return c
 
 
