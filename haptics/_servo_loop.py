@@ -272,3 +272,24 @@ def run_engine_servo(
             slot += skipped
             control[MISSED_TICKS] += skipped
     return tick
+
+
+@njit(cache=True, nogil=True)
+def run_bare(
+    first_deadline_ns: int,
+    period_ns: int,
+    stop: npt.NDArray[np.int64],
+    clock: npt.NDArray[np.int64],
+    stamps_ns: npt.NDArray[np.int64],
+) -> int:
+    """Sleep to each deadline and stamp the wake-up, nothing else, until `stop[0]` or
+    `stamps_ns` is full: the reference a servo loop's timing is compared with. Returns the
+    number of ticks run."""
+    deadline_ns = first_deadline_ns
+    tick = 0
+    while tick < stamps_ns.shape[0] and stop[0] == 0:
+        sleep_until_ns(deadline_ns, clock)
+        stamps_ns[tick] = monotonic_ns(clock)
+        tick += 1
+        deadline_ns += period_ns
+    return tick

@@ -17,6 +17,7 @@ the device side carries both to and from the hardware.
 
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -247,6 +248,59 @@ class _CompiledLoop:
         if self._error is not None:
             raise RuntimeError(f"{self.thread_name} loop failed: {self._error}") from self._error
         return self.stats()
+
+
+class BareLoop:
+    """A 1 kHz thread that only sleeps to its deadlines and stamps each wake-up.
+
+    Run beside a servo loop, under the same load, it shows the timing this machine's
+    scheduler gives a thread with no work at all: the floor a servo loop's period is judged
+    against.
+    """
+
+    def __init__(
+        self,
+        *,
+        period_s: float = 0.001,
+        capacity_ticks: int = 600_000,
+        realtime: bool = True,
+    ) -> None:
+        self.period_s = period_s
+        self.realtime = realtime
+        self.stamps_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
+        self._stop = np.zeros(1, dtype=np.int64)
+        self._clock = np.zeros(2, dtype=np.int64)
+        self._ticks = 0
+        self._ran_realtime = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        compiled.run_bare(0, 1, self._stop, self._clock, self.stamps_ns[:0])  # compile first
+        self._thread = threading.Thread(target=self._run, name="bare-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self.realtime:
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+                self._ran_realtime = True
+            except (OSError, AttributeError):
+                pass
+        period_ns = round(self.period_s * 1e9)
+        first = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + period_ns
+        self._ticks = compiled.run_bare(first, period_ns, self._stop, self._clock, self.stamps_ns)
+
+    def stop(self) -> LoopStats:
+        self._stop[0] = 1
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        note = f"SCHED_FIFO priority {FIFO_PRIORITY}" if self._ran_realtime else "normal priority"
+        return timing_stats(
+            self.stamps_ns[: self._ticks],
+            period_s=self.period_s,
+            realtime=self._ran_realtime,
+            realtime_note=note,
+        )
 
 
 class ServoLoop(_CompiledLoop):

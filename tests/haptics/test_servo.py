@@ -10,6 +10,7 @@ from skimage.measure import marching_cubes
 from haptics.channel import N_POSE, QW, X_MM
 from haptics.scripted import ScriptedDevice
 from haptics.servo import (
+    BareLoop,
     EngineServoLoop,
     ForceField,
     ServoLoop,
@@ -127,3 +128,16 @@ def test_timing_stats_count_late_ticks() -> None:
     stamps = np.cumsum(np.r_[0, [1_000_000] * 98, 2_000_000]).astype(np.int64)
     stats = timing_stats(stamps)
     assert stats.ticks == 100 and stats.late_ticks == 1 and stats.period_max_ms == 2.0
+
+
+def test_bare_loop_ticks_at_its_period_until_stopped() -> None:
+    # the reference the bench sets beside the servo loop: it must tick, in order, and stop
+    bare = BareLoop(capacity_ticks=5000, realtime=False)
+    bare.start()
+    time.sleep(0.3)
+    stats = bare.stop()
+    stamps = bare.stamps_ns[: stats.ticks]
+    assert stats.ticks > 50
+    assert np.all(np.diff(stamps) > 0)
+    assert 0.9 <= stats.period_p50_ms <= 5.0  # sleeps to its deadlines, not a busy loop
+    assert bare.stamps_ns[stats.ticks] == 0  # nothing written after it stopped
