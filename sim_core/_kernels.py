@@ -153,18 +153,18 @@ _UNI_TUPLE: Any = types.UniTuple
 F8_X4 = _UNI_TUPLE(f8, 4)  # (fx, fy, fz, occupied_mm3)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _is_bone(tissue):  # type: ignore[no-untyped-def]
     return tissue in (TISSUE_CORTEX, TISSUE_CANCELLOUS)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _is_nerve(tissue):  # type: ignore[no-untyped-def]
     # nerves and vessels: the structures a tool must not touch
     return tissue in (TISSUE_NERVE, TISSUE_VESSEL)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _axes(pose):  # type: ignore[no-untyped-def]
     # (d, n, w): tool axis, blade normal, and the in-plane direction across the blade
     d = (pose[Q_DIR], pose[Q_DIR + 1], pose[Q_DIR + 2])
@@ -173,7 +173,7 @@ def _axes(pose):  # type: ignore[no-untyped-def]
     return d, n, w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _member(tool, d, n, w, rx, ry, rz):  # type: ignore[no-untyped-def]
     # (inside, behind_mm, push vector) of a point at r = (rx, ry, rz) from the tip
     kind = tool[T_KIND]
@@ -242,7 +242,7 @@ def _axis_range(a, b, spread, s, size):  # type: ignore[no-untyped-def]
     return _index_range(min(a, b) - spread, max(a, b) + spread, s, size)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _slab(lo, hi, c, q, z_lo, z_hi):  # type: ignore[no-untyped-def]
     # narrow [z_lo, z_hi] to the z where lo <= q + c*z <= hi (c: the slab normal's z part)
     if abs(c) < 1e-12:
@@ -254,7 +254,7 @@ def _slab(lo, hi, c, q, z_lo, z_hi):  # type: ignore[no-untyped-def]
     return max(z_lo, min(a, b)), min(z_hi, max(a, b))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _k_span(tool, pose, tip, x, y, s, k0, k1, length):  # type: ignore[no-untyped-def]
     # the k range on the voxel column (x, y) that can hold voxels of the tool's first
     # `length` mm behind the tip, a voxel of margin
