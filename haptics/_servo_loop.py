@@ -28,7 +28,8 @@ from haptics.channel import (
     X_MM,
 )
 from haptics.channel import FORCE_SLOT as FORCE_SLOT_INDEX
-from sim_core.kernels import tick as engine_tick
+from sim_core.kernels import tick_finish as engine_tick_finish
+from sim_core.kernels import tick_force as engine_tick_force
 from sim_core.slots import S_DISPLAY
 
 # mapping: world_from_device = translation + scale * rotation; force limit last
@@ -199,6 +200,7 @@ def run_engine_servo(
     timing: npt.NDArray[np.int64],
     stamps_ns: npt.NDArray[np.int64],
     inputs: npt.NDArray[np.float64],
+    force_ns: npt.NDArray[np.int64],
     step_ns: npt.NDArray[np.int64],
 ) -> int:
     """The servo loop running the whole engine step (`sim_core.kernels.tick`) each tick.
@@ -206,10 +208,12 @@ def run_engine_servo(
     model_arrays: (density0, label, params, tool) of the `CaseModel`; density, st, dirty, work:
     the `SimState` arrays, advanced in place. Per tick the world pose row is written to
     `inputs[tick]` (float64[capacity, N_POSE], the TickInput layout: it *is* the session's
-    recording), the engine steps on it, and its display force (already scaled to the device's
-    stiffness and clamped by the engine) is clamped again to the mapping's limit and written
-    to the device. step_ns[tick]: time the engine step took. Other arguments as `run_servo`.
-    Returns the number of ticks run.
+    recording), the tick's first half (`tick_force`) runs on it, its display force (already
+    scaled to the device's stiffness and clamped by the engine) is clamped again to the
+    mapping's limit and written to the device, and only then does the second half
+    (`tick_finish`: erosion, metrics) run. force_ns[tick]: wake-up to force written;
+    step_ns[tick]: wake-up to tick done. Other arguments as `run_servo`. Returns the number of
+    ticks run.
     """
     density0, label, params, tool = model_arrays
     period_ns = timing[TIME_PERIOD_NS]
@@ -234,7 +238,7 @@ def run_engine_servo(
             _to_world(script[slot], mapping, row)
         else:
             _to_world(pose[control[POSE_SLOT]], mapping, row)
-        engine_tick(density0, label, params, tool, density, st, dirty, work, row)
+        engine_tick_force(density0, label, params, tool, density, st, dirty, work, row)
         fx = st[S_DISPLAY]
         fy = st[S_DISPLAY + 1]
         fz = st[S_DISPLAY + 2]
@@ -244,7 +248,6 @@ def run_engine_servo(
         elif magnitude > max_force:
             shrink = max_force / magnitude
             fx, fy, fz = fx * shrink, fy * shrink, fz * shrink
-        step_ns[tick] = monotonic_ns(clock) - woke_ns
 
         # write: device frame = rotation transposed; fill the idle slot, then flip
         out = 1 - control[FORCE_SLOT_INDEX]
@@ -256,6 +259,11 @@ def run_engine_servo(
             )
         force[out, 3] = tick
         control[FORCE_SLOT_INDEX] = out
+        force_ns[tick] = monotonic_ns(clock) - woke_ns
+
+        # then the rest of the tick: erosion, metrics
+        engine_tick_finish(density0, label, params, tool, density, st, dirty, work, row)
+        step_ns[tick] = monotonic_ns(clock) - woke_ns
 
         stamps_ns[tick] = woke_ns
         control[SCHEDULE_SLOT] = slot

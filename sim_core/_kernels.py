@@ -41,10 +41,12 @@ from sim_core.slots import (
     KIND_BLADE,
     KIND_CYLINDER,
     KIND_SPHERE,
+    N_HANDOFF,
     N_OVERLAP,
     N_POSE,
     N_REMOVED,
     N_TOOL,
+    N_WORK_MIN,
     N_WORK_ROWS,
     O_BONE_VOXELS,
     O_NERVE_VOXELS,
@@ -120,6 +122,7 @@ from sim_core.slots import (
     T_REF_RADIUS_MM,
     T_WIDTH_MM,
     TISSUE_MASK,
+    W_HANDOFF,
     W_INDEX,
     W_LABEL,
     W_RHO,
@@ -532,8 +535,8 @@ def _gather(density, label, s, tool, pose, o, c, work):  # type: ignore[no-untyp
     # caller then scans the grid). Callers filter the list with the tool's shape test: the
     # list is a superset visited in the grid scan's order, so sums come out bit for bit the
     # same as the scan's.
-    if work.shape[0] < N_WORK_ROWS or work.shape[1] < N_TOOL:
-        return -1, 0  # no room even for the grown tool
+    if work.shape[0] < N_WORK_ROWS or work.shape[1] < N_WORK_MIN:
+        return -1, 0  # no room even for the grown tool and the handoff
     d, _, _ = _axes(pose)
     g = math.sqrt((c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 + (c[2] - o[2]) ** 2) + EPS_MM
     grown = work[W_TOOL, :N_TOOL]
@@ -1035,41 +1038,59 @@ def _past_exit(tip, st, d):  # type: ignore[no-untyped-def]
 _MODEL_STATE = (F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROWS)
 
 
-@njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
-def _tick(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
-    """Advance the simulation one tick (``DT_S``) from one input row; writes only state.
+@njit(cache=True, nogil=True)
+def _power(tool, inp):  # type: ignore[no-untyped-def]
+    # (cutting power on, speed 0..1): powered tools need the power button and a speed; an awl
+    # cuts when pushed
+    if tool[T_POWERED] == 0.0:
+        return True, 1.0
+    if (int(inp[I_BUTTONS]) & BUTTON_POWER) and inp[I_SPEED] > 0.0:
+        return True, min(inp[I_SPEED], 1.0)
+    return False, 1.0
 
-    density0, label: model grids (float32 g/cm³, uint8 tissue | zone bits), read only;
-    params: ``P_*`` row; tool: ``T_*`` row; density: float32 grid of bone left, eroded in place;
-    st: float64[N_STATE] state scalars; dirty: uint8 chunk flags (set where bone was removed);
-    work: float64[N_WORK_ROWS, capacity] scratch (``W_*`` rows), nothing in it outlives the
-    tick; inp: float64[N_TICK] input row (case frame).
-    """
+
+@njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
+def _tick_force(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
+    """The tick's first half: pose, proxy, overlap, force and the display force the device is
+    sent (``st[S_DISPLAY:S_DISPLAY + 3]``). Arguments as ``_tick``."""
+    if work.shape[0] < N_WORK_ROWS or work.shape[1] < N_WORK_MIN:
+        raise ValueError("work array too small")
     s = params[P_SPACING_MM]
     ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
     pose = st[S_POSE : S_POSE + N_POSE]
-    prev_nerve = ov[O_NERVE_VOXELS] > 0.0
-    prev_protected = ov[O_PROTECTED_VOXELS] > 0.0
+    handoff = work[W_TOOL, W_HANDOFF : W_HANDOFF + N_HANDOFF]
+    handoff[2] = 1.0 if ov[O_NERVE_VOXELS] > 0.0 else 0.0
+    handoff[3] = 1.0 if ov[O_PROTECTED_VOXELS] > 0.0 else 0.0
     _set_pose(st, inp)
     fresh, listed = _move_proxy(density, label, params, tool, st, work)
+    handoff[0] = listed[0]
+    handoff[1] = listed[1]
     if not fresh:
         _overlap_at(density, label, work, listed, s, tool, pose, ov)
-    magnitude = _forces(params, tool, st)
+    _forces(params, tool, st)
+    powered, _ = _power(tool, inp)
+    _display(params, st, powered and ov[O_OCC_MM3] > 0.0)
+
+
+@njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
+def _tick_finish(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
+    """The tick's second half, after ``_tick_force`` on the same row: erosion, changed chunks,
+    metrics, contacts, the tick count. Arguments as ``_tick``."""
+    s = params[P_SPACING_MM]
+    ov = st[S_OVERLAP : S_OVERLAP + N_OVERLAP]
+    pose = st[S_POSE : S_POSE + N_POSE]
+    handoff = work[W_TOOL, W_HANDOFF : W_HANDOFF + N_HANDOFF]
+    listed = (np.int64(handoff[0]), np.int64(handoff[1]))
+    fx, fy, fz = st[S_FORCE], st[S_FORCE + 1], st[S_FORCE + 2]
+    magnitude = math.sqrt(fx * fx + fy * fy + fz * fz)  # as _forces computed it
     in_contact = ov[O_OCC_MM3] > 0.0 or st[S_PROXY_ON] == 1.0
-    # cutting: powered tools need the power button and a speed; an awl cuts when pushed
-    powered = tool[T_POWERED] == 0.0
-    spin = 1.0
-    if not powered and (int(inp[I_BUTTONS]) & BUTTON_POWER) and inp[I_SPEED] > 0.0:
-        powered = True
-        spin = min(inp[I_SPEED], 1.0)
-    cutting = powered and ov[O_OCC_MM3] > 0.0
-    if cutting:
+    powered, spin = _power(tool, inp)
+    if powered and ov[O_OCC_MM3] > 0.0:
         thrust = min(max(magnitude / params[P_THRUST_REF_N], 0.1), 3.0)
         amount = tool[T_EROSION] * spin * DT_S * thrust
         removed = st[S_REMOVED : S_REMOVED + N_REMOVED]
         if _erode_at(density, density0, label, work, listed, s, tool, pose, amount, removed) > 0:
             _mark_dirty(dirty, tool, pose, s, density.shape)
-    _display(params, st, cutting)
     # metrics
     if powered:
         st[S_POWERED_TICKS] += 1.0
@@ -1081,9 +1102,26 @@ def _tick(density0, label, params, tool, density, st, dirty, work, inp):  # type
     st[S_PEAK_FORCE_N] = max(st[S_PEAK_FORCE_N], magnitude)
     if magnitude > params[P_FORCE_LIMIT_N]:
         st[S_ABOVE_LIMIT_TICKS] += 1.0
-    _contacts(params, st, prev_nerve, prev_protected)
+    _contacts(params, st, handoff[2] == 1.0, handoff[3] == 1.0)
     _track_tip(params, label, st)
     st[S_TICK] += 1.0
+
+
+@njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
+def _tick(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
+    """Advance the simulation one tick (``DT_S``) from one input row; writes only state.
+
+    density0, label: model grids (float32 g/cm³, uint8 tissue | zone bits), read only;
+    params: ``P_*`` row; tool: ``T_*`` row; density: float32 grid of bone left, eroded in place;
+    st: float64[N_STATE] state scalars; dirty: uint8 chunk flags (set where bone was removed);
+    work: float64[N_WORK_ROWS, capacity >= N_WORK_MIN] scratch (``W_*`` rows), nothing in it
+    outlives the tick; inp: float64[N_TICK] input row (case frame).
+
+    The tick is its two halves, ``_tick_force`` then ``_tick_finish``: a servo loop may send
+    the force between them.
+    """
+    _tick_force(density0, label, params, tool, density, st, dirty, work, inp)
+    _tick_finish(density0, label, params, tool, density, st, dirty, work, inp)
 
 
 @njit(void(*_MODEL_STATE, F8_ROWS_RO), cache=True, nogil=True)

@@ -24,6 +24,11 @@ Stable interface (the haptics servo loop depends on it):
     ``state.st[S_DISPLAY:S_DISPLAY + 3]`` (scaled to the device's stiffness, clamped to its
     maximum force).
 
+``tick_force(...)``, ``tick_finish(...)``
+    ``tick``'s two halves, same arguments: after ``tick_force`` the display force is ready
+    to send; ``tick_finish`` (erosion, metrics) completes the tick. Called in that order on
+    the same row they are ``tick`` exactly (``tick`` is implemented as the pair).
+
 ``checked_contact_force`` is the same as ``contact_force`` with its inputs checked once, for
 Python callers.
 """
@@ -33,13 +38,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sim_core._kernels import _contact_force, _tick
+from sim_core._kernels import _contact_force, _tick, _tick_finish, _tick_force
 from sim_core.slots import N_PARAMS, N_POSE, N_TOOL
 
 contact_force = _contact_force
 tick = _tick
+tick_force = _tick_force
+tick_finish = _tick_finish
 
-__all__ = ["checked_contact_force", "contact_force", "tick"]
+__all__ = ["checked_contact_force", "contact_force", "tick", "tick_finish", "tick_force"]
 
 
 def _need(a: npt.NDArray[Any], name: str, dtype: type, shape: tuple[int, ...] | int) -> None:

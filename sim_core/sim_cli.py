@@ -261,7 +261,8 @@ def _bench_case(case: Path | None, workdir: Path) -> Path:
 
 def _force_steps_in_loop(seconds_per_tool: float) -> dict[str, Any]:
     # per tool on the synthetic block: the engine step as the compiled 1 kHz loop times it
-    # (SCHED_FIFO where allowed), without the Python call around each step
+    # (SCHED_FIFO where allowed), without the Python call around each step: from waking to
+    # the force written to the device, and to the whole tick done (erosion, metrics)
     from haptics.scripted import ScriptedDevice
     from haptics.servo import EngineServoLoop
     from sim_core.bench_cases import bench_model, contact_rows
@@ -278,8 +279,11 @@ def _force_steps_in_loop(seconds_per_tool: float) -> dict[str, Any]:
         loop.start()
         loop.wait()
         loop.stop()
-        step_ns = loop.step_ns[100 : loop.ticks_done]
-        tools[name] = _percentiles_us(list(step_ns / 1e9))
+        done = loop.ticks_done
+        tools[name] = {
+            "force_written": _percentiles_us(list(loop.force_ns[100:done] / 1e9)),
+            "whole_tick": _percentiles_us(list(loop.step_ns[100:done] / 1e9)),
+        }
     return tools
 
 
@@ -473,6 +477,7 @@ def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
     frames = view.close()
     done = loop.ticks_done
     step_ns = loop.step_ns[:done]
+    force_ns = loop.force_ns[:done]
     replayed = make_state(model)
     run(model, replayed, loop.recorded_inputs())
     return {
@@ -486,11 +491,8 @@ def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
             "run at the same time under the same load: the period this machine gives a loop "
             "with no work at all",
         },
-        "engine_step_in_loop_us": {
-            "p50_us": float(np.percentile(step_ns, 50) / 1e3),
-            "p99_us": float(np.percentile(step_ns, 99) / 1e3),
-            "max_us": float(step_ns.max() / 1e3),
-        },
+        "engine_step_in_loop_us": _percentiles_us(list(step_ns / 1e9)),
+        "force_written_in_loop_us": _percentiles_us(list(force_ns / 1e9)),
         "late_ticks_cause": _late_ticks(loop.stamps_ns[:done], step_ns),
         "remesh_per_stroke": _remesh_summary(remesh_s, chunks_per_stroke),
         "cpu_steal_s_during_loop": steal_after - steal_before,
@@ -541,7 +543,8 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
         "speedup": block_result.speedup,
     }
     worst_p99 = max(t["step"]["p99_us"] for t in tools.values())
-    worst_in_loop_p99 = max(t["p99_us"] for t in in_loop.values())
+    worst_in_loop_p99 = max(t["whole_tick"]["p99_us"] for t in in_loop.values())
+    worst_force_p99 = max(t["force_written"]["p99_us"] for t in in_loop.values())
     loop = servo["loop"]
     return {
         "date_utc": datetime.now(UTC).isoformat(),
@@ -560,10 +563,13 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
         "force_step_p99_us_worst": worst_p99,
         "tools_step_in_loop": in_loop,
         "force_step_in_loop_p99_us_worst": worst_in_loop_p99,
+        "force_written_in_loop_p99_us_worst": worst_force_p99,
         "notes": "tools.*.step is timed from Python around each step() call (interpreter and "
         "any preemption included); tools_step_in_loop is the same step timed inside the "
-        "compiled 1 kHz loop (SCHED_FIFO when allowed). The CPU may be shared with other "
-        "work: see load_avg_1min.",
+        "compiled 1 kHz loop (SCHED_FIFO when allowed): force_written is waking to the force "
+        "handed to the device (pose, proxy, overlap, force), whole_tick adds erosion and "
+        "metrics, which run after the force is sent. The CPU may be shared with other work: "
+        "see load_avg_1min.",
         "servo_under_load": servo,
         "period_max_ratio_to_bare_loop": loop["period_max_ms"]
         / max(servo["bare_loop_alongside"]["period_max_ms"], 1e-9),
@@ -571,6 +577,7 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
         "replay": replays,
         "goals": {
             "force_step_p99_le_100us_all_tools_in_loop": worst_in_loop_p99 <= 100.0,
+            "force_written_p99_le_100us_all_tools_in_loop": worst_force_p99 <= 100.0,
             "force_step_p99_le_100us_all_tools_from_python": worst_p99 <= 100.0,
             "force_step_p99_le_100us_in_loop_burr": servo["engine_step_in_loop_us"]["p99_us"]
             <= 100.0,

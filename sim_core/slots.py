@@ -146,4 +146,10 @@ W_LABEL = 4  # tissue | zone bits
 W_INDEX = 5  # flat index into the grid
 W_TOOL = 6  # first N_TOOL entries: the tool grown by the step's length (what was gathered)
 N_WORK_ROWS = 7
+# in the W_TOOL row after the grown tool: what the tick's first half (force) hands its second
+# half (cutting, metrics): the list's two counts, and the nerve / protected contact flags the
+# tick started with
+W_HANDOFF = N_TOOL
+N_HANDOFF = 4
+N_WORK_MIN = N_TOOL + N_HANDOFF  # the least capacity a work array may have
 WORK_CAPACITY = 65536  # voxels; a longer list falls back to scanning the grid (same result)

@@ -15,6 +15,7 @@ from sim_core.model import CaseModel
 from sim_core.slots import (
     CHUNK,
     N_STATE,
+    N_WORK_MIN,
     N_WORK_ROWS,
     Q_DIR,
     Q_NORMAL,
@@ -76,6 +77,8 @@ def make_state(model: CaseModel) -> SimState:
 def new_work(capacity: int = WORK_CAPACITY) -> npt.NDArray[np.float64]:
     """Scratch for the step's voxel list (``SimState.work``), every page already mapped (a
     first touch inside the 1 kHz loop would be a page fault; see haptics.servo)."""
+    if capacity < N_WORK_MIN:
+        raise ValueError(f"work capacity must be at least {N_WORK_MIN}, got {capacity}")
     work = np.zeros((N_WORK_ROWS, capacity), dtype=np.float64)
     work.fill(0.0)
     return work

@@ -9,7 +9,7 @@ from test_kernels import cases, random_grids
 
 from sim_core import _kernels
 from sim_core.bench_cases import contact_rows
-from sim_core.slots import N_OVERLAP, N_REMOVED, N_WORK_ROWS, Q_TIP
+from sim_core.slots import N_OVERLAP, N_REMOVED, N_WORK_MIN, N_WORK_ROWS, Q_TIP
 from sim_core.state import make_state, new_work, state_hash
 from sim_core.step import run
 
@@ -77,8 +77,9 @@ def test_a_list_that_would_overflow_is_refused() -> None:
     _kind, spacing, tool, pose = cases(24)[0]  # a sphere
     pose[Q_TIP : Q_TIP + 3] = np.array(density.shape) * spacing / 2
     tip = tuple(float(v) for v in pose[Q_TIP : Q_TIP + 3])
-    assert _kernels._gather(density, label, spacing, tool, pose, tip, tip, new_work(8)) == (-1, 0)
-    assert _kernels._gather(density, label, spacing, tool, pose, tip, tip, new_work(2)) == (-1, 0)
+    for capacity in (N_WORK_MIN, 2):  # room for a few voxels; for none, not even the handoff
+        work = np.zeros((N_WORK_ROWS, capacity))
+        assert _kernels._gather(density, label, spacing, tool, pose, tip, tip, work) == (-1, 0)
 
 
 @pytest.mark.parametrize("instrument", ["burr_sphere_6mm", "saw_oscillating_10mm", "drill_3.2mm"])
@@ -94,3 +95,13 @@ def test_a_run_with_no_room_for_the_list_ends_in_the_same_state(instrument: str)
     assert state_hash(listed) == state_hash(scanned)
     assert listed.st.tolist() == scanned.st.tolist()
     assert state_hash(listed) != state_hash(make_state(model))  # the tool did cut
+
+
+def test_a_work_array_too_small_for_the_tick_is_refused() -> None:
+    model = block_model("burr_sphere_4mm")
+    state = make_state(model)
+    with pytest.raises(ValueError, match="at least"):
+        new_work(N_WORK_MIN - 1)
+    state.work = np.zeros((N_WORK_ROWS, N_WORK_MIN - 1))
+    with pytest.raises(ValueError, match="work array too small"):
+        run(model, state, contact_rows(model, 5))
