@@ -3,6 +3,7 @@
 density: float32 grid of bone left (g/cm³), eroded in place by the step.
 st: float64[N_STATE] scalars (tool pose, proxy, forces, contacts, metrics, RNG), ``S_*`` slots.
 dirty: uint8 flags per 32³ chunk where bone changed; the remesher clears what it has meshed.
+work: float64 scratch for the tick's voxel list (``sim_core.slots.W_*``); not part of the state.
 """
 
 import hashlib
