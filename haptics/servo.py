@@ -133,6 +133,18 @@ def timing_stats(
     )
 
 
+def _become_realtime(wanted: bool) -> tuple[bool, str]:
+    """Put the calling thread under SCHED_FIFO if wanted and allowed: (done, what happened)."""
+    if not wanted:
+        return False, "normal priority (realtime off)"
+    try:
+        # pid 0: the calling thread, on Linux
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
+    except (OSError, AttributeError) as exc:
+        return False, f"SCHED_FIFO refused ({exc}); normal priority"
+    return True, f"SCHED_FIFO priority {FIFO_PRIORITY}"
+
+
 def _mapping_array(world_from_device: WorldFromDevice, device: HapticDevice) -> FloatArray:
     rotation = np.array(world_from_device.rotation, dtype=np.float64)
     if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
@@ -197,16 +209,7 @@ class _CompiledLoop:
         self._thread.start()
 
     def _run(self) -> None:
-        # FIFO first, from this thread: pid 0 means the calling thread on Linux
-        if self.realtime:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
-                self._ran_realtime = True
-                self._realtime_note = f"SCHED_FIFO priority {FIFO_PRIORITY}"
-            except (OSError, AttributeError) as exc:
-                self._realtime_note = f"SCHED_FIFO refused ({exc}); normal priority"
-        else:
-            self._realtime_note = "normal priority (realtime off)"
+        self._ran_realtime, self._realtime_note = _become_realtime(self.realtime)
         try:
             self._run_ticks()
         except BaseException as exc:  # reported by stop(); a loop must not die silently
@@ -272,6 +275,7 @@ class BareLoop:
         self._clock = np.zeros(2, dtype=np.int64)
         self._ticks = 0
         self._ran_realtime = False
+        self._realtime_note = "not started"
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -280,12 +284,7 @@ class BareLoop:
         self._thread.start()
 
     def _run(self) -> None:
-        if self.realtime:
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(FIFO_PRIORITY))
-                self._ran_realtime = True
-            except (OSError, AttributeError):
-                pass
+        self._ran_realtime, self._realtime_note = _become_realtime(self.realtime)
         period_ns = round(self.period_s * 1e9)
         first = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + period_ns
         self._ticks = compiled.run_bare(first, period_ns, self._stop, self._clock, self.stamps_ns)
@@ -294,12 +293,11 @@ class BareLoop:
         self._stop[0] = 1
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        note = f"SCHED_FIFO priority {FIFO_PRIORITY}" if self._ran_realtime else "normal priority"
         return timing_stats(
             self.stamps_ns[: self._ticks],
             period_s=self.period_s,
             realtime=self._ran_realtime,
-            realtime_note=note,
+            realtime_note=self._realtime_note,
         )
 
 

@@ -308,6 +308,68 @@ def _k_span(tool, pose, tip, x, y, s, k0, k1, length):  # type: ignore[no-untype
     return ka, max(ka, kb)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _overlap_voxel(acc, lab, rho, vox, ux, uy, uz):  # type: ignore[no-untyped-def]
+    # one voxel inside the tool added to the overlap sums ``acc`` = (occupied, weighted, push
+    # x, y, z, bone, nerve, protected voxels); returns the new sums
+    occ, weighted, px, py, pz, bone, nerve, protected = acc
+    tissue = lab & TISSUE_MASK
+    if _is_bone(tissue):
+        bone += 1.0
+    if _is_nerve(tissue):
+        nerve += 1.0
+    if lab & ZONE_PROTECTED:
+        protected += 1.0
+    if rho > 0.0:
+        occ += vox
+        f = vox * rho / RHO_REF_G_CM3
+        weighted += f
+        px += f * ux
+        py += f * uy
+        pz += f * uz
+    return occ, weighted, px, py, pz, bone, nerve, protected
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store_overlap(out, acc):  # type: ignore[no-untyped-def]
+    out[O_OCC_MM3] = acc[0]
+    out[O_WEIGHTED_MM3] = acc[1]
+    out[O_PUSH] = acc[2]
+    out[O_PUSH + 1] = acc[3]
+    out[O_PUSH + 2] = acc[4]
+    out[O_BONE_VOXELS] = acc[5]
+    out[O_NERVE_VOXELS] = acc[6]
+    out[O_PROTECTED_VOXELS] = acc[7]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _erode_voxel(acc, flat, flat0, index, lab, a32, vox):  # type: ignore[no-untyped-def]
+    # take a32 g/cm³ off voxel ``index`` of the flat grid (not below 0) and add the intact
+    # volume that was to ``acc`` = (total, target, outside, protected) mm³; returns the sums
+    total, target, outside, protected = acc
+    rho = flat[index]
+    new = rho - a32 if rho > a32 else np.float32(0.0)
+    flat[index] = new
+    v = vox * (np.float64(rho) - np.float64(new)) / np.float64(flat0[index])
+    total += v
+    if lab & ZONE_TARGET:
+        target += v
+    else:
+        outside += v
+    if lab & ZONE_PROTECTED:
+        protected += v
+    return total, target, outside, protected
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store_removed(removed, acc):  # type: ignore[no-untyped-def]
+    removed[R_TOTAL_MM3] += acc[0]
+    removed[R_TARGET_MM3] += acc[1]
+    removed[R_OUTSIDE_MM3] += acc[2]
+    removed[R_PROTECTED_MM3] += acc[3]
+    return acc[0]
+
+
 @njit(void(F4_GRID_RO, U1_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, F8_ROW), cache=True, nogil=True)
 def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-untyped-def]
     """Overlap of the tool at ``pose`` with the voxels; writes ``out`` (``O_*`` slots).
@@ -316,22 +378,12 @@ def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-un
     tissue | zone bits; spacing_mm: voxel edge; tool: ``T_*`` row; pose: ``Q_*`` row;
     out: float64[N_OVERLAP], overwritten (volumes in mm³, push in mm·mm³, counts).
     """
-    for a in range(N_OVERLAP):
-        out[a] = 0.0
     s = spacing_mm
     vox = s * s * s
     tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
     d, n, w = _axes(pose)
-    rho_ref = RHO_REF_G_CM3
     i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, tool[T_LENGTH_MM])
-    occ = np.float64(0.0)
-    weighted = np.float64(0.0)
-    px = np.float64(0.0)
-    py = np.float64(0.0)
-    pz = np.float64(0.0)
-    bone = np.float64(0.0)
-    nerve = np.float64(0.0)
-    protected = np.float64(0.0)
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     for i in range(i0, i1):
         x = i * s
         for j in range(j0, j1):
@@ -346,30 +398,9 @@ def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-un
                 inside, _, ux, uy, uz = _member(
                     tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
                 )
-                if not inside:
-                    continue
-                tissue = lab & TISSUE_MASK
-                if _is_bone(tissue):
-                    bone += 1.0
-                if _is_nerve(tissue):
-                    nerve += 1.0
-                if lab & ZONE_PROTECTED:
-                    protected += 1.0
-                if rho > 0.0:
-                    occ += vox
-                    f = vox * rho / rho_ref
-                    weighted += f
-                    px += f * ux
-                    py += f * uy
-                    pz += f * uz
-    out[O_OCC_MM3] = occ
-    out[O_WEIGHTED_MM3] = weighted
-    out[O_PUSH] = px
-    out[O_PUSH + 1] = py
-    out[O_PUSH + 2] = pz
-    out[O_BONE_VOXELS] = bone
-    out[O_NERVE_VOXELS] = nerve
-    out[O_PROTECTED_VOXELS] = protected
+                if inside:
+                    acc = _overlap_voxel(acc, lab, rho, vox, ux, uy, uz)
+    _store_overlap(out, acc)
 
 
 @njit(f8(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, f8, f8, f8), cache=True, nogil=True)
@@ -436,13 +467,8 @@ def _contact_force(density, spacing_mm, tool, pose, params):  # type: ignore[no-
     vox = s * s * s
     tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
     d, n, w = _axes(pose)
-    rho_ref = RHO_REF_G_CM3
     i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, tool[T_LENGTH_MM])
-    occ = np.float64(0.0)
-    weighted = np.float64(0.0)
-    px = np.float64(0.0)
-    py = np.float64(0.0)
-    pz = np.float64(0.0)
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     for i in range(i0, i1):
         x = i * s
         for j in range(j0, j1):
@@ -456,14 +482,11 @@ def _contact_force(density, spacing_mm, tool, pose, params):  # type: ignore[no-
                     tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
                 )
                 if inside:
-                    occ += vox
-                    f = vox * rho / rho_ref
-                    weighted += f
-                    px += f * ux
-                    py += f * uy
-                    pz += f * uz
+                    # no labels here: only the bone sums move
+                    acc = _overlap_voxel(acc, 0, rho, vox, ux, uy, uz)
+    occ = acc[0]
     vel = (pose[Q_VEL], pose[Q_VEL + 1], pose[Q_VEL + 2])
-    fx, fy, fz = _overlap_force(params, tool, weighted, occ, (px, py, pz), vel)
+    fx, fy, fz = _overlap_force(params, tool, acc[1], occ, (acc[2], acc[3], acc[4]), vel)
     return fx, fy, fz, occ
 
 
@@ -486,43 +509,29 @@ def _erode(density, density0, label, spacing_mm, tool, pose, amount, removed):  
     d, n, w = _axes(pose)
     cut = tool[T_CUT_MM]
     a32 = np.float32(amount)
+    flat = density.reshape(-1)
+    flat0 = density0.reshape(-1)
+    n1 = density.shape[1]
+    n2 = density.shape[2]
     # only the cutting zone (the first `cut` mm behind the tip) is visited
     reach = min(tool[T_LENGTH_MM], cut)
     i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, reach)
-    total = np.float64(0.0)
-    target = np.float64(0.0)
-    outside = np.float64(0.0)
-    protected = np.float64(0.0)
+    acc = (0.0, 0.0, 0.0, 0.0)
     for i in range(i0, i1):
         x = i * s
         for j in range(j0, j1):
             y = j * s
             ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, reach)
             for k in range(ka, kb):
-                rho = density[i, j, k]
-                if rho <= 0.0:
+                if density[i, j, k] <= 0.0:
                     continue
                 inside, behind, _, _, _ = _member(
                     tool, d, n, w, x - tip[0], y - tip[1], k * s - tip[2]
                 )
-                if not inside or behind > cut:
-                    continue
-                new = rho - a32 if rho > a32 else np.float32(0.0)
-                density[i, j, k] = new
-                v = vox * (np.float64(rho) - np.float64(new)) / np.float64(density0[i, j, k])
-                total += v
-                lab = label[i, j, k]
-                if lab & ZONE_TARGET:
-                    target += v
-                else:
-                    outside += v
-                if lab & ZONE_PROTECTED:
-                    protected += v
-    removed[R_TOTAL_MM3] += total
-    removed[R_TARGET_MM3] += target
-    removed[R_OUTSIDE_MM3] += outside
-    removed[R_PROTECTED_MM3] += protected
-    return total
+                if inside and behind <= cut:
+                    index = (i * n1 + j) * n2 + k
+                    acc = _erode_voxel(acc, flat, flat0, index, label[i, j, k], a32, vox)
+    return _store_removed(removed, acc)
 
 
 @njit(cache=True, nogil=True)
@@ -640,61 +649,26 @@ def _count_limit(vox, limit_mm3):  # type: ignore[no-untyped-def]
 def _overlap_list(work, listed, vox, tool, pose, out):  # type: ignore[no-untyped-def]
     # ``_overlap`` over the gathered list (bone voxels in grid order, then the label-only
     # ones): the same sums in the same order, the same counts
-    for a in range(N_OVERLAP):
-        out[a] = 0.0
     bone_n, label_n = listed
     capacity = work.shape[1]
     tip = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
     d, n, w = _axes(pose)
-    occ = np.float64(0.0)
-    weighted = np.float64(0.0)
-    px = np.float64(0.0)
-    py = np.float64(0.0)
-    pz = np.float64(0.0)
-    bone = np.float64(0.0)
-    nerve = np.float64(0.0)
-    protected = np.float64(0.0)
+    acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     for e in range(bone_n):
         inside, _, ux, uy, uz = _member(
             tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
         )
-        if not inside:
-            continue
-        lab = np.int64(work[W_LABEL, e])
-        tissue = lab & TISSUE_MASK
-        if _is_bone(tissue):
-            bone += 1.0
-        if _is_nerve(tissue):
-            nerve += 1.0
-        if lab & ZONE_PROTECTED:
-            protected += 1.0
-        occ += vox
-        f = vox * work[W_RHO, e] / RHO_REF_G_CM3
-        weighted += f
-        px += f * ux
-        py += f * uy
-        pz += f * uz
+        if inside:
+            lab = np.int64(work[W_LABEL, e])
+            acc = _overlap_voxel(acc, lab, work[W_RHO, e], vox, ux, uy, uz)
+    # the label-only voxels: counted, no bone to weigh
     for e in range(capacity - label_n, capacity):
         inside, _, _, _, _ = _member(
             tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
         )
-        if not inside:
-            continue
-        tissue = np.int64(work[W_LABEL, e]) & TISSUE_MASK
-        if _is_bone(tissue):
-            bone += 1.0
-        if _is_nerve(tissue):
-            nerve += 1.0
-        if np.int64(work[W_LABEL, e]) & ZONE_PROTECTED:
-            protected += 1.0
-    out[O_OCC_MM3] = occ
-    out[O_WEIGHTED_MM3] = weighted
-    out[O_PUSH] = px
-    out[O_PUSH + 1] = py
-    out[O_PUSH + 2] = pz
-    out[O_BONE_VOXELS] = bone
-    out[O_NERVE_VOXELS] = nerve
-    out[O_PROTECTED_VOXELS] = protected
+        if inside:
+            acc = _overlap_voxel(acc, np.int64(work[W_LABEL, e]), 0.0, vox, 0.0, 0.0, 0.0)
+    _store_overlap(out, acc)
 
 
 @njit(cache=True, nogil=True)
@@ -706,34 +680,15 @@ def _erode_list(density, density0, work, count, vox, tool, pose, amount, removed
     d, n, w = _axes(pose)
     cut = tool[T_CUT_MM]
     a32 = np.float32(amount)
-    total = np.float64(0.0)
-    target = np.float64(0.0)
-    outside = np.float64(0.0)
-    protected = np.float64(0.0)
+    acc = (0.0, 0.0, 0.0, 0.0)
     for e in range(count):
         inside, behind, _, _, _ = _member(
             tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
         )
-        if not inside or behind > cut:
-            continue
-        index = np.int64(work[W_INDEX, e])
-        rho = flat[index]
-        new = rho - a32 if rho > a32 else np.float32(0.0)
-        flat[index] = new
-        v = vox * (np.float64(rho) - np.float64(new)) / np.float64(flat0[index])
-        total += v
-        lab = np.int64(work[W_LABEL, e])
-        if lab & ZONE_TARGET:
-            target += v
-        else:
-            outside += v
-        if lab & ZONE_PROTECTED:
-            protected += v
-    removed[R_TOTAL_MM3] += total
-    removed[R_TARGET_MM3] += target
-    removed[R_OUTSIDE_MM3] += outside
-    removed[R_PROTECTED_MM3] += protected
-    return total
+        if inside and behind <= cut:
+            index = np.int64(work[W_INDEX, e])
+            acc = _erode_voxel(acc, flat, flat0, index, np.int64(work[W_LABEL, e]), a32, vox)
+    return _store_removed(removed, acc)
 
 
 @njit(cache=True, nogil=True)
