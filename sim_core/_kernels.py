@@ -1,8 +1,9 @@
 """numba kernels of the engine: tool–voxel overlap, contact force, erosion, one tick.
 
 Every kernel is ``nopython``, ``nogil`` and cached, reads C-contiguous arrays of stated dtypes
-and allocates nothing. Array layouts are named in ``sim_core.slots``. Each kernel has a plain
-numpy twin in ``tests/sim_core/naive.py``.
+and allocates nothing. Array layouts are named in ``sim_core.slots``. Each grid kernel has a
+plain numpy twin in ``tests/sim_core/naive.py``; each ``*_list`` kernel must give its grid
+kernel's result bit for bit (``tests/sim_core/test_voxel_list.py``).
 
 Tool geometry (case frame, mm). ``d`` is the unit axis from handle to tip, ``n`` the blade
 normal, ``w = d × n``; a voxel centre ``x = index * spacing`` relative to the tip is ``r``, and
