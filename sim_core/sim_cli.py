@@ -375,6 +375,14 @@ def _late_ticks(stamps_ns: Any, step_ns: Any) -> dict[str, Any]:
     }
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def _steal_s() -> float:
     # time the hypervisor ran other guests on our virtual CPUs (the 8th /proc/stat field)
     try:
@@ -557,6 +565,10 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
             "numba": __import__("numba").__version__,
             "load_avg_1min": os.getloadavg()[0],
             "load_avg_1min_at_start": load_at_start,
+            # what bounds a 1 kHz thread's wake-up: the kernel's preemption model is in its
+            # version string; RT throttling caps how long SCHED_FIFO threads may run
+            "kernel": f"{platform.release()} {platform.version()}",
+            "sched_rt_runtime_us": _read_int("/proc/sys/kernel/sched_rt_runtime_us"),
         },
         "ticks_per_tool": ticks,
         "tools": tools,
