@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from haptics.orientation import quaternion_from_matrix
 from sim_core.model import CaseModel
 from sim_core.slots import (
     BUTTON_POWER,
@@ -63,22 +64,7 @@ def quat_from_axis_normal(axis: Vec, normal: Vec | None = None) -> npt.NDArray[n
     x = np.asarray(normal, dtype=np.float64) - np.dot(normal, z) * z
     x = x / np.linalg.norm(x)
     y = np.cross(z, x)
-    m = np.column_stack([x, y, z])
-    trace = float(np.trace(m))
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    out = np.asarray(q, dtype=np.float64)
-    return np.asarray(out / np.linalg.norm(out), dtype=np.float64)
+    return quaternion_from_matrix(np.column_stack([x, y, z]))
 
 
 def rows_from_waypoints(waypoints: Sequence[Waypoint], *, normal: Vec | None = None) -> Rows:
