@@ -33,6 +33,7 @@ import numpy.typing as npt
 from sim_core.model import CaseModel
 from sim_core.slots import DT_S, S_DIR, S_FORCE, S_PEAK_FORCE_N, S_TICK, S_TOOL
 from sim_core.state import SimState, make_state, state_hash
+from sim_core.view.snapshot import ChunkIndex
 
 STANDOFF_MM = 5.0
 SESSION_CAPACITY_TICKS = 1_800_000  # 30 min at 1 kHz (29 MB of inputs)
@@ -114,13 +115,25 @@ def run_live(
     return _run_view_here(case_dir, model, state, loop, max_seconds, size, before_run)
 
 
-def _snapshot(model: CaseModel, state: SimState) -> Any:
-    # the engine as it stands; clearing the flags first means a cut made meanwhile flags again
-    from sim_core.view.snapshot import ViewSnapshot
-
-    flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
+def take_changed_chunks(state: SimState) -> tuple[ChunkIndex, ...]:
+    """The chunks the engine flagged, their flags cleared first: a cut made meanwhile flags
+    its chunk again, so no change is lost between two takes."""
+    flagged = tuple((int(i), int(j), int(k)) for i, j, k in np.argwhere(state.dirty > 0))
     for idx in flagged:
         state.dirty[idx] = 0
+    return flagged
+
+
+def engine_snapshot(
+    model: CaseModel,
+    state: SimState,
+    *,
+    removed_chunks: tuple[ChunkIndex, ...] = (),
+    metrics: dict[str, float] | None = None,
+) -> Any:
+    """A ``ViewSnapshot`` of the engine as it stands (tool, force, time)."""
+    from sim_core.view.snapshot import ViewSnapshot
+
     st = state.st
     return ViewSnapshot(
         tick=int(st[S_TICK]),
@@ -131,8 +144,18 @@ def _snapshot(model: CaseModel, state: SimState) -> Any:
         force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
         force_limit_n=model.scenario.force_limit_n,
         elapsed_s=float(st[S_TICK]) * DT_S,
-        metrics={"peak_force_n": float(st[S_PEAK_FORCE_N])},
-        removed_chunks=tuple(flagged),  # type: ignore[arg-type]
+        metrics=metrics if metrics is not None else {},
+        removed_chunks=removed_chunks,
+    )
+
+
+def _snapshot(model: CaseModel, state: SimState) -> Any:
+    # what the live view gets each frame: the chunks cut since the last one, the peak force
+    return engine_snapshot(
+        model,
+        state,
+        removed_chunks=take_changed_chunks(state),
+        metrics={"peak_force_n": float(state.st[S_PEAK_FORCE_N])},
     )
 
 

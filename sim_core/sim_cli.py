@@ -149,23 +149,15 @@ def _run_live(
 
 
 def _screenshot(case: Path, model: Any, state: Any, sheet: Any, png: Path) -> Path:
-    from sim_core.slots import DT_S, S_DIR, S_FORCE, S_TICK, S_TOOL
+    from sim_core.live_run import engine_snapshot
     from sim_core.view.session_screenshot import render_scene_png
-    from sim_core.view.snapshot import ViewSnapshot
 
-    st = state.st
-    chunks = tuple(tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0))
-    snap = ViewSnapshot(
-        tick=int(st[S_TICK]),
-        tool_tip_mm=(float(st[S_TOOL]), float(st[S_TOOL + 1]), float(st[S_TOOL + 2])),
-        tool_axis=(float(st[S_DIR]), float(st[S_DIR + 1]), float(st[S_DIR + 2])),
-        tool_radius_mm=max(model.instrument.radius_mm, 0.1),
-        tool_kind=model.instrument.kind,
-        force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
-        force_limit_n=model.scenario.force_limit_n,
-        elapsed_s=float(st[S_TICK]) * DT_S,
+    chunks = tuple((int(i), int(j), int(k)) for i, j, k in np.argwhere(state.dirty > 0))
+    snap = engine_snapshot(
+        model,
+        state,
+        removed_chunks=chunks,
         metrics={m.name: m.value for m in sheet.graded},
-        removed_chunks=chunks,  # type: ignore[arg-type]
     )
     try:
         return render_scene_png(
@@ -415,13 +407,12 @@ def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
     from haptics.scripted import ScriptedDevice
     from haptics.servo import BareLoop, EngineServoLoop
     from sim_core.case.bundle import load_bundle
+    from sim_core.live_run import engine_snapshot, take_changed_chunks
     from sim_core.model import model_from_bundle
-    from sim_core.slots import DT_S, S_DIR, S_FORCE, S_TICK, S_TOOL
     from sim_core.state import make_state, state_hash
     from sim_core.step import run
     from sim_core.trajectories import scripted_rows
     from sim_core.view.live_offscreen import LiveOffscreenView
-    from sim_core.view.snapshot import ViewSnapshot
 
     bundle = load_bundle(case)
     model = model_from_bundle(bundle, "burr_lesion")
@@ -438,22 +429,9 @@ def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
 
     def publish() -> None:
         # what a station does at 60 Hz: hand the view the chunks cut since the last frame
-        st = state.st
         while not stop.wait(1.0 / 60.0):
-            flagged = [tuple(int(c) for c in idx) for idx in np.argwhere(state.dirty > 0)]
-            for idx in flagged:
-                state.dirty[idx] = 0  # first: a cut made meanwhile flags its chunk again
-            snapshot = ViewSnapshot(
-                tick=int(st[S_TICK]),
-                tool_tip_mm=(float(st[S_TOOL]), float(st[S_TOOL + 1]), float(st[S_TOOL + 2])),
-                tool_axis=(float(st[S_DIR]), float(st[S_DIR + 1]), float(st[S_DIR + 2])),
-                tool_radius_mm=model.instrument.radius_mm,
-                tool_kind=model.instrument.kind,
-                force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
-                force_limit_n=model.scenario.force_limit_n,
-                elapsed_s=float(st[S_TICK]) * DT_S,
-                removed_chunks=tuple(flagged),  # type: ignore[arg-type]
-            )
+            flagged = take_changed_chunks(state)
+            snapshot = engine_snapshot(model, state, removed_chunks=flagged)
             view.publish(snapshot, state.density)
             published.append(len(flagged))
 
