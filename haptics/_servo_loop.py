@@ -84,6 +84,50 @@ def _to_world(source: Any, mapping: Any, out: Any) -> None:
     out[QW + 3] = aw * bz + ax * by - ay * bx + az * bw
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _clamp_force(fx: float, fy: float, fz: float, max_force: float) -> tuple[float, float, float]:
+    # |F| capped at the device's maximum; NaN or infinite -> no force
+    magnitude = np.sqrt(fx * fx + fy * fy + fz * fz)
+    if not np.isfinite(magnitude):
+        return 0.0, 0.0, 0.0
+    if magnitude > max_force:
+        shrink = max_force / magnitude
+        return fx * shrink, fy * shrink, fz * shrink
+    return fx, fy, fz
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _send_force(
+    force: Any, control: Any, mapping: Any, fx: float, fy: float, fz: float, tick: int
+) -> None:
+    # device frame = rotation transposed; fill the idle slot, then flip
+    out = 1 - control[FORCE_SLOT_INDEX]
+    for r in range(3):
+        force[out, r] = (
+            mapping[MAP_ROTATION + r] * fx
+            + mapping[MAP_ROTATION + 3 + r] * fy
+            + mapping[MAP_ROTATION + 6 + r] * fz
+        )
+    force[out, 3] = tick
+    control[FORCE_SLOT_INDEX] = out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_deadline(
+    deadline_ns: int, slot: int, period_ns: int, max_behind_ns: int, clock: Any, control: Any
+) -> tuple[int, int]:
+    # keep absolute deadlines; if far behind, skip slots rather than burst
+    deadline_ns += period_ns
+    slot += 1
+    behind_ns = monotonic_ns(clock) - deadline_ns
+    if behind_ns > max_behind_ns:
+        skipped = behind_ns // period_ns
+        deadline_ns += skipped * period_ns
+        slot += skipped
+        control[MISSED_TICKS] += skipped
+    return deadline_ns, slot
+
+
 @njit(cache=False, nogil=True)
 def run_servo(
     kernel: Any,
@@ -137,30 +181,11 @@ def run_servo(
 
         # force from the voxels near the tip, clamped; NaN -> no force
         kernel(density, geometry, world_pose, params, force_world)
-        magnitude = np.sqrt(
-            force_world[0] * force_world[0]
-            + force_world[1] * force_world[1]
-            + force_world[2] * force_world[2]
-        )
-        if not np.isfinite(magnitude):
-            force_world[0] = 0.0
-            force_world[1] = 0.0
-            force_world[2] = 0.0
-        elif magnitude > max_force:
-            shrink = max_force / magnitude
-            force_world[0] *= shrink
-            force_world[1] *= shrink
-            force_world[2] *= shrink
-
-        # write: device frame = rotation transposed; fill the idle slot, then flip
-        out = 1 - control[FORCE_SLOT_INDEX]
-        for r in range(3):
-            f = 0.0
-            for c in range(3):
-                f += mapping[MAP_ROTATION + 3 * c + r] * force_world[c]
-            force[out, r] = f
-        force[out, 3] = tick
-        control[FORCE_SLOT_INDEX] = out
+        fx, fy, fz = _clamp_force(force_world[0], force_world[1], force_world[2], max_force)
+        force_world[0] = fx
+        force_world[1] = fy
+        force_world[2] = fz
+        _send_force(force, control, mapping, fx, fy, fz, tick)
 
         # log the tick
         stamps_ns[tick] = woke_ns
@@ -172,16 +197,9 @@ def run_servo(
         control[SCHEDULE_SLOT] = slot
         tick += 1
         control[TICKS_DONE] = tick
-
-        # schedule: keep absolute deadlines; if far behind, skip slots rather than burst
-        deadline_ns += period_ns
-        slot += 1
-        behind_ns = monotonic_ns(clock) - deadline_ns
-        if behind_ns > max_behind_ns:
-            skipped = behind_ns // period_ns
-            deadline_ns += skipped * period_ns
-            slot += skipped
-            control[MISSED_TICKS] += skipped
+        deadline_ns, slot = _next_deadline(
+            deadline_ns, slot, period_ns, max_behind_ns, clock, control
+        )
     return tick
 
 
@@ -239,26 +257,8 @@ def run_engine_servo(
         else:
             _to_world(pose[control[POSE_SLOT]], mapping, row)
         engine_tick_force(density0, label, params, tool, density, st, dirty, work, row)
-        fx = st[S_DISPLAY]
-        fy = st[S_DISPLAY + 1]
-        fz = st[S_DISPLAY + 2]
-        magnitude = np.sqrt(fx * fx + fy * fy + fz * fz)
-        if not np.isfinite(magnitude):
-            fx, fy, fz = 0.0, 0.0, 0.0
-        elif magnitude > max_force:
-            shrink = max_force / magnitude
-            fx, fy, fz = fx * shrink, fy * shrink, fz * shrink
-
-        # write: device frame = rotation transposed; fill the idle slot, then flip
-        out = 1 - control[FORCE_SLOT_INDEX]
-        for r in range(3):
-            force[out, r] = (
-                mapping[MAP_ROTATION + r] * fx
-                + mapping[MAP_ROTATION + 3 + r] * fy
-                + mapping[MAP_ROTATION + 6 + r] * fz
-            )
-        force[out, 3] = tick
-        control[FORCE_SLOT_INDEX] = out
+        fx, fy, fz = _clamp_force(st[S_DISPLAY], st[S_DISPLAY + 1], st[S_DISPLAY + 2], max_force)
+        _send_force(force, control, mapping, fx, fy, fz, tick)
         force_ns[tick] = monotonic_ns(clock) - woke_ns
 
         # then the rest of the tick: erosion, metrics
@@ -269,16 +269,9 @@ def run_engine_servo(
         control[SCHEDULE_SLOT] = slot
         tick += 1
         control[TICKS_DONE] = tick
-
-        # schedule: keep absolute deadlines; if far behind, skip slots rather than burst
-        deadline_ns += period_ns
-        slot += 1
-        behind_ns = monotonic_ns(clock) - deadline_ns
-        if behind_ns > max_behind_ns:
-            skipped = behind_ns // period_ns
-            deadline_ns += skipped * period_ns
-            slot += skipped
-            control[MISSED_TICKS] += skipped
+        deadline_ns, slot = _next_deadline(
+            deadline_ns, slot, period_ns, max_behind_ns, clock, control
+        )
     return tick
 
 
