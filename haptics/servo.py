@@ -28,6 +28,7 @@ from haptics import _servo_loop as compiled
 from haptics._servo_kernels import N_SPHERE_PARAMS, sphere_overlap_force
 from haptics.channel import MISSED_TICKS, N_POSE, POSE_FIELDS, STOP, TICKS_DONE, FloatArray
 from haptics.device import HapticDevice
+from haptics.keep_awake import KeepAwake
 from haptics.orientation import quaternion_from_matrix
 
 LOG_FIELDS: tuple[str, ...] = (*POSE_FIELDS, "fx_n", "fy_n", "fz_n", "slot")
@@ -86,6 +87,7 @@ class LoopStats:
     missed_ticks: int  # schedule slots skipped after falling > max_catch_up_ticks behind
     realtime: bool  # the loop thread ran under SCHED_FIFO
     realtime_note: str
+    cpu_keep_awake: str = "off"  # what `KeepAwake` did while the loop ran
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,11 +114,14 @@ def timing_stats(
     missed_ticks: int = 0,
     realtime: bool = False,
     realtime_note: str = "",
+    cpu_keep_awake: str = "off",
 ) -> LoopStats:
     """Rate and period percentiles from tick wake-up times (ns, increasing)."""
     n = int(stamps_ns.shape[0])
     if n < 2:
-        return LoopStats(n, 0.0, 0.0, 0.0, 0.0, 0.0, 0, missed_ticks, realtime, realtime_note)
+        return LoopStats(
+            n, 0.0, 0.0, 0.0, 0.0, 0.0, 0, missed_ticks, realtime, realtime_note, cpu_keep_awake
+        )
     periods_ms = np.diff(stamps_ns).astype(np.float64) / 1e6
     duration_s = float(stamps_ns[-1] - stamps_ns[0]) / 1e9
     return LoopStats(
@@ -130,6 +135,7 @@ def timing_stats(
         missed_ticks=missed_ticks,
         realtime=realtime,
         realtime_note=realtime_note,
+        cpu_keep_awake=cpu_keep_awake,
     )
 
 
@@ -176,6 +182,7 @@ class _CompiledLoop:
         capacity_ticks: int,
         max_catch_up_ticks: int,
         realtime: bool,
+        keep_awake: bool | None,
     ) -> None:
         self.device = device
         self.period_s = period_s
@@ -189,6 +196,9 @@ class _CompiledLoop:
         self._ran_realtime = False
         self._realtime_note = "not started"
         self._error: BaseException | None = None
+        # a real-time loop keeps the CPUs from idle sleep unless told not to
+        wants_awake = realtime if keep_awake is None else keep_awake
+        self._keep_awake = KeepAwake() if wants_awake else None
 
     def warm_up(self) -> None:
         """Compile the loop (or load it from the cache) for these arrays; runs no tick."""
@@ -205,6 +215,8 @@ class _CompiledLoop:
             raise RuntimeError(f"a {type(self).__name__} runs once; make a new one")
         self.warm_up()
         self.device.channel.control[STOP] = 0
+        if self._keep_awake is not None:
+            self._keep_awake.start()
         self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
 
@@ -214,6 +226,9 @@ class _CompiledLoop:
             self._run_ticks()
         except BaseException as exc:  # reported by stop(); a loop must not die silently
             self._error = exc
+        finally:
+            if self._keep_awake is not None:
+                self._keep_awake.stop()  # the CPUs may sleep as soon as the loop ends
 
     @property
     def running(self) -> bool:
@@ -237,6 +252,7 @@ class _CompiledLoop:
             missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
             realtime=self._ran_realtime,
             realtime_note=self._realtime_note,
+            cpu_keep_awake=self._keep_awake.note if self._keep_awake is not None else "off",
         )
 
     def stop(self) -> LoopStats:
@@ -316,9 +332,12 @@ class ServoLoop(_CompiledLoop):
         capacity_ticks: int = 600_000,
         max_catch_up_ticks: int = 3,
         realtime: bool = True,
+        keep_awake: bool | None = None,
     ) -> None:
         """capacity_ticks: log rows preallocated (600 000 = 10 min at 1 kHz, 96 MB); the loop
-        ends when full. realtime: try SCHED_FIFO for the loop thread (needs CAP_SYS_NICE)."""
+        ends when full. realtime: try SCHED_FIFO for the loop thread (needs CAP_SYS_NICE).
+        keep_awake: hold the CPUs out of idle sleep while the loop runs (`KeepAwake`);
+        default: when realtime."""
         density = force_field.density
         if density.dtype != np.float32 or density.ndim != 3 or not density.flags.c_contiguous:
             raise ValueError("density must be a C-contiguous float32 3-D array")
@@ -329,6 +348,7 @@ class ServoLoop(_CompiledLoop):
             capacity_ticks=capacity_ticks,
             max_catch_up_ticks=max_catch_up_ticks,
             realtime=realtime,
+            keep_awake=keep_awake,
         )
         self.force_field = force_field
         self._geometry = force_field.geometry()
@@ -394,6 +414,7 @@ class EngineServoLoop(_CompiledLoop):
         capacity_ticks: int = 600_000,
         max_catch_up_ticks: int = 3,
         realtime: bool = True,
+        keep_awake: bool | None = None,
     ) -> None:
         """model: `sim_core.model.CaseModel`; state: its `sim_core.state.SimState`."""
         super().__init__(
@@ -403,6 +424,7 @@ class EngineServoLoop(_CompiledLoop):
             capacity_ticks=capacity_ticks,
             max_catch_up_ticks=max_catch_up_ticks,
             realtime=realtime,
+            keep_awake=keep_awake,
         )
         self.model = model
         self.state = state

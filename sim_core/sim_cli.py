@@ -385,6 +385,30 @@ def _steal_s() -> float:
         return float("nan")
 
 
+def _idle_machine_reference(seconds: float) -> dict[str, Any]:
+    # the bare loop alone on the otherwise idle machine, first with the CPUs free to sleep
+    # between ticks, then kept awake: the floor of this machine's wake-up latency, and what
+    # `KeepAwake` (on for the engine loop above) changes in it
+    from haptics.keep_awake import KeepAwake
+    from haptics.servo import BareLoop
+
+    out: dict[str, Any] = {}
+    for name, keep_awake in (("cpus_may_sleep", None), ("cpus_kept_awake", KeepAwake())):
+        bare = BareLoop(capacity_ticks=int(seconds * 1000) + 2000)
+        if keep_awake is not None:
+            keep_awake.start()
+        steal_before = _steal_s()
+        bare.start()
+        time.sleep(seconds)
+        stats = bare.stop().as_dict()
+        stats["cpu_steal_s"] = _steal_s() - steal_before
+        if keep_awake is not None:
+            keep_awake.stop()
+            stats["cpu_keep_awake"] = keep_awake.note
+        out[name] = stats
+    return out
+
+
 def _surface_along(model: Any, entry: Any, axis: Any) -> Any:
     # the first bone voxel met going along the axis from 10 mm before the entry
     s = model.spacing_mm
@@ -508,6 +532,7 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
         case_dir = _bench_case(case, Path(workdir))
         remesh_alone = _remesh_strokes_alone(case_dir, 48)
         servo = _servo_under_load(case_dir, servo_s)
+        idle_reference = _idle_machine_reference(15.0)
         replays = {}
         for scenario in ("burr_lesion", "pedicle_pilot_hole"):
             model = model_from_bundle(load_bundle(case_dir), scenario)
@@ -563,6 +588,7 @@ def bench(*, ticks: int = 3000, servo_s: float = 12.0, case: Path | None = None)
         "servo_under_load": servo,
         "period_max_ratio_to_bare_loop": loop["period_max_ms"]
         / max(servo["bare_loop_alongside"]["period_max_ms"], 1e-9),
+        "idle_machine_reference": idle_reference,
         "remesh_per_stroke_alone": remesh_alone,
         "replay": replays,
         "goals": {

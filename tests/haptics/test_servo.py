@@ -93,6 +93,7 @@ def test_stop_ends_a_live_loop_promptly() -> None:
     stats = loop.stop()
     assert time.perf_counter() - t0 < 0.1
     assert 200 < stats.ticks < 400 and not device.is_open
+    assert stats.cpu_keep_awake == "off"  # not a real-time loop: the CPUs may sleep
 
 
 def test_the_engine_loop_runs_the_engine_and_its_inputs_replay_bit_for_bit() -> None:
@@ -112,8 +113,11 @@ def test_the_engine_loop_runs_the_engine_and_its_inputs_replay_bit_for_bit() -> 
 
     threading.Thread(target=remesh).start()
     assert loop.wait(10.0)
+    # a real-time loop kept the CPUs awake while it ran, and let them sleep when it ended
+    assert not [t for t in threading.enumerate() if t.name.startswith("keep-awake-")]
     stats = loop.stop()
     assert meshed.wait(10.0)
+    assert stats.cpu_keep_awake.startswith("cpu_dma_latency")
     assert stats.ticks + stats.missed_ticks == 2000 and stats.rate_hz > 900
     recorded = loop.recorded_inputs()
     assert len(recorded) == stats.ticks
