@@ -16,9 +16,10 @@ the device side carries both to and from the hardware.
 """
 
 import os
+import resource
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,10 @@ class LoopStats:
     realtime: bool  # the loop thread ran under SCHED_FIFO
     realtime_note: str
     cpu_keep_awake: str = "off"  # what `KeepAwake` did while the loop ran
+    # taken by the loop thread while it ran (-1: not known): a fault may wait for the memory
+    # map lock, a switch means something preempted it; either one makes a late tick its own
+    page_faults: int = -1
+    involuntary_switches: int = -1
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +142,29 @@ def timing_stats(
         realtime_note=realtime_note,
         cpu_keep_awake=cpu_keep_awake,
     )
+
+
+class _ThreadUsage:
+    """Page faults and involuntary context switches of the calling thread between `begin`
+    and `end` (Linux `RUSAGE_THREAD`)."""
+
+    def __init__(self) -> None:
+        self.page_faults = -1
+        self.involuntary_switches = -1
+        self._start: Any = None
+
+    def begin(self) -> None:
+        self._start = resource.getrusage(resource.RUSAGE_THREAD)
+
+    def end(self) -> None:
+        now, start = resource.getrusage(resource.RUSAGE_THREAD), self._start
+        self.page_faults = (now.ru_minflt + now.ru_majflt) - (start.ru_minflt + start.ru_majflt)
+        self.involuntary_switches = now.ru_nivcsw - start.ru_nivcsw
+
+    def into(self, stats: LoopStats) -> LoopStats:
+        return replace(
+            stats, page_faults=self.page_faults, involuntary_switches=self.involuntary_switches
+        )
 
 
 def _become_realtime(wanted: bool) -> tuple[bool, str]:
@@ -196,6 +224,7 @@ class _CompiledLoop:
         self._ran_realtime = False
         self._realtime_note = "not started"
         self._error: BaseException | None = None
+        self._usage = _ThreadUsage()
         # a real-time loop keeps the CPUs from idle sleep unless told not to
         wants_awake = realtime if keep_awake is None else keep_awake
         self._keep_awake = KeepAwake() if wants_awake else None
@@ -222,11 +251,13 @@ class _CompiledLoop:
 
     def _run(self) -> None:
         self._ran_realtime, self._realtime_note = _become_realtime(self.realtime)
+        self._usage.begin()
         try:
             self._run_ticks()
         except BaseException as exc:  # reported by stop(); a loop must not die silently
             self._error = exc
         finally:
+            self._usage.end()
             if self._keep_awake is not None:
                 self._keep_awake.stop()  # the CPUs may sleep as soon as the loop ends
 
@@ -245,8 +276,8 @@ class _CompiledLoop:
         return not self.running
 
     def stats(self) -> LoopStats:
-        """Timing of the ticks run so far."""
-        return timing_stats(
+        """Timing of the ticks run so far (page faults and switches once the loop ended)."""
+        stats = timing_stats(
             self.stamps_ns[: self.ticks_done],
             period_s=self.period_s,
             missed_ticks=int(self.device.channel.control[MISSED_TICKS]),
@@ -254,6 +285,7 @@ class _CompiledLoop:
             realtime_note=self._realtime_note,
             cpu_keep_awake=self._keep_awake.note if self._keep_awake is not None else "off",
         )
+        return self._usage.into(stats)
 
     def stop(self) -> LoopStats:
         """Stop: set the flag, join the thread, write a zero force, close the device."""
@@ -293,6 +325,7 @@ class BareLoop:
         self._ran_realtime = False
         self._realtime_note = "not started"
         self._thread: threading.Thread | None = None
+        self._usage = _ThreadUsage()
 
     def start(self) -> None:
         compiled.run_bare(0, 1, self._stop, self._clock, self.stamps_ns[:0])  # compile first
@@ -303,18 +336,21 @@ class BareLoop:
         self._ran_realtime, self._realtime_note = _become_realtime(self.realtime)
         period_ns = round(self.period_s * 1e9)
         first = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + period_ns
+        self._usage.begin()
         self._ticks = compiled.run_bare(first, period_ns, self._stop, self._clock, self.stamps_ns)
+        self._usage.end()
 
     def stop(self) -> LoopStats:
         self._stop[0] = 1
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        return timing_stats(
+        stats = timing_stats(
             self.stamps_ns[: self._ticks],
             period_s=self.period_s,
             realtime=self._ran_realtime,
             realtime_note=self._realtime_note,
         )
+        return self._usage.into(stats)
 
 
 class ServoLoop(_CompiledLoop):

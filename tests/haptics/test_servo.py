@@ -15,7 +15,9 @@ from haptics.servo import (
     ForceField,
     ServoLoop,
     WorldFromDevice,
+    _ThreadUsage,
     default_sphere_params,
+    prefaulted_zeros,
     timing_stats,
 )
 from sim_core.bench_cases import bench_model, contact_rows
@@ -118,6 +120,10 @@ def test_the_engine_loop_runs_the_engine_and_its_inputs_replay_bit_for_bit() -> 
     stats = loop.stop()
     assert meshed.wait(10.0)
     assert stats.cpu_keep_awake.startswith("cpu_dma_latency")
+    # the arrays it writes were mapped before it began: the only faults are a fresh thread's
+    # first stack pages (0-3 seen), where a log mapped lazily would fault once per 4 kB page
+    # (60 for the inputs alone here)
+    assert 0 <= stats.page_faults < 8 and stats.involuntary_switches >= 0
     assert stats.ticks + stats.missed_ticks == 2000 and stats.rate_hz > 900
     recorded = loop.recorded_inputs()
     assert len(recorded) == stats.ticks
@@ -145,3 +151,21 @@ def test_bare_loop_ticks_at_its_period_until_stopped() -> None:
     assert np.all(np.diff(stamps) > 0)
     assert 0.9 <= stats.period_p50_ms <= 5.0  # sleeps to its deadlines, not a busy loop
     assert bare.stamps_ns[stats.ticks] == 0  # nothing written after it stopped
+    assert 0 <= stats.page_faults < 8  # a fresh thread's first stack pages; no fault per tick
+
+
+def test_a_prefaulted_array_takes_no_fault_where_a_lazy_one_takes_one_per_page() -> None:
+    # 64 MB: past glibc's largest mmap threshold, so np.zeros gets fresh, unmapped pages
+    n = 8 * 1024 * 1024
+    faults = {}
+    for make in (np.zeros, prefaulted_zeros):
+        array = make(n, np.int64)
+        usage = _ThreadUsage()
+        usage.begin()
+        array[::512] = 1  # one write per 4 kB page
+        usage.end()
+        faults[make.__name__] = usage.page_faults
+        del array
+    # at least one fault per 2 MB (transparent huge pages) or per 4 kB page
+    assert faults["zeros"] >= 32
+    assert faults["prefaulted_zeros"] < 8
