@@ -8,7 +8,6 @@ start and pyOpenHaptics dlopens ``libHD.so`` when imported.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,30 +18,6 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-
-
-@pytest.fixture(scope="module")
-def fake_libhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed, so the stand-in libHD.so cannot be built")
-    out = tmp_path_factory.mktemp("libhd")
-    subprocess.run(
-        [
-            gcc,
-            "-shared",
-            "-fPIC",
-            "-O2",
-            "-pthread",
-            "-Wl,-soname,libHD.so",
-            "-o",
-            str(out / "libHD.so"),
-            str(HERE / "fake_libhd.c"),
-            "-lm",
-        ],
-        check=True,
-    )
-    return out
 
 
 def run_child(script: str, lib_dir: Path | None, **env: str) -> dict[str, Any]:

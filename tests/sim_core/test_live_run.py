@@ -5,7 +5,6 @@ an OpenHaptics arm's (the stand-in libHD.so of tests/haptics) gets a window proc
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,18 +53,6 @@ def xvfb(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "OSTEON_SECRET_KEY": "test", **env},
         check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def fake_libhd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        pytest.skip("gcc is not installed, so the stand-in libHD.so cannot be built")
-    out = tmp_path_factory.mktemp("libhd")
-    source = ROOT / "tests" / "haptics" / "fake_libhd.c"
-    flags = ["-shared", "-fPIC", "-O2", "-pthread", "-Wl,-soname,libHD.so"]
-    subprocess.run([gcc, *flags, "-o", str(out / "libHD.so"), str(source), "-lm"], check=True)
-    return out
 
 
 def callback_timing(timing: Path, seconds: float = 1.8) -> dict[str, float]:
