@@ -113,10 +113,20 @@ def _send_force(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _next_deadline(
-    deadline_ns: int, slot: int, period_ns: int, max_behind_ns: int, clock: Any, control: Any
-) -> tuple[int, int]:
-    # keep absolute deadlines; if far behind, skip slots rather than burst
+def _end_tick(
+    tick: int,
+    deadline_ns: int,
+    slot: int,
+    period_ns: int,
+    max_behind_ns: int,
+    clock: Any,
+    control: Any,
+) -> tuple[int, int, int]:
+    # publish the tick done and its slot, then schedule the next: absolute deadlines; if far
+    # behind, skip slots rather than burst
+    control[SCHEDULE_SLOT] = slot
+    tick += 1
+    control[TICKS_DONE] = tick
     deadline_ns += period_ns
     slot += 1
     behind_ns = monotonic_ns(clock) - deadline_ns
@@ -125,7 +135,7 @@ def _next_deadline(
         deadline_ns += skipped * period_ns
         slot += skipped
         control[MISSED_TICKS] += skipped
-    return deadline_ns, slot
+    return tick, deadline_ns, slot
 
 
 @njit(cache=False, nogil=True)
@@ -194,11 +204,8 @@ def run_servo(
         for r in range(3):
             log[tick, LOG_FORCE + r] = force_world[r]
         log[tick, LOG_SLOT] = slot
-        control[SCHEDULE_SLOT] = slot
-        tick += 1
-        control[TICKS_DONE] = tick
-        deadline_ns, slot = _next_deadline(
-            deadline_ns, slot, period_ns, max_behind_ns, clock, control
+        tick, deadline_ns, slot = _end_tick(
+            tick, deadline_ns, slot, period_ns, max_behind_ns, clock, control
         )
     return tick
 
@@ -266,11 +273,8 @@ def run_engine_servo(
         step_ns[tick] = monotonic_ns(clock) - woke_ns
 
         stamps_ns[tick] = woke_ns
-        control[SCHEDULE_SLOT] = slot
-        tick += 1
-        control[TICKS_DONE] = tick
-        deadline_ns, slot = _next_deadline(
-            deadline_ns, slot, period_ns, max_behind_ns, clock, control
+        tick, deadline_ns, slot = _end_tick(
+            tick, deadline_ns, slot, period_ns, max_behind_ns, clock, control
         )
     return tick
 
