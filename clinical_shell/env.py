@@ -31,6 +31,16 @@ def env_str(name: str, default: str) -> str:
     return raw
 
 
+def env_optional(name: str) -> str | None:
+    """A setting that may be absent; set but blank is refused (a half-written deployment file)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    if not raw.strip():
+        raise SettingsError(f"{name} 不能为空 / must not be empty (unset it instead)")
+    return raw
+
+
 def env_secret(name: str) -> str | None:
     """A secret from NAME or from the file named by NAME_FILE (Docker/systemd credentials)."""
     direct = os.environ.get(name)

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from clinical_shell.env import env_bool, env_secret, env_str, parse_database_url
+from clinical_shell.env import (
+    env_bool,
+    env_optional,
+    env_secret,
+    env_str,
+    parse_database_url,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHELL_DIR = Path(__file__).resolve().parent
@@ -33,6 +39,7 @@ SECRET_KEY = _secret
 ALLOWED_HOSTS = env_str("OSTEON_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
 INSTALLED_APPS = [
+    "channels",  # websockets (live pages) on the ASGI server
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -44,6 +51,10 @@ INSTALLED_APPS = [
     "clinical_shell.accounts",
     "clinical_shell.records",
     "clinical_shell.imaging",
+    "huey.contrib.djhuey",
+    "clinical_shell.realtime",
+    "clinical_shell.jobs",
+    "clinical_shell.stations",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +73,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "clinical_shell.urls"
 WSGI_APPLICATION = "clinical_shell.wsgi.application"
+ASGI_APPLICATION = "clinical_shell.asgi.application"
 
 TEMPLATES = [
     {
@@ -162,3 +174,36 @@ OSTEON_CASE_BUILD_STALE_SECONDS = 15 * 60
 
 NINJA_PAGINATION_PER_PAGE = 20
 NINJA_PAGINATION_MAX_LIMIT = 100
+
+# --- scale-out services: one Redis for the channel layer and the task queue, none by default ---
+# unset: in-memory channel layer and SQLite task storage (one machine, zero set-up)
+OSTEON_REDIS_URL = env_optional("OSTEON_REDIS_URL")
+
+# --- live pages (clinical_shell.realtime) ---
+if OSTEON_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [OSTEON_REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- background jobs (clinical_shell.jobs, Huey) ---
+OSTEON_HUEY_PATH = Path(env_str("OSTEON_HUEY_PATH", str(VAR_DIR / "huey-tasks.sqlite3")))
+if OSTEON_REDIS_URL:
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": env_str("OSTEON_HUEY_NAME", "osteon"),
+        "url": OSTEON_REDIS_URL,
+        "immediate": False,
+    }
+else:
+    OSTEON_HUEY_PATH.parent.mkdir(parents=True, exist_ok=True)
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": env_str("OSTEON_HUEY_NAME", "osteon"),
+        "filename": str(OSTEON_HUEY_PATH),
+        "immediate": False,
+    }
