@@ -1,0 +1,358 @@
+"""Every message between a station and the shell: one versioned msgspec schema per type.
+
+A frame on the wire is one msgpack map, the envelope::
+
+    {"type": "result", "v": 1, "id": "<uuid4 hex>", "seq": 17, "sent_at": 1796400000.25,
+     "body": {...fields of Result...}}
+
+- ``type`` names the message, ``v`` the version of that message's schema (each type carries
+  its own ``VERSION``; a type whose schema changes gets a new version, and a peer refuses a
+  version it does not know rather than guessing);
+- ``id`` is unique per message. A result keeps the id of its outbox row on every resend, so
+  the shell deduplicates by it; every other type gets a fresh id per send;
+- ``seq`` counts up by one per message on one connection, from 1 (the endpoint refuses a
+  sequence number it has already seen on that connection: a replayed or reordered frame);
+- ``sent_at`` is the sender's UTC wall clock in seconds since the epoch (a frame too far off
+  the receiver's clock is refused as stale).
+
+``decode(frame)`` checks, in this order, the size limit of the whole frame (the largest type's
+limit), the envelope, the type, its version, the type's own size limit and the body's schema,
+and raises ``BridgeProtocolError`` with a ``code`` naming what was wrong; it never raises
+anything else for any input bytes.
+"""
+
+import time
+import uuid
+from typing import Any, ClassVar, Final, Literal
+
+import msgspec
+
+# the largest frame accepted at all: a result with its recording (see Result.MAX_BYTES)
+MAX_FRAME_BYTES: Final = 64 * 2**20
+# a frame whose sent_at is further than this from the receiver's clock is refused
+MAX_CLOCK_SKEW_S: Final = 300.0
+# case chunks are at most this long (the station asks for them one at a time)
+MAX_CHUNK_BYTES: Final = 1 * 2**20
+
+
+class BridgeProtocolError(Exception):
+    """A frame that is not a valid message. ``code`` is one of ``ERROR_CODES``'s protocol codes:
+    ``malformed``, ``oversized``, ``unknown_type``, ``unknown_version``."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+# the codes of Error.code, and what each means (docs/bridge.md explains them to operators)
+ERROR_CODES: Final[dict[str, str]] = {
+    "malformed": "the frame is not a valid envelope or its body does not fit the type's schema",
+    "oversized": "the frame is larger than the limit of its message type",
+    "unknown_type": "the message type is not one this endpoint knows",
+    "unknown_version": "the schema version of this message type is not one this endpoint knows",
+    "out_of_order": "the sequence number is not above the last one seen on this connection",
+    "replayed": "a message with this id was already received (and is not a result resend)",
+    "stale": "sent_at is too far from the receiver's clock",
+    "unexpected": "this message type is not accepted on this socket or in this state",
+    "unknown_station": "the sender's CURVE key belongs to no enrolled station",
+    "revoked": "the station has been revoked in the shell",
+    "enrolment_refused": "the enrolment code is unknown, used, expired, or the keys are bad",
+    "sign_in_refused": "wrong user name, password or one-time code, or the account is locked",
+    "bad_signature": "the result's Ed25519 signature does not verify with the station's key",
+    "bad_recording": "the recording's sha256 is not the recording hash in the signed result",
+    "wrong_station": "the result names another station than the one that sent it",
+    "not_signed_in": "the result's user is not signed in at this station",
+    "unknown_case": "no case with this content hash",
+    "bad_range": "the requested case chunk is outside the case or too long",
+    "internal": "the shell failed to handle a valid message (logged on the shell)",
+}
+
+
+class Body(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Base of every message body: ``TYPE`` on the wire, ``VERSION`` of the schema, and
+    ``MAX_BYTES``, the largest frame of this type."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 4096
+
+
+# ---- enrolment (enrolment socket only) -------------------------------------------------------
+
+
+class Enroll(Body, frozen=True):
+    """Station -> shell, once: present a one-time enrolment code with the station's keys."""
+
+    TYPE = "enroll"
+    code: str
+    curve_public_key: str  # z85, 40 characters
+    signing_public_key: str  # Ed25519 verify key, hex, 64 characters
+    hostname: str
+    room: str = ""
+
+
+class EnrollOk(Body, frozen=True):
+    """Shell -> station: the station is enrolled; where and with which key to connect."""
+
+    TYPE = "enroll_ok"
+    station_id: str
+    name: str
+    institution: str
+    room: str
+    shell_curve_key: str  # z85 public key of the shell's request and telemetry sockets
+    router_port: int
+    telemetry_port: int
+
+
+# ---- presence ----------------------------------------------------------------------------------
+
+StationState = Literal["idle", "busy"]
+
+
+class Hello(Body, frozen=True):
+    """Station -> shell, first message on every connection."""
+
+    TYPE = "hello"
+    station_id: str
+    state: StationState
+    software: str  # engine version, e.g. "osteon-engine-1"
+    session_id: str = ""
+
+
+class Heartbeat(Body, frozen=True):
+    """Both ways, every HEARTBEAT_S: the station's state; the shell answers with its own."""
+
+    TYPE = "heartbeat"
+    state: StationState | Literal["shell"]
+    session_id: str = ""
+    user: str = ""
+    outbox_pending: int = 0
+
+
+# ---- people ------------------------------------------------------------------------------------
+
+
+class SignIn(Body, frozen=True):
+    """Station -> shell: a person signs in with their shell account."""
+
+    TYPE = "sign_in"
+    username: str
+    secret: str  # password or one-time code
+    method: Literal["password", "one_time_code"] = "password"
+
+
+class SignInOk(Body, frozen=True):
+    TYPE = "sign_in_ok"
+    username: str
+    display_name: str
+    sign_in_id: str  # ties later sessions to this sign-in
+
+
+# ---- sessions ----------------------------------------------------------------------------------
+
+
+class StartSession(Body, frozen=True):
+    """Shell -> station (command): run scenario S on case C for user U."""
+
+    TYPE = "start_session"
+    session_id: str
+    case_hash: str  # "sha256:<hex>" of the case archive
+    case_bytes: int
+    scenario: str
+    username: str
+    device: str = "scripted:expert"  # what drives the tool: scripted:expert|novice, mouse, ...
+    instrument: str = ""
+
+
+class SessionStarted(Body, frozen=True):
+    """Station -> shell: the session is running (or could not start: ``error`` set)."""
+
+    TYPE = "session_started"
+    session_id: str
+    error: str = ""
+
+
+class Telemetry(Body, frozen=True):
+    """Station -> shell (telemetry socket), up to 60 Hz during a session."""
+
+    TYPE = "telemetry"
+    MAX_BYTES = 8192
+    station_id: str
+    session_id: str
+    tick: int
+    state: Literal["loading", "running", "ended"]
+    tool_position_mm: tuple[float, float, float]
+    tool_quaternion: tuple[float, float, float, float]  # w, x, y, z
+    force_n: tuple[float, float, float]
+    metrics: dict[str, float] = {}
+
+
+# ---- cases ---------------------------------------------------------------------------------------
+
+
+class CaseRequest(Body, frozen=True):
+    """Station -> shell: ``length`` bytes of the case archive ``case_hash`` from ``offset``."""
+
+    TYPE = "case_request"
+    case_hash: str
+    offset: int
+    length: int
+
+
+class CaseChunk(Body, frozen=True):
+    TYPE = "case_chunk"
+    MAX_BYTES = MAX_CHUNK_BYTES + 4096
+    case_hash: str
+    offset: int
+    total_bytes: int
+    data: bytes
+
+
+# ---- results -------------------------------------------------------------------------------------
+
+
+class Result(Body, frozen=True):
+    """Station -> shell: the end of a session, signed by the station, with its recording.
+
+    The signature covers ``bridge.signing.signed_bytes(result)``: station, user, case hash,
+    scenario, recording hash, metrics, score and final-state hash (not the recording itself:
+    its sha256 is the recording hash, checked by the endpoint)."""
+
+    TYPE = "result"
+    MAX_BYTES = MAX_FRAME_BYTES
+    station_id: str
+    username: str
+    session_id: str
+    case_hash: str
+    scenario: str
+    recording_hash: str  # "sha256:<hex>" of ``recording``
+    metrics: dict[str, float]
+    score: float
+    passed: bool
+    final_state_hash: str
+    ended_at: float  # UTC seconds since the epoch, when the session ended
+    signature: str  # Ed25519 signature, hex
+    recording: bytes
+
+
+class ResultAck(Body, frozen=True):
+    """Shell -> station: the result with this message id is stored (``duplicate``: already was)."""
+
+    TYPE = "result_ack"
+    result_id: str  # the envelope id of the Result
+    duplicate: bool = False
+    status: str = "pending"  # verification status in the shell: pending, verified, rejected
+
+
+class Error(Body, frozen=True):
+    """Either way: the message ``in_reply_to`` was refused; ``code`` is one of ERROR_CODES."""
+
+    TYPE = "error"
+    code: str
+    reason: str
+    in_reply_to: str = ""
+
+
+MESSAGE_TYPES: Final[tuple[type[Body], ...]] = (
+    Enroll,
+    EnrollOk,
+    Hello,
+    Heartbeat,
+    SignIn,
+    SignInOk,
+    StartSession,
+    SessionStarted,
+    Telemetry,
+    CaseRequest,
+    CaseChunk,
+    Result,
+    ResultAck,
+    Error,
+)
+_BY_TYPE: Final[dict[str, type[Body]]] = {t.TYPE: t for t in MESSAGE_TYPES}
+
+
+class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One decoded frame."""
+
+    type: str
+    v: int
+    id: str
+    seq: int
+    sent_at: float
+    body: Body
+
+
+class _RawEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: str
+    v: int
+    id: str
+    seq: int
+    sent_at: float
+    body: msgspec.Raw
+
+
+class _OutEnvelope(msgspec.Struct, frozen=True):
+    type: str
+    v: int
+    id: str
+    seq: int
+    sent_at: float
+    body: Any
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_RAW_DECODER: Final = msgspec.msgpack.Decoder(_RawEnvelope)
+_BODY_DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
+    t.TYPE: msgspec.msgpack.Decoder(t) for t in MESSAGE_TYPES
+}
+
+
+def new_id() -> str:
+    """A fresh message id (uuid4, 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def encode(body: Body, *, seq: int, message_id: str | None = None) -> bytes:
+    """The frame carrying ``body`` (a fresh id unless ``message_id`` is given)."""
+    envelope = _OutEnvelope(
+        type=body.TYPE,
+        v=body.VERSION,
+        id=message_id or new_id(),
+        seq=seq,
+        sent_at=time.time(),
+        body=body,
+    )
+    return _ENCODER.encode(envelope)
+
+
+def _is_hex_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def decode(frame: bytes | memoryview) -> Envelope:
+    """The envelope in ``frame``, its body typed; ``BridgeProtocolError`` for anything else."""
+    # the size check comes first, so a huge frame costs nothing more
+    if len(frame) > MAX_FRAME_BYTES:
+        raise BridgeProtocolError("oversized", f"{len(frame)} bytes > {MAX_FRAME_BYTES}")
+    try:
+        raw = _RAW_DECODER.decode(frame)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BridgeProtocolError("malformed", f"envelope: {exc}") from None
+    if not _is_hex_id(raw.id) or raw.seq < 1:
+        raise BridgeProtocolError("malformed", "envelope: id must be 32 hex digits, seq >= 1")
+    kind = _BY_TYPE.get(raw.type)
+    if kind is None:
+        raise BridgeProtocolError("unknown_type", f"message type {raw.type[:40]!r}")
+    if raw.v != kind.VERSION:
+        raise BridgeProtocolError(
+            "unknown_version", f"{raw.type} version {raw.v} (known: {kind.VERSION})"
+        )
+    if len(frame) > kind.MAX_BYTES:
+        raise BridgeProtocolError("oversized", f"{raw.type}: {len(frame)} > {kind.MAX_BYTES}")
+    try:
+        body = _BODY_DECODERS[raw.type].decode(raw.body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BridgeProtocolError("malformed", f"{raw.type}: {exc}") from None
+    return Envelope(type=raw.type, v=raw.v, id=raw.id, seq=raw.seq, sent_at=raw.sent_at, body=body)
