@@ -23,6 +23,7 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/accounts", "clinical_shell.accounts.api"),
     ("/patients", "clinical_shell.records.api"),
     ("/imaging", "clinical_shell.imaging.api"),
+    ("/stations", "clinical_shell.stations.api"),
 ]
 
 for _prefix, _module in _ROUTERS:

@@ -109,3 +109,47 @@ def verify_audit(as_json: JsonFlag = False) -> None:
         f"{report.first_broken_id}: {report.problem}",
         exit_code=1,
     )
+
+
+@app.command("enrolment-code")
+def enrolment_code(
+    institution: Annotated[str, typer.Option(help="institution code / 机构代码, e.g. CX-CENTER")],
+    room: Annotated[str, typer.Option(help="room of the station / 工作站所在房间")],
+    ttl_minutes: Annotated[int, typer.Option(help="validity in minutes / 有效期（分钟）")] = 60,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a one-time station enrolment code (console: trusted) / 生成工作站注册码."""
+    _setup_django()
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from bridge.keys import shell_public_key
+    from clinical_shell.errors import DomainError
+    from clinical_shell.network.models import Institution
+    from clinical_shell.stations.services import create_enrolment_code
+
+    where = Institution.objects.filter(code=institution).first()
+    if where is None:
+        raise CommandError(f"没有机构 / no institution {institution!r}")
+    try:
+        issued = create_enrolment_code(
+            actor=None, institution=where, room=room, ttl=timedelta(minutes=ttl_minutes)
+        )
+    except DomainError as exc:
+        raise CommandError(exc.message) from None
+    result = {
+        "code": issued.code,
+        "expires_at": issued.expires_at.isoformat(),
+        "shell_key": shell_public_key(settings.OSTEON_BRIDGE_KEY_DIR),
+        "bridge": settings.OSTEON_BRIDGE_URL,
+    }
+    emit(
+        result,
+        as_json=as_json,
+        human=(
+            f"注册码 / enrolment code: {issued.code} (至 / until {result['expires_at']})\n"
+            f"osteon station enroll --shell {result['bridge']} --shell-key {result['shell_key']} "
+            f"--code {issued.code}"
+        ),
+    )

@@ -207,3 +207,19 @@ else:
         "filename": str(OSTEON_HUEY_PATH),
         "immediate": False,
     }
+
+# --- bridge ---
+# simulator stations (clinical_shell.stations, bridge/):
+# the endpoint stations connect to; its CURVE keypair is created on first use in the key dir
+OSTEON_BRIDGE_URL = env_str("OSTEON_BRIDGE_URL", "tcp://127.0.0.1:5750")
+OSTEON_BRIDGE_KEY_DIR = Path(env_str("OSTEON_BRIDGE_KEY_DIR", str(VAR_DIR / "bridge")))
+# case bundles packed as the bridge sends them (tar named by its sha256)
+OSTEON_CASE_ARCHIVE_ROOT = Path(
+    env_str("OSTEON_CASE_ARCHIVE_ROOT", str(VAR_DIR / "case-archives"))
+)
+# session recordings received from stations, stored by sha256
+OSTEON_STATION_RECORDING_ROOT = Path(
+    env_str("OSTEON_STATION_RECORDING_ROOT", str(VAR_DIR / "station-recordings"))
+)
+# a station silent for this long is offline (heartbeats come every second)
+OSTEON_STATION_OFFLINE_AFTER_S = 3.0

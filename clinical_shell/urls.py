@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("patients/", include("clinical_shell.records.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
+    path("stations/", include("clinical_shell.stations.urls")),
 ]
 
 # imaging is written in parallel: its pages mount as soon as its urls module exists

@@ -1,0 +1,205 @@
+"""The shell's half of the bridge: `DjangoShellSide` implements `bridge.shell_side.ShellSide`
+over this app's services, for the endpoint process (`osteon bridge serve`).
+
+The endpoint calls it from one plain thread (no event loop), one call at a time, so the ORM is
+used directly; each call first drops a database connection that broke or outlived its age
+(`close_old_connections`), as Django does between requests, because this thread lives for days.
+Importing this module sets Django up when the process has not (the endpoint is not a Django
+process otherwise).
+"""
+
+import os
+import time
+from pathlib import Path
+
+import django
+from django.apps import apps
+
+if not apps.ready:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinical_shell.settings")
+    django.setup()
+
+from django.db import close_old_connections
+
+from bridge.messages import (
+    Heartbeat,
+    Result,
+    ResultAck,
+    SessionStarted,
+    StartSession,
+    Telemetry,
+)
+from bridge.shell_side import (
+    EnrolmentRefusedError,
+    ResultRefusedError,
+    SignInRefusedError,
+    StationRef,
+    UserRef,
+)
+from clinical_shell.stations import live, selectors, services
+from clinical_shell.stations.models import Station, StationSession
+
+# live samples passed on to browsers per session per second (stations send up to 60)
+TELEMETRY_TO_BROWSER_HZ = 15.0
+
+
+def station_ref(station: Station) -> StationRef:
+    return StationRef(
+        station_id=str(station.pk),
+        name=station.name,
+        curve_public_key=station.curve_public_key,
+        signing_public_key=station.signing_public_key,
+        institution=station.institution.name,
+        room=station.room,
+    )
+
+
+class DjangoShellSide:
+    """`bridge.shell_side.ShellSide` backed by the clinical shell's database."""
+
+    def __init__(self) -> None:
+        # session uid -> (session pk, time of the last sample passed on)
+        self._telemetry: dict[str, tuple[int, float]] = {}
+
+    def _station(self, ref: StationRef) -> Station:
+        return Station.objects.select_related("institution").get(pk=int(ref.station_id))
+
+    def station_for_key(self, curve_public_key: str) -> StationRef | None:
+        close_old_connections()
+        station = selectors.station_for_key(curve_public_key)
+        return station_ref(station) if station is not None else None
+
+    def enroll(
+        self,
+        *,
+        code: str,
+        curve_public_key: str,
+        signing_public_key: str,
+        hostname: str,
+        room: str,
+    ) -> StationRef:
+        close_old_connections()
+        try:
+            station = services.enroll_station(
+                code=code,
+                curve_public_key=curve_public_key,
+                signing_public_key=signing_public_key,
+                hostname=hostname,
+            )
+        except services.StationError as exc:
+            raise EnrolmentRefusedError(exc.message) from None
+        return station_ref(Station.objects.select_related("institution").get(pk=station.pk))
+
+    def heartbeat(self, station: StationRef, heartbeat: Heartbeat) -> None:
+        close_old_connections()
+        services.record_contact(
+            station_id=int(station.station_id),
+            busy=heartbeat.state == "busy",
+            session_uid=heartbeat.session_id,
+            username=heartbeat.user,
+        )
+
+    def station_offline(self, station: StationRef) -> None:
+        close_old_connections()
+        services.mark_offline(station_id=int(station.station_id))
+
+    def sign_in(self, station: StationRef, *, username: str, secret: str, method: str) -> UserRef:
+        close_old_connections()
+        try:
+            sign_in = services.sign_in_at_station(
+                station=self._station(station), username=username, secret=secret, method=method
+            )
+        except services.StationError as exc:
+            raise SignInRefusedError(exc.message) from None
+        return UserRef(
+            username=sign_in.user.get_username(),
+            display_name=live.display_name(sign_in.user),
+            sign_in_id=sign_in.uid,
+        )
+
+    def pending_commands(self, station: StationRef) -> list[StartSession]:
+        close_old_connections()
+        commands = []
+        for session in selectors.queued_sessions(int(station.station_id)):
+            archive = selectors.archive_by_hash(session.case_hash)
+            commands.append(
+                StartSession(
+                    session_id=session.uid,
+                    case_hash=session.case_hash,
+                    case_bytes=archive.size_bytes if archive is not None else 0,
+                    scenario=session.scenario,
+                    username=session.user.get_username(),
+                    device=session.device or "scripted:expert",
+                )
+            )
+        return commands
+
+    def session_started(self, station: StationRef, started: SessionStarted) -> None:
+        close_old_connections()
+        services.confirm_session_started(
+            station_id=int(station.station_id), session_uid=started.session_id, error=started.error
+        )
+
+    def telemetry(self, station: StationRef, telemetry: Telemetry) -> None:
+        now = time.monotonic()
+        known = self._telemetry.get(telemetry.session_id)
+        if known is None:
+            close_old_connections()
+            pk = (
+                StationSession.objects.filter(
+                    station_id=int(station.station_id), uid=telemetry.session_id
+                )
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if pk is None:
+                return  # a session the shell does not know yet (the result will create it)
+            known = (pk, 0.0)
+        pk, last = known
+        # the last sample of a session always goes on (it carries the final metrics)
+        if telemetry.state != "ended" and now - last < 1.0 / TELEMETRY_TO_BROWSER_HZ:
+            self._telemetry[telemetry.session_id] = known
+            return
+        self._telemetry[telemetry.session_id] = (pk, now)
+        live.publish_telemetry(
+            pk,
+            {
+                "tick": telemetry.tick,
+                "state": telemetry.state,
+                "tool_position_mm": list(telemetry.tool_position_mm),
+                "force_n": list(telemetry.force_n),
+                "metrics": dict(telemetry.metrics),
+            },
+        )
+        if telemetry.state == "ended":
+            self._telemetry.pop(telemetry.session_id, None)
+
+    def case_path(self, case_hash: str) -> Path | None:
+        close_old_connections()
+        archive = selectors.archive_by_hash(case_hash)
+        if archive is None or not Path(archive.path).is_file():
+            return None
+        return Path(archive.path)
+
+    def accept_result(self, station: StationRef, *, message_id: str, result: Result) -> ResultAck:
+        close_old_connections()
+        try:
+            accepted = services.accept_result(
+                station=self._station(station), message_id=message_id, result=result
+            )
+        except services.StationError as exc:
+            raise ResultRefusedError(exc.code, exc.message) from None
+        return ResultAck(
+            result_id=message_id,
+            duplicate=accepted.duplicate,
+            status=accepted.result.verification,
+        )
+
+    def refuse_result(
+        self, station: StationRef, *, message_id: str, result: Result, code: str, reason: str
+    ) -> None:
+        close_old_connections()
+        row = Station.objects.filter(pk=int(station.station_id)).first()
+        services.refuse_result(
+            station=row, message_id=message_id, result=result, code=code, reason=reason
+        )

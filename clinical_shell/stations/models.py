@@ -1,0 +1,249 @@
+"""Simulator stations joined over the bridge: enrolment, presence, sessions and their results.
+
+A station enrols once with a one-time code (stored hashed) and is known by its CURVE public key
+(the bridge's ZAP handler accepts only enrolled keys) and its Ed25519 signing key (every result it
+sends is signed with it). A session belongs to a real shell user; its result takes effect once
+(unique message id) and counts only after the shell replayed the recording bit for bit.
+"""
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from clinical_shell.network.models import Institution
+
+
+class EnrolmentCode(models.Model):
+    """A one-time, expiring code an administrator hands to a station; only its hash is kept."""
+
+    code_sha256 = models.CharField(max_length=64, unique=True)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    room = models.CharField(max_length=64)
+    # None: made on the server console (`osteon shell enrolment-code`), which is trusted
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by_station = models.OneToOneField(
+        "Station", null=True, blank=True, on_delete=models.PROTECT, related_name="enrolment_code"
+    )
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"enrolment code {self.pk} ({self.institution_id} {self.room})"
+
+
+class Station(models.Model):
+    class Status(models.TextChoices):
+        ENROLLED = "enrolled", _("已注册")
+        REVOKED = "revoked", _("已吊销")
+
+    class Presence(models.TextChoices):
+        ONLINE = "online", _("在线")
+        BUSY = "busy", _("使用中")
+        OFFLINE = "offline", _("离线")
+
+    name = models.CharField(max_length=100)
+    hostname = models.CharField(max_length=255, blank=True)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    room = models.CharField(max_length=64)
+    # Z85 text of the 32-byte CURVE public key: what ZAP sees on every connection
+    curve_public_key = models.CharField(max_length=40, unique=True)
+    # Ed25519 verify key (hex) that every result of this station is signed with
+    signing_public_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ENROLLED)
+    enrolled_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoke_reason = models.CharField(max_length=500, blank=True)
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    # the presence last published; `selectors.presence_of` computes the current one
+    presence = models.CharField(max_length=8, choices=Presence.choices, default=Presence.OFFLINE)
+    # who is signed in at the station now (the session's user once one runs)
+    signed_in_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    current_session = models.OneToOneField(
+        "StationSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering: ClassVar = ["institution_id", "room", "name", "id"]
+        indexes: ClassVar = [models.Index(fields=["institution", "status"], name="station_inst")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.room})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.status == self.Status.REVOKED
+
+
+class StationSignInCode(models.Model):
+    """A short-lived, single-use code a user shows on the shell and types at a station."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    code_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_at_station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+
+class StationSignIn(models.Model):
+    """A person signed in at a station (password or one-time code); sessions hang off it."""
+
+    class Method(models.TextChoices):
+        PASSWORD = "password", _("密码")
+        ONE_TIME_CODE = "one_time_code", _("一次性验证码")
+
+    uid = models.CharField(max_length=64, unique=True)
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="sign_ins")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    signed_in_at = models.DateTimeField(auto_now_add=True)
+
+
+class StationSession(models.Model):
+    class Origin(models.TextChoices):
+        SHELL = "shell", _("平台发起")
+        STATION = "station", _("工作站发起")
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("等待工作站")
+        RUNNING = "running", _("进行中")
+        FINISHED = "finished", _("已结束")
+        ABORTED = "aborted", _("已中止")
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="sessions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # the case archive's hash (what travels on the bridge) and the bundle's content hash
+    case_hash = models.CharField(max_length=80)
+    case_content_hash = models.CharField(max_length=80, blank=True)
+    scenario = models.CharField(max_length=64)
+    # what drives the tool: "scripted:expert", "mouse", a haptic device name
+    device = models.CharField(max_length=64, blank=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    # the session id on the bridge: made by the shell (StartSession) or by the station
+    uid = models.CharField(max_length=64, unique=True)
+    # the sign-in at the station this session ran under (empty for shell-started sessions)
+    sign_in = models.ForeignKey(
+        "StationSignIn", null=True, blank=True, on_delete=models.PROTECT, related_name="sessions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # the latest live metrics the station reported (the page shows them while it runs)
+    last_metrics = models.JSONField(default=dict, blank=True)
+    abort_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["user", "created_at"], name="station_session_user"),
+            models.Index(fields=["station", "state"], name="station_session_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} ({self.scenario})"
+
+
+class CaseArchive(models.Model):
+    """A case bundle packed as the bridge sends it (a deterministic tar): stations ask for a case
+    by the archive's sha256; the bundle's own content hash is what recordings name."""
+
+    archive_hash = models.CharField(max_length=80, unique=True)
+    content_hash = models.CharField(max_length=80)
+    path = models.CharField(max_length=500)
+    size_bytes = models.BigIntegerField()
+    bundle_path = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["content_hash"], name="case_archive_content")]
+
+
+class SessionResult(models.Model):
+    """A signed session result; counts only once `verification` is verified (replay matched)."""
+
+    class Verification(models.TextChoices):
+        PENDING = "pending", _("待验证")
+        VERIFIED = "verified", _("已验证")
+        REJECTED = "rejected", _("已拒绝")
+
+    # dedupe: a result resent by the station's outbox takes effect exactly once
+    message_id = models.CharField(max_length=64, unique=True)
+    session = models.OneToOneField(
+        StationSession, null=True, blank=True, on_delete=models.PROTECT, related_name="result"
+    )
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="results")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    case_hash = models.CharField(max_length=80)
+    scenario = models.CharField(max_length=64)
+    # the recording file, stored by its sha256 under OSTEON_STATION_RECORDING_ROOT
+    recording_sha256 = models.CharField(max_length=64)
+    recording_path = models.CharField(max_length=500)
+    metrics = models.JSONField(default=dict)
+    score = models.FloatField()
+    passed = models.BooleanField(default=False)
+    final_state_hash = models.CharField(max_length=80)
+    # hex Ed25519 signature over the canonical encoding of the fields above
+    signature = models.CharField(max_length=128)
+    # when the session ended, by the station's clock
+    ended_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    verification = models.CharField(
+        max_length=8, choices=Verification.choices, default=Verification.PENDING
+    )
+    rejection_reason = models.TextField(blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # what the replay reported (state hash, ticks, wall time), for the committee
+    replay = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-received_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["user", "verification", "scenario"], name="result_user_ver"),
+            models.Index(fields=["station", "received_at"], name="result_station"),
+        ]
+
+    def __str__(self) -> str:
+        return f"result {self.message_id} ({self.verification})"
+
+    @property
+    def counts(self) -> bool:
+        return self.verification == self.Verification.VERIFIED
+
+
+class RefusedMessage(models.Model):
+    """A message from a station the shell refused (bad signature, unknown station, ...), kept
+    so the refusal and its reason can be shown and audited; it never takes effect."""
+
+    station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="refusals"
+    )
+    curve_public_key = models.CharField(max_length=40, blank=True)
+    kind = models.CharField(max_length=32)
+    message_id = models.CharField(max_length=64, blank=True)
+    code = models.CharField(max_length=64)
+    reason = models.TextField()
+    # what the message claimed (user, scenario, score), for whoever looks into the refusal
+    claimed = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["-received_at", "-id"]

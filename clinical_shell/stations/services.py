@@ -1,0 +1,810 @@
+"""Every write about stations: enrolment, revocation, presence, sign-in, sessions and results.
+
+Enrolment and sign-in codes are stored as hashes and shown once. A result is stored once per
+message id (the station's outbox resends it until acknowledged), with its recording on disk by
+sha256 before the row commits; its score counts only after `verify_result_by_replay` re-ran the
+recording through the engine and reproduced the signed final-state hash bit for bit.
+Refusals (bad signature, unknown user, ...) are recorded in their own transaction, so they
+survive the refusal they describe.
+"""
+
+import hashlib
+import hmac
+import math
+import os
+import secrets
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from nacl.exceptions import CryptoError
+from nacl.signing import VerifyKey
+
+from bridge.messages import Result
+from bridge.signing import SignatureInvalidError, verify_result
+from clinical_shell.accounts.services import check_sign_in
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError
+from clinical_shell.jobs import services as jobs
+from clinical_shell.network.models import Institution
+from clinical_shell.stations import live, selectors
+from clinical_shell.stations.models import (
+    EnrolmentCode,
+    RefusedMessage,
+    SessionResult,
+    Station,
+    StationSession,
+    StationSignIn,
+    StationSignInCode,
+)
+from sim_core.scenarios import list_scenarios
+
+ENROLMENT_TTL_DEFAULT = timedelta(hours=1)
+ENROLMENT_TTL_MAX = timedelta(days=7)
+SIGN_IN_CODE_TTL = timedelta(minutes=5)
+# enrolment codes: 4 groups of 4 from an alphabet without look-alikes (80 bits)
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class StationError(DomainError):
+    """A station rule said no; `code` is one of bridge.messages.ERROR_CODES when it reaches a
+    station over the bridge."""
+
+
+def _digest(code: str) -> str:
+    # keyed: a leaked table of short sign-in codes cannot be reversed without the secret key
+    normalized = code.strip().upper().replace("-", "").replace(" ", "")
+    return hmac.new(settings.SECRET_KEY.encode(), normalized.encode(), "sha256").hexdigest()
+
+
+def _new_code(groups: int) -> str:
+    return "-".join(
+        "".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(groups)
+    )
+
+
+# ---- enrolment ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str  # the only time the code exists outside the caller's copy
+    expires_at: datetime
+    row_id: int
+
+
+@transaction.atomic
+def create_enrolment_code(
+    *,
+    actor: User | None,
+    institution: Institution,
+    room: str,
+    ttl: timedelta = ENROLMENT_TTL_DEFAULT,
+) -> IssuedCode:
+    """A one-time code a new station at `institution`/`room` presents to enrol (the caller
+    checked that `actor` administers the institution; None: the server console)."""
+    room = room.strip()
+    if not room:
+        raise StationError("room_required", "请填写房间 / enter the room", status=422)
+    if ttl <= timedelta(0) or ttl > ENROLMENT_TTL_MAX:
+        raise StationError(
+            "bad_ttl", "有效期须在 1 分钟到 7 天之间 / validity must be 1 min to 7 days", status=422
+        )
+    code = _new_code(4)
+    row = EnrolmentCode.objects.create(
+        code_sha256=_digest(code),
+        institution=institution,
+        room=room[:64],
+        created_by=actor,
+        expires_at=timezone.now() + ttl,
+    )
+    audit.record(
+        actor=actor,
+        action="station.enrolment_code",
+        target=row,
+        detail={
+            "institution": institution.code,
+            "room": row.room,
+            "ttl_s": ttl.total_seconds(),
+            "via": "console" if actor is None else "shell",
+        },
+    )
+    return IssuedCode(code=code, expires_at=row.expires_at, row_id=row.pk)
+
+
+def enroll_station(
+    *, code: str, curve_public_key: str, signing_public_key: str, hostname: str
+) -> Station:
+    """Use an enrolment code once: record the station and its two public keys. Raises
+    StationError("enrolment_refused") for an unknown, used or expired code or unusable keys;
+    the refusal is audited either way."""
+    outcome = _enroll(
+        code=code,
+        curve_public_key=curve_public_key,
+        signing_public_key=signing_public_key,
+        hostname=hostname,
+    )
+    if isinstance(outcome, StationError):
+        raise outcome  # after the commit: the audited refusal stays
+    return outcome
+
+
+def _check_keys(curve_public_key: str, signing_public_key: str) -> str:
+    """Why the keys are unusable ("" when fine)."""
+    import zmq.utils.z85
+
+    if len(curve_public_key) != 40:
+        return "CURVE key must be 40 Z85 characters"
+    try:
+        if len(zmq.utils.z85.decode(curve_public_key)) != 32:
+            return "CURVE key is not 32 bytes"
+    except (ValueError, KeyError, TypeError):
+        return "CURVE key is not Z85"
+    try:
+        VerifyKey(bytes.fromhex(signing_public_key))
+    except (ValueError, TypeError, CryptoError):
+        return "signing key is not a hex Ed25519 verify key"
+    return ""
+
+
+@transaction.atomic
+def _enroll(
+    *, code: str, curve_public_key: str, signing_public_key: str, hostname: str
+) -> Station | StationError:
+    row = EnrolmentCode.objects.select_for_update().filter(code_sha256=_digest(code)).first()
+    now = timezone.now()
+    why = ""
+    if row is None:
+        why = "unknown_code"
+    elif row.used_at is not None:
+        why = "code_used"
+    elif row.expires_at <= now:
+        why = "code_expired"
+    else:
+        why = _check_keys(curve_public_key, signing_public_key) and "bad_keys"
+        if not why and (
+            Station.objects.filter(curve_public_key=curve_public_key).exists()
+            or Station.objects.filter(signing_public_key=signing_public_key).exists()
+        ):
+            why = "keys_in_use"
+    if why or row is None:
+        audit.record(
+            actor=None,
+            action="station.enroll",
+            success=False,
+            target=row,
+            detail={"why": why, "hostname": hostname[:100]},
+        )
+        messages = {
+            "unknown_code": "注册码无效 / unknown enrolment code",
+            "code_used": "注册码已使用 / the enrolment code was already used",
+            "code_expired": "注册码已过期 / the enrolment code has expired",
+            "bad_keys": "工作站密钥无效 / the station's keys are unusable",
+            "keys_in_use": "该密钥已属于另一工作站 / these keys belong to another station",
+        }
+        return StationError("enrolment_refused", messages[why], status=403)
+    station = Station.objects.create(
+        name=(hostname.strip() or f"station-{row.room}")[:100],
+        hostname=hostname[:255],
+        institution_id=row.institution_id,
+        room=row.room,
+        curve_public_key=curve_public_key,
+        signing_public_key=signing_public_key.lower(),
+    )
+    row.used_at = now
+    row.used_by_station = station
+    row.save(update_fields=["used_at", "used_by_station"])
+    audit.record(
+        actor=None,
+        action="station.enroll",
+        target=station,
+        detail={"code_id": row.pk, "hostname": hostname[:100], "room": row.room},
+    )
+    transaction.on_commit(lambda: live.publish_station(station.pk))
+    return station
+
+
+@transaction.atomic
+def revoke_station(*, actor: User, station: Station, reason: str) -> Station:
+    """Revoke a station: ZAP and every message check ask `selectors.station_for_key`, which no
+    longer finds it, so the bridge cuts it off within a second."""
+    reason = reason.strip()
+    if not reason:
+        raise StationError("reason_required", "请填写吊销原因 / give a reason", status=422)
+    station = Station.objects.select_for_update().get(pk=station.pk)
+    if station.is_revoked:
+        raise StationError("already_revoked", "该工作站已被吊销 / already revoked")
+    station.status = Station.Status.REVOKED
+    station.revoked_at = timezone.now()
+    station.revoked_by = actor
+    station.revoke_reason = reason[:500]
+    station.presence = Station.Presence.OFFLINE
+    station.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason", "presence"])
+    audit.record(actor=actor, action="station.revoke", target=station, reason=reason)
+    transaction.on_commit(lambda: live.publish_station(station.pk))
+    return station
+
+
+# ---- presence ----------------------------------------------------------------------------------
+
+
+def record_contact(
+    *, station_id: int, busy: bool, session_uid: str = "", username: str = ""
+) -> str:
+    """A heartbeat (or hello) from the station: note the contact and its state; publish the
+    presence when it changed. Returns the presence. Not audited (once a second per station)."""
+    now = timezone.now()
+    with transaction.atomic():
+        station = Station.objects.select_for_update().filter(pk=station_id).first()
+        if station is None or station.is_revoked:
+            return Station.Presence.OFFLINE
+        fields = ["last_contact_at"]
+        station.last_contact_at = now
+        session = None
+        if busy and session_uid:
+            session = StationSession.objects.filter(station=station, uid=session_uid).first()
+        if busy and session is not None and session.state == StationSession.State.QUEUED:
+            # the station runs it; a lost session_started must not leave it queued forever
+            session.state = StationSession.State.RUNNING
+            session.started_at = session.started_at or now
+            session.save(update_fields=["state", "started_at"])
+        current_id = session.pk if session is not None else None
+        if station.current_session_id != current_id:
+            station.current_session_id = current_id
+            fields.append("current_session")
+        user_id = _user_id(username) if username else None
+        if station.signed_in_user_id != user_id:
+            station.signed_in_user_id = user_id
+            fields.append("signed_in_user")
+        presence = Station.Presence.BUSY if busy else Station.Presence.ONLINE
+        changed = station.presence != presence or len(fields) > 1
+        if station.presence != presence:
+            station.presence = presence
+            fields.append("presence")
+        station.save(update_fields=fields)
+    if changed:
+        live.publish_station(station.pk)
+    return presence
+
+
+def _user_id(username: str) -> int | None:
+    return (
+        get_user_model()
+        .objects.filter(username=username, is_active=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def mark_offline(*, station_id: int) -> None:
+    """The bridge has heard nothing from the station for OSTEON_STATION_OFFLINE_AFTER_S."""
+    updated = Station.objects.filter(pk=station_id).exclude(presence=Station.Presence.OFFLINE)
+    if updated.update(presence=Station.Presence.OFFLINE):
+        live.publish_station(station_id)
+
+
+# ---- people at a station -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def issue_sign_in_code(*, actor: User) -> IssuedCode:
+    """A short-lived single-use code `actor` types at a station instead of a password."""
+    code = "".join(secrets.choice("0123456789") for _ in range(8))
+    row = StationSignInCode.objects.create(
+        user=actor, code_sha256=_digest(code), expires_at=timezone.now() + SIGN_IN_CODE_TTL
+    )
+    audit.record(actor=actor, action="station.sign_in_code", target=row)
+    return IssuedCode(code=f"{code[:4]}-{code[4:]}", expires_at=row.expires_at, row_id=row.pk)
+
+
+def sign_in_at_station(
+    *, station: Station, username: str, secret: str, method: str
+) -> StationSignIn:
+    """Check a password (the shell's own sign-in rule: lockout, audit) or a one-time code and
+    record the sign-in. Raises StationError("sign_in_refused")."""
+    if method == StationSignIn.Method.PASSWORD:
+        try:
+            user = check_sign_in(username=username, password=secret)
+        except DomainError as exc:
+            raise StationError("sign_in_refused", exc.message, status=401) from None
+    elif method == StationSignIn.Method.ONE_TIME_CODE:
+        outcome = _use_sign_in_code(station=station, username=username, code=secret)
+        if isinstance(outcome, StationError):
+            raise outcome
+        user = outcome
+    else:
+        raise StationError("sign_in_refused", f"未知的登录方式 / unknown method {method!r}")
+    return _record_sign_in(station=station, user=user, method=method)
+
+
+@transaction.atomic
+def _use_sign_in_code(*, station: Station, username: str, code: str) -> User | StationError:
+    row = (
+        StationSignInCode.objects.select_for_update()
+        .select_related("user")
+        .filter(code_sha256=_digest(code), user__username=username)
+        .first()
+    )
+    now = timezone.now()
+    why = ""
+    if row is None:
+        why = "unknown_code"
+    elif row.used_at is not None:
+        why = "code_used"
+    elif row.expires_at <= now:
+        why = "code_expired"
+    elif not row.user.is_active:
+        why = "inactive_user"
+    if why or row is None:
+        audit.record(
+            actor=None,
+            action="station.sign_in",
+            success=False,
+            target=station,
+            username=username,
+            detail={"why": why, "method": "one_time_code"},
+        )
+        return StationError(
+            "sign_in_refused",
+            "一次性验证码无效、已使用或已过期 / the one-time code is wrong, used or expired",
+            status=401,
+        )
+    row.used_at = now
+    row.used_at_station = station
+    row.save(update_fields=["used_at", "used_at_station"])
+    return row.user
+
+
+@transaction.atomic
+def _record_sign_in(*, station: Station, user: User, method: str) -> StationSignIn:
+    sign_in = StationSignIn.objects.create(
+        uid=uuid.uuid4().hex, station=station, user=user, method=method
+    )
+    Station.objects.filter(pk=station.pk).update(signed_in_user=user)
+    audit.record(actor=user, action="station.sign_in", target=station, detail={"method": method})
+    transaction.on_commit(lambda: live.publish_station(station.pk))
+    return sign_in
+
+
+# ---- sessions ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def start_session_from_shell(
+    *,
+    actor: User,
+    station: Station,
+    case_content_hash: str,
+    scenario: str,
+    user: User,
+    device: str = "scripted:expert",
+) -> StationSession:
+    """Queue "run `scenario` on the case at `station` for `user`": the bridge hands the station a
+    StartSession until it confirms (the caller checked that `actor` may do this)."""
+    station = Station.objects.select_for_update().get(pk=station.pk)
+    if station.is_revoked:
+        raise StationError("revoked", "该工作站已被吊销 / the station is revoked")
+    if scenario not in list_scenarios():
+        raise StationError(
+            "unknown_scenario", f"未知场景 / unknown scenario {scenario!r}", status=422
+        )
+    if StationSession.objects.filter(
+        station=station,
+        state__in=[StationSession.State.QUEUED, StationSession.State.RUNNING],
+    ).exists():
+        raise StationError("station_busy", "该工作站正在训练中 / the station is running a session")
+    archive = case_archive_for(case_content_hash)
+    session = StationSession.objects.create(
+        station=station,
+        user=user,
+        case_hash=archive.archive_hash,
+        case_content_hash=archive.content_hash,
+        scenario=scenario,
+        device=device[:64],
+        origin=StationSession.Origin.SHELL,
+        started_by=actor,
+        uid=uuid.uuid4().hex,
+    )
+    audit.record(
+        actor=actor,
+        action="station_session.start",
+        target=session,
+        detail={
+            "station": station.pk,
+            "user": user.get_username(),
+            "scenario": scenario,
+            "case": archive.content_hash,
+        },
+    )
+    transaction.on_commit(lambda: live.publish_session(session.pk))
+    return session
+
+
+def case_archive_for(case_content_hash: str) -> Any:
+    """The packed archive of the case bundle with this content hash (packed on first use)."""
+    from clinical_shell.stations import case_archives
+
+    try:
+        return case_archives.archive_for_content_hash(case_content_hash)
+    except case_archives.CaseNotFoundError:
+        raise StationError(
+            "unknown_case", f"未找到病例 / no built case with hash {case_content_hash}", status=404
+        ) from None
+
+
+@transaction.atomic
+def confirm_session_started(*, station_id: int, session_uid: str, error: str = "") -> None:
+    """The station began the shell-started session (or could not: `error`)."""
+    session = (
+        StationSession.objects.select_for_update()
+        .filter(station_id=station_id, uid=session_uid)
+        .first()
+    )
+    if session is None or session.state not in (
+        StationSession.State.QUEUED,
+        StationSession.State.RUNNING,
+    ):
+        return  # a repeated confirmation, or one for a session already over
+    now = timezone.now()
+    if error:
+        session.state = StationSession.State.ABORTED
+        session.abort_reason = error[:500]
+        session.ended_at = now
+        session.save(update_fields=["state", "abort_reason", "ended_at"])
+        Station.objects.filter(pk=station_id, current_session=session).update(current_session=None)
+    else:
+        session.state = StationSession.State.RUNNING
+        session.started_at = session.started_at or now
+        session.save(update_fields=["state", "started_at"])
+        Station.objects.filter(pk=station_id).update(
+            current_session=session, presence=Station.Presence.BUSY
+        )
+    audit.record(
+        actor=None,
+        action="station_session.started" if not error else "station_session.aborted",
+        target=session,
+        detail={"error": error[:500]} if error else {},
+    )
+    transaction.on_commit(lambda: live.publish_session(session.pk))
+    transaction.on_commit(lambda: live.publish_station(station_id))
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    result: SessionResult
+    duplicate: bool
+
+
+def accept_result(*, station: Station, message_id: str, result: Result) -> Accepted:
+    """Store a signed session result once per `message_id` and queue its verification by replay.
+
+    Checks again what the endpoint checks (the station is enrolled, the result names it, the
+    Ed25519 signature verifies with its registered key, the recording matches its hash), then
+    that the user is a real shell user and, for a shell-started session, the session's user.
+    Raises StationError with a bridge error code; the refusal is recorded (RefusedMessage and
+    audit) before it is raised.
+    """
+    try:
+        return _store_result(station=station, message_id=message_id, result=result)
+    except StationError as exc:
+        refuse_result(
+            station=station, message_id=message_id, result=result, code=exc.code, reason=exc.message
+        )
+        raise
+
+
+def _check_result(station: Station, result: Result) -> None:
+    if station.is_revoked:
+        raise StationError("revoked", "该工作站已被吊销 / the station is revoked")
+    if result.station_id != str(station.pk):
+        raise StationError(
+            "wrong_station",
+            f"成绩来自另一工作站 / the result names station {result.station_id[:40]!r}, "
+            f"sent by station {station.pk}",
+        )
+    try:
+        verify_result(result, station.signing_public_key)
+    except SignatureInvalidError:
+        raise StationError(
+            "bad_signature",
+            "签名与该工作站的密钥不符（成绩被篡改或由其他工作站签名）/ the signature does not "
+            "verify with this station's key (tampered, or signed by another station)",
+        ) from None
+    digest = "sha256:" + hashlib.sha256(result.recording).hexdigest()
+    if digest != result.recording_hash:
+        raise StationError(
+            "bad_recording", "录制文件与签名中的哈希不符 / the recording does not match its hash"
+        )
+
+
+def _store_result(*, station: Station, message_id: str, result: Result) -> Accepted:
+    # a resend of a stored result: acknowledge again, change nothing
+    existing = SessionResult.objects.filter(message_id=message_id).first()
+    if existing is not None and existing.station_id == station.pk:
+        return Accepted(existing, duplicate=True)
+    _check_result(station, result)
+    if existing is not None:
+        raise StationError("replayed", "该消息编号已被使用 / this message id was already used")
+    user = get_user_model().objects.filter(username=result.username, is_active=True).first()
+    if user is None:
+        raise StationError(
+            "not_signed_in", f"平台中没有该用户 / no shell user {result.username[:150]!r}"
+        )
+    # the recording goes to disk first: a committed row always has its file
+    path = store_recording(result.recording, result.recording_hash)
+    try:
+        with transaction.atomic():
+            session = _session_for_result(station, user, result)
+            row = SessionResult.objects.create(
+                message_id=message_id,
+                session=session,
+                station=station,
+                user=user,
+                case_hash=result.case_hash,
+                scenario=result.scenario,
+                recording_sha256=result.recording_hash.removeprefix("sha256:"),
+                recording_path=str(path),
+                metrics=dict(result.metrics),
+                score=result.score,
+                passed=result.passed,
+                final_state_hash=result.final_state_hash,
+                signature=result.signature,
+                ended_at=_utc(result.ended_at),
+            )
+            audit.record(
+                actor=user,
+                action="session_result.accept",
+                target=row,
+                detail={
+                    "station": station.pk,
+                    "message_id": message_id,
+                    "scenario": result.scenario,
+                    "score": result.score,
+                },
+            )
+            queue_verification(row)
+            transaction.on_commit(lambda: live.publish_session(session.pk))
+            transaction.on_commit(lambda: live.publish_station(station.pk))
+    except IntegrityError:
+        # the same message id committed by another process between our check and insert
+        row = SessionResult.objects.get(message_id=message_id)
+        return Accepted(row, duplicate=True)
+    return Accepted(row, duplicate=False)
+
+
+def _utc(seconds: float) -> datetime | None:
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _session_for_result(station: Station, user: User, result: Result) -> StationSession:
+    """The session the result ends: the shell-started one (same user required), or a session
+    the station started under a sign-in of this user there (recorded now)."""
+    session = (
+        StationSession.objects.select_for_update()
+        .filter(station=station, uid=result.session_id)
+        .first()
+    )
+    if session is not None and session.user_id != user.pk:
+        raise StationError(
+            "not_signed_in",
+            "成绩的用户与训练安排的用户不同 / the result's user is not the session's user",
+        )
+    if session is not None and hasattr(session, "result"):
+        raise StationError(
+            "replayed", "该训练已有成绩 / this session already has a result (another message id)"
+        )
+    now = timezone.now()
+    if session is None:
+        sign_in = (
+            StationSignIn.objects.filter(station=station, user=user)
+            .order_by("-signed_in_at")
+            .first()
+        )
+        if sign_in is None:
+            raise StationError(
+                "not_signed_in",
+                "该用户未在此工作站登录 / the user never signed in at this station",
+            )
+        archive = selectors.archive_by_hash(result.case_hash)
+        session = StationSession.objects.create(
+            station=station,
+            user=user,
+            case_hash=result.case_hash,
+            case_content_hash=archive.content_hash if archive is not None else "",
+            scenario=result.scenario,
+            origin=StationSession.Origin.STATION,
+            uid=result.session_id[:64],
+            sign_in=sign_in,
+            state=StationSession.State.FINISHED,
+            ended_at=now,
+        )
+    else:
+        session.state = StationSession.State.FINISHED
+        session.ended_at = now
+        session.last_metrics = dict(result.metrics)
+        session.save(update_fields=["state", "ended_at", "last_metrics"])
+    Station.objects.filter(pk=station.pk, current_session=session).update(current_session=None)
+    return session
+
+
+def store_recording(data: bytes, recording_hash: str) -> Path:
+    """Write the recording under the recording root by its sha256 (temporary file, fsync,
+    rename): the same recording is stored once."""
+    digest = recording_hash.removeprefix("sha256:")
+    root = Path(settings.OSTEON_STATION_RECORDING_ROOT)
+    path = root / digest[:2] / f"{digest}.npz"
+    if path.is_file() and path.stat().st_size == len(data):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{digest}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@transaction.atomic
+def refuse_result(
+    *, station: Station | None, message_id: str, result: Result, code: str, reason: str
+) -> RefusedMessage:
+    """Record a result that was refused (by the endpoint or by `accept_result`)."""
+    row = RefusedMessage.objects.create(
+        station=station,
+        curve_public_key=station.curve_public_key if station is not None else "",
+        kind="result",
+        message_id=message_id[:64],
+        code=code[:64],
+        reason=reason,
+        claimed={
+            "station_id": result.station_id[:40],
+            "username": result.username[:150],
+            "session_id": result.session_id[:64],
+            "scenario": result.scenario[:64],
+            "score": result.score if math.isfinite(result.score) else None,
+            "case_hash": result.case_hash[:80],
+        },
+    )
+    audit.record(
+        actor=None,
+        action="session_result.refuse",
+        success=False,
+        target=station,
+        reason=reason,
+        detail={"code": code, "message_id": message_id[:64]},
+    )
+    return row
+
+
+def queue_verification(result: SessionResult) -> None:
+    """Queue the replay of `result` as a background job (once per result; the worker is woken
+    after the caller's transaction commits)."""
+    from clinical_shell.stations.tasks import VERIFY_RESULT
+
+    jobs.enqueue(
+        actor=None,
+        kind=VERIFY_RESULT,
+        subject=f"session_result.{result.pk}",
+        payload={"result_id": result.pk},
+        idempotency_key=f"{VERIFY_RESULT}.{result.pk}",
+    )
+
+
+# ---- verification by replay --------------------------------------------------------------------
+
+
+def flat_metrics(result_dict: dict[str, Any]) -> dict[str, float]:
+    """{metric name: value} of a sim_core result dict (what a station signs)."""
+    return {name: float(m["value"]) for name, m in result_dict["metrics"].items()}
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def verify_result_by_replay(*, result_id: int) -> SessionResult:
+    """Re-run the stored recording through the engine on the case it names; the score counts
+    (verified) only when the replay reproduces the signed final-state hash bit for bit and the
+    signed metrics and score; otherwise it is rejected with why. Runs in a background job."""
+    from sim_core.replay import RecordingError, model_for_recording, play, read_recording
+
+    result = SessionResult.objects.get(pk=result_id)
+    if result.verification != SessionResult.Verification.PENDING:
+        return result
+    replay: dict[str, Any] = {}
+    why = ""
+    archive = selectors.archive_by_hash(result.case_hash)
+    case_path = Path(archive.bundle_path) if archive is not None else None
+    if case_path is None or not (case_path / "case.json").is_file():
+        why = f"找不到成绩所用病例 / the case {result.case_hash} is not on this shell"
+    else:
+        try:
+            rec = read_recording(Path(result.recording_path))
+            if rec.meta["scenario"] != result.scenario:
+                why = (
+                    "录制文件的场景与成绩不同 / the recording's scenario "
+                    f"{rec.meta['scenario']!r} is not the result's {result.scenario!r}"
+                )
+            else:
+                model = model_for_recording(rec, case_path=case_path)
+                _, replayed = play(model, rec.inputs)
+                replay = {
+                    "state_hash": replayed.state_hash,
+                    "ticks": replayed.ticks,
+                    "wall_s": round(replayed.wall_s, 3),
+                    "score": replayed.sheet.score,
+                }
+                why = _replay_mismatch(result, replayed.as_dict(), replayed.state_hash)
+        except RecordingError as exc:
+            why = f"录制文件无法重放 / the recording cannot be replayed: {exc}"
+    return _record_verification(result_id=result.pk, why=why, replay=replay)
+
+
+def _replay_mismatch(result: SessionResult, replayed: dict[str, Any], state_hash: str) -> str:
+    if state_hash != result.final_state_hash:
+        return (
+            "重放的最终状态与签名不符 / the replay's final state hash "
+            f"{state_hash} is not the signed {result.final_state_hash}"
+        )
+    metrics = flat_metrics(replayed)
+    signed = {k: float(v) for k, v in result.metrics.items()}
+    if metrics.keys() != signed.keys() or not all(_same(metrics[k], signed[k]) for k in metrics):
+        differ = sorted(
+            k
+            for k in metrics.keys() | signed.keys()
+            if k not in metrics or k not in signed or not _same(metrics[k], signed[k])
+        )
+        return f"重放的指标与签名不符 / replayed metrics differ from the signed ones: {differ}"
+    if (
+        not _same(float(replayed["score"]), result.score)
+        or bool(replayed["passed"]) != result.passed
+    ):
+        return (
+            "重放的得分与签名不符 / the replayed score "
+            f"{replayed['score']} is not the signed {result.score}"
+        )
+    return ""
+
+
+@transaction.atomic
+def _record_verification(*, result_id: int, why: str, replay: dict[str, Any]) -> SessionResult:
+    result = SessionResult.objects.select_for_update().get(pk=result_id)
+    if result.verification != SessionResult.Verification.PENDING:
+        return result  # verified twice (a retried job): the first outcome stands
+    result.verification = (
+        SessionResult.Verification.REJECTED if why else SessionResult.Verification.VERIFIED
+    )
+    result.rejection_reason = why
+    result.verified_at = timezone.now()
+    result.replay = replay
+    result.save(update_fields=["verification", "rejection_reason", "verified_at", "replay"])
+    audit.record(
+        actor=None,
+        action="session_result.verify",
+        success=not why,
+        target=result,
+        reason=why,
+        detail={"verification": result.verification, **replay},
+    )
+    session_id = result.session_id
+    if session_id is not None:
+        transaction.on_commit(lambda: live.publish_session(session_id))
+    return result

@@ -1,0 +1,31 @@
+"""Background jobs of the stations app: verification of a session result by replay.
+
+A replay re-runs a whole session through the engine (seconds of CPU for a real case), so it is
+a heavy job: it waits its turn under the heavy-job limit and survives a worker restart (the jobs
+app's recovery runs it again; a verdict already recorded stands).
+"""
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.utils.translation import gettext as _
+
+from clinical_shell.jobs.models import Job
+from clinical_shell.jobs.registry import job_task
+from clinical_shell.jobs.running import JobContext
+from clinical_shell.stations import services
+from clinical_shell.stations.access import visible_sessions
+from clinical_shell.stations.models import SessionResult
+
+VERIFY_RESULT = "stations.verify_result"
+
+
+def _may_view(user: User | AnonymousUser, job: Job) -> bool:
+    """Whoever may see the result may watch its verification."""
+    result_id = job.payload.get("result_id")
+    return SessionResult.objects.filter(visible_sessions(user), pk=result_id).exists()
+
+
+@job_task(VERIFY_RESULT, heavy=True, can_view=_may_view)
+def verify_result(context: JobContext) -> None:
+    """Replay the result's recording; mark it verified or rejected (with why)."""
+    context.progress(_("重放录制，核对最终状态"), 0.1)
+    services.verify_result_by_replay(result_id=int(context.payload["result_id"]))
