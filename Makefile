@@ -9,8 +9,9 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV_PY := .venv/bin/python
 OSTEON := .venv/bin/osteon
 # Debian packages: ffmpeg for streaming, chromium for browser tests,
-# Mesa EGL/GL for Panda3D offscreen rendering, xvfb for the windowed path.
-DEB_PACKAGES := ffmpeg chromium libegl1 libgl1-mesa-dri libgles2 libosmesa6 xvfb fonts-noto-cjk gcc
+# Mesa EGL/GL for Panda3D offscreen rendering, xvfb for the windowed path, gettext (msgfmt) for
+# the shell's translations.
+DEB_PACKAGES := ffmpeg chromium libegl1 libgl1-mesa-dri libgles2 libosmesa6 xvfb fonts-noto-cjk gcc gettext
 DEMO_SERIES := var/demo/ct-lumbar
 DEMO_CASE := assets/cases/demo-lumbar
 # the DICOM viewer (Cornerstone3D) is bundled at build time from the locked npm packages
@@ -18,7 +19,7 @@ VIEWER := clinical_shell/imaging/static/imaging/viewer/viewer.js
 VIEWER_DIR := clinical_shell/imaging/frontend
 VIEWER_SRC := $(wildcard $(VIEWER_DIR)/src/*.js) $(VIEWER_DIR)/build.mjs $(VIEWER_DIR)/package-lock.json
 
-.PHONY: help run test deps system-deps viewer lint typecheck pytest bench clean
+.PHONY: help run test deps system-deps viewer messages lint typecheck pytest bench clean
 
 help:
 	@echo "make run   install what is missing, build the demo case, load the demo region, serve the shell, open scenario 1"
@@ -47,6 +48,11 @@ $(VIEWER): $(VIEWER_SRC)
 
 viewer: $(VIEWER)
 
+# compiled translations (.mo) are build outputs: the project catalogue and every app's own
+# (clinical_shell/<app>/locale); compilemessages skips a catalogue whose .mo is up to date
+messages: deps system-deps
+	cd clinical_shell && ../$(VENV_PY) manage.py compilemessages --ignore node_modules -v 0
+
 $(DEMO_SERIES)/.done: | deps
 	$(OSTEON) phantom ct $(DEMO_SERIES) --region lumbar --seed 7
 	@touch $@
@@ -54,7 +60,7 @@ $(DEMO_SERIES)/.done: | deps
 $(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
 	$(OSTEON) case build $(DEMO_SERIES) $(DEMO_CASE) --force
 
-run: deps system-deps $(VIEWER) $(DEMO_CASE)/case.json
+run: deps system-deps messages $(VIEWER) $(DEMO_CASE)/case.json
 	$(OSTEON) demo
 
 lint: deps
@@ -64,7 +70,7 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
-pytest: deps system-deps $(VIEWER)
+pytest: deps system-deps messages $(VIEWER)
 	.venv/bin/pytest
 
 test: deps system-deps lint typecheck pytest

@@ -3,6 +3,8 @@
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -64,34 +66,47 @@ def problem_response(
     )
 
 
+# evaluated per response, in the language the middleware activated for the request
 _TITLES = {
-    400: "请求无效 / bad request",
-    401: "未认证 / not authenticated",
-    403: "无权访问 / forbidden",
-    404: "未找到 / not found",
-    409: "冲突 / conflict",
-    422: "数据校验失败 / validation failed",
-    423: "账户已锁定 / locked",
+    400: _("请求无效"),
+    401: _("未认证"),
+    403: _("无权访问"),
+    404: _("未找到"),
+    409: _("冲突"),
+    422: _("数据校验失败"),
+    423: _("账户已锁定"),
+}
+_DEFAULT_TITLE = _("错误")
+
+# the messages django-ninja raises itself (in English); anything else passes through as written
+_NINJA_DETAILS = {
+    "CSRF check Failed": _("CSRF 校验失败，请刷新页面后重试"),
+    "Cannot parse request body": _("无法解析请求内容"),
 }
 
 
+def _title(status: int) -> str:
+    return str(_TITLES.get(status, _DEFAULT_TITLE))
+
+
 def install_problem_handlers(api: NinjaAPI) -> None:
-    """Every error the API returns, whatever raised it, has the same problem-details shape."""
+    """Every error the API returns, whatever raised it, has the same problem-details shape.
+
+    Titles and details are in the request's language (the locale middleware has activated it);
+    a DomainError's message was translated where it was raised, during the same request.
+    """
 
     def on_domain(request: HttpRequest, exc: DomainError) -> HttpResponse:
         return problem_response(
-            status=exc.status,
-            code=exc.code,
-            title=_TITLES.get(exc.status, "错误 / error"),
-            detail=str(exc.message),
+            status=exc.status, code=exc.code, title=_title(exc.status), detail=str(exc.message)
         )
 
     def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         return problem_response(
             status=422,
             code="validation_failed",
-            title=_TITLES[422],
-            detail="请求数据不符合要求 / the request data is invalid",
+            title=_title(422),
+            detail=gettext("请求数据不符合要求"),
             errors=[dict(e) for e in exc.errors],
         )
 
@@ -99,16 +114,18 @@ def install_problem_handlers(api: NinjaAPI) -> None:
         return problem_response(
             status=401,
             code="not_authenticated",
-            title=_TITLES[401],
-            detail="需要登录或有效的访问令牌 / sign in or send a valid bearer token",
+            title=_title(401),
+            detail=gettext("需要登录或有效的访问令牌"),
         )
 
     def on_http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        message = str(exc)
+        known = _NINJA_DETAILS.get(message.split(" (", 1)[0])
         return problem_response(
             status=exc.status_code,
             code=f"http_{exc.status_code}",
-            title=_TITLES.get(exc.status_code, "错误 / error"),
-            detail=str(exc),
+            title=_title(exc.status_code),
+            detail=str(known) if known is not None else message,
         )
 
     api.add_exception_handler(DomainError, on_domain)  # type: ignore[arg-type]

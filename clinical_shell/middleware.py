@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render
@@ -25,15 +24,16 @@ class DomainErrorPageMiddleware:
 
 
 class ChineseFirstLocaleMiddleware(LocaleMiddleware):
-    """Chinese unless the person chose otherwise (language cookie from /i18n/setlang/).
+    """The person's choice, else the browser's language, else Chinese.
 
-    Django's LocaleMiddleware would follow the browser's Accept-Language, so an English-language
-    browser would see English first; the shell is Chinese first whatever the browser says.
+    Order: the language cookie set by /i18n/setlang/ (the switch on every page), then the first
+    supported language in the browser's Accept-Language (en-US -> en, zh-CN -> zh-hans), then
+    settings.LANGUAGE_CODE (zh-hans): a browser asking only for a language the shell lacks gets
+    Chinese. The inherited process_response adds `Vary: Accept-Language`.
     """
 
     def process_request(self, request: HttpRequest) -> None:
-        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
-        supported = {code for code, _ in settings.LANGUAGES}
-        language = chosen if chosen in supported else settings.LANGUAGE_CODE
-        translation.activate(language)
+        # get_language_from_request checks the cookie, then Accept-Language, then LANGUAGE_CODE,
+        # keeping only supported languages at each step (an unknown cookie value is skipped)
+        translation.activate(translation.get_language_from_request(request))
         request.LANGUAGE_CODE = translation.get_language()

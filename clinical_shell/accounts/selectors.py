@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from clinical_shell.errors import DomainError
 
@@ -10,5 +11,5 @@ def signed_in_user(request: HttpRequest) -> User:
     """The request's user, known to be signed in (views check first; this states it for types)."""
     user = request.user
     if not isinstance(user, User) or not user.is_authenticated:
-        raise DomainError("not_authenticated", "请先登录 / sign in first", status=401)
+        raise DomainError("not_authenticated", _("请先登录"), status=401)
     return user

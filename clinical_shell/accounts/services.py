@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinical_shell.accounts.models import ApiToken, SignInState
 from clinical_shell.audit import services as audit
@@ -28,7 +30,7 @@ class SignInError(DomainError):
 
 
 def _state_for(user: User) -> SignInState:
-    state, _ = SignInState.objects.select_for_update().get_or_create(user_id=user.pk)
+    state, _created = SignInState.objects.select_for_update().get_or_create(user_id=user.pk)
     return state
 
 
@@ -59,7 +61,7 @@ def _attempt_sign_in(*, username: str, password: str, totp_code: str) -> User | 
             username=username,
             detail={"why": "unknown_user"},
         )
-        return SignInError("bad_credentials", "用户名或密码错误 / wrong user name or password")
+        return SignInError("bad_credentials", _("用户名或密码错误"))
     state = _state_for(user)
     now = timezone.now()
     if state.locked_until is not None and state.locked_until > now:
@@ -73,7 +75,12 @@ def _attempt_sign_in(*, username: str, password: str, totp_code: str) -> User | 
         minutes = int((state.locked_until - now).total_seconds() // 60) + 1
         return AccountLockedError(
             "account_locked",
-            f"账户已锁定，请 {minutes} 分钟后再试 / account locked, try again in {minutes} min",
+            ngettext(
+                "账户已锁定，请 %(minutes)d 分钟后再试",
+                "账户已锁定，请 %(minutes)d 分钟后再试",
+                minutes,
+            )
+            % {"minutes": minutes},
         )
     ok = user.check_password(password)
     why = "bad_password"
@@ -95,8 +102,8 @@ def _attempt_sign_in(*, username: str, password: str, totp_code: str) -> User | 
             detail={"why": why, "locked": "locked_until" in fields},
         )
         if why == "bad_totp":
-            return SignInError("bad_totp", "动态验证码错误 / wrong one-time code")
-        return SignInError("bad_credentials", "用户名或密码错误 / wrong user name or password")
+            return SignInError("bad_totp", _("动态验证码错误"))
+        return SignInError("bad_credentials", _("用户名或密码错误"))
     state.failed_attempts = 0
     state.locked_until = None
     state.save(update_fields=["failed_attempts", "locked_until", "totp_last_step"])
@@ -141,7 +148,7 @@ class IssuedToken:
 @transaction.atomic
 def issue_api_token(*, actor: User, name: str) -> IssuedToken:
     if not name.strip():
-        raise DomainError("token_name_required", "令牌名称不能为空 / token name is required")
+        raise DomainError("token_name_required", _("令牌名称不能为空"))
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user_id=actor.pk, name=name.strip()[:100], prefix=raw[:10], token_sha256=hash_token(raw)
@@ -154,7 +161,7 @@ def issue_api_token(*, actor: User, name: str) -> IssuedToken:
 def revoke_api_token(*, actor: User, token_id: int) -> ApiToken:
     token = ApiToken.objects.select_for_update().filter(id=token_id, user_id=actor.pk).first()
     if token is None:
-        raise DomainError("token_not_found", "未找到该令牌 / no such token", status=404)
+        raise DomainError("token_not_found", _("未找到该令牌"), status=404)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit.record(actor=actor, action="auth.token_revoke", target=token)

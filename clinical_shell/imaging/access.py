@@ -6,6 +6,7 @@ institution that uploaded it may see it (to link it), nobody else.
 """
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import NotFoundError, PermissionDeniedError
@@ -36,7 +37,9 @@ def access_study(
 ) -> Study:
     study = Study.objects.select_related("patient", "uploaded_at").filter(pk=study_id).first()
     if study is None:
-        raise NotFoundError("study_not_found", f"未找到影像检查 / no study {study_id}")
+        raise NotFoundError(
+            "study_not_found", _("未找到编号为 %(study_id)s 的影像检查") % {"study_id": study_id}
+        )
     if study.patient_id is not None:
         access_patient(user, study.patient_id, write=write, reason=reason or "imaging")
         return study
@@ -52,8 +55,7 @@ def access_study(
     if not allowed:
         raise PermissionDeniedError(
             "study_forbidden",
-            "待核对的检查仅上传机构可见 / an unlinked study is visible to its uploading "
-            "institution only",
+            _("待核对的检查仅上传机构可见"),
         )
     return study
 
@@ -63,7 +65,9 @@ def access_series(
 ) -> Series:
     series = Series.objects.filter(pk=series_id).first()
     if series is None:
-        raise NotFoundError("series_not_found", f"未找到序列 / no series {series_id}")
+        raise NotFoundError(
+            "series_not_found", _("未找到编号为 %(series_id)s 的序列") % {"series_id": series_id}
+        )
     series.study = access_study(user, series.study_id, write=write, reason=reason or "view series")
     return series
 
@@ -79,7 +83,9 @@ def access_case_build(
         .first()
     )
     if job is None:
-        raise NotFoundError("case_build_not_found", f"未找到构建任务 / no case build {job_id}")
+        raise NotFoundError(
+            "case_build_not_found", _("未找到编号为 %(job_id)s 的构建任务") % {"job_id": job_id}
+        )
     access_patient(user, job.patient_id, write=write, reason=reason or "case build")
     return job
 
@@ -93,7 +99,9 @@ def may_retry_case_build(user: User | AnonymousUser, job: CaseBuildJob) -> bool:
 def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:
     case = SimulationCase.objects.select_related("series").filter(pk=case_id).first()
     if case is None:
-        raise NotFoundError("case_not_found", f"未找到仿真病例 / no simulation case {case_id}")
+        raise NotFoundError(
+            "case_not_found", _("未找到编号为 %(case_id)s 的仿真病例") % {"case_id": case_id}
+        )
     access_patient(user, case.patient_id, reason="simulation case")
     return case
 
@@ -101,6 +109,9 @@ def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:
 def access_instance(user: User | AnonymousUser, instance_id: int) -> Instance:
     instance = Instance.objects.select_related("series").filter(pk=instance_id).first()
     if instance is None:
-        raise NotFoundError("instance_not_found", f"未找到影像 / no instance {instance_id}")
+        raise NotFoundError(
+            "instance_not_found",
+            _("未找到编号为 %(instance_id)s 的影像") % {"instance_id": instance_id},
+        )
     instance.series.study = access_study(user, instance.series.study_id, reason="image file")
     return instance

@@ -11,6 +11,7 @@ from io import BytesIO
 from typing import Any
 
 import pydicom
+from django.utils.translation import gettext, gettext_noop
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
@@ -21,11 +22,22 @@ MAX_DIMENSION = 16384
 
 
 class FileRefusedError(Exception):
-    """This file cannot go in; `reason` says why, for the person who uploaded it."""
+    """This file cannot go in; `reason` says why, for the person who uploaded it.
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    Files are read in the upload's worker threads, where the request's language is not active,
+    so the message is kept as its msgid (marked with gettext_noop) and its %-values, and
+    `reason` translates it when read, in the request's thread.
+    """
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.values = values
+
+    @property
+    def reason(self) -> str:
+        text = gettext(self.message)
+        return text % self.values if self.values else text
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,9 @@ class ParsedInstance:
 def _uid(ds: Any, keyword: str) -> str:
     value = str(ds.get(keyword, "") or "").strip()
     if not value:
-        raise FileRefusedError(f"缺少 {keyword} / missing {keyword}")
+        raise FileRefusedError(gettext_noop("缺少 %(keyword)s"), keyword=keyword)
     if len(value) > 64 or not _UID.match(value):
-        raise FileRefusedError(f"{keyword} 格式非法 / {keyword} is not a valid DICOM UID")
+        raise FileRefusedError(gettext_noop("%(keyword)s 不是合法的 DICOM UID"), keyword=keyword)
     return value
 
 
@@ -90,45 +102,45 @@ def _slice_position(ds: Any) -> float | None:
 
 def _check_pixels(ds: Any, transfer_syntax: UID, rows: int, columns: int, frames: int) -> None:
     if "PixelData" not in ds:
-        raise FileRefusedError("不含图像数据 / no pixel data: nothing to view")
+        raise FileRefusedError(gettext_noop("不含像素数据，无图像可看"))
     bits = _int(ds, "BitsAllocated")
     samples = _int(ds, "SamplesPerPixel") or 1
     if bits not in (1, 8, 16, 32) or samples not in (1, 3):
-        raise FileRefusedError("像素格式不受支持 / unsupported BitsAllocated or SamplesPerPixel")
+        raise FileRefusedError(gettext_noop("像素格式不受支持(BitsAllocated 或 SamplesPerPixel)"))
     pixel_bytes = ds["PixelData"].value
     if transfer_syntax.is_compressed:
         # encapsulated: a basic offset table item first (FFFE,E000), little endian
         if not isinstance(pixel_bytes, bytes) or pixel_bytes[:4] != b"\xfe\xff\x00\xe0":
-            raise FileRefusedError("压缩像素数据结构损坏 / encapsulated pixel data is malformed")
+            raise FileRefusedError(gettext_noop("压缩像素数据结构损坏"))
         return
     expected = rows * columns * samples * frames * bits // 8 if bits != 1 else 0
     if pixel_bytes is None or len(pixel_bytes) < expected:
         got = 0 if pixel_bytes is None else len(pixel_bytes)
         raise FileRefusedError(
-            f"像素数据不完整(文件被截断?) / pixel data truncated: {got} of {expected} bytes"
+            gettext_noop("像素数据不完整(文件被截断?)：%(got)s / %(expected)s 字节"),
+            got=got,
+            expected=expected,
         )
 
 
 def read_instance(data: bytes, *, max_bytes: int) -> ParsedInstance:
     """Parse `data` as one DICOM Part 10 file; raise FileRefusedError saying why it is unfit."""
     if not data:
-        raise FileRefusedError("空文件 / empty file")
+        raise FileRefusedError(gettext_noop("空文件"))
     if len(data) > max_bytes:
-        raise FileRefusedError(f"文件过大 / file larger than {max_bytes // 2**20} MiB")
+        raise FileRefusedError(gettext_noop("文件超过 %(limit)s MiB"), limit=max_bytes // 2**20)
     try:
         ds = pydicom.dcmread(BytesIO(data), force=False)
     except InvalidDicomError:
-        raise FileRefusedError(
-            "不是 DICOM 文件(缺少 DICM 标识) / not a DICOM Part 10 file"
-        ) from None
+        raise FileRefusedError(gettext_noop("不是 DICOM 文件(缺少 DICM 标识)")) from None
     except Exception as exc:  # pydicom raises many kinds on damaged input: all mean the same here
         raise FileRefusedError(
-            f"DICOM 文件损坏 / damaged DICOM file: {type(exc).__name__}"
+            gettext_noop("DICOM 文件损坏：%(error)s"), error=type(exc).__name__
         ) from None
     meta = getattr(ds, "file_meta", None)
     transfer_syntax = UID(str(getattr(meta, "TransferSyntaxUID", "") or ""))
     if not transfer_syntax or not _UID.match(str(transfer_syntax)):
-        raise FileRefusedError("缺少传输语法 / missing or invalid TransferSyntaxUID")
+        raise FileRefusedError(gettext_noop("缺少或无效的传输语法(TransferSyntaxUID)"))
     try:
         study_uid = _uid(ds, "StudyInstanceUID")
         series_uid = _uid(ds, "SeriesInstanceUID")
@@ -136,14 +148,14 @@ def read_instance(data: bytes, *, max_bytes: int) -> ParsedInstance:
         sop_class_uid = _uid(ds, "SOPClassUID")
         rows, columns = _int(ds, "Rows") or 0, _int(ds, "Columns") or 0
         if not (0 < rows <= MAX_DIMENSION and 0 < columns <= MAX_DIMENSION):
-            raise FileRefusedError("图像尺寸无效 / Rows or Columns missing or out of range")
+            raise FileRefusedError(gettext_noop("图像尺寸无效(Rows 或 Columns 缺失或超出范围)"))
         frames = _int(ds, "NumberOfFrames") or 1
         if not 0 < frames <= 10000:
-            raise FileRefusedError("帧数无效 / NumberOfFrames out of range")
+            raise FileRefusedError(gettext_noop("帧数无效(NumberOfFrames 超出范围)"))
         _check_pixels(ds, transfer_syntax, rows, columns, frames)
         modality = str(ds.get("Modality", "") or "").strip().upper()
         if not modality or len(modality) > 16:
-            raise FileRefusedError("缺少检查类型 / missing Modality")
+            raise FileRefusedError(gettext_noop("缺少检查类型(Modality)"))
         return ParsedInstance(
             study_uid=study_uid,
             series_uid=series_uid,
@@ -166,4 +178,6 @@ def read_instance(data: bytes, *, max_bytes: int) -> ParsedInstance:
     except FileRefusedError:
         raise
     except Exception as exc:  # a value that will not convert: damaged header
-        raise FileRefusedError(f"DICOM 头信息损坏 / damaged header: {type(exc).__name__}") from None
+        raise FileRefusedError(
+            gettext_noop("DICOM 头信息损坏：%(error)s"), error=type(exc).__name__
+        ) from None

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
@@ -52,7 +53,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if institution_id is None or institution_id not in imaging_institution_ids(request.user):
         raise PermissionDeniedError(
             "not_imaging_here",
-            "您在该机构没有上传影像的权限 / no clinical role at this institution",
+            _("您在该机构没有上传影像的权限"),
         )
     patient = None
     patient_id = _int_or_none(request.POST.get("patient", ""))
@@ -93,9 +94,7 @@ def link(request: HttpRequest, study_id: int) -> HttpResponse:
     study = access_study(request.user, study_id, write=True, reason="reconcile")
     patient_id = _int_or_none(request.POST.get("patient", ""))
     if patient_id is None:
-        raise DomainError(
-            "patient_required", "请填写患者编号 / enter the patient number", status=422
-        )
+        raise DomainError("patient_required", _("请填写患者编号"), status=422)
     patient = access_patient(request.user, patient_id, write=True, reason="reconcile study")
     services.link_study(
         actor=signed_in_user(request),

@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
@@ -21,9 +22,9 @@ def create_institution(
     parent: Institution | None = None,
 ) -> Institution:
     if level not in Institution.Level.values:
-        raise DomainError("bad_level", f"未知的医院级别 / unknown institution level {level!r}")
+        raise DomainError("bad_level", _("未知的机构级别：%(level)s") % {"level": level})
     if level != Institution.Level.CENTER and parent is None:
-        raise DomainError("parent_required", "县级和乡镇机构须有上级机构 / parent required")
+        raise DomainError("parent_required", _("县级和乡镇机构须有上级机构"))
     institution = Institution.objects.create(
         code=code, name=name, level=level, county=county, parent=parent
     )
@@ -42,7 +43,9 @@ def create_person(
 ) -> Person:
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
-        raise DomainError("username_taken", f"用户名已存在 / user name taken: {username}")
+        raise DomainError(
+            "username_taken", _("用户名已存在：%(username)s") % {"username": username}
+        )
     user = user_model.objects.create_user(username=username, password=password)
     person = Person.objects.create(user=user, full_name=full_name, title=title)
     audit.record(actor=actor, action="network.person_create", target=person)
@@ -59,12 +62,10 @@ def add_membership(
     department: Department | None = None,
 ) -> Membership:
     if role not in Role.values:
-        raise DomainError("bad_role", f"未知角色 / unknown role {role!r}")
+        raise DomainError("bad_role", _("未知角色：%(role)s") % {"role": role})
     if department is not None and department.institution_id != institution.id:
-        raise DomainError(
-            "department_elsewhere", "科室不属于该机构 / department of another institution"
-        )
-    membership, _ = Membership.objects.get_or_create(
+        raise DomainError("department_elsewhere", _("科室不属于该机构"))
+    membership, _created = Membership.objects.get_or_create(
         person=person, institution=institution, role=role, defaults={"department": department}
     )
     audit.record(actor=actor, action="network.membership_add", target=membership)
@@ -75,7 +76,7 @@ def add_membership(
 def build_chuxiong_network(*, actor: User | None) -> dict[str, Institution]:
     """Create the center, the ten county hospitals, their township centres and departments."""
     if Institution.objects.filter(code=chuxiong.CENTER_CODE).exists():
-        raise DomainError("network_exists", "楚雄网络已存在 / the Chuxiong network already exists")
+        raise DomainError("network_exists", _("楚雄网络已存在"))
     center = Institution.objects.create(
         code=chuxiong.CENTER_CODE,
         name=chuxiong.CENTER_NAME,

@@ -8,6 +8,7 @@ Every decision, granted or refused, is written to the audit log.
 """
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
@@ -49,7 +50,10 @@ def access_patient(
             reason=reason,
             detail={"why": "not_found"},
         )
-        raise NotFoundError("patient_not_found", f"未找到患者 / no patient with id {patient_id}")
+        raise NotFoundError(
+            "patient_not_found",
+            _("未找到编号为 %(patient_id)s 的患者") % {"patient_id": patient_id},
+        )
     institution_ids = clinical_institution_ids(user, write=write)
     allowed = (
         bool(institution_ids)
@@ -68,7 +72,7 @@ def access_patient(
     if not allowed:
         raise PermissionDeniedError(
             "patient_forbidden",
-            "您所在机构与该患者无诊疗关系，无权访问 / no care relationship with this patient",
+            _("您所在机构与该患者无诊疗关系，无权访问"),
         )
     return patient
 
@@ -79,7 +83,10 @@ def access_encounter(
     """An encounter is readable when its patient is; writable only at its own institution."""
     encounter = Encounter.objects.filter(pk=encounter_id, deleted_at__isnull=True).first()
     if encounter is None:
-        raise NotFoundError("encounter_not_found", f"未找到就诊记录 / no encounter {encounter_id}")
+        raise NotFoundError(
+            "encounter_not_found",
+            _("未找到编号为 %(encounter_id)s 的就诊记录") % {"encounter_id": encounter_id},
+        )
     access_patient(user, encounter.patient_id, write=write)
     if write and encounter.institution_id not in clinical_institution_ids(user, write=True):
         audit.record(
@@ -92,7 +99,7 @@ def access_encounter(
         )
         raise PermissionDeniedError(
             "encounter_other_institution",
-            "只能修改本机构的就诊记录 / only your institution's encounters can be changed",
+            _("只能修改本机构的就诊记录"),
         )
     return encounter
 
@@ -102,7 +109,7 @@ def require_writer_at(user: User | AnonymousUser, institution_id: int) -> None:
     if institution_id not in clinical_institution_ids(user, write=True):
         raise PermissionDeniedError(
             "not_writer_here",
-            "您在该机构没有录入病历的权限 / no record-writing role at this institution",
+            _("您在该机构没有录入病历的权限"),
         )
 
 
@@ -116,9 +123,12 @@ def access_duplicate(
     """
     candidate = DuplicateCandidate.objects.filter(pk=candidate_id).first()
     if candidate is None:
-        raise NotFoundError("duplicate_not_found", f"未找到重复项 / no candidate {candidate_id}")
+        raise NotFoundError(
+            "duplicate_not_found",
+            _("未找到编号为 %(candidate_id)s 的疑似重复") % {"candidate_id": candidate_id},
+        )
     if candidate.status != DuplicateCandidate.Status.OPEN:
-        raise DomainError("duplicate_closed", "该重复项已处理 / candidate already reviewed")
+        raise DomainError("duplicate_closed", _("该疑似重复已处理"))
     first = access_patient(user, candidate.patient_id, write=True, reason=reason)
     second = access_patient(user, candidate.other_id, write=True, reason=reason)
     return candidate, first, second

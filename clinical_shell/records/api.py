@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
@@ -46,7 +47,8 @@ def _institution(institution_id: int) -> Institution:
     institution = Institution.objects.filter(pk=institution_id).first()
     if institution is None:
         raise NotFoundError(
-            "institution_not_found", f"未找到机构 / no institution {institution_id}"
+            "institution_not_found",
+            _("未找到编号为 %(institution_id)s 的机构") % {"institution_id": institution_id},
         )
     return institution
 
@@ -96,11 +98,11 @@ def list_duplicates(request: HttpRequest) -> QuerySet[DuplicateCandidate]:
     summary="Merge a duplicate pair (history kept) / 合并",
 )
 def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -> Patient:
-    _, first, second = access_duplicate(request.user, candidate_id)
+    _candidate, first, second = access_duplicate(request.user, candidate_id)
     if payload.survivor_id not in (first.pk, second.pk):
         raise DomainError(
             "survivor_not_in_pair",
-            "保留的患者须为该对之一 / survivor must be one of the pair",
+            _("保留的档案须为这两份之一"),
             status=422,
         )
     survivor, merged = (first, second) if payload.survivor_id == first.pk else (second, first)
@@ -115,7 +117,7 @@ def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -
     summary="Not the same person / 非重复",
 )
 def dismiss_duplicate(request: HttpRequest, candidate_id: int) -> DuplicateCandidate:
-    candidate, _, _ = access_duplicate(request.user, candidate_id)
+    candidate, _first, _second = access_duplicate(request.user, candidate_id)
     return services.dismiss_duplicate(actor=signed_in_user(request), candidate=candidate)
 
 

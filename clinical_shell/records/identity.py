@@ -6,6 +6,7 @@ import re
 from datetime import date
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from pypinyin import Style, lazy_pinyin
 
 # ISO 7064 MOD 11-2 weights 2^(17-i) mod 11 for the 17 body digits
@@ -27,17 +28,13 @@ def normalize_resident_id(raw: str) -> str:
     """Validate an 18-character resident ID and return it upper-cased; raise ResidentIdError."""
     value = raw.strip().upper()
     if not _ID_PATTERN.match(value):
-        raise ResidentIdError(
-            "身份证号须为18位(末位可为X) / must be 18 characters, digits or final X"
-        )
+        raise ResidentIdError(_("身份证号须为18位(末位可为X)"))
     try:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise ResidentIdError(
-            "身份证号中的出生日期无效 / birth date inside the ID is invalid"
-        ) from None
+        raise ResidentIdError(_("身份证号中的出生日期无效")) from None
     if check_char(value[:17]) != value[17]:
-        raise ResidentIdError("身份证号校验位错误 / check character does not match (GB 11643)")
+        raise ResidentIdError(_("身份证号校验位错误"))
     return value
 
 

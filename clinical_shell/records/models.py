@@ -141,13 +141,9 @@ class Diagnosis(SoftDeletable):
     def clean(self) -> None:
         errors = {}
         if not ICD10_PATTERN.match(self.icd10_code):
-            errors["icd10_code"] = _(
-                "ICD-10 编码格式错误(如 S72.0) / ICD-10 code format, e.g. S72.0"
-            )
+            errors["icd10_code"] = _("ICD-10 编码格式错误(如 S72.0)")
         if self.ao_ota_code and not AO_OTA_PATTERN.match(self.ao_ota_code):
-            errors["ao_ota_code"] = _(
-                "AO/OTA 分型格式错误(如 31A2.1) / AO/OTA code format, e.g. 31A2.1"
-            )
+            errors["ao_ota_code"] = _("AO/OTA 分型格式错误(如 31A2.1)")
         if errors:
             raise ValidationError(errors)
 
@@ -163,9 +159,7 @@ class Procedure(SoftDeletable):
 
     def clean(self) -> None:
         if not ICD9CM3_PATTERN.match(self.icd9cm3_code):
-            raise ValidationError(
-                {"icd9cm3_code": _("ICD-9-CM-3 编码格式错误(如 79.35) / code format, e.g. 79.35")}
-            )
+            raise ValidationError({"icd9cm3_code": _("ICD-9-CM-3 编码格式错误(如 79.35)")})
 
 
 class Allergy(SoftDeletable):

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
@@ -70,11 +71,9 @@ def _validate_resident_id(raw: str, *, birth_date: date, sex: str) -> str:
     except ResidentIdError as exc:
         raise RecordValidationError({"resident_id": str(exc)}) from None
     if birth_date_of(resident_id) != birth_date:
-        raise RecordValidationError(
-            {"birth_date": "出生日期与身份证号不符 / birth date differs from the ID number"}
-        )
+        raise RecordValidationError({"birth_date": _("出生日期与身份证号不符")})
     if sex in ("M", "F") and sex_of(resident_id) != sex:
-        raise RecordValidationError({"sex": "性别与身份证号不符 / sex differs from the ID number"})
+        raise RecordValidationError({"sex": _("性别与身份证号不符")})
     return resident_id
 
 
@@ -93,13 +92,11 @@ def register_patient(
     """Register a patient at `institution`; a possible duplicate goes to the review queue."""
     name = name.strip()
     if not name:
-        raise RecordValidationError({"name": "姓名不能为空 / name is required"})
+        raise RecordValidationError({"name": _("姓名不能为空")})
     if sex not in Patient.Sex.values:
-        raise RecordValidationError({"sex": "性别无效 / sex must be M, F or U"})
+        raise RecordValidationError({"sex": _("性别无效(须为 M、F 或 U)")})
     if birth_date > timezone.localdate():
-        raise RecordValidationError(
-            {"birth_date": "出生日期不能晚于今天 / birth date in the future"}
-        )
+        raise RecordValidationError({"birth_date": _("出生日期不能晚于今天")})
     normalized = (
         _validate_resident_id(resident_id, birth_date=birth_date, sex=sex) if resident_id else ""
     )
@@ -162,7 +159,7 @@ def update_patient(
     name: str | None = None,
 ) -> Patient:
     if not reason.strip():
-        raise RecordValidationError({"reason": "修改须说明原因 / a reason is required"})
+        raise RecordValidationError({"reason": _("修改须说明原因")})
     fields = ["version", "updated_at"]
     if phone is not None:
         patient.phone, fields = phone, [*fields, "phone"]
@@ -217,27 +214,21 @@ def validate_encounter(data: EncounterIn) -> dict[str, str]:
     """Field errors keyed like the form (diagnoses.0.icd10_code); empty when all is well."""
     errors: dict[str, str] = {}
     if data.kind not in Encounter.Kind.values:
-        errors["kind"] = "就诊类型无效 / unknown encounter kind"
+        errors["kind"] = _("就诊类型无效")
     if not data.chief_complaint.strip():
-        errors["chief_complaint"] = "主诉不能为空 / chief complaint is required"
+        errors["chief_complaint"] = _("主诉不能为空")
     if data.started_at > timezone.now():
-        errors["started_at"] = "就诊时间不能晚于现在 / encounter time is in the future"
+        errors["started_at"] = _("就诊时间不能晚于现在")
     for i, dx in enumerate(data.diagnoses):
         if not ICD10_PATTERN.match(dx.icd10_code.strip().upper()):
-            errors[f"diagnoses.{i}.icd10_code"] = (
-                "ICD-10 编码格式错误(如 S72.0) / ICD-10 format, e.g. S72.0"
-            )
+            errors[f"diagnoses.{i}.icd10_code"] = _("ICD-10 编码格式错误(如 S72.0)")
         if dx.ao_ota_code and not AO_OTA_PATTERN.match(dx.ao_ota_code.strip().upper()):
-            errors[f"diagnoses.{i}.ao_ota_code"] = (
-                "AO/OTA 分型格式错误(如 31A2.1) / AO/OTA format, e.g. 31A2.1"
-            )
+            errors[f"diagnoses.{i}.ao_ota_code"] = _("AO/OTA 分型格式错误(如 31A2.1)")
         if not dx.description.strip():
-            errors[f"diagnoses.{i}.description"] = "诊断描述不能为空 / description is required"
+            errors[f"diagnoses.{i}.description"] = _("诊断描述不能为空")
     for i, px in enumerate(data.procedures):
         if not ICD9CM3_PATTERN.match(px.icd9cm3_code.strip()):
-            errors[f"procedures.{i}.icd9cm3_code"] = (
-                "ICD-9-CM-3 编码格式错误(如 79.35) / format, e.g. 79.35"
-            )
+            errors[f"procedures.{i}.icd9cm3_code"] = _("ICD-9-CM-3 编码格式错误(如 79.35)")
     return errors
 
 
@@ -260,9 +251,7 @@ def record_encounter(
             pk=data.department_id, institution=institution
         ).first()
         if department is None:
-            raise RecordValidationError(
-                {"department_id": "科室不属于该机构 / department elsewhere"}
-            )
+            raise RecordValidationError({"department_id": _("科室不属于该机构")})
     encounter = Encounter.objects.create(
         patient=patient,
         institution=institution,
@@ -310,9 +299,9 @@ def record_encounter(
 def delete_encounter(*, actor: User, encounter: Encounter, reason: str) -> Encounter:
     """Soft delete: the row stays, marked with when and why; its history keeps every version."""
     if not reason.strip():
-        raise RecordValidationError({"reason": "删除须说明原因 / a reason is required"})
+        raise RecordValidationError({"reason": _("删除须说明原因")})
     if encounter.deleted_at is not None:
-        raise DomainError("already_deleted", "该就诊记录已删除 / encounter already deleted")
+        raise DomainError("already_deleted", _("该就诊记录已删除"))
     encounter.deleted_at = timezone.now()
     encounter.deleted_reason = reason.strip()[:300]
     encounter.version += 1
@@ -333,9 +322,7 @@ def add_allergy(
     *, actor: User, patient: Patient, substance: str, severity: str, reaction: str = ""
 ) -> Allergy:
     if severity not in Allergy.Severity.values or not substance.strip():
-        raise RecordValidationError(
-            {"severity": "过敏信息不完整 / substance and severity required"}
-        )
+        raise RecordValidationError({"severity": _("过敏信息不完整(须填写过敏物质和严重程度)")})
     allergy = Allergy.objects.create(
         patient=patient, substance=substance.strip(), severity=severity, reaction=reaction
     )
@@ -355,7 +342,7 @@ def add_document(
     encounter: Encounter | None = None,
 ) -> Document:
     if not title.strip():
-        raise RecordValidationError({"title": "文书标题不能为空 / title is required"})
+        raise RecordValidationError({"title": _("文书标题不能为空")})
     document = Document.objects.create(
         patient=patient, encounter=encounter, title=title.strip(), kind=kind, body=body
     )
@@ -369,7 +356,7 @@ def open_care_relationship(
     *, actor: User, patient: Patient, institution: Institution, kind: str
 ) -> CareRelationship:
     """For other apps (referrals): an institution starts treating the patient."""
-    relation, _ = CareRelationship.objects.get_or_create(
+    relation, _created = CareRelationship.objects.get_or_create(
         patient=patient, institution=institution, kind=kind
     )
     audit.record(
@@ -388,9 +375,7 @@ def dismiss_duplicate(
 ) -> DuplicateCandidate:
     """Mark the pair as two different people; the caller opened both (access_duplicate)."""
     if candidate.status != DuplicateCandidate.Status.OPEN:
-        raise DomainError(
-            "duplicate_closed", "该重复项已处理 / this candidate was already reviewed"
-        )
+        raise DomainError("duplicate_closed", _("该疑似重复已处理"))
     candidate.status = DuplicateCandidate.Status.DISMISSED
     candidate.reviewed_by_id = actor.pk
     candidate.reviewed_at = timezone.now()
@@ -410,11 +395,11 @@ def dismiss_duplicate(
 def merge_patients(*, actor: User, survivor: Patient, merged: Patient, reason: str) -> Patient:
     """Fold `merged` into `survivor`: records move over; its row stays (merged_into) as history."""
     if survivor.pk == merged.pk:
-        raise DomainError("merge_self", "不能与自身合并 / cannot merge a patient into itself")
+        raise DomainError("merge_self", _("不能与自身合并"))
     if merged.merged_into_id is not None or survivor.merged_into_id is not None:
-        raise DomainError("already_merged", "患者已被合并 / a patient was already merged")
+        raise DomainError("already_merged", _("患者已被合并"))
     if not reason.strip():
-        raise RecordValidationError({"reason": "合并须说明原因 / a reason is required"})
+        raise RecordValidationError({"reason": _("合并须说明原因")})
     moved = {
         "encounters": Encounter.objects.filter(patient=merged).update(patient=survivor),
         "allergies": Allergy.objects.filter(patient=merged).update(patient=survivor),

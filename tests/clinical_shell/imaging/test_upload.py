@@ -36,7 +36,8 @@ def _upload(
     response = client.post(
         "/imaging/upload/",
         {"institution": str(institution_id), "files": handles, **extra},
-        headers={"accept": "application/json"},
+        # the reasons below are asserted in English: ask for English as a browser would
+        headers={"accept": "application/json", "accept-language": "en"},
     )
     assert response.status_code == 200, response.content
     report: dict[str, Any] = response.json()

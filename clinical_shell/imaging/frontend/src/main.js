@@ -270,6 +270,7 @@ if (root) {
     console.error(error);
     // the DICOM loader rejects with {error, dataSet}, not an Error: say what is inside
     const reason = error?.message ?? error?.error?.message ?? String(error);
-    setState(root, 'error', `无法显示影像 / cannot display images: ${reason}`);
+    // the page gives the words in the reader's language (viewer.html, data-error-text)
+    setState(root, 'error', `${root.dataset.errorText ?? 'cannot display images'}: ${reason}`);
   });
 }
