@@ -41,6 +41,7 @@ from clinical_shell.records.identity import (
     check_char,
     pinyin_full,
     pinyin_initials,
+    pinyin_sort_key,
     resident_id_digest,
 )
 from clinical_shell.records.models import (
@@ -317,6 +318,7 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
                 name=name,
                 name_pinyin=pinyin_full(name),
                 name_pinyin_initials=pinyin_initials(name),
+                name_sort_key=pinyin_sort_key(name),
                 sex=sex,
                 birth_date=born,
                 registered_at=inst,
@@ -428,6 +430,7 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
                 name=original.name,
                 name_pinyin=original.name_pinyin,
                 name_pinyin_initials=original.name_pinyin_initials,
+                name_sort_key=original.name_sort_key,
                 sex=original.sex,
                 birth_date=original.birth_date,
                 registered_at=center,

@@ -60,13 +60,85 @@ def resident_id_digest(resident_id: str) -> str:
     return hmac.new(key, resident_id.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+# Chinese characters (CJK unified ideographs, extension A, compatibility ideographs)
+_HANZI_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# surnames read otherwise than the character's everyday reading, as the 现代汉语词典 gives them
+# (单 is dān in words, Shàn as a surname); pypinyin's phrase table already reads the compound
+# surnames (尉迟 yùchí, 万俟 mòqí, 长孙 zhǎngsūn)
+SURNAME_READINGS = {
+    "单": "shan4",
+    "曾": "zeng1",
+    "解": "xie4",
+    "仇": "qiu2",
+    "朴": "piao2",
+    "查": "zha1",
+    "区": "ou1",
+    "盖": "ge3",
+    "覃": "qin2",
+    "缪": "miao4",
+    "翟": "zhai2",
+    "召": "shao4",
+    "种": "chong2",
+    "乐": "yue4",
+    "秘": "bi4",
+    "任": "ren2",
+    "华": "hua4",
+    "纪": "ji3",
+    "燕": "yan1",
+    "宁": "ning4",
+    "过": "guo1",
+    "黑": "he4",
+    "员": "yun4",
+}
+
+
+def name_syllables(name: str) -> list[tuple[str, int]]:
+    """张三丰 -> [("zhang", 1), ("san", 1), ("feng", 1)]: a person's name read syllable by syllable.
+
+    Tones are 1-4, 5 for the neutral tone; ü is spelled v (吕 -> lv). The first character is
+    read as a surname. A run of other letters or digits (a Latin name) is one item with tone 0,
+    lower-cased; punctuation (the · in 阿依古丽·买买提) and spaces are dropped, as are
+    characters pypinyin cannot read.
+    """
+    items: list[tuple[str, int]] = []
+
+    def other(text: str) -> None:
+        for word in _NOT_ALNUM.split(text.lower()):
+            if word:
+                items.append((word, 0))
+
+    position = 0
+    for run in _HANZI_RUN.finditer(name):
+        other(name[position : run.start()])
+        readings = lazy_pinyin(run.group(), style=Style.TONE3, neutral_tone_with_five=True)
+        if run.start() == 0 and run.group()[0] in SURNAME_READINGS:
+            readings[0] = SURNAME_READINGS[run.group()[0]]
+        for reading in readings:
+            # an unreadable character comes back as itself, without a tone digit
+            if reading[-1:] in ("1", "2", "3", "4", "5") and reading[:-1].isascii():
+                items.append((reading[:-1], int(reading[-1])))
+        position = run.end()
+    other(name[position:])
+    return items
+
+
 def pinyin_initials(name: str) -> str:
-    """张三丰 -> zsf; non-Chinese characters keep their lower-case first letter."""
-    parts = lazy_pinyin(name, style=Style.FIRST_LETTER, errors="default")
-    return "".join(p[:1] for p in parts if p.strip()).lower()
+    """张三丰 -> zsf; a Latin word gives its lower-case first letter."""
+    return "".join(spelling[:1] for spelling, _tone in name_syllables(name))
 
 
 def pinyin_full(name: str) -> str:
     """张三丰 -> zhangsanfeng (no tones, no spaces): prefix search by spelled pinyin."""
-    parts = lazy_pinyin(name, style=Style.NORMAL, errors="default")
-    return "".join(p for p in parts if p.strip()).lower()
+    return "".join(spelling for spelling, _tone in name_syllables(name))
+
+
+def pinyin_sort_key(name: str) -> str:
+    """张三丰 -> zhang1san1feng1: names in 汉语拼音 order when these keys are compared as text.
+
+    Syllable by syllable, then tone (each syllable ends in its tone digit, and digits sort
+    before letters, so 李安 li3an1 comes before 连 lian2, as in a dictionary). Only a-z and 0-9
+    appear, which every database collation orders alike. A Latin word ends in 0. Names with
+    the same key (张伟, 章伟) are told apart by the caller (by name, then id).
+    """
+    return "".join(f"{spelling}{tone}" for spelling, tone in name_syllables(name))

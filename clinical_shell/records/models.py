@@ -44,6 +44,10 @@ class Patient(SoftDeletable):
     name = models.CharField(max_length=64)
     name_pinyin = models.CharField(max_length=256)
     name_pinyin_initials = models.CharField(max_length=64)
+    # identity.pinyin_sort_key(name): lists order by it (汉语拼音 order, any DB collation). Not
+    # indexed on purpose: lists are scoped to an institution's patients and sorted after that
+    # filter; an index would tempt the planner into an ordered scan that filters every row.
+    name_sort_key = models.CharField(max_length=512)
     sex = models.CharField(max_length=1, choices=Sex.choices)
     birth_date = models.DateField()
     phone = models.CharField(max_length=32, blank=True)

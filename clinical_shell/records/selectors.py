@@ -3,7 +3,17 @@
 import re
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from clinical_shell.records.identity import (
     ResidentIdError,
@@ -63,16 +73,48 @@ def filter_by_query(patients: QuerySet[Patient], query: SearchQuery) -> QuerySet
     return patients
 
 
+# patient lists: 汉语拼音 order; the same reading (张伟, 章伟) by name, then by id
+PINYIN_ORDER = ("name_sort_key", "name", "id")
+
+
+def _match_rank(query: SearchQuery) -> Case:
+    """0 exact, 1 prefix, 2 the pinyin initials exactly, 3 the start of the initials.
+
+    What a Chinese clerk expects: the full name (or its full spelling) typed is the person
+    meant; 张三 is listed before 张三丰 for 张三 and for zhangsan; zs finds 张三 before 张三丰.
+    """
+    value = query.value
+    if query.kind == "name":
+        exact, prefix = Q(name=value), Q(name__startswith=value)
+    elif query.kind == "pinyin":
+        exact, prefix = Q(name_pinyin=value), Q(name_pinyin__startswith=value)
+    else:
+        # an ID number matches exactly or not at all; an empty query lists everyone
+        return Case(default=Value(0), output_field=IntegerField())
+    return Case(
+        When(exact, then=Value(0)),
+        When(prefix, then=Value(1)),
+        When(name_pinyin_initials=value, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+
+
 def search_patients(*, institution_ids: list[int], text: str) -> QuerySet[Patient]:
-    """Live patients in care at one of `institution_ids` matching `text`, by name then id."""
+    """Live patients in care at one of `institution_ids` matching `text`.
+
+    Ordered by how well they match (`_match_rank`), then in 汉语拼音 order (`PINYIN_ORDER`).
+    """
     in_care = CareRelationship.objects.filter(
         patient_id=OuterRef("pk"), institution_id__in=institution_ids
     )
     scoped = live_patients().filter(Exists(in_care))
+    query = classify_query(text)
     return (
-        filter_by_query(scoped, classify_query(text))
+        filter_by_query(scoped, query)
         .select_related("registered_at")
-        .order_by("name", "id")
+        .annotate(match_rank=_match_rank(query))
+        .order_by("match_rank", *PINYIN_ORDER)
     )
 
 

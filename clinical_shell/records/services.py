@@ -20,6 +20,7 @@ from clinical_shell.records.identity import (
     normalize_resident_id,
     pinyin_full,
     pinyin_initials,
+    pinyin_sort_key,
     resident_id_digest,
     sex_of,
 )
@@ -106,6 +107,7 @@ def register_patient(
         name=name,
         name_pinyin=pinyin_full(name),
         name_pinyin_initials=pinyin_initials(name),
+        name_sort_key=pinyin_sort_key(name),
         sex=sex,
         birth_date=birth_date,
         phone=phone,
@@ -169,7 +171,8 @@ def update_patient(
         patient.name = name.strip()
         patient.name_pinyin = pinyin_full(patient.name)
         patient.name_pinyin_initials = pinyin_initials(patient.name)
-        fields = [*fields, "name", "name_pinyin", "name_pinyin_initials"]
+        patient.name_sort_key = pinyin_sort_key(patient.name)
+        fields = [*fields, "name", "name_pinyin", "name_pinyin_initials", "name_sort_key"]
     patient.version += 1
     patient.save(update_fields=fields)
     _write_version(patient, actor=actor, reason=reason)
