@@ -111,6 +111,22 @@ def verify_audit(as_json: JsonFlag = False) -> None:
     )
 
 
+@app.command()
+def worker(
+    workers: Annotated[
+        int,
+        typer.Option(help="worker threads (0: heavy-job limit + 1) / 工作线程数"),
+    ] = 0,
+) -> None:
+    """Run the background-job worker (Huey consumer) until stopped / 运行后台任务工作进程."""
+    _setup_django()
+    from clinical_shell.jobs.worker import run_worker
+
+    if workers < 0:
+        raise CommandError("--workers 不能为负 / must not be negative")
+    run_worker(workers=workers or None)
+
+
 @app.command("enrolment-code")
 def enrolment_code(
     institution: Annotated[str, typer.Option(help="institution code / 机构代码, e.g. CX-CENTER")],

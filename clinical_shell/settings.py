@@ -208,6 +208,32 @@ else:
         "immediate": False,
     }
 
+# --- background jobs limits ---
+# heavy jobs (a case build holds a few GiB) run at most this many at once, the rest wait in line:
+# by default one per two cores and per 4 GiB of memory, at least one
+import os  # noqa: E402
+
+import psutil  # noqa: E402
+
+_total_ram_bytes = int(psutil.virtual_memory().total)
+OSTEON_HEAVY_JOBS_MAX = int(
+    env_str(
+        "OSTEON_HEAVY_JOBS_MAX",
+        str(max(1, min((os.cpu_count() or 2) // 2, _total_ram_bytes // (4 * 2**30)))),
+    )
+)
+# one heavy job may use this much memory: the heavy jobs running at once fit in 3/4 of the RAM
+OSTEON_JOB_MEMORY_LIMIT_BYTES = int(
+    env_str(
+        "OSTEON_JOB_MEMORY_LIMIT_BYTES", str(_total_ram_bytes * 3 // 4 // OSTEON_HEAVY_JOBS_MAX)
+    )
+)
+# a running job that has not reported (heartbeat every few seconds) for this long lost its worker
+OSTEON_JOB_STALE_SECONDS = 120
+if RUNNING_TESTS and not OSTEON_REDIS_URL and "OSTEON_HUEY_PATH" not in os.environ:
+    # each test database gets its own task storage, so concurrent test runs never share a queue
+    HUEY["filename"] = str(VAR_DIR / f"huey-test-{Path(str(_db['NAME'])).stem}.sqlite3")
+
 # --- bridge ---
 # simulator stations (clinical_shell.stations, bridge/):
 # the endpoint stations connect to; its CURVE keypair is created on first use in the key dir

@@ -76,9 +76,9 @@ def access_case_build(
     user: User | AnonymousUser, job_id: int, *, write: bool = False, reason: str = ""
 ) -> CaseBuildJob:
     """A case-build job is part of its patient's record: readable when the patient is, and
-    retried (write=True) by those who may change the record."""
+    retried or cancelled (write=True) by those who may change the record."""
     job = (
-        CaseBuildJob.objects.select_related("series__study", "case", "requested_by__person")
+        CaseBuildJob.objects.select_related("job", "series__study", "case", "requested_by__person")
         .filter(pk=job_id)
         .first()
     )
@@ -90,9 +90,9 @@ def access_case_build(
     return job
 
 
-def may_retry_case_build(user: User | AnonymousUser, job: CaseBuildJob) -> bool:
-    """Whether to offer the retry button once the job has failed (no audit: the retry itself
-    is checked and audited)."""
+def may_change_case_build(user: User | AnonymousUser, job: CaseBuildJob) -> bool:
+    """Whether to offer the retry and cancel buttons (no audit: the retry or cancel itself is
+    checked and audited)."""
     return records.in_care_at(job.patient_id, clinical_institution_ids(user, write=True))
 
 

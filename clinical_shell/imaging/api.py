@@ -59,7 +59,9 @@ def get_study(request: HttpRequest, study_id: int) -> Study:
 def create_case_build(
     request: HttpRequest, series_id: int, payload: CaseBuildIn
 ) -> Status[CaseBuildJob]:
-    """Queues the build and returns at once; poll the job until `status` is done or failed."""
+    """Queues the build and returns at once; poll the build (or subscribe to the live topic
+    "job.<job_id>") until `status` is done, failed or cancelled. A build estimated to need
+    more memory than a job may use is refused (422 "job_too_large")."""
     series = access_series(request.user, series_id, write=True, reason="build case")
     job = services.request_case_build(
         actor=signed_in_user(request), series=series, spacing_mm=payload.spacing_mm
@@ -73,9 +75,8 @@ def create_case_build(
     summary="Case build status / 构建进度",
 )
 def get_case_build(request: HttpRequest, job_id: int) -> CaseBuildJob:
-    """A job whose worker is gone is marked failed here, with the reason (then retry it)."""
-    job = access_case_build(request.user, job_id)
-    return services.fail_lost_case_build(actor=signed_in_user(request), job=job)
+    """Status, progress and, while it waits for a heavy-job slot, its place in line."""
+    return access_case_build(request.user, job_id)
 
 
 @router.post(
@@ -85,8 +86,20 @@ def get_case_build(request: HttpRequest, job_id: int) -> CaseBuildJob:
 )
 def retry_case_build(request: HttpRequest, job_id: int) -> Status[CaseBuildJob]:
     """Queues a new job for the failed job's series and spacing; poll the new job."""
-    job = access_case_build(request.user, job_id, write=True, reason="retry case build")
-    return Status(202, services.retry_case_build(actor=signed_in_user(request), job=job))
+    build = access_case_build(request.user, job_id, write=True, reason="retry case build")
+    return Status(202, services.retry_case_build(actor=signed_in_user(request), build=build))
+
+
+@router.post(
+    "/case-builds/{job_id}/cancel",
+    response={202: CaseBuildOut, **ERRORS},
+    summary="Cancel a case build / 取消构建",
+)
+def cancel_case_build(request: HttpRequest, job_id: int) -> Status[CaseBuildJob]:
+    """A queued build is cancelled at once; a running one stops at its next step (poll until
+    `status` is cancelled). Nothing it had started to write is kept."""
+    build = access_case_build(request.user, job_id, write=True, reason="cancel case build")
+    return Status(202, services.cancel_case_build(actor=signed_in_user(request), build=build))
 
 
 @router.get(

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from clinical_shell.jobs.models import Job
 from clinical_shell.network.models import Institution
 from clinical_shell.records.models import Patient
 
@@ -113,18 +114,12 @@ class SimulationCase(models.Model):
 
 
 class CaseBuildJob(models.Model):
-    """One request to build a simulation case from a CT series, run by a worker process.
+    """One request to build a simulation case from a CT series; its run is a background job.
 
-    The worker owns the row while it runs: it writes `progress`/`step` as the builder reports,
-    then either links `case` (done) or writes `error` (failed). Nothing is left at `case_path`
-    unless the job is done.
+    The job (`jobs.Job`, kind "case_build") carries status, progress, queue position and error;
+    this row carries what is built from what, and links `case` once done. Nothing is left at
+    `case_path` unless the job is done.
     """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("排队中")
-        RUNNING = "running", _("构建中")
-        DONE = "done", _("已完成")
-        FAILED = "failed", _("失败")
 
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="case_builds")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
@@ -132,24 +127,18 @@ class CaseBuildJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     requested_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
-    # 0..1, never decreasing while the job runs
-    progress = models.FloatField(default=0.0)
-    step = models.CharField(max_length=200, blank=True)
+    # null only while the request's own transaction creates both rows
+    job = models.OneToOneField(
+        "jobs.Job", null=True, blank=True, on_delete=models.PROTECT, related_name="case_build"
+    )
     spacing_mm = models.FloatField()
+    # the memory the build was estimated to need when requested [bytes] (full field of view)
+    estimated_bytes = models.BigIntegerField(null=True, blank=True)
     # where the bundle goes (and, once done, is); decided when the job is created
     case_path = models.CharField(max_length=500)
-    error = models.TextField(blank=True)
     case = models.OneToOneField(
         SimulationCase, null=True, blank=True, on_delete=models.PROTECT, related_name="job"
     )
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # last time the worker wrote progress: a running job whose heartbeat is old has lost it
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_pid = models.IntegerField(null=True, blank=True)
-    # the host the worker runs on: its pid says something only there
-    worker_host = models.CharField(max_length=255, blank=True)
     # the failed job this one repeats (the "retry" button), if any
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retries"
@@ -157,13 +146,26 @@ class CaseBuildJob(models.Model):
 
     class Meta:
         indexes: ClassVar = [
-            models.Index(fields=["series", "status"], name="case_job_series_status"),
+            models.Index(fields=["series"], name="case_job_series"),
             models.Index(fields=["patient", "requested_at"], name="case_job_patient"),
         ]
 
+    # a build's statuses are its job's
+    Status = Job.Status
+
     def __str__(self) -> str:
-        return f"case build {self.pk} ({self.status})"
+        return f"case build {self.pk}"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+    def status(self) -> str:
+        return self.job.status if self.job is not None else Job.Status.QUEUED
+
+    def get_status_display(self) -> str:
+        return str(
+            self.job.get_status_display() if self.job is not None else Job.Status.QUEUED.label
+        )
+
+    @property
+    def subject(self) -> str:
+        """Its background job's subject."""
+        return f"imaging.casebuildjob:{self.pk}"

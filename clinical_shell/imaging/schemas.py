@@ -3,12 +3,11 @@
 from datetime import date, datetime
 from typing import Any
 
-from django.conf import settings
 from ninja import Field, Schema
 
-from clinical_shell.imaging import selectors
+from clinical_shell.imaging.case_builds import CASE_SPACING_RANGE_MM, DEFAULT_CASE_SPACING_MM
 from clinical_shell.imaging.models import CaseBuildJob
-from clinical_shell.imaging.services import CASE_SPACING_RANGE_MM, DEFAULT_CASE_SPACING_MM
+from clinical_shell.jobs import selectors as jobs
 
 
 class SeriesOut(Schema):
@@ -43,14 +42,22 @@ class CaseBuildIn(Schema):
 
 
 class CaseBuildOut(Schema):
+    """A build and its background job (status, progress, queue position, error)."""
+
     id: int
+    job_id: int | None
     series_id: int
     patient_id: int
     status: str
     progress: float
     step: str
     error: str
+    # 1 = next to start; null once it no longer waits
+    queue_position: int | None
+    attempts: int
+    cancel_requested: bool
     spacing_mm: float
+    estimated_bytes: int | None
     case_id: int | None
     case_path: str
     content_hash: str | None
@@ -58,8 +65,42 @@ class CaseBuildOut(Schema):
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    # not finished and silent for too long: the worker died (the job will not finish by itself)
-    lost: bool
+
+    @staticmethod
+    def resolve_status(obj: CaseBuildJob) -> str:
+        return obj.job.status if obj.job is not None else "queued"
+
+    @staticmethod
+    def resolve_progress(obj: CaseBuildJob) -> float:
+        return obj.job.progress if obj.job is not None else 0.0
+
+    @staticmethod
+    def resolve_step(obj: CaseBuildJob) -> str:
+        return obj.job.step if obj.job is not None else ""
+
+    @staticmethod
+    def resolve_error(obj: CaseBuildJob) -> str:
+        return obj.job.error if obj.job is not None else ""
+
+    @staticmethod
+    def resolve_queue_position(obj: CaseBuildJob) -> int | None:
+        return jobs.queue_position(obj.job) if obj.job is not None else None
+
+    @staticmethod
+    def resolve_attempts(obj: CaseBuildJob) -> int:
+        return obj.job.attempts if obj.job is not None else 0
+
+    @staticmethod
+    def resolve_cancel_requested(obj: CaseBuildJob) -> bool:
+        return bool(obj.job is not None and obj.job.cancel_requested)
+
+    @staticmethod
+    def resolve_started_at(obj: CaseBuildJob) -> datetime | None:
+        return obj.job.started_at if obj.job is not None else None
+
+    @staticmethod
+    def resolve_finished_at(obj: CaseBuildJob) -> datetime | None:
+        return obj.job.finished_at if obj.job is not None else None
 
     @staticmethod
     def resolve_content_hash(obj: CaseBuildJob) -> str | None:
@@ -68,12 +109,6 @@ class CaseBuildOut(Schema):
     @staticmethod
     def resolve_requested_by(obj: CaseBuildJob) -> str:
         return obj.requested_by.get_username()
-
-    @staticmethod
-    def resolve_lost(obj: CaseBuildJob) -> bool:
-        return selectors.case_build_is_lost(
-            obj, stale_seconds=settings.OSTEON_CASE_BUILD_STALE_SECONDS
-        )
 
 
 class SimulationCaseOut(Schema):

@@ -12,5 +12,6 @@ urlpatterns: list[URLPattern] = [
     path("series/<int:series_id>/build-case/", views.build_case, name="build_case"),
     path("case-builds/<int:job_id>/", views.case_build, name="case_build"),
     path("case-builds/<int:job_id>/retry/", views.retry_case_build, name="retry_case_build"),
+    path("case-builds/<int:job_id>/cancel/", views.cancel_case_build, name="cancel_case_build"),
     path("instances/<int:instance_id>/file", views.instance_file, name="instance_file"),
 ]

@@ -16,8 +16,9 @@ from clinical_shell.imaging.access import (
     access_series,
     access_study,
     imaging_institution_ids,
-    may_retry_case_build,
+    may_change_case_build,
 )
+from clinical_shell.jobs import selectors as jobs
 from clinical_shell.network.models import Institution
 from clinical_shell.records.access import access_patient
 
@@ -140,8 +141,8 @@ def build_case(request: HttpRequest, series_id: int) -> HttpResponse:
     """GET: what will be built, and a confirm button; POST: queue the build, go to its page."""
     series = access_series(request.user, series_id, write=True, reason="build case")
     if request.method == "POST":
-        job = services.request_case_build(actor=signed_in_user(request), series=series)
-        return redirect("imaging:case_build", job_id=job.pk)
+        build = services.request_case_build(actor=signed_in_user(request), series=series)
+        return redirect("imaging:case_build", job_id=build.pk)
     return render(
         request,
         "imaging/build_case_confirm.html",
@@ -157,15 +158,18 @@ def build_case(request: HttpRequest, series_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def case_build(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = access_case_build(request.user, job_id)
-    job = services.fail_lost_case_build(actor=signed_in_user(request), job=job)
+    """The build's page: live progress (websocket, polling as fallback), place in line, cancel."""
+    access_case_build(request.user, job_id)
+    build = selectors.case_build_for_page(job_id)
     return render(
         request,
         "imaging/case_build.html",
         {
-            "job": job,
-            "may_retry": may_retry_case_build(request.user, job),
-            "status_url": reverse("api-v1:get_case_build", kwargs={"job_id": job.pk}),
+            "build": build,
+            "job": build.job,
+            "state": jobs.job_state(build.job) if build.job is not None else {},
+            "may_change": may_change_case_build(request.user, build),
+            "status_url": reverse("api-v1:get_case_build", kwargs={"job_id": build.pk}),
         },
     )
 
@@ -173,13 +177,30 @@ def case_build(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def retry_case_build(request: HttpRequest, job_id: int) -> HttpResponse:
-    """GET: the failed job and a confirm button; POST: queue a new job, go to its page."""
-    job = access_case_build(request.user, job_id, write=True, reason="retry case build")
+    """GET: the failed build and a confirm button; POST: queue a new build, go to its page."""
+    build = access_case_build(request.user, job_id, write=True, reason="retry case build")
     if request.method == "POST":
-        new_job = services.retry_case_build(actor=signed_in_user(request), job=job)
-        return redirect("imaging:case_build", job_id=new_job.pk)
+        new_build = services.retry_case_build(actor=signed_in_user(request), build=build)
+        return redirect("imaging:case_build", job_id=new_build.pk)
     return render(
         request,
         "imaging/retry_case_build_confirm.html",
-        {"job": job, "study": job.series.study, "series": job.series},
+        {"build": build, "job": build.job, "study": build.series.study, "series": build.series},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel_case_build(request: HttpRequest, job_id: int) -> HttpResponse:
+    """GET: the build and a confirm button; POST: cancel it, back to its page."""
+    build = access_case_build(request.user, job_id, write=True, reason="cancel case build")
+    if request.method == "POST":
+        services.cancel_case_build(
+            actor=signed_in_user(request), build=build, reason=request.POST.get("reason", "")
+        )
+        return redirect("imaging:case_build", job_id=build.pk)
+    return render(
+        request,
+        "imaging/cancel_case_build_confirm.html",
+        {"build": build, "job": build.job, "study": build.series.study, "series": build.series},
     )

@@ -1,27 +1,30 @@
-""" "Build simulation case" on a CT series: a job run by a separate worker process.
+""" "Build simulation case" on a CT series: a background job run by the worker process.
 
 The series is a real CT phantom (sim_core) uploaded through the import service; the worker is the
-real subprocess, on the test database. Success, a broken series and every persona's rights.
+real `osteon shell worker` subprocess (the Huey consumer), on the test database. Success, a broken
+series and every persona's rights. (Kill -9, the heavy-job limit, cancel and automatic retries:
+tests/clinical_shell/jobs/.)
 """
 
 import os
-import socket
+import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
+from huey.contrib.djhuey import HUEY
 from shell_personas import Network, Personas
 
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.imaging import services
 from clinical_shell.imaging.models import CaseBuildJob, Series, SimulationCase
+from clinical_shell.jobs.models import Job
+from clinical_shell.jobs.services import cancel_job
+from clinical_shell.jobs.worker import start_worker
 from clinical_shell.records.models import Patient
 from sim_core.case.bundle import load_bundle
 from sim_core.ct.phantom import make_phantom, write_phantom
@@ -54,6 +57,17 @@ def stores(settings: object, tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "cases"
 
 
+@pytest.fixture
+def worker(stores: Path, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker process (Huey consumer) on this test's database and task storage."""
+    HUEY.flush()  # no wake-up left over from another test
+    with open(tmp_path / "worker.log", "wb") as log:
+        process = start_worker(workers=2, output=log)
+        yield process
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def upload(files: list[Path], *, network: Network, personas: Personas, patient: Patient) -> Series:
     handles = [(f.name, f.open("rb")) for f in files]
     try:
@@ -82,15 +96,21 @@ def wait_for(client: Client, job_id: int) -> dict[str, object]:
     while time.monotonic() < deadline:
         body = client.get(f"/api/v1/imaging/case-builds/{job_id}").json()
         seen.append(str(body["status"]))
-        if body["status"] in ("done", "failed"):
+        if body["status"] in ("done", "failed", "cancelled"):
             return body
-        time.sleep(0.3)
+        time.sleep(0.2)
     raise AssertionError(f"case build {job_id} did not finish in {BUILD_TIMEOUT_S} s: {seen[-3:]}")
+
+
+def worker_log(tmp_path: Path) -> str:
+    return (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_ct_series_becomes_a_case_linked_to_the_patient(
     stores: Path,
+    worker: subprocess.Popen[bytes],
+    tmp_path: Path,
     phantom_files: list[Path],
     shell_network: Network,
     personas: Personas,
@@ -111,8 +131,8 @@ def test_a_ct_series_becomes_a_case_linked_to_the_patient(
     assert job["status"] == "queued" and job["patient_id"] == patient_in_shuangbai.pk
 
     done = wait_for(client, int(job["id"]))
-    assert done["status"] == "done", done["error"]
-    assert done["progress"] == 1.0 and done["error"] == "" and not done["lost"]
+    assert done["status"] == "done", (done["error"], worker_log(tmp_path))
+    assert done["progress"] == 1.0 and done["error"] == "" and done["attempts"] == 1
     case = SimulationCase.objects.get()
     assert case.patient_id == patient_in_shuangbai.pk and case.series_id == series.pk
     assert done["case_id"] == case.pk and done["content_hash"] == case.content_hash
@@ -121,15 +141,19 @@ def test_a_ct_series_becomes_a_case_linked_to_the_patient(
     bundle = load_bundle(case.path)
     assert bundle.content_hash == case.content_hash
     assert len(case.bones) >= 1
-    row = CaseBuildJob.objects.get()
+    row = Job.objects.get()
+    assert row.kind == "case_build" and row.heavy and row.status == "done"
     assert row.started_at is not None and row.finished_at is not None
-    assert row.worker_pid is not None  # ran in its own process
+    assert row.worker_pid == worker.pid  # ran in the worker process
+    assert CaseBuildJob.objects.get().job_id == row.pk
+    assert row.estimated_bytes is not None and row.estimated_bytes > 0
     actions = set(
         AuditEvent.objects.filter(patient_id=patient_in_shuangbai.pk).values_list(
             "action", "outcome"
         )
     )
     assert {("case.build_request", "success"), ("case.build", "success")} <= actions
+    assert AuditEvent.objects.filter(action="job.enqueue", target_id=str(row.pk)).exists()
 
     # the API lists it with the patient's studies; the pages show it
     cases = client.get(f"/api/v1/imaging/cases?patient_id={patient_in_shuangbai.pk}").json()
@@ -145,6 +169,7 @@ def test_a_ct_series_becomes_a_case_linked_to_the_patient(
 @pytest.mark.django_db(transaction=True)
 def test_a_broken_series_fails_with_the_reason_and_leaves_nothing(
     stores: Path,
+    worker: subprocess.Popen[bytes],
     phantom_files: list[Path],
     shell_network: Network,
     personas: Personas,
@@ -167,11 +192,12 @@ def test_a_broken_series_fails_with_the_reason_and_leaves_nothing(
 
     failed = wait_for(client, job.pk)
     assert failed["status"] == "failed"
+    assert failed["attempts"] == 1  # the builder's refusal is not retried
     assert "missing slice" in str(failed["error"]) and "缺少" in str(failed["error"])
     assert str(stores) not in str(failed["error"])  # no server paths in what people read
     assert not Path(job.case_path).exists()
     assert not SimulationCase.objects.exists()
-    assert [p.name for p in stores.iterdir()] == ["logs"]  # no work directory left behind
+    assert list(stores.iterdir()) == []  # no work directory left behind
     assert AuditEvent.objects.filter(action="case.build", outcome="failure").count() == 1
     page = client.get(f"/imaging/case-builds/{job.pk}/").content.decode()
     assert "missing slice" in page
@@ -198,7 +224,7 @@ def test_only_those_who_may_change_the_record_may_build(
     )
     events = AuditEvent.objects.filter(id__gt=before, actor_user_id=user.pk)
     if MAY_BUILD[persona]:
-        # (no worker here: without a real commit, on_commit never starts one)
+        # (no worker here: without a real commit, on_commit never wakes one)
         assert response.status_code == 202
         job = CaseBuildJob.objects.get()
         assert job.requested_by_id == user.pk and job.status == "queued"
@@ -290,7 +316,7 @@ def test_study_list_pins_its_query_count(
     assert body["count"] == 1 and body["items"][0]["series"][0]["modality"] == "CT"
 
 
-# --- a lost worker, and retrying a failed build ---------------------------------------------
+# --- a lost worker, cancelling, and retrying a failed build --------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -302,30 +328,79 @@ def small_phantom_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def dead_pid() -> int:
     """The id of a process that has exited (and been reaped)."""
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
 
 
-def running_job(series: Series, personas: Personas, **fields: object) -> CaseBuildJob:
-    """A job as its worker left it while running (no worker is started: nothing commits)."""
-    job = services.request_case_build(actor=personas.county_surgeon, series=series)
-    now = timezone.now()
+def running_build(
+    series: Series, personas: Personas, *, spacing_mm: float = 0.5, **fields: object
+) -> CaseBuildJob:
+    """A build as a worker left it while running (no worker is woken: nothing commits)."""
+    build = services.request_case_build(
+        actor=personas.county_surgeon, series=series, spacing_mm=spacing_mm
+    )
     values: dict[str, object] = {
-        "status": CaseBuildJob.Status.RUNNING,
-        "started_at": now,
-        "heartbeat_at": now,
-        "worker_pid": os.getpid(),
-        "worker_host": socket.gethostname(),
+        "status": Job.Status.RUNNING,
+        "attempts": 1,
+        "worker_pid": dead_pid(),
+        "worker_host": os.uname().nodename,
         "progress": 0.4,
         "step": "segmenting",
         **fields,
     }
-    CaseBuildJob.objects.filter(pk=job.pk).update(**values)
-    return CaseBuildJob.objects.get(pk=job.pk)
+    Job.objects.filter(pk=build.job_id).update(**values)
+    return CaseBuildJob.objects.select_related("job").get(pk=build.pk)
 
 
-def test_a_job_whose_worker_died_is_marked_failed_when_read(
+def test_a_build_whose_worker_died_is_put_back_in_line_once(
+    stores: Path,
+    phantom_files: list[Path],
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    from clinical_shell.jobs.running import LOST_RUNS_LIMIT, recover_jobs
+
+    series = upload(
+        phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
+    )
+    build = running_build(series, personas)
+    # what the dead run left: a half-written bundle directory and the builder's temporary sibling
+    out = Path(build.case_path)
+    (out.parent / f".{out.name}.tmp1").mkdir(parents=True)
+    assert recover_jobs() == [build.job_id]
+    assert recover_jobs() == []  # found once: the second scan sees it queued
+    job = Job.objects.get(pk=build.job_id)
+    assert job.status == "queued" and job.worker_pid is None and job.attempts == 1
+    assert AuditEvent.objects.filter(action="job.recover", target_id=str(job.pk)).count() == 1
+    client = signed_in_client(personas.county_surgeon)
+    body = client.get(f"/api/v1/imaging/case-builds/{build.pk}").json()
+    assert body["status"] == "queued" and body["queue_position"] == 1
+
+    # a build that killed its worker LOST_RUNS_LIMIT times fails, and its leftovers go
+    Job.objects.filter(pk=job.pk).update(
+        status="running",
+        attempts=LOST_RUNS_LIMIT,
+        worker_pid=dead_pid(),
+        worker_host=os.uname().nodename,
+    )
+    assert recover_jobs() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "failed" and "已中断" in job.error
+    assert not (out.parent / f".{out.name}.tmp1").exists()
+    failure = AuditEvent.objects.get(action="case.build", outcome="failure")
+    assert failure.patient_id == patient_in_shuangbai.pk
+    page = client.get(f"/imaging/case-builds/{build.pk}/").content.decode()
+    assert "已中断" in page and 'id="retry-build"' in page
+    # one who may read but not change the record sees the failure, not the button
+    radiologist = signed_in_client(personas.radiologist)
+    page = radiologist.get(f"/imaging/case-builds/{build.pk}/").content.decode()
+    assert "已中断" in page and 'id="retry-build"' not in page
+
+
+def test_a_queued_build_is_cancelled_at_once_after_confirmation(
     stores: Path,
     phantom_files: list[Path],
     shell_network: Network,
@@ -336,53 +411,32 @@ def test_a_job_whose_worker_died_is_marked_failed_when_read(
     series = upload(
         phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
     )
-    job = running_job(series, personas, worker_pid=dead_pid())
-    client = signed_in_client(personas.county_surgeon)
-    body = client.get(f"/api/v1/imaging/case-builds/{job.pk}").json()
-    assert body["status"] == "failed" and not body["lost"]
-    assert "已退出" in body["error"] and "exited" in body["error"]
-    assert f"pid {job.worker_pid}" in body["error"]
-    row = CaseBuildJob.objects.get(pk=job.pk)
-    assert row.finished_at is not None and row.progress == 0.4  # how far it got stays
-    # the page reads it failed too, without marking it again; it offers the retry
-    page = client.get(f"/imaging/case-builds/{job.pk}/").content.decode()
-    assert "exited" in page and 'id="retry-build"' in page
-    lost = AuditEvent.objects.filter(action="case.build", outcome="failure")
-    assert lost.count() == 1
-    event = lost.get()
-    assert event.detail["why"] == "worker_lost" and event.patient_id == patient_in_shuangbai.pk
-    assert event.actor_user_id == personas.county_surgeon.pk
-    # one who may read but not change the record sees the failure, not the button
+    build = services.request_case_build(actor=personas.county_surgeon, series=series)
     radiologist = signed_in_client(personas.radiologist)
-    page = radiologist.get(f"/imaging/case-builds/{job.pk}/").content.decode()
-    assert "exited" in page and 'id="retry-build"' not in page
-
-
-def test_a_silent_worker_goes_stale_and_two_readers_mark_it_once(
-    stores: Path,
-    phantom_files: list[Path],
-    shell_network: Network,
-    personas: Personas,
-    patient_in_shuangbai: Patient,
-    settings: object,
-) -> None:
-    series = upload(
-        phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
-    )
-    settings.OSTEON_CASE_BUILD_STALE_SECONDS = 60  # type: ignore[attr-defined]
-    # alive and reporting: left alone
-    job = running_job(series, personas)
-    assert services.fail_lost_case_build(actor=personas.county_surgeon, job=job).status == "running"
-    # alive (this process) but silent for longer than the stale setting: lost
-    old = timezone.now() - timedelta(minutes=5)
-    CaseBuildJob.objects.filter(pk=job.pk).update(heartbeat_at=old)
-    first = CaseBuildJob.objects.get(pk=job.pk)
-    second = CaseBuildJob.objects.get(pk=job.pk)
-    one = services.fail_lost_case_build(actor=personas.county_surgeon, job=first)
-    other = services.fail_lost_case_build(actor=personas.township_doctor, job=second)
-    assert one.status == other.status == "failed"
-    assert "无响应" in one.error and "5 min" in one.error and one.error == other.error
-    assert AuditEvent.objects.filter(action="case.build", outcome="failure").count() == 1
+    assert radiologist.post(f"/imaging/case-builds/{build.pk}/cancel/").status_code == 403
+    assert radiologist.post(f"/api/v1/imaging/case-builds/{build.pk}/cancel").status_code == 403
+    client = signed_in_client(personas.township_doctor)
+    page = client.get(f"/imaging/case-builds/{build.pk}/").content.decode()
+    assert 'id="cancel-build"' in page
+    confirm = client.get(f"/imaging/case-builds/{build.pk}/cancel/")
+    assert confirm.status_code == 200 and 'id="confirm-cancel"' in confirm.content.decode()
+    assert Job.objects.get(pk=build.job_id).status == "queued"  # the GET changed nothing
+    done = client.post(f"/imaging/case-builds/{build.pk}/cancel/", {"reason": "wrong series"})
+    assert done.status_code == 302 and done["Location"] == f"/imaging/case-builds/{build.pk}/"
+    job = Job.objects.get(pk=build.job_id)
+    assert job.status == "cancelled" and job.finished_at is not None
+    assert AuditEvent.objects.filter(
+        action="case.build_cancel_request",
+        patient_id=patient_in_shuangbai.pk,
+        actor_user_id=personas.township_doctor.pk,
+        reason="wrong series",
+    ).exists()
+    assert AuditEvent.objects.filter(action="job.cancel", target_id=str(job.pk)).exists()
+    again = client.post(f"/api/v1/imaging/case-builds/{build.pk}/cancel")
+    assert again.status_code == 409 and again.json()["code"] == "job_finished"
+    # a cancelled build may be built again
+    retry = client.post(f"/api/v1/imaging/case-builds/{build.pk}/retry")
+    assert retry.status_code == 202 and retry.json()["status"] == "queued"
 
 
 def test_retrying_a_failed_build_queues_a_new_job_that_completes(
@@ -399,34 +453,37 @@ def test_retrying_a_failed_build_queues_a_new_job_that_completes(
         personas=personas,
         patient=patient_in_shuangbai,
     )
-    job = running_job(series, personas, worker_pid=dead_pid(), spacing_mm=1.0)
+    build = running_build(series, personas, spacing_mm=1.0)
+    Job.objects.filter(pk=build.job_id).update(status="failed", error="worker lost")
     client = signed_in_client(personas.county_surgeon)
-    assert client.get(f"/api/v1/imaging/case-builds/{job.pk}").json()["status"] == "failed"
+    assert client.get(f"/api/v1/imaging/case-builds/{build.pk}").json()["status"] == "failed"
 
-    response = client.post(f"/api/v1/imaging/case-builds/{job.pk}/retry")
+    response = client.post(f"/api/v1/imaging/case-builds/{build.pk}/retry")
     assert response.status_code == 202, response.content
     retry = response.json()
-    assert retry["status"] == "queued" and retry["id"] != job.pk
+    assert retry["status"] == "queued" and retry["id"] != build.pk
     assert retry["series_id"] == series.pk and retry["spacing_mm"] == 1.0
-    assert CaseBuildJob.objects.get(pk=retry["id"]).retry_of_id == job.pk
+    assert CaseBuildJob.objects.get(pk=retry["id"]).retry_of_id == build.pk
     assert AuditEvent.objects.filter(
         action="case.build_request",
-        detail__retry_of=job.pk,
+        detail__retry_of=build.pk,
         actor_user_id=personas.county_surgeon.pk,
     ).exists()
-    # (no commit, so no worker process: run it here, as the demo loader does)
+    # (no commit, so no worker is woken: run it here, as the demo loader does)
     finished = services.run_case_build(int(retry["id"]))
-    assert finished is not None and finished.status == "done", finished and finished.error
+    assert finished.status == "done", finished.job and finished.job.error
     done = client.get(f"/api/v1/imaging/case-builds/{retry['id']}").json()
     assert done["status"] == "done" and done["case_id"] == SimulationCase.objects.get().pk
     assert Path(done["case_path"]) == stores / str(retry["id"])
-    # the failed job stays failed, and says where it was retried
-    assert CaseBuildJob.objects.get(pk=job.pk).status == "failed"
-    page = client.get(f"/imaging/case-builds/{job.pk}/").content.decode()
+    # the failed build stays failed, and says where it was retried
+    assert CaseBuildJob.objects.get(pk=build.pk).status == "failed"
+    page = client.get(f"/imaging/case-builds/{build.pk}/").content.decode()
     assert f"/imaging/case-builds/{retry['id']}/" in page
-    # only a failed job is retried
+    # only a failed build is retried, and a finished one is not cancelled
     again = client.post(f"/api/v1/imaging/case-builds/{retry['id']}/retry")
     assert again.status_code == 409 and again.json()["code"] == "case_build_not_failed"
+    cancel = client.post(f"/api/v1/imaging/case-builds/{retry['id']}/cancel")
+    assert cancel.status_code == 409 and cancel.json()["code"] == "job_finished"
 
 
 def test_only_those_who_may_change_the_record_may_retry(
@@ -440,27 +497,64 @@ def test_only_those_who_may_change_the_record_may_retry(
     series = upload(
         phantom_files[:3], network=shell_network, personas=personas, patient=patient_in_shuangbai
     )
-    job = running_job(series, personas)
-    services.fail_case_build(job_id=job.pk, error="test failure")
+    build = services.request_case_build(actor=personas.county_surgeon, series=series)
+    assert build.job is not None
+    cancel_job(actor=personas.county_surgeon, job=build.job)
     for persona in ("outsider", "radiologist", "center_surgeon"):
         user = personas.all()[persona]
         client = signed_in_client(user)
-        assert client.post(f"/api/v1/imaging/case-builds/{job.pk}/retry").status_code == 403
-        assert client.get(f"/imaging/case-builds/{job.pk}/retry/").status_code == 403
-        assert client.post(f"/imaging/case-builds/{job.pk}/retry/").status_code == 403
+        assert client.post(f"/api/v1/imaging/case-builds/{build.pk}/retry").status_code == 403
+        assert client.get(f"/imaging/case-builds/{build.pk}/retry/").status_code == 403
+        assert client.post(f"/imaging/case-builds/{build.pk}/retry/").status_code == 403
         assert AuditEvent.objects.filter(
             actor_user_id=user.pk, action="patient.write", outcome="failure"
         ).exists()
     assert CaseBuildJob.objects.count() == 1
-    # the confirmation page, then the new job's page
+    # the confirmation page, then the new build's page
     client = signed_in_client(personas.township_doctor)
-    confirm = client.get(f"/imaging/case-builds/{job.pk}/retry/")
+    confirm = client.get(f"/imaging/case-builds/{build.pk}/retry/")
     assert confirm.status_code == 200 and 'id="confirm-retry"' in confirm.content.decode()
-    created = client.post(f"/imaging/case-builds/{job.pk}/retry/")
-    new_job = CaseBuildJob.objects.exclude(pk=job.pk).get()
+    created = client.post(f"/imaging/case-builds/{build.pk}/retry/")
+    new_build = CaseBuildJob.objects.exclude(pk=build.pk).get()
     assert created.status_code == 302
-    assert created["Location"] == f"/imaging/case-builds/{new_job.pk}/"
-    assert new_job.retry_of_id == job.pk and new_job.requested_by_id == personas.township_doctor.pk
-    # while the new job runs, the failed one cannot be retried a second time
-    twice = client.post(f"/api/v1/imaging/case-builds/{job.pk}/retry")
+    assert created["Location"] == f"/imaging/case-builds/{new_build.pk}/"
+    assert new_build.retry_of_id == build.pk
+    assert new_build.requested_by_id == personas.township_doctor.pk
+    # while the new build waits, the old one cannot be retried a second time
+    twice = client.post(f"/api/v1/imaging/case-builds/{build.pk}/retry")
     assert twice.status_code == 409 and twice.json()["code"] == "case_build_in_progress"
+
+
+def test_a_build_too_large_for_the_memory_limit_is_refused_up_front(
+    stores: Path,
+    phantom_files: list[Path],
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+    settings: object,
+) -> None:
+    series = upload(
+        phantom_files, network=shell_network, personas=personas, patient=patient_in_shuangbai
+    )
+    # 40 slices of 256 x 256 at 0.5 mm: about 0.3 GiB for the whole field of view
+    settings.OSTEON_JOB_MEMORY_LIMIT_BYTES = 64 * 2**20  # type: ignore[attr-defined]
+    client = signed_in_client(personas.county_surgeon)
+    refused = client.post(
+        f"/api/v1/imaging/series/{series.pk}/case-builds",
+        data={"spacing_mm": 0.5},
+        content_type="application/json",
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "job_too_large"
+    assert "GiB" in refused.json()["detail"]
+    assert not CaseBuildJob.objects.exists() and not Job.objects.exists()
+    page = client.post(f"/imaging/series/{series.pk}/build-case/")
+    assert page.status_code == 422 and "GiB" in page.content.decode()
+    # a coarser spacing fits
+    coarse = client.post(
+        f"/api/v1/imaging/series/{series.pk}/case-builds",
+        data={"spacing_mm": 2.0},
+        content_type="application/json",
+    )
+    assert coarse.status_code == 202, coarse.content
+    assert coarse.json()["estimated_bytes"] < 64 * 2**20
