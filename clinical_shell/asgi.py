@@ -1,16 +1,20 @@
 """ASGI entry point (uvicorn clinical_shell.asgi:application): HTTP pages and API, websockets."""
 
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinical_shell.settings")
+# WhiteNoise answers static files with a file iterator, which Django reads in a thread under
+# ASGI: correct, but warned about on every such response
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous")
 # Django first: the websocket routes import models
 django_asgi = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 
 from clinical_shell.realtime.routing import websocket_urlpatterns  # noqa: E402
 

@@ -69,16 +69,39 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on / 监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port / 端口")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="web server processes (more than 1 needs Redis) / 进程数")
+    ] = 1,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="also run the task worker / 任务进程")
+    ] = True,
+    bridge: Annotated[
+        bool, typer.Option("--bridge/--no-bridge", help="also run the bridge endpoint / 桥接")
+    ] = True,
+    collectstatic: Annotated[
+        bool,
+        typer.Option(
+            "--collectstatic/--no-collectstatic",
+            help="collect static files first (skip when a deploy step did) / 收集静态文件",
+        ),
+    ] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the development server / 启动开发服务器 (use a WSGI server in production)."""
+    """Serve the shell (uvicorn), its task worker and bridge / 启动临床平台 (Ctrl-C 停止)."""
     _setup_django()
-    from django.core.management import call_command
+    from clinical_shell.serving import serve as run_serving
 
-    if as_json:
-        emit({"url": f"http://{host}:{port}/"}, as_json=True, human="")
-    # insecure_serving: the dev server serves static files (API docs) even with DEBUG off
-    call_command("runserver", f"{host}:{port}", use_reloader=False, insecure_serving=True)
+    code = run_serving(
+        host=host,
+        port=port,
+        workers=workers,
+        with_worker=worker,
+        with_bridge=bridge,
+        with_collectstatic=collectstatic,
+        as_json=as_json,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("verify-audit")

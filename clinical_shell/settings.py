@@ -59,6 +59,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # static files answered here, before sessions and the database are touched
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "clinical_shell.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "clinical_shell.middleware.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -249,3 +252,58 @@ OSTEON_STATION_RECORDING_ROOT = Path(
 )
 # a station silent for this long is offline (heartbeats come every second)
 OSTEON_STATION_OFFLINE_AFTER_S = 3.0
+
+# --- serving ---
+# production server: uvicorn (`osteon shell serve`), several processes behind nginx (deploy/).
+# `serve` runs collectstatic first: hashed, gzip- and brotli-compressed copies that WhiteNoise
+# serves with far-future caching (clinical_shell/static_files.py). In-process tests render pages
+# without it, linking unhashed names; a server a test starts runs collectstatic like production.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if RUNNING_TESTS
+            else "clinical_shell.static_files.CompressedManifestStorage"
+        )
+    },
+}
+# the viewer's worker and codec files keep the names its bundle asks for (unhashed copies stay)
+WHITENOISE_KEEP_ONLY_HASHED_FILES = False
+# OSTEON_SECURE_COOKIES=true says the site is reached over HTTPS only: secure cookies (above),
+# a redirect from plain HTTP and HSTS follow from it
+_served_over_https = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("OSTEON_SSL_REDIRECT", _served_over_https)
+SECURE_HSTS_SECONDS = int(
+    env_str("OSTEON_HSTS_SECONDS", str(365 * 24 * 3600 if _served_over_https else 0))
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OSTEON_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("OSTEON_HSTS_PRELOAD", True)
+# behind nginx terminating TLS: believe its X-Forwarded-Proto (nginx sets it, never passes the
+# client's); never enable without such a proxy, a client could claim HTTPS
+if env_bool("OSTEON_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+_trusted_origins = env_optional("OSTEON_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = _trusted_origins.split(",") if _trusted_origins else []
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every response (clinical_shell.middleware): scripts, styles, images,
+# sockets only from this site. 'unsafe-inline' in script-src is there because pages still carry
+# inline scripts and one inline handler (the language switch); it goes once they move to files.
+# The viewer compiles its codecs from WebAssembly and decodes in blob: workers.
+OSTEON_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "'unsafe-inline'", "'wasm-unsafe-eval'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "media-src": ["'self'", "blob:"],
+    "font-src": ["'self'", "data:"],
+    "worker-src": ["'self'", "blob:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}

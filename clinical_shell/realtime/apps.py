@@ -7,3 +7,11 @@ class RealtimeConfig(AppConfig):
     name = "clinical_shell.realtime"
     label = "realtime"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from clinical_shell.realtime import notices
+
+        notices.register()
+        user_logged_in.connect(notices.announce_sign_in, dispatch_uid="realtime.announce_sign_in")
