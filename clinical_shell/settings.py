@@ -240,12 +240,13 @@ if RUNNING_TESTS and not OSTEON_REDIS_URL and "OSTEON_HUEY_PATH" not in os.envir
 # --- bridge ---
 # simulator stations (clinical_shell.stations, bridge/):
 # the endpoint stations connect to; its CURVE keypair is created on first use in the key dir
-OSTEON_BRIDGE_URL = env_str("OSTEON_BRIDGE_URL", "tcp://127.0.0.1:5750")
+# (its enrolment port; `osteon bridge serve` listens on OSTEON_BRIDGE_PORT, requests on +1)
+OSTEON_BRIDGE_URL = env_str(
+    "OSTEON_BRIDGE_URL", f"tcp://127.0.0.1:{env_str('OSTEON_BRIDGE_PORT', '5750')}"
+)
 OSTEON_BRIDGE_KEY_DIR = Path(env_str("OSTEON_BRIDGE_KEY_DIR", str(VAR_DIR / "bridge")))
 # case bundles packed as the bridge sends them (tar named by its sha256)
-OSTEON_CASE_ARCHIVE_ROOT = Path(
-    env_str("OSTEON_CASE_ARCHIVE_ROOT", str(VAR_DIR / "case-archives"))
-)
+OSTEON_CASE_ARCHIVE_ROOT = Path(env_str("OSTEON_CASE_ARCHIVE_ROOT", str(VAR_DIR / "case-archives")))
 # session recordings received from stations, stored by sha256
 OSTEON_STATION_RECORDING_ROOT = Path(
     env_str("OSTEON_STATION_RECORDING_ROOT", str(VAR_DIR / "station-recordings"))

@@ -2,8 +2,8 @@
 over this app's services, for the endpoint process (`osteon bridge serve`).
 
 The endpoint calls it from one plain thread (no event loop), one call at a time, so the ORM is
-used directly; each call first drops a database connection that broke or outlived its age
-(`close_old_connections`), as Django does between requests, because this thread lives for days.
+used directly; a connection that broke (the database restarted) is dropped before the next
+call uses it, since this thread lives for days and no request cycle closes it.
 Importing this module sets Django up when the process has not (the endpoint is not a Django
 process otherwise).
 """
@@ -19,7 +19,7 @@ if not apps.ready:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinical_shell.settings")
     django.setup()
 
-from django.db import close_old_connections
+from django.db import connection
 
 from bridge.messages import (
     Heartbeat,
@@ -41,6 +41,8 @@ from clinical_shell.stations.models import Station, StationSession
 
 # live samples passed on to browsers per session per second (stations send up to 60)
 TELEMETRY_TO_BROWSER_HZ = 15.0
+# how often the database connection is checked for being alive
+DB_CHECK_S = 5.0
 
 
 def station_ref(station: Station) -> StationRef:
@@ -60,12 +62,28 @@ class DjangoShellSide:
     def __init__(self) -> None:
         # session uid -> (session pk, time of the last sample passed on)
         self._telemetry: dict[str, tuple[int, float]] = {}
+        self._db_checked_at = 0.0
+
+    def _db_ready(self) -> None:
+        """Drop a broken database connection (a restarted PostgreSQL) before using it; checked
+        at most every DB_CHECK_S, so a call costs no extra round trip."""
+        now = time.monotonic()
+        if now - self._db_checked_at < DB_CHECK_S:
+            return
+        self._db_checked_at = now
+        # no connection yet, or inside a transaction (a test): nothing to check
+        if (
+            connection.connection is not None
+            and not connection.in_atomic_block
+            and not connection.is_usable()
+        ):
+            connection.close()
 
     def _station(self, ref: StationRef) -> Station:
         return Station.objects.select_related("institution").get(pk=int(ref.station_id))
 
     def station_for_key(self, curve_public_key: str) -> StationRef | None:
-        close_old_connections()
+        self._db_ready()
         station = selectors.station_for_key(curve_public_key)
         return station_ref(station) if station is not None else None
 
@@ -78,7 +96,7 @@ class DjangoShellSide:
         hostname: str,
         room: str,
     ) -> StationRef:
-        close_old_connections()
+        self._db_ready()
         try:
             station = services.enroll_station(
                 code=code,
@@ -91,7 +109,7 @@ class DjangoShellSide:
         return station_ref(Station.objects.select_related("institution").get(pk=station.pk))
 
     def heartbeat(self, station: StationRef, heartbeat: Heartbeat) -> None:
-        close_old_connections()
+        self._db_ready()
         services.record_contact(
             station_id=int(station.station_id),
             busy=heartbeat.state == "busy",
@@ -100,11 +118,11 @@ class DjangoShellSide:
         )
 
     def station_offline(self, station: StationRef) -> None:
-        close_old_connections()
+        self._db_ready()
         services.mark_offline(station_id=int(station.station_id))
 
     def sign_in(self, station: StationRef, *, username: str, secret: str, method: str) -> UserRef:
-        close_old_connections()
+        self._db_ready()
         try:
             sign_in = services.sign_in_at_station(
                 station=self._station(station), username=username, secret=secret, method=method
@@ -118,7 +136,7 @@ class DjangoShellSide:
         )
 
     def pending_commands(self, station: StationRef) -> list[StartSession]:
-        close_old_connections()
+        self._db_ready()
         commands = []
         for session in selectors.queued_sessions(int(station.station_id)):
             archive = selectors.archive_by_hash(session.case_hash)
@@ -135,7 +153,7 @@ class DjangoShellSide:
         return commands
 
     def session_started(self, station: StationRef, started: SessionStarted) -> None:
-        close_old_connections()
+        self._db_ready()
         services.confirm_session_started(
             station_id=int(station.station_id), session_uid=started.session_id, error=started.error
         )
@@ -144,7 +162,7 @@ class DjangoShellSide:
         now = time.monotonic()
         known = self._telemetry.get(telemetry.session_id)
         if known is None:
-            close_old_connections()
+            self._db_ready()
             pk = (
                 StationSession.objects.filter(
                     station_id=int(station.station_id), uid=telemetry.session_id
@@ -175,14 +193,14 @@ class DjangoShellSide:
             self._telemetry.pop(telemetry.session_id, None)
 
     def case_path(self, case_hash: str) -> Path | None:
-        close_old_connections()
+        self._db_ready()
         archive = selectors.archive_by_hash(case_hash)
         if archive is None or not Path(archive.path).is_file():
             return None
         return Path(archive.path)
 
     def accept_result(self, station: StationRef, *, message_id: str, result: Result) -> ResultAck:
-        close_old_connections()
+        self._db_ready()
         try:
             accepted = services.accept_result(
                 station=self._station(station), message_id=message_id, result=result
@@ -198,7 +216,7 @@ class DjangoShellSide:
     def refuse_result(
         self, station: StationRef, *, message_id: str, result: Result, code: str, reason: str
     ) -> None:
-        close_old_connections()
+        self._db_ready()
         row = Station.objects.filter(pk=int(station.station_id)).first()
         services.refuse_result(
             station=row, message_id=message_id, result=result, code=code, reason=reason

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from clinical_shell.imaging.models import SimulationCase
@@ -27,8 +27,13 @@ ASSET_CASE_DIR = Path(__file__).resolve().parents[2] / "assets" / "cases"
 
 
 def presence_of(station: Station, *, now: datetime | None = None) -> str:
-    """online / busy / offline from the last contact: silent for OFFLINE_AFTER_S = offline."""
-    if station.is_revoked or station.last_contact_at is None:
+    """online / busy / offline: offline when the bridge said so (`mark_offline`), or when the
+    station has been silent for OSTEON_STATION_OFFLINE_AFTER_S (the bridge itself may be down)."""
+    if (
+        station.is_revoked
+        or station.last_contact_at is None
+        or station.presence == Station.Presence.OFFLINE
+    ):
         return Station.Presence.OFFLINE
     now = now or timezone.now()
     silent_s = (now - station.last_contact_at).total_seconds()
@@ -61,9 +66,10 @@ def enrolment_codes_at(institution_ids: list[int]) -> QuerySet[EnrolmentCode]:
     )
 
 
-def sessions_of_station(station_id: int, *, limit: int = 20) -> QuerySet[StationSession]:
-    return (
-        StationSession.objects.filter(station_id=station_id)
+def sessions_of_station(station_id: int, visible: Q, *, limit: int = 20) -> list[StationSession]:
+    """The station's latest sessions among those `visible` (an access filter)."""
+    return list(
+        StationSession.objects.filter(visible, station_id=station_id)
         .select_related("user__person", "result")
         .order_by("-created_at", "-id")[:limit]
     )

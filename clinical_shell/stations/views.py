@@ -71,7 +71,7 @@ def station_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def station_detail(request: HttpRequest, station_id: int) -> HttpResponse:
     station = access_station(request.user, station_id)
-    sessions = selectors.sessions_of_station(station.pk).filter(visible_sessions(request.user))
+    sessions = selectors.sessions_of_station(station.pk, visible_sessions(request.user))
     return render(
         request,
         "stations/station_detail.html",

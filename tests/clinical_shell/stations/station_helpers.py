@@ -107,3 +107,22 @@ def signed_result(
 def with_changes(result: Result, **changes: Any) -> Result:
     """The same result with fields changed and the signature kept (a tampered copy)."""
     return msgspec.structs.replace(result, **changes)
+
+
+def tiny_case(root: Path) -> str:
+    """A stand-in case bundle (case.json only) for tests that start sessions but never run the
+    engine; returns its content hash (the shell packs it like any case)."""
+    from clinical_shell.stations import case_archives
+
+    bundle = root / "tiny-case"
+    bundle.mkdir(parents=True, exist_ok=True)
+    (bundle / "case.json").write_text('{"content_hash": "sha256:tiny"}')
+    return case_archives.archive_for_bundle(bundle).content_hash
+
+
+FAKE_RESULT: dict[str, Any] = {
+    "metrics": {"time_s": {"value": 42.0}, "breach_mm": {"value": 0.0}},
+    "score": 100.0,
+    "passed": True,
+    "state_hash": "sha256:" + "ab" * 32,
+}
