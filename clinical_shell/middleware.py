@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render
 from django.utils import translation
@@ -29,7 +29,7 @@ class ChineseFirstLocaleMiddleware(LocaleMiddleware):
     Order: the language cookie set by /i18n/setlang/ (the switch on every page), then the first
     supported language in the browser's Accept-Language (en-US -> en, zh-CN -> zh-hans), then
     settings.LANGUAGE_CODE (zh-hans): a browser asking only for a language the shell lacks gets
-    Chinese. The inherited process_response adds `Vary: Accept-Language`.
+    Chinese. The inherited process_response adds `Vary: Accept-Language` and Content-Language.
     """
 
     def process_request(self, request: HttpRequest) -> None:
@@ -38,20 +38,11 @@ class ChineseFirstLocaleMiddleware(LocaleMiddleware):
         translation.activate(translation.get_language_from_request(request))
         request.LANGUAGE_CODE = translation.get_language()
 
-
-class ContentSecurityPolicyMiddleware:
-    """Adds settings.OSTEON_CONTENT_SECURITY_POLICY to every response that does not set its own."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        # imported here: this class was appended below others' code, whose imports it leaves be
-        from django.conf import settings
-
-        self.get_response = get_response
-        # read once: the policy is part of the deployment, not of a request
-        policy: dict[str, list[str]] = settings.OSTEON_CONTENT_SECURITY_POLICY
-        self.header = "; ".join(f"{name} {' '.join(sources)}" for name, sources in policy.items())
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", self.header)
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        response = super().process_response(request, response)
+        # the activation is per thread and outlives the request: without this, whatever the
+        # thread runs next (a job, a test calling a service) would speak this request's language
+        translation.deactivate()
         return response

@@ -61,10 +61,11 @@ def test_totp_is_required_once_enrolled_and_a_code_is_not_reusable(personas: Per
     uri = accounts.enrol_totp(actor=user)
     totp = pyotp.parse_uri(uri)
     assert isinstance(totp, pyotp.TOTP)
-    with pytest.raises(accounts.SignInError, match="one-time code"):
+    with pytest.raises(accounts.SignInError) as wrong_code:
         accounts.check_sign_in(
             username=user.username, password=PERSONA_PASSWORD, totp_code="000000"
         )
+    assert wrong_code.value.code == "bad_totp"
     code = totp.now()
     assert (
         accounts.check_sign_in(username=user.username, password=PERSONA_PASSWORD, totp_code=code)
