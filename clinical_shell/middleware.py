@@ -46,3 +46,21 @@ class ChineseFirstLocaleMiddleware(LocaleMiddleware):
         # thread runs next (a job, a test calling a service) would speak this request's language
         translation.deactivate()
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """Adds settings.OSTEON_CONTENT_SECURITY_POLICY to every response that does not set its own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        # imported here: this class was appended below others' code, whose imports it leaves be
+        from django.conf import settings
+
+        self.get_response = get_response
+        # read once: the policy is part of the deployment, not of a request
+        policy: dict[str, list[str]] = settings.OSTEON_CONTENT_SECURITY_POLICY
+        self.header = "; ".join(f"{name} {' '.join(sources)}" for name, sources in policy.items())
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", self.header)
+        return response
