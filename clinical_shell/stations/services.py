@@ -712,8 +712,13 @@ def queue_verification(result: SessionResult) -> None:
 
 
 def flat_metrics(result_dict: dict[str, Any]) -> dict[str, float]:
-    """{metric name: value} of a sim_core result dict (what a station signs)."""
-    return {name: float(m["value"]) for name, m in result_dict["metrics"].items()}
+    """{metric name: value} of a sim_core result dict, as a station signs them (a metric with
+    no finite value, e.g. a distance never measured, is left out)."""
+    return {
+        name: float(m["value"])
+        for name, m in result_dict["metrics"].items()
+        if m["value"] is not None and math.isfinite(float(m["value"]))
+    }
 
 
 def _same(a: float, b: float) -> bool:
