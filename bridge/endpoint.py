@@ -101,6 +101,7 @@ class EndpointStats:
     results_accepted: int = 0
     results_duplicate: int = 0
     zap_refused: int = 0
+    case_bytes_served: int = 0
 
     def count_error(self, code: str) -> None:
         self.errors[code] = self.errors.get(code, 0) + 1
@@ -122,7 +123,9 @@ class Endpoint:
         self.keys = keys
         self.host = host
         self.port = port
-        self.ctx = context or zmq.Context.instance()
+        # its own context: ZAP is per context, so each endpoint has its own handler
+        self._own_context = context is None
+        self.ctx = context or zmq.Context()
         self.stats = EndpointStats()
         self._stop = threading.Event()
         self._conns: dict[bytes, _Connection] = {}
@@ -165,6 +168,8 @@ class Endpoint:
             f.close()
         for sock in (self.zap, self.enrol, self.router, self.telemetry_sub):
             sock.close(linger=0)
+        if self._own_context:
+            self.ctx.term()
 
     def wait_ready(self, timeout_s: float = 10.0) -> bool:
         return self._ready.wait(timeout_s)
@@ -354,7 +359,7 @@ class Endpoint:
         if len(frames) != 2:
             self._refuse(None, routing_id, "malformed", f"{len(frames) - 1} frames, expected 1")
             return
-        key = frames[1].get("User-Id")
+        key = str(frames[1].get("User-Id"))
         conn = self._conns.get(routing_id)
         station = self._station(key)
         if station is None or (conn is not None and conn.cut):
@@ -453,6 +458,7 @@ class Endpoint:
             return
         f.seek(req.offset)
         data = f.read(req.length)
+        self.stats.case_bytes_served += len(data)
         chunk = CaseChunk(case_hash=req.case_hash, offset=req.offset, total_bytes=total, data=data)
         self._reply(conn, conn.routing_id, chunk)
 
@@ -505,7 +511,7 @@ class Endpoint:
         if len(frames) != 1:
             self.stats.count_error("malformed")
             return
-        key = frames[0].get("User-Id")
+        key = str(frames[0].get("User-Id"))
         station = self._station(key)
         if station is None:
             self.stats.count_error("revoked")

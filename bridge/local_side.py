@@ -14,6 +14,8 @@ import time
 import uuid
 from pathlib import Path
 
+import msgspec
+
 from bridge.case_archive import archive_in_store
 from bridge.messages import Heartbeat, Result, ResultAck, SessionStarted, StartSession, Telemetry
 from bridge.shell_side import (
@@ -46,10 +48,12 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE TABLE IF NOT EXISTS results (
     message_id TEXT PRIMARY KEY, station_id TEXT, username TEXT, session_id TEXT,
     scenario TEXT, score REAL, metrics TEXT, final_state_hash TEXT, recording_hash TEXT,
-    recording_bytes INTEGER, accepted_at REAL
+    recording_bytes INTEGER, accepted_at REAL, recording BLOB
 );
 -- one row each time a result took effect: a duplicate would show as two rows with one id
 CREATE TABLE IF NOT EXISTS effects (message_id TEXT, at REAL);
+-- one row per accept_result call, duplicates included (what deduplication absorbed)
+CREATE TABLE IF NOT EXISTS deliveries (message_id TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS refusals (message_id TEXT, station_id TEXT, code TEXT, reason TEXT);
 CREATE TABLE IF NOT EXISTS telemetry_counts (station_id TEXT PRIMARY KEY, n INTEGER);
 """
@@ -62,8 +66,17 @@ def _sha(text: str) -> str:
 class LocalShellSide:
     """ShellSide over SQLite (``path``; ``":memory:"`` for one process)."""
 
-    def __init__(self, path: Path | str = ":memory:", *, case_store: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str = ":memory:",
+        *,
+        case_store: Path | None = None,
+        ack_delay_s: float = 0.0,
+    ) -> None:
         self.path = str(path)
+        # a slow shell: the time between a result's commit and its ack (the chaos run widens
+        # the window in which a kill leaves a stored result unacknowledged)
+        self.ack_delay_s = ack_delay_s
         self.case_store = case_store
         # one thread at a time (the endpoint's loop); a test may build it in another thread
         self.db = sqlite3.connect(
@@ -110,11 +123,9 @@ class LocalShellSide:
         self.db.execute("UPDATE stations SET revoked = 1 WHERE station_id = ?", (station_id,))
 
     def add_command(self, station_id: str, command: StartSession) -> None:
-        from bridge.messages import _ENCODER
-
         self.db.execute(
             "INSERT INTO commands (session_id, station_id, body) VALUES (?, ?, ?)",
-            (command.session_id, station_id, _ENCODER.encode(command)),
+            (command.session_id, station_id, msgspec.msgpack.encode(command)),
         )
 
     def presence(self, station_id: str) -> tuple[str, str, str]:
@@ -127,9 +138,23 @@ class LocalShellSide:
     def accepted_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT message_id FROM results ORDER BY rowid")]
 
+    def result_row(self, message_id: str) -> dict[str, object] | None:
+        cur = self.db.execute("SELECT * FROM results WHERE message_id = ?", (message_id,))
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+    def command_state(self, session_id: str) -> tuple[int, str] | None:
+        row = self.db.execute(
+            "SELECT started, error FROM commands WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
     def effect_counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT message_id, COUNT(*) FROM effects GROUP BY message_id")
         return {r[0]: r[1] for r in rows}
+
+    def delivery_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
 
     def refusals(self) -> list[tuple[str, str, str]]:
         return list(self.db.execute("SELECT message_id, code, reason FROM refusals"))
@@ -238,8 +263,6 @@ class LocalShellSide:
         return UserRef(username, user[0], sign_in_id)
 
     def pending_commands(self, station: StationRef) -> list[StartSession]:
-        import msgspec
-
         rows = self.db.execute(
             "SELECT body FROM commands WHERE station_id = ? AND started = 0 ORDER BY rowid",
             (station.station_id,),
@@ -274,7 +297,7 @@ class LocalShellSide:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             inserted = self.db.execute(
-                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message_id,
                     station.station_id,
@@ -287,14 +310,18 @@ class LocalShellSide:
                     result.recording_hash,
                     len(result.recording),
                     time.time(),
+                    result.recording,
                 ),
             ).rowcount
             if inserted:
                 self.db.execute("INSERT INTO effects VALUES (?, ?)", (message_id, time.time()))
+            self.db.execute("INSERT INTO deliveries VALUES (?, ?)", (message_id, time.time()))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        if self.ack_delay_s:
+            time.sleep(self.ack_delay_s)
         return ResultAck(result_id=message_id, duplicate=not inserted, status="pending")
 
     def refuse_result(

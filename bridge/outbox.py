@@ -40,7 +40,10 @@ class Pending:
 class Outbox:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        # one thread at a time; the runner may be built in another thread than its loop
+        self.db = sqlite3.connect(
+            str(path), isolation_level=None, timeout=30, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
@@ -83,7 +86,8 @@ class Outbox:
 
     def refused(self, message_id: str, code: str, reason: str) -> None:
         self.db.execute(
-            "UPDATE outbox SET state = 'refused', answer = ? WHERE message_id = ? AND state = 'pending'",
+            "UPDATE outbox SET state = 'refused', answer = ?"
+            " WHERE message_id = ? AND state = 'pending'",
             (f"{code}: {reason}", message_id),
         )
 

@@ -14,6 +14,7 @@ session to a worker thread (the engine), publishes its telemetry at most 60 time
 commits the signed result to the outbox, and resends the outbox until each result is acked.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -133,7 +134,7 @@ def load_identity(station_dir: Path) -> StationIdentity:
 def _client_socket(
     ctx: zmq.Context[Any], kind: int, curve: CurveKeys, server_key: str
 ) -> zmq.Socket[Any]:
-    sock = ctx.socket(kind)
+    sock: zmq.Socket[Any] = ctx.socket(kind)
     sock.curve_publickey = curve.public.encode()
     sock.curve_secretkey = curve.secret.encode()
     sock.curve_serverkey = server_key.encode()
@@ -158,7 +159,7 @@ def enroll(
     host, port = parse_shell_url(shell_url)
     curve = new_curve_keys()
     signing = new_signing_key()
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = _client_socket(ctx, zmq.DEALER, curve, shell_key)
     try:
         sock.connect(f"tcp://{host}:{port}")
@@ -403,7 +404,7 @@ class StationRunner:
         station_dir: Path,
         *,
         realtime: bool = True,
-        chunk_bytes: int = 256 * 1024,
+        chunk_bytes: int = MAX_CHUNK_BYTES,
         producer: Callable[["StationRunner"], None] | None = None,
         echo: Callable[[str], None] = print,
     ) -> None:
@@ -415,7 +416,7 @@ class StationRunner:
         self.echo = echo
         self.outbox = Outbox(station_dir / "outbox.sqlite3")
         self.cache = CaseCache(station_dir / "cases")
-        self.ctx = zmq.Context.instance()
+        self.ctx: zmq.Context[Any] = zmq.Context.instance()
         self._stop = threading.Event()
         self._events: queue.Queue[Telemetry | SessionOutcome] = queue.Queue()
         self.seen_sessions: set[str] = set()
@@ -452,9 +453,8 @@ class StationRunner:
         self._send_sign_in()
         next_beat = time.monotonic()
         next_outbox = time.monotonic()
-        self.echo(
-            f"工作站运行中 / station {cfg.station_id} running, shell {cfg.shell_host}:{cfg.router_port}"
-        )
+        shell_at = f"{cfg.shell_host}:{cfg.router_port}"
+        self.echo(f"工作站运行中 / station {cfg.station_id} running, shell {shell_at}")
         try:
             while not self._stop.is_set():
                 busy = self.worker is not None
@@ -474,13 +474,8 @@ class StationRunner:
                     self.producer(self)
                 if self.revoked:
                     return 3
-                if (
-                    max_sessions is not None
-                    and self.sessions_done >= max_sessions
-                    and self.worker is None
-                ):
-                    if self.outbox.counts()["pending"] == 0:
-                        return 0
+                if self._all_done(max_sessions):
+                    return 0
         finally:
             if self.worker is not None:
                 self.worker.join(timeout=30)
@@ -488,6 +483,15 @@ class StationRunner:
             self.pub.close(linger=0)
             self.outbox.close()
         return 0
+
+    def _all_done(self, max_sessions: int | None) -> bool:
+        # --max-sessions: that many sessions ended and every result answered by the shell
+        return (
+            max_sessions is not None
+            and self.sessions_done >= max_sessions
+            and self.worker is None
+            and self.outbox.counts()["pending"] == 0
+        )
 
     # ---- incoming ---------------------------------------------------------------------------
 
@@ -646,10 +650,9 @@ class StationRunner:
 
     def publish(self, telemetry: Telemetry) -> None:
         self.telemetry_seq += 1
-        try:
+        # a full queue drops the sample: telemetry never waits
+        with contextlib.suppress(zmq.Again):
             self.pub.send(encode(telemetry, seq=self.telemetry_seq), zmq.NOBLOCK)
-        except zmq.Again:
-            pass
 
     # ---- outgoing -----------------------------------------------------------------------------
 
@@ -678,6 +681,10 @@ class StationRunner:
                 self._pending_sign_in = None
 
     def _send_outbox(self) -> None:
+        # a sign-in not yet sent goes first: the shell takes results of signed-in people only
+        self._send_sign_in()
+        if self._pending_sign_in is not None:
+            return
         for pending in self.outbox.due(resend_after_s=RESEND_AFTER_S):
             if not self.link.send(pending.result, message_id=pending.message_id):
                 return
