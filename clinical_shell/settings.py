@@ -271,6 +271,8 @@ STORAGES = {
 }
 # the viewer's worker and codec files keep the names its bundle asks for (unhashed copies stay)
 WHITENOISE_KEEP_ONLY_HASHED_FILES = False
+# WhiteNoise warns at start-up when STATIC_ROOT is missing (before the first collectstatic)
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # OSTEON_SECURE_COOKIES=true says the site is reached over HTTPS only: secure cookies (above),
 # a redirect from plain HTTP and HSTS follow from it
 _served_over_https = SESSION_COOKIE_SECURE

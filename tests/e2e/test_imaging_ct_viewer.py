@@ -141,10 +141,9 @@ def open_series(page: Page, base: str, series: Series) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_viewer_shows_a_phantom_ct_in_three_planes_and_a_real_ct_slice(
-    live_server: object, settings: object, tmp_path: Path
+    shell_server: str, tmp_path: Path
 ) -> None:
     assert VIEWER_BUNDLE.is_file(), "viewer bundle missing: run `make viewer` (npm ci && build)"
-    settings.OSTEON_DICOM_ROOT = tmp_path / "dicom"  # type: ignore[attr-defined]
     SHOTS.mkdir(parents=True, exist_ok=True)
     who = make_uploader()
     phantom = make_phantom("lumbar", seed=1, slices=40, matrix=256)
@@ -163,7 +162,7 @@ def test_the_viewer_shows_a_phantom_ct_in_three_planes_and_a_real_ct_slice(
         page = browser.new_page(viewport={"width": 1500, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        sign_in_and_open(page, str(live_server), ct)
+        sign_in_and_open(page, shell_server, ct)
         assert page.locator("#osteon-viewer").get_attribute("data-layout") == "mpr"
         page.click("[data-preset=bone]")
         page.wait_for_timeout(300)
@@ -181,7 +180,7 @@ def test_the_viewer_shows_a_phantom_ct_in_three_planes_and_a_real_ct_slice(
         scrolled = shot(page, "axial", "ct_axial_scrolled")
         page.screenshot(path=str(SHOTS / "ct_page.png"))
         # a single real CT slice (pydicom-data): one stack view in the file's own window
-        open_series(page, str(live_server), single)
+        open_series(page, shell_server, single)
         layout = page.locator("#osteon-viewer").get_attribute("data-layout")
         real = shot(page, "stack", "real_ct_slice")
         browser.close()

@@ -52,11 +52,10 @@ RADIOGRAPHS = {"RG3_UNCR.dcm": True, "RG1_J2KR.dcm": False}
 @pytest.mark.parametrize("file_name", sorted(RADIOGRAPHS))
 @pytest.mark.django_db(transaction=True)
 def test_the_viewer_renders_a_real_radiograph(
-    live_server: object, settings: object, tmp_path: Path, file_name: str
+    shell_server: str, tmp_path: Path, file_name: str
 ) -> None:
     radiograph = DATA / file_name
     assert VIEWER_BUNDLE.is_file(), "viewer bundle missing: run `make viewer` (npm ci && build)"
-    settings.OSTEON_DICOM_ROOT = tmp_path / "dicom"  # type: ignore[attr-defined]
     center = network.create_institution(
         actor=None, code="CX-CENTER", name="楚雄彝族自治州人民医院", level="center", county="楚雄市"
     )
@@ -82,12 +81,12 @@ def test_the_viewer_renders_a_real_radiograph(
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{live_server}/accounts/sign-in/")
+        page.goto(f"{shell_server}/accounts/sign-in/")
         page.fill("#id_username", "e2e.radio")
         page.fill("#id_password", PASSWORD)
         page.click("button.primary")
         page.wait_for_url("**/patients/")
-        page.goto(f"{live_server}/imaging/series/{series.pk}/")
+        page.goto(f"{shell_server}/imaging/series/{series.pk}/")
         page.wait_for_selector("#osteon-viewer[data-state=ready]", timeout=60_000)
         page.wait_for_timeout(500)  # the first frame is drawn on the next animation frame
         shot = page.locator("[data-viewport=stack]").screenshot()

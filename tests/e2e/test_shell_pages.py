@@ -27,7 +27,7 @@ PASSWORD = "Osteon-e2e-2026!"
 
 @pytest.mark.django_db(transaction=True)
 def test_a_surgeon_signs_in_and_finds_a_patient_by_pinyin(
-    live_server: object, tmp_path: Path
+    shell_server: str, tmp_path: Path
 ) -> None:
     county = network.create_institution(
         actor=None, code="CX-CENTER", name="楚雄彝族自治州人民医院", level="center", county="楚雄市"
@@ -44,7 +44,7 @@ def test_a_surgeon_signs_in_and_finds_a_patient_by_pinyin(
         birth_date=date(1958, 3, 14),
         resident_id="532322195803141230",
     )
-    base = str(live_server)
+    base = shell_server
     # Playwright's sync API runs an event loop in this thread; the ORM is done with by now
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
