@@ -135,6 +135,7 @@ class Endpoint:
         self._telemetry_seq: dict[str, int] = {}
         self._cases: OrderedDict[str, BinaryIO] = OrderedDict()
         self._ready = threading.Event()
+        self._turn = 0
 
     # ---- sockets ---------------------------------------------------------------------------
 
@@ -371,7 +372,6 @@ class Endpoint:
         if conn is None:
             conn = _Connection(routing_id=routing_id, key=key, station=station)
             self._conns[routing_id] = conn
-            self._latest_conn[station.station_id] = routing_id
         conn.station = station
         try:
             env = decode(frames[1].buffer)
@@ -415,8 +415,12 @@ class Endpoint:
                 self._refuse(conn, conn.routing_id, "wrong_station", body.station_id, env.id)
                 return
             self.shell.heartbeat(station, beat)
+            # the connection that heartbeats is the one commands go to
+            self._latest_conn[station.station_id] = conn.routing_id
             self._reply(conn, conn.routing_id, Heartbeat(state="shell"))
-            self._push_commands(conn)
+            if isinstance(body, Hello):
+                # waiting commands go out at once; later ones with the periodic duties
+                self._push_commands(conn)
         elif isinstance(body, SignIn):
             try:
                 user = self.shell.sign_in(
@@ -538,12 +542,15 @@ class Endpoint:
     # ---- periodic duties -----------------------------------------------------------------------
 
     def _periodic(self) -> None:
+        # every 250 ms: presence; every second: revocation and waiting commands
         now = time.monotonic()
+        self._turn += 1
+        every_second = self._turn % 4 == 0
         for routing_id, conn in list(self._conns.items()):
             if conn.cut:
                 continue
             # revocation: look the key up again; tell the station and stop serving it
-            fresh = self._station(conn.key, fresh=True)
+            fresh = self._station(conn.key, fresh=True) if every_second else conn.station
             if fresh is None:
                 conn.cut = True
                 self._refuse(conn, routing_id, "revoked", "station revoked in the shell")
@@ -556,7 +563,7 @@ class Endpoint:
                     del self._latest_conn[conn.station.station_id]
                     self.shell.station_offline(conn.station)
                 continue
-            if self._latest_conn.get(conn.station.station_id) == routing_id:
+            if every_second and self._latest_conn.get(conn.station.station_id) == routing_id:
                 self._push_commands(conn)
         # cut connections are forgotten once silent, so their routing ids do not pile up
         for routing_id, conn in list(self._conns.items()):

@@ -72,6 +72,7 @@ class LocalShellSide:
         *,
         case_store: Path | None = None,
         ack_delay_s: float = 0.0,
+        durable: bool = True,
     ) -> None:
         self.path = str(path)
         # a slow shell: the time between a result's commit and its ack (the chaos run widens
@@ -84,7 +85,8 @@ class LocalShellSide:
         )
         if self.path != ":memory:":
             self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        # durable=False (the bench's round trips): commits without fsync
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self.db.executescript(SCHEMA)
         # telemetry is counted in memory (a write per sample would slow the endpoint)
         self.telemetry_seen: dict[str, int] = {}

@@ -2,10 +2,12 @@
 
 ``make run`` first writes the demo CT phantom and builds its case (Makefile targets, skipped
 when present). This then loads the Chuxiong demo region into the shell's database when it is
-empty, starts the shell on 127.0.0.1, and opens the demo case in scenario 1 (L4 pedicle
-pilot hole): in a Panda3D window with the mouse/keyboard device where there is a display;
-where there is none it renders the case offscreen and runs the scenario with the scripted
-expert, writing a screenshot, the recording and the result JSON under var/demo/. The shell
+empty, starts the shell on 127.0.0.1 (its bridge endpoint beside it), enrols a local simulator
+station once (``var/station/``, a one-time code from ``osteon shell enrolment-code``) and runs
+it as a child process so the shell shows it online, and opens the demo case in scenario 1
+(L4 pedicle pilot hole): in a Panda3D window with the mouse/keyboard device where there is a
+display; where there is none it renders the case offscreen and runs the scenario with the
+scripted expert, writing a screenshot, the recording and the result JSON under var/demo/. The shell
 keeps serving until Ctrl-C.
 """
 
@@ -26,6 +28,9 @@ DEMO_SCREENSHOT = ROOT / "var" / "demo" / "demo-lumbar.png"
 DEMO_SCENARIO = "pedicle_pilot_hole"
 SESSION_DIR = ROOT / "var" / "demo" / "session"
 SHELL_READY_TIMEOUT_S = 60.0
+# the demo's simulator station: enrolled once, its keys and outbox kept here
+STATION_DIR = ROOT / "var" / "station"
+STATION_ROOM = "模拟训练室 1"
 
 
 def _osteon(*args: str) -> list[str]:
@@ -60,6 +65,52 @@ def start_shell(port: int) -> subprocess.Popen[bytes]:
     raise CommandError(
         f"临床平台未在 {SHELL_READY_TIMEOUT_S:.0f} 秒内响应 / the shell did not answer"
     )
+
+
+def enrol_demo_station(station_dir: Path = STATION_DIR) -> bool:
+    """Enrol the local station with the shell once (a one-time code from the shell)."""
+    if (station_dir / "station.json").exists():
+        return True
+    code = subprocess.run(
+        _osteon("shell", "enrolment-code", "--institution", "CX-CENTER", "--room", STATION_ROOM,
+                "--json"),
+        cwd=ROOT, check=False, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    if code.returncode != 0:
+        return False
+    info = json.loads(code.stdout)
+    # the shell's bridge starts beside the web server: give it a few tries
+    for _ in range(5):
+        done = subprocess.run(
+            _osteon("station", "enroll", "--shell", info["bridge"], "--code", info["code"],
+                    "--shell-key", info["shell_key"], "--dir", str(station_dir)),
+            cwd=ROOT, check=False,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return True
+        if (station_dir / "station.json").exists():
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def start_station(station_dir: Path = STATION_DIR) -> subprocess.Popen[bytes] | None:
+    """The local simulator station as a child process, so the shell shows it online."""
+    if not enrol_demo_station(station_dir):
+        emit(
+            {"station": None},
+            as_json=False,
+            human="本地工作站未能注册 / the local station could not enrol (see above); "
+            "the shell runs without it",
+        )
+        return None
+    station = subprocess.Popen(_osteon("station", "run", "--dir", str(station_dir)), cwd=ROOT)
+    emit(
+        {"station": str(station_dir)},
+        as_json=False,
+        human=f"本地模拟工作站已启动 / local simulator station running ({station_dir})",
+    )
+    return station
 
 
 def show_case(case_dir: Path = DEMO_CASE, screenshot: Path = DEMO_SCREENSHOT) -> Path | None:
@@ -131,7 +182,9 @@ def run_demo(port: int | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     load_shell_demo()
     shell = start_shell(port)
+    station: subprocess.Popen[bytes] | None = None
     try:
+        station = start_station()
         emit(
             {"shell": f"http://127.0.0.1:{port}/"},
             as_json=False,
@@ -150,6 +203,9 @@ def run_demo(port: int | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if station is not None and station.poll() is None:
+            station.send_signal(signal.SIGTERM)
+            station.wait(timeout=10)
         if shell.poll() is None:
             shell.send_signal(signal.SIGTERM)
             shell.wait(timeout=10)
