@@ -10,6 +10,7 @@ process otherwise).
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import django
@@ -41,8 +42,18 @@ from clinical_shell.stations.models import Station, StationSession
 
 # live samples passed on to browsers per session per second (stations send up to 60)
 TELEMETRY_TO_BROWSER_HZ = 15.0
+# ... and written to the session row (the pages' refresh reads it where live events cannot
+# reach them: the bridge is its own process, and without Redis its events stay in it)
+TELEMETRY_STORED_HZ = 1.0
 # how often the database connection is checked for being alive
 DB_CHECK_S = 5.0
+
+
+@dataclass
+class _LiveSession:
+    pk: int
+    published_at: float = 0.0
+    stored_at: float = 0.0
 
 
 def station_ref(station: Station) -> StationRef:
@@ -60,8 +71,8 @@ class DjangoShellSide:
     """`bridge.shell_side.ShellSide` backed by the clinical shell's database."""
 
     def __init__(self) -> None:
-        # session uid -> (session pk, time of the last sample passed on)
-        self._telemetry: dict[str, tuple[int, float]] = {}
+        # session uid -> its pk and when a sample was last passed on and stored
+        self._telemetry: dict[str, _LiveSession] = {}
         self._db_checked_at = 0.0
 
     def _db_ready(self) -> None:
@@ -172,24 +183,24 @@ class DjangoShellSide:
             )
             if pk is None:
                 return  # a session the shell does not know yet (the result will create it)
-            known = (pk, 0.0)
-        pk, last = known
-        # the last sample of a session always goes on (it carries the final metrics)
-        if telemetry.state != "ended" and now - last < 1.0 / TELEMETRY_TO_BROWSER_HZ:
+            known = _LiveSession(pk)
             self._telemetry[telemetry.session_id] = known
-            return
-        self._telemetry[telemetry.session_id] = (pk, now)
-        live.publish_telemetry(
-            pk,
-            {
-                "tick": telemetry.tick,
-                "state": telemetry.state,
-                "tool_position_mm": list(telemetry.tool_position_mm),
-                "force_n": list(telemetry.force_n),
-                "metrics": dict(telemetry.metrics),
-            },
-        )
-        if telemetry.state == "ended":
+        sample = {
+            "tick": telemetry.tick,
+            "state": telemetry.state,
+            "tool_position_mm": list(telemetry.tool_position_mm),
+            "force_n": list(telemetry.force_n),
+            "metrics": dict(telemetry.metrics),
+        }
+        ended = telemetry.state == "ended"
+        # the last sample of a session always goes on (it carries the final metrics)
+        if ended or now - known.published_at >= 1.0 / TELEMETRY_TO_BROWSER_HZ:
+            known.published_at = now
+            live.publish_telemetry(known.pk, sample)
+        if ended or now - known.stored_at >= 1.0 / TELEMETRY_STORED_HZ:
+            known.stored_at = now
+            services.record_live_metrics(session_id=known.pk, sample=sample)
+        if ended:
             self._telemetry.pop(telemetry.session_id, None)
 
     def case_path(self, case_hash: str) -> Path | None:

@@ -157,3 +157,18 @@ def asset_cases() -> list[tuple[Path, str]]:
 def archive_by_hash(archive_hash: str) -> CaseArchive | None:
     """The packed case a station asks for by hash (None when this shell never packed it)."""
     return CaseArchive.objects.filter(archive_hash=archive_hash).first()
+
+
+def known_cases() -> list[tuple[str, str]]:
+    """(name, content hash) of the cases a session can be started on without patient access:
+    the built demo/training cases, and cases already packed for stations."""
+    cases = {digest: path.name for path, digest in asset_cases()}
+    patient_cases = SimulationCase.objects.values("content_hash")
+    packed = (
+        CaseArchive.objects.exclude(content_hash__in=patient_cases)
+        .order_by("-id")
+        .values_list("content_hash", "bundle_path")[:50]
+    )
+    for content_hash, bundle in packed:
+        cases.setdefault(content_hash, Path(bundle).name)
+    return sorted((name, digest) for digest, name in cases.items())

@@ -477,6 +477,13 @@ def confirm_session_started(*, station_id: int, session_uid: str, error: str = "
     transaction.on_commit(lambda: live.publish_station(station_id))
 
 
+def record_live_metrics(*, session_id: int, sample: dict[str, Any]) -> None:
+    """Keep the latest live sample of a running session (about once a second) for its page."""
+    StationSession.objects.filter(
+        pk=session_id, state__in=[StationSession.State.QUEUED, StationSession.State.RUNNING]
+    ).update(last_metrics=sample)
+
+
 # ---- results -----------------------------------------------------------------------------------
 
 
@@ -634,8 +641,7 @@ def _session_for_result(station: Station, user: User, result: Result) -> Station
     else:
         session.state = StationSession.State.FINISHED
         session.ended_at = now
-        session.last_metrics = dict(result.metrics)
-        session.save(update_fields=["state", "ended_at", "last_metrics"])
+        session.save(update_fields=["state", "ended_at"])
     Station.objects.filter(pk=station.pk, current_session=session).update(current_session=None)
     return session
 

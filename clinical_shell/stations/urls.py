@@ -5,11 +5,13 @@ from clinical_shell.stations import views
 app_name = "stations"
 urlpatterns: list[URLPattern] = [
     path("", views.station_list, name="station_list"),
+    path("states.json", views.station_states, name="station_states"),
     path("<int:station_id>/", views.station_detail, name="station_detail"),
     path("<int:station_id>/revoke/", views.station_revoke, name="station_revoke"),
     path("enrolment-codes/", views.enrolment_codes, name="enrolment_codes"),
     path("sessions/", views.session_list, name="session_list"),
     path("sessions/new/", views.session_new, name="session_new"),
     path("sessions/<int:session_id>/", views.session_detail, name="session_detail"),
+    path("sessions/<int:session_id>/state.json", views.session_state, name="session_state"),
     path("sign-in-code/", views.sign_in_code, name="sign_in_code"),
 ]

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,6 +42,8 @@ def _labels() -> dict[str, object]:
         "presence": {"online": _("在线"), "busy": _("使用中"), "offline": _("离线")},
         "never": _("从未"),
         "session_url": reverse("stations:session_detail", args=[0]),
+        "states_url": reverse("stations:station_states"),
+        "session_state_url": reverse("stations:session_state", args=[0]),
     }
 
 
@@ -65,6 +67,31 @@ def station_list(request: HttpRequest) -> HttpResponse:
             "labels": _labels(),
         },
     )
+
+
+@login_required
+@require_http_methods(["GET"])
+def station_states(request: HttpRequest) -> JsonResponse:
+    """Presence of the stations the user sees, for the pages' 2-second refresh: the bridge runs
+    in its own process, and without Redis its live events cannot reach this one. Not audited:
+    no patient data, and the page that polls it was."""
+    stations = selectors.stations_at(member_institution_ids(request.user))
+    return JsonResponse({"stations": [live.station_event(s) for s in stations]})
+
+
+@login_required
+@require_http_methods(["GET"])
+def session_state(request: HttpRequest, session_id: int) -> JsonResponse:
+    """A session's state, result and latest metrics for its page's refresh (see
+    `station_states`); the page's own read was checked and audited, this repeats the check."""
+    session = (
+        StationSession.objects.filter(visible_sessions(request.user), pk=session_id)
+        .select_related("result")
+        .first()
+    )
+    if session is None:
+        raise NotFoundError("session_not_found", _("未找到训练记录"))
+    return JsonResponse({**live.session_event(session), "metrics": session.last_metrics})
 
 
 @login_required
@@ -221,7 +248,7 @@ def session_new(request: HttpRequest) -> HttpResponse:
         "stations/session_new.html",
         {
             "stations": stations,
-            "cases": [(path.name, digest) for path, digest in selectors.asset_cases()],
+            "cases": selectors.known_cases(),
             "scenarios": [(name, load_scenario(name).title) for name in list_scenarios()],
             "values": values,
             "error": error,

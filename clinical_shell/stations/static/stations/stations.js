@@ -43,6 +43,7 @@
     var box = document.getElementById("session-live");
     if (!box) return;
     if (event.kind === "telemetry") {
+      if (!document.getElementById("live-metrics")) return;
       text(document.getElementById("live-tick"), String(event.tick));
       text(document.getElementById("live-force"), event.force_n.map(function (f) { return f.toFixed(2); }).join(", "));
       var table = document.getElementById("live-metrics");
@@ -63,9 +64,33 @@
     }
   }
 
+  // live events arrive at once when the bridge can reach this server (same process, or Redis);
+  // a refresh every REFRESH_MS covers the rest, so a change shows within ~2 s either way
+  var REFRESH_MS = 2000;
+
+  function refresh(url, apply) {
+    function tick() {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) apply(data); })
+        .catch(function () {})
+        .then(function () { setTimeout(tick, REFRESH_MS); });
+    }
+    setTimeout(tick, REFRESH_MS);
+  }
+
   document.querySelectorAll("[data-live-topic]").forEach(function (el) {
     var topic = el.dataset.liveTopic;
-    var handler = topic.indexOf("session.") === 0 ? showSession : showStation;
-    OsteonLive.subscribe(topic, handler);
+    if (topic.indexOf("session.") === 0) {
+      OsteonLive.subscribe(topic, showSession);
+      var id = topic.slice("session.".length);
+      refresh(labels.session_state_url.replace(/0\/state\.json$/, id + "/state.json"), function (data) {
+        if (data.metrics && data.metrics.metrics) showSession(Object.assign({ kind: "telemetry" }, data.metrics));
+        showSession(data);
+      });
+    } else {
+      OsteonLive.subscribe(topic, showStation);
+      refresh(labels.states_url, function (data) { data.stations.forEach(showStation); });
+    }
   });
 })();
