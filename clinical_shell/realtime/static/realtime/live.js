@@ -1,6 +1,8 @@
 // OsteonLive.subscribe(topic, handler): live events from the shell over one websocket per page.
 // handler(event) gets each event published to `topic`; handler.onError(error), if set, gets a
-// refusal ({code, topic, message}). The socket reconnects with backoff and resubscribes.
+// refusal ({code, topic, message}); handler.onSubscribed(), if set, runs after each
+// (re)subscription: events published while the socket was down are not replayed, so fetch the
+// current state there. The socket reconnects with backoff and resubscribes.
 // Returns a function that unsubscribes this handler.
 (function () {
   "use strict";
@@ -9,6 +11,7 @@
   var delayMs = 500;        // backoff: doubles up to maxDelayMs, reset once connected
   var maxDelayMs = 15000;
   var stopped = false;      // the server refused the connection as not signed in: stay quiet
+  var retry = null;         // the pending reconnect's timer
 
   function url() {
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -20,6 +23,7 @@
   }
 
   function connect() {
+    retry = null;
     if (stopped) return;
     socket = new WebSocket(url());
     socket.onopen = function () {
@@ -32,6 +36,10 @@
         (handlers[frame.error.topic] || []).forEach(function (h) { if (h.onError) h.onError(frame.error); });
         return;
       }
+      if (frame.subscribed !== undefined) {
+        (handlers[frame.subscribed] || []).forEach(function (h) { if (h.onSubscribed) h.onSubscribed(); });
+        return;
+      }
       if (frame.topic !== undefined) {
         (handlers[frame.topic] || []).forEach(function (h) { h(frame.event); });
       }
@@ -40,16 +48,17 @@
       socket = null;
       if (closed.code === 4401) { stopped = true; return; }
       if (!Object.keys(handlers).length) return;
-      setTimeout(connect, delayMs * (0.75 + Math.random() / 2));
+      retry = setTimeout(connect, delayMs * (0.75 + Math.random() / 2));
       delayMs = Math.min(delayMs * 2, maxDelayMs);
     };
   }
 
   function subscribe(topic, handler) {
-    var first = !handlers[topic];
     (handlers[topic] = handlers[topic] || []).push(handler);
-    if (!socket) connect();
-    else if (first) send({ subscribe: topic });
+    // asked again for a topic already held: the server confirms, so this handler's
+    // onSubscribed runs too
+    if (socket) send({ subscribe: topic });
+    else if (retry === null) connect();  // else the pending reconnect subscribes it
     return function unsubscribe() {
       var list = handlers[topic] || [];
       var at = list.indexOf(handler);
