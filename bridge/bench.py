@@ -247,10 +247,8 @@ def _case_transfer(
 
 
 def _publish_telemetry(
-    port: int,
+    pub: Any,
     station_id: str,
-    station: CurveKeys,
-    shell: CurveKeys,
     state: Any,
     stop: threading.Event,
     published: list[int],
@@ -258,7 +256,6 @@ def _publish_telemetry(
     # what a station does during a session: read the engine state, send it at 60 Hz
     from sim_core.slots import S_FORCE, S_PEAK_FORCE_N, S_REMOVED, S_TICK, S_TOOL
 
-    pub = _client(port + 2, station, shell.public, zmq.PUB)
     seq = 0
     st = state.st
     while not stop.wait(1.0 / 60.0):
@@ -302,10 +299,12 @@ def _servo(
         loop = EngineServoLoop(device, model, state, capacity_ticks=len(rows) + 10)
         stop = threading.Event()
         published = [0]
+        # the socket is made and connected before the loop starts (a station holds one for
+        # its whole run): the loop is measured against sending, not against setting up
+        pub = _client(port + 2, station, shell.public, zmq.PUB)
+        time.sleep(0.3)
         publisher = threading.Thread(
-            target=_publish_telemetry,
-            args=(port, station_id, station, shell, state, stop, published),
-            daemon=True,
+            target=_publish_telemetry, args=(pub, station_id, state, stop, published), daemon=True
         )
         loop.start()
         if mode == "telemetry_on":
@@ -316,6 +315,7 @@ def _servo(
         stop.set()
         if mode == "telemetry_on":
             publisher.join(timeout=5)
+        pub.close()
         device.close()
         out[mode] = {
             "rate_hz": round(stats["rate_hz"], 2),
@@ -325,6 +325,8 @@ def _servo(
             "late_ticks": stats["late_ticks"],
             "ticks": stats["ticks"],
             "realtime": stats["realtime"],
+            "page_faults": stats["page_faults"],
+            "involuntary_switches": stats["involuntary_switches"],
             "telemetry_sent": published[0],
         }
     return out
