@@ -5,7 +5,8 @@ Usage: .venv/bin/python benchmarks/load_test.py [--users 200] [--spawn-rate 4] [
 
 1. Database: OSTEON_LOAD_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/osteon_load),
    created if missing; `osteon shell demo` migrates it and loads the demo region when it is empty
-   (kept for later runs). DICOM files, cases and collected static files go under var/load/.
+   (kept for later runs), then VACUUM ANALYZE. DICOM files, cases and collected static files
+   (collectstatic, only when a static source changed) go under var/load/.
 2. Plan: the demo accounts with a clinical role (surgeons, residents, nurses, radiologists,
    township doctors) and, for each, search terms and patients drawn from that account's own care
    scope and the CT series it may open, written to var/load/plan.json for benchmarks/locustfile.py.
@@ -26,6 +27,11 @@ of CPU each here, by design), and 200 people signing in within a minute is not a
 
 The machine is shared (other work may be running): the load average and the CPU time taken by the
 server and by Locust itself (on the same cores) are recorded so a reader can judge the numbers.
+So is PostgreSQL: the connections open to the load-test database are watched, and the run is
+stopped when they pass half of max_connections (a leaking server would starve everyone else).
+
+DJANGO_SETTINGS_MODULE, when set, is the server's settings (recorded in the result): a way to
+measure a settings variant against the shell's own.
 """
 
 import argparse
@@ -58,6 +64,8 @@ P95_GOAL_MS = 300.0
 SIGN_IN_POST = "/accounts/sign-in/ [post]"
 # per account: how many patients of its scope the plan names (search terms come from them)
 PATIENTS_PER_ACCOUNT = 60
+# the server's settings: the shell's own unless the environment names a variant to compare
+SERVER_SETTINGS = os.environ.get("DJANGO_SETTINGS_MODULE", "clinical_shell.settings")
 
 
 def ensure_database(url: str) -> None:
@@ -84,6 +92,7 @@ def server_env(url: str) -> dict[str, str]:
         OSTEON_STATIC_ROOT=str(WORK / "static"),
         OSTEON_HUEY_PATH=str(WORK / "huey-tasks.sqlite3"),
         OSTEON_DEBUG="false",
+        DJANGO_SETTINGS_MODULE=SERVER_SETTINGS,
     )
     return env
 
@@ -112,6 +121,14 @@ def prepare_database(url: str, patients: int, ct_cases: int) -> dict[str, Any]:
         raise SystemExit(f"osteon shell demo failed: {done.stderr.strip()[-2000:]}")
     summary: dict[str, Any] = json.loads(done.stdout)
     return summary
+
+
+def vacuum_analyze(url: str) -> None:
+    """Fresh planner statistics: the demo is bulk-loaded and this PostgreSQL may run without
+    autovacuum (recorded in the result); with none, the planner takes 5,000 patients for one
+    and picks nested loops (the patient list went from 6 ms to 89 ms)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
 
 
 def collect_static(url: str) -> None:
@@ -148,7 +165,6 @@ def collect_static(url: str) -> None:
 def build_plan(url: str, seed: int) -> dict[str, Any]:
     """Accounts with a clinical role, each with search terms and patients from its own scope."""
     os.environ.update(server_env(url))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "clinical_shell.settings"
     sys.path.insert(0, str(REPO))
     import django
 
@@ -275,36 +291,58 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 class Sampler(threading.Thread):
-    """Load average, machine CPU use and server CPU time every few seconds during the run."""
+    """Every few seconds: load average, machine CPU use, server CPU time, and the connections
+    open to the load-test database, with a guard.
 
-    def __init__(self, server_pid: int, period_s: float = 5.0) -> None:
+    The PostgreSQL server is shared with other work: a server that leaks connections would
+    starve everyone of them. Past `connection_limit` the run is stopped (`tripped` is set).
+    """
+
+    def __init__(
+        self, server_pid: int, url: str, connection_limit: int, period_s: float = 2.0
+    ) -> None:
         super().__init__(daemon=True)
         self.server_pid = server_pid
+        self.url = url
+        self.connection_limit = connection_limit
         self.period_s = period_s
         self.samples: list[dict[str, float]] = []
         self.server_cpu_s = 0.0
+        self.tripped = threading.Event()
         self._done = threading.Event()
 
     def run(self) -> None:
         psutil.cpu_percent(None)
-        while not self._done.wait(self.period_s):
-            # the workers are gone once the server stops: keep the last reading of their time
-            self.server_cpu_s = max(self.server_cpu_s, process_cpu_seconds(self.server_pid))
-            self.samples.append(
-                {
-                    "time": time.time(),
-                    "load_1m": round(os.getloadavg()[0], 2),
-                    "cpu_percent": psutil.cpu_percent(None),
-                }
-            )
+        name = urlparse(self.url).path.lstrip("/")
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._done.wait(self.period_s):
+                # the workers are gone once the server stops: keep the last reading of their time
+                self.server_cpu_s = max(self.server_cpu_s, process_cpu_seconds(self.server_pid))
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [name]
+                ).fetchone()
+                connections = (row[0] if row else 0) - 1  # not this one
+                self.samples.append(
+                    {
+                        "time": time.time(),
+                        "load_1m": round(os.getloadavg()[0], 2),
+                        "cpu_percent": psutil.cpu_percent(None),
+                        "db_connections": connections,
+                    }
+                )
+                if connections > self.connection_limit:
+                    self.tripped.set()
 
     def stop(self) -> None:
         self._done.set()
-        self.join(timeout=self.period_s + 1)
+        self.join(timeout=self.period_s + 5)
 
 
-def run_locust(*, host: str, plan: Path, record: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Headless Locust subprocess under a hard time limit; returns its exit code, CPU, log."""
+def run_locust(
+    *, host: str, plan: Path, record: Path, args: argparse.Namespace, guard: threading.Event
+) -> dict[str, Any]:
+    """Headless Locust subprocess under a hard time limit, stopped early when `guard` is set;
+    returns its exit code, CPU seconds, log tail and why it was stopped early, if it was."""
     ramp_s = args.users / args.spawn_rate
     # the locustfile stops the run `duration` s after the last sign-in; this cap only guards
     # against a run that never gets everyone signed in (sign-ins lag the spawning under load)
@@ -343,8 +381,13 @@ def run_locust(*, host: str, plan: Path, record: Path, args: argparse.Namespace)
         locust = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         cpu_s = 0.0
         deadline = time.monotonic() + cap_s + 60
+        stopped_early = ""
         while locust.poll() is None and time.monotonic() < deadline:
             cpu_s = max(cpu_s, process_cpu_seconds(locust.pid))
+            if guard.is_set() and not stopped_early:
+                # Locust quits on SIGTERM like at the end of a run: the record is still written
+                stopped_early = "too many database connections (see db_connections_max)"
+                locust.terminate()
             time.sleep(1)
         if locust.poll() is None:
             locust.kill()
@@ -354,6 +397,7 @@ def run_locust(*, host: str, plan: Path, record: Path, args: argparse.Namespace)
         "exit_code": locust.returncode,
         "cpu_seconds": round(cpu_s, 1),
         "run_time_cap_s": cap_s,
+        "stopped_early": stopped_early,
         "log_tail": log_path.read_text("utf-8", errors="replace")[-2000:],
     }
 
@@ -406,6 +450,8 @@ def machine_info(url: str) -> dict[str, Any]:
                 break
     with psycopg.connect(url) as conn:
         version = conn.execute("SHOW server_version").fetchone()
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()
+        max_connections = conn.execute("SHOW max_connections").fetchone()
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -414,6 +460,8 @@ def machine_info(url: str) -> dict[str, Any]:
         "physical_cores": psutil.cpu_count(logical=False),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "postgresql": version[0] if version else "?",
+        "postgresql_autovacuum": autovacuum[0] if autovacuum else "?",
+        "postgresql_max_connections": int(max_connections[0]) if max_connections else None,
     }
 
 
@@ -440,6 +488,13 @@ def versions() -> dict[str, str]:
     return {name: version(name) for name in ("django", "uvicorn", "locust")}
 
 
+def connection_limit(url: str) -> int:
+    """Half the server's max_connections: the rest stays for everyone else."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW max_connections").fetchone()
+    return int(row[0]) // 2 if row else 50
+
+
 def phase_loads(samples: list[dict[str, float]], start: float, end: float) -> dict[str, Any]:
     inside = [x for x in samples if start <= x["time"] <= end]
     loads = [x["load_1m"] for x in inside]
@@ -448,6 +503,7 @@ def phase_loads(samples: list[dict[str, float]], start: float, end: float) -> di
         "load_1m_mean": round(sum(loads) / len(loads), 2) if loads else None,
         "load_1m_max": max(loads) if loads else None,
         "machine_cpu_percent_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
+        "db_connections_max": max((x["db_connections"] for x in inside), default=None),
     }
 
 
@@ -473,6 +529,7 @@ def main() -> None:
     print("preparing the database and static files …", file=sys.stderr)
     demo = prepare_database(url, args.patients, args.ct_cases)
     collect_static(url)
+    vacuum_analyze(url)
     plan = build_plan(url, args.seed)
     plan_path = WORK / "plan.json"
     plan_path.write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
@@ -484,14 +541,16 @@ def main() -> None:
     try:
         load_before = [round(x, 2) for x in os.getloadavg()]
         server_cpu_before = process_cpu_seconds(server.pid)  # start-up (imports) left out
-        sampler = Sampler(server.pid)
+        sampler = Sampler(server.pid, url, connection_limit(url))
         sampler.start()
         started = datetime.now(UTC)
         print(
             f"{args.users} users against {host}, then {args.duration} s once all are signed in …",
             file=sys.stderr,
         )
-        locust = run_locust(host=host, plan=plan_path, record=record_path, args=args)
+        locust = run_locust(
+            host=host, plan=plan_path, record=record_path, args=args, guard=sampler.tripped
+        )
         sampler.stop()
         load_after = [round(x, 2) for x in os.getloadavg()]
     finally:
@@ -519,7 +578,12 @@ def main() -> None:
     }
     worst = max(in_goal, key=lambda n: in_goal[n]["p95_ms"]) if in_goal else None
     errors = sum(e["errors"] for e in in_goal.values())
-    met = bool(worst and in_goal[worst]["p95_ms"] <= P95_GOAL_MS and errors == 0)
+    met = bool(
+        worst
+        and in_goal[worst]["p95_ms"] <= P95_GOAL_MS
+        and errors == 0
+        and not locust["stopped_early"]
+    )
     report = {
         "benchmark": "load",
         "date": started.isoformat(timespec="seconds"),
@@ -531,6 +595,7 @@ def main() -> None:
         "accounts": len(plan["accounts"]),
         "server": {
             "command": f"uvicorn clinical_shell.asgi:application --workers {args.workers}",
+            "settings": SERVER_SETTINGS,
             "workers": args.workers,
             "cpu_seconds_during_run": round(sampler.server_cpu_s - server_cpu_before, 1),
             "log_tail": server_log[-2000:],
@@ -570,6 +635,8 @@ def main() -> None:
                 f"p50 {e['p50_ms']:>7} p95 {e['p95_ms']:>7} p99 {e['p99_ms']:>7} ms",
                 file=sys.stderr,
             )
+    if locust["stopped_early"]:
+        print(f"stopped early: {locust['stopped_early']}", file=sys.stderr)
     verdict = "met" if met else "missed"
     print(
         f"goal p95 <= {P95_GOAL_MS:.0f} ms, 0 errors (steady phase): {verdict} "

@@ -8,7 +8,8 @@ in that account's care scope) and starts the server. By hand:
 
 Each simulated clinician takes the next account of the plan (round robin: several demo accounts,
 each used by one or two users), signs in once through the real sign-in form (CSRF token from the
-page, credentials posted as a browser does) and keeps that session for the whole run. Nothing is
+page, credentials posted as a browser does), opens the page the sign-in lands on (the patient
+list) and keeps that session for the whole run. Nothing is
 retried and no wrong password is ever sent, so the lockout rule (5 failures) is never reached.
 
 Task weights follow a ward day: most actions are a patient search (by name, pinyin initials or
@@ -122,6 +123,8 @@ class Clinician(FastHttpUser):
             location = response.headers.get("Location", "") if response.headers else ""
             if response.status_code != 302 or not location.endswith("/patients/"):
                 response.failure(f"sign-in as {self.account['username']}: {response.status_code}")
+        # where the sign-in lands: the search page with no query lists the patients in care
+        self._page("/patients/", "/patients/ (landing, no query)")
         _signed_in(self)
 
     def _page(self, url: str, name: str) -> str:
