@@ -131,6 +131,8 @@ def case_build_task(context: JobContext) -> None:
             memory_budget_bytes=int(settings.OSTEON_JOB_MEMORY_LIMIT_BYTES),
             progress=context.progress,
         )
+        # before "done" commits: a done build leaves nothing but its bundle
+        shutil.rmtree(work)
         _finish(context, build, result)
     except (SeriesError, CaseBuildError) as exc:
         remove_leftovers(build)

@@ -179,15 +179,17 @@ def claim(job_id: int) -> tuple[Job | None, datetime | None]:
     job due earlier waits ahead of it (first in line, first served); otherwise it waits, and
     the end of a heavy job wakes the next (see `wake_next_heavy`).
     """
-    now = timezone.now()
     with transaction.atomic():
         job = Job.objects.filter(pk=job_id).first()
         if job is None or job.status != Job.Status.QUEUED:
             return None, None
+        if job.heavy:
+            _lock("heavy")
+        # read after the lock: a run that ended before this claim ended before its start time
+        now = timezone.now()
         if job.not_before is not None and job.not_before > now:
             return None, job.not_before
         if job.heavy:
-            _lock("heavy")
             running = selectors.running_heavy_count()
             ahead = (
                 selectors.queued_in_line(heavy=True).filter(_eligible(now), id__lt=job.pk).count()
