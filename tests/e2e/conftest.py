@@ -53,9 +53,7 @@ def _shell_server_process(
 
 
 @pytest.fixture
-def shell_server(
-    _shell_server_process: tuple[ShellServer, Path], settings: Settings
-) -> str:
+def shell_server(_shell_server_process: tuple[ShellServer, Path], settings: Settings) -> str:
     """The base URL (no trailing slash) of the shell served by uvicorn on the test database."""
     server, folders = _shell_server_process
     assert server.process.poll() is None, f"shell server died:\n{server.log.read_text()}"

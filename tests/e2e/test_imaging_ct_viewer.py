@@ -162,6 +162,8 @@ def test_the_viewer_shows_a_phantom_ct_in_three_planes_and_a_real_ct_slice(
         page = browser.new_page(viewport={"width": 1500, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # the production server's Content-Security-Policy must let the viewer do its work
+        page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
         sign_in_and_open(page, shell_server, ct)
         assert page.locator("#osteon-viewer").get_attribute("data-layout") == "mpr"
         page.click("[data-preset=bone]")

@@ -81,6 +81,8 @@ def test_the_viewer_renders_a_real_radiograph(
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # the production server's Content-Security-Policy must let the viewer do its work
+        page.on("console", lambda m: "Content Security Policy" in m.text and errors.append(m.text))
         page.goto(f"{shell_server}/accounts/sign-in/")
         page.fill("#id_username", "e2e.radio")
         page.fill("#id_password", PASSWORD)
