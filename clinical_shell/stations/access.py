@@ -12,6 +12,7 @@ Rules:
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import NotFoundError, PermissionDeniedError
@@ -80,7 +81,9 @@ def access_station(user: User | AnonymousUser, station_id: int, *, manage: bool 
         .first()
     )
     if station is None:
-        raise NotFoundError("station_not_found", f"未找到工作站 / no station {station_id}")
+        raise NotFoundError(
+            "station_not_found", _("未找到编号为 %(id)s 的工作站") % {"id": station_id}
+        )
     action = "station.manage" if manage else "station.read"
     allowed_ids = admin_institution_ids(user) if manage else member_institution_ids(user)
     if station.institution_id not in allowed_ids:
@@ -90,15 +93,14 @@ def access_station(user: User | AnonymousUser, station_id: int, *, manage: bool 
                 action,
                 station,
                 "not_station_admin",
-                "只有该机构的系统管理员可以管理工作站 / only an administrator of the station's "
-                "institution may manage it",
+                _("只有该机构的系统管理员可以管理工作站"),
             )
         _refuse(
             user,
             action,
             station,
             "not_at_station_institution",
-            "您不在该工作站所属机构 / you hold no role at the station's institution",
+            _("您在该工作站所属机构没有任何角色"),
         )
     audit.record(actor=user, action=action, target=station)
     return station
@@ -113,15 +115,16 @@ def access_session(user: User | AnonymousUser, session_id: int) -> StationSessio
         .first()
     )
     if session is None:
-        raise NotFoundError("session_not_found", f"未找到训练记录 / no session {session_id}")
+        raise NotFoundError(
+            "session_not_found", _("未找到编号为 %(id)s 的训练") % {"id": session_id}
+        )
     if not StationSession.objects.filter(visible_sessions(user), pk=session.pk).exists():
         _refuse(
             user,
             "station_session.read",
             session,
             "session_forbidden",
-            "只有本人、工作站机构管理员和资格审核委员可以查看 / only the trainee, the station's "
-            "administrators and committee members may see this session",
+            _("只有本人、工作站机构管理员和资格审核委员可以查看该训练"),
         )
     audit.record(actor=user, action="station_session.read", target=session)
     return session
@@ -134,15 +137,14 @@ def access_result(user: User | AnonymousUser, result_id: int) -> SessionResult:
         .first()
     )
     if result is None:
-        raise NotFoundError("result_not_found", f"未找到成绩 / no result {result_id}")
+        raise NotFoundError("result_not_found", _("未找到编号为 %(id)s 的成绩") % {"id": result_id})
     if not SessionResult.objects.filter(visible_sessions(user), pk=result.pk).exists():
         _refuse(
             user,
             "session_result.read",
             result,
             "result_forbidden",
-            "只有本人、工作站机构管理员和资格审核委员可以查看成绩 / only the trainee, the "
-            "station's administrators and committee members may see this result",
+            _("只有本人、工作站机构管理员和资格审核委员可以查看该成绩"),
         )
     audit.record(actor=user, action="session_result.read", target=result)
     return result
@@ -157,7 +159,7 @@ def check_may_start_session(actor: User, station: Station, trainee: User) -> Non
                 "station_session.start",
                 station,
                 "not_a_trainee",
-                "只能为外科医生或住院医师安排训练 / sessions are for surgeons and residents",
+                _("只能为外科医生或住院医师安排训练"),
             )
         return
     own_roles = institution_ids_with_roles(int(actor.pk), TRAINEE_ROLES)
@@ -168,8 +170,7 @@ def check_may_start_session(actor: User, station: Station, trainee: User) -> Non
         "station_session.start",
         station,
         "may_not_start_session",
-        "只有机构管理员或本人（本机构外科医生/住院医师）可以发起训练 / only the station's "
-        "administrators, or a surgeon or resident there for themselves, may start a session",
+        _("只有工作站所属机构的管理员，或该机构的外科医生、住院医师为自己，可以发起训练"),
     )
 
 
@@ -181,8 +182,7 @@ def require_admin_at(user: User | AnonymousUser, institution_id: int) -> None:
             "station.enrolment_code",
             None,
             "not_station_admin",
-            "只有该机构的系统管理员可以注册工作站 / only an administrator of the institution may "
-            "enrol stations",
+            _("只有该机构的系统管理员可以注册工作站"),
         )
 
 

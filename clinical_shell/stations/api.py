@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
@@ -131,7 +132,7 @@ def start_session(request: HttpRequest, payload: SessionIn) -> Status[StationSes
     station = access_station(request.user, payload.station_id)
     trainee = get_user_model().objects.filter(username=payload.username, is_active=True).first()
     if trainee is None:
-        raise NotFoundError("user_not_found", f"未找到用户 / no user {payload.username!r}")
+        raise NotFoundError("user_not_found", _("未找到用户 %(name)s") % {"name": payload.username})
     check_may_start_session(actor, station, trainee)
     check_case_for_session(actor, payload.case_hash)
     session = services.start_session_from_shell(

@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
 
@@ -93,11 +94,9 @@ def create_enrolment_code(
     checked that `actor` administers the institution; None: the server console)."""
     room = room.strip()
     if not room:
-        raise StationError("room_required", "请填写房间 / enter the room", status=422)
+        raise StationError("room_required", _("请填写房间"), status=422)
     if ttl <= timedelta(0) or ttl > ENROLMENT_TTL_MAX:
-        raise StationError(
-            "bad_ttl", "有效期须在 1 分钟到 7 天之间 / validity must be 1 min to 7 days", status=422
-        )
+        raise StationError("bad_ttl", _("有效期须在 1 分钟到 7 天之间"), status=422)
     code = _new_code(4)
     row = EnrolmentCode.objects.create(
         code_sha256=_digest(code),
@@ -218,10 +217,10 @@ def revoke_station(*, actor: User, station: Station, reason: str) -> Station:
     longer finds it, so the bridge cuts it off within a second."""
     reason = reason.strip()
     if not reason:
-        raise StationError("reason_required", "请填写吊销原因 / give a reason", status=422)
+        raise StationError("reason_required", _("请填写吊销原因"), status=422)
     station = Station.objects.select_for_update().get(pk=station.pk)
     if station.is_revoked:
-        raise StationError("already_revoked", "该工作站已被吊销 / already revoked")
+        raise StationError("already_revoked", _("该工作站已被吊销"))
     station.status = Station.Status.REVOKED
     station.revoked_at = timezone.now()
     station.revoked_by = actor
@@ -391,16 +390,16 @@ def start_session_from_shell(
     StartSession until it confirms (the caller checked that `actor` may do this)."""
     station = Station.objects.select_for_update().get(pk=station.pk)
     if station.is_revoked:
-        raise StationError("revoked", "该工作站已被吊销 / the station is revoked")
+        raise StationError("revoked", _("该工作站已被吊销"))
     if scenario not in list_scenarios():
         raise StationError(
-            "unknown_scenario", f"未知场景 / unknown scenario {scenario!r}", status=422
+            "unknown_scenario", _("未知场景：%(name)s") % {"name": scenario}, status=422
         )
     if StationSession.objects.filter(
         station=station,
         state__in=[StationSession.State.QUEUED, StationSession.State.RUNNING],
     ).exists():
-        raise StationError("station_busy", "该工作站正在训练中 / the station is running a session")
+        raise StationError("station_busy", _("该工作站正在训练中，请稍后再试"))
     archive = case_archive_for(case_content_hash)
     session = StationSession.objects.create(
         station=station,
@@ -436,7 +435,9 @@ def case_archive_for(case_content_hash: str) -> Any:
         return case_archives.archive_for_content_hash(case_content_hash)
     except case_archives.CaseNotFoundError:
         raise StationError(
-            "unknown_case", f"未找到病例 / no built case with hash {case_content_hash}", status=404
+            "unknown_case",
+            _("未找到哈希为 %(hash)s 的已构建病例") % {"hash": case_content_hash},
+            status=404,
         ) from None
 
 
@@ -765,7 +766,9 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
                 }
                 why = _replay_mismatch(result, replayed.as_dict(), replayed.state_hash)
         except RecordingError as exc:
-            why = f"录制文件无法重放 / the recording cannot be replayed: {exc}"
+            # the message names the file; where the shell keeps recordings is not for the page
+            detail = str(exc).replace(f"{result.recording_path}: ", "")
+            why = f"录制文件无法重放 / the recording cannot be replayed: {detail}"
     return _record_verification(result_id=result.pk, why=why, replay=replay)
 
 

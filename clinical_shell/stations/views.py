@@ -31,9 +31,12 @@ from clinical_shell.stations.access import (
     visible_sessions,
 )
 from clinical_shell.stations.models import StationSession
-from sim_core.scenarios import list_scenarios, load_scenario
+from sim_core.metric_labels import METRIC_LABELS, metric_label
+from sim_core.scenarios import ScenarioError, list_scenarios, load_scenario
 
 PAGE_SIZE = 20
+# live samples carry a few running values besides the scoring metrics (bridge.station)
+LIVE_METRIC_LABELS = {"elapsed_s": "用时 / elapsed (s)"}
 
 
 def _labels() -> dict[str, object]:
@@ -41,10 +44,18 @@ def _labels() -> dict[str, object]:
     return {
         "presence": {"online": _("在线"), "busy": _("使用中"), "offline": _("离线")},
         "never": _("从未"),
+        "metrics": {**METRIC_LABELS, **LIVE_METRIC_LABELS},
         "session_url": reverse("stations:session_detail", args=[0]),
         "states_url": reverse("stations:station_states"),
         "session_state_url": reverse("stations:session_state", args=[0]),
     }
+
+
+def _scenario_title(name: str) -> str:
+    try:
+        return load_scenario(name).title
+    except ScenarioError:
+        return name
 
 
 def _int_or_none(raw: str) -> int | None:
@@ -198,7 +209,12 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
             "result": result,
             # the live script reloads when the published result differs from this one
             "result_key": f"{result.pk}:{result.verification}" if result is not None else "",
-            "metrics": sorted(result.metrics.items()) if result is not None else [],
+            "metrics": (
+                [(metric_label(k), v) for k, v in sorted(result.metrics.items())]
+                if result is not None
+                else []
+            ),
+            "scenario_title": _scenario_title(session.scenario),
             "labels": _labels(),
         },
     )

@@ -50,7 +50,7 @@
       table.textContent = "";
       Object.keys(event.metrics).sort().forEach(function (name) {
         var tr = document.createElement("tr");
-        var th = document.createElement("th"); th.textContent = name;
+        var th = document.createElement("th"); th.textContent = labels.metrics[name] || name;
         var td = document.createElement("td"); td.textContent = Number(event.metrics[name]).toFixed(3);
         tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
       });
