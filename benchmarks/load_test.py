@@ -1,6 +1,6 @@
 """Load test of the clinical shell: N simulated clinicians against uvicorn and PostgreSQL.
 
-Usage: .venv/bin/python benchmarks/load_test.py [--users 200] [--spawn-rate 4] [--duration 60]
+Usage: .venv/bin/python benchmarks/load_test.py [--users 200] [--spawn-rate 2] [--duration 60]
            [--workers 2] [--wait-min 5] [--wait-max 15] [--patients 5000] [--ct-cases 1]
 
 1. Database: OSTEON_LOAD_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/osteon_load),
@@ -510,7 +510,7 @@ def phase_loads(samples: list[dict[str, float]], start: float, end: float) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--spawn-rate", type=float, default=4.0, help="users started per second")
+    parser.add_argument("--spawn-rate", type=float, default=2.0, help="users started per second")
     parser.add_argument(
         "--duration", type=int, default=60, help="seconds measured once every user is signed in"
     )
