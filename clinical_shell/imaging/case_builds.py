@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from clinical_shell.audit import services as audit
 from clinical_shell.imaging.models import CaseBuildJob, Instance, Series, SimulationCase
@@ -27,6 +28,15 @@ from clinical_shell.jobs.running import JobContext, JobFailedError
 DEFAULT_CASE_SPACING_MM = 0.5
 CASE_SPACING_RANGE_MM = (0.2, 2.0)
 BUILDABLE_MODALITIES = frozenset({"CT"})
+# the builder reports "中文 / English" steps; the job stores the Chinese part, a msgid of these
+BUILD_STEPS = (
+    gettext_noop("读取 DICOM"),
+    gettext_noop("重采样"),
+    gettext_noop("骨分割"),
+    gettext_noop("表面网格"),
+    gettext_noop("写入病例"),
+    gettext_noop("病例已生成"),
+)
 
 
 def case_root() -> Path:
@@ -129,7 +139,7 @@ def case_build_task(context: JobContext) -> None:
             series_uid=build.series.series_uid,
             spacing_mm=build.spacing_mm,
             memory_budget_bytes=int(settings.OSTEON_JOB_MEMORY_LIMIT_BYTES),
-            progress=context.progress,
+            progress=lambda step, fraction: context.progress(step.split(" / ")[0], fraction),
         )
         # before "done" commits: a done build leaves nothing but its bundle
         shutil.rmtree(work)
@@ -156,7 +166,7 @@ def _superseded(context: JobContext) -> bool:
 @transaction.atomic
 def _finish(context: JobContext, build: CaseBuildJob, result: dict[str, Any]) -> None:
     # the job first: if it was cancelled or taken from this run, nothing below commits
-    context.complete(_("病例已生成"))
+    context.complete(gettext_noop("病例已生成"))
     case = SimulationCase.objects.create(
         patient_id=build.patient_id,
         series_id=build.series_id,

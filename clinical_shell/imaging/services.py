@@ -49,9 +49,9 @@ def link_study(*, actor: User, study: Study, patient: Patient, reason: str) -> S
     """
     locked = Study.objects.select_for_update().get(pk=study.pk)
     if locked.patient_id is not None:
-        raise DomainError("study_already_linked", "该检查已关联患者 / study is already linked")
+        raise DomainError("study_already_linked", _("该检查已关联患者"))
     if not reason.strip():
-        raise DomainError("reason_required", "请说明核对依据 / a reason is required", status=422)
+        raise DomainError("reason_required", _("请说明核对依据"), status=422)
     locked.patient = patient
     locked.linked_by = Study.LinkedBy.RECONCILED
     locked.unlinked_reason = ""

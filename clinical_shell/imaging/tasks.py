@@ -5,7 +5,7 @@ from django.db import DatabaseError
 
 from clinical_shell.errors import DomainError
 from clinical_shell.imaging.access import access_case_build
-from clinical_shell.imaging.case_builds import case_build_task, end_case_build
+from clinical_shell.imaging.case_builds import BUILD_STEPS, case_build_task, end_case_build
 from clinical_shell.jobs.models import Job
 from clinical_shell.jobs.registry import job_task
 
@@ -32,4 +32,5 @@ job_task(
     retry_on=(OSError, DatabaseError),
     can_view=may_view_case_build,
     on_end=end_case_build,
+    steps=BUILD_STEPS,
 )(case_build_task)

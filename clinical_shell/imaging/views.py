@@ -168,6 +168,7 @@ def case_build(request: HttpRequest, job_id: int) -> HttpResponse:
             "build": build,
             "job": build.job,
             "state": jobs.job_state(build.job) if build.job is not None else {},
+            "step_labels": jobs.step_labels(),
             "may_change": may_change_case_build(request.user, build),
             "status_url": reverse("api-v1:get_case_build", kwargs={"job_id": build.pk}),
         },

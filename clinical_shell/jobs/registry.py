@@ -41,6 +41,8 @@ class JobKind:
     # called in the transaction that ends a run failed or cancelled (by its worker, or by the
     # recovery scan for a dead worker's job): write the domain's own record, remove leftovers
     on_end: EndHook | None
+    # the step texts its task reports (Chinese msgids): stored as they are, translated when shown
+    steps: tuple[str, ...]
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -55,6 +57,7 @@ def job_task(
     retry_on: tuple[type[BaseException], ...] = (),
     can_view: ViewRule = _creator_only,
     on_end: EndHook | None = None,
+    steps: tuple[str, ...] = (),
 ) -> Callable[[TaskFunction], TaskFunction]:
     """Register the decorated function as the task of job kind `name`."""
 
@@ -71,6 +74,7 @@ def job_task(
             retry_on=retry_on,
             can_view=can_view,
             on_end=on_end,
+            steps=steps,
         )
         return run
 
@@ -86,3 +90,7 @@ def kind(name: str) -> JobKind:
 
 def kinds() -> list[str]:
     return sorted(_KINDS)
+
+
+def declared_steps() -> list[str]:
+    return sorted({step for declared in _KINDS.values() for step in declared.steps})

@@ -22,6 +22,7 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from clinical_shell.audit import services as audit
 from clinical_shell.jobs import registry, selectors
@@ -99,7 +100,7 @@ class JobContext:
         ).update(
             status=Job.Status.DONE,
             progress=1.0,
-            step=(step or _("完成"))[:200],
+            step=(step or gettext_noop("完成"))[:200],
             error="",
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
@@ -200,7 +201,7 @@ def claim(job_id: int) -> tuple[Job | None, datetime | None]:
             status=Job.Status.RUNNING,
             attempts=F("attempts") + 1,
             progress=0.0,
-            step=_("开始"),
+            step=gettext_noop("开始"),
             started_at=now,
             heartbeat_at=now,
             worker_pid=os.getpid(),
@@ -240,7 +241,7 @@ def run_job(job_id: int) -> None:
             with transaction.atomic():
                 context.complete()
     except JobCancelledError:
-        _end(job, Job.Status.CANCELLED, step=_("已取消"))
+        _end(job, Job.Status.CANCELLED, step=gettext_noop("已取消"))
     except JobSupersededError:
         logger.info("job %s: run %s superseded, its result dropped", job.pk, job.attempts)
     except JobFailedError as exc:
@@ -260,7 +261,8 @@ def run_job(job_id: int) -> None:
 
 
 def _internal_error(exc: BaseException) -> str:
-    return f"{_('内部错误')}: {type(exc).__name__}: {exc}"[:2000]
+    what = _("内部错误")
+    return f"{what}: {type(exc).__name__}: {exc}"[:2000]
 
 
 def _end(job: Job, status: str, *, step: str = "", error: str = "") -> bool:
@@ -271,7 +273,7 @@ def _end(job: Job, status: str, *, step: str = "", error: str = "") -> bool:
             pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts
         ).update(
             status=status,
-            step=(step or (_("失败") if status == Job.Status.FAILED else ""))[:200],
+            step=(step or (gettext_noop("失败") if status == Job.Status.FAILED else ""))[:200],
             error=error[:2000],
             finished_at=timezone.now(),
         )
@@ -302,7 +304,7 @@ def _retry_later(job: Job, exc: BaseException, *, delay_s: float) -> None:
             status=Job.Status.QUEUED,
             not_before=due,
             error=error,
-            step=_("出错，%(seconds)d 秒后重试") % {"seconds": round(delay_s)},
+            step=gettext_noop("出错，稍后重试"),
             worker_pid=None,
             worker_host="",
         )
@@ -442,7 +444,7 @@ def _recover(job: Job, reason: str) -> bool:
             status = Job.Status.QUEUED
             if not still.update(
                 status=status,
-                step=_("工作进程中断，重新排队"),
+                step=gettext_noop("工作进程中断，重新排队"),
                 worker_pid=None,
                 worker_host="",
             ):

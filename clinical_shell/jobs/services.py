@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
@@ -71,7 +72,7 @@ def enqueue(
         idempotency_key=idempotency_key,
         max_attempts=1 + declared.retries,
         created_by=actor,
-        step=_("排队中"),
+        step=gettext_noop("排队中"),
     )
     audit.record(
         actor=actor,
@@ -105,12 +106,12 @@ def cancel_job(*, actor: User, job: Job, reason: str = "") -> Job:
         raise DomainError("job_finished", _("任务已结束，无法取消"))
     if locked.status == Job.Status.QUEUED:
         locked.status = Job.Status.CANCELLED
-        locked.step = _("已取消")
+        locked.step = gettext_noop("已取消")
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "step", "finished_at"])
     else:
         locked.cancel_requested = True
-        locked.step = _("正在取消")
+        locked.step = gettext_noop("正在取消")
         locked.save(update_fields=["cancel_requested", "step"])
     audit.record(
         actor=actor,

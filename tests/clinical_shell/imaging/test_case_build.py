@@ -417,7 +417,10 @@ def test_a_queued_build_is_cancelled_at_once_after_confirmation(
     assert radiologist.post(f"/api/v1/imaging/case-builds/{build.pk}/cancel").status_code == 403
     client = signed_in_client(personas.township_doctor)
     page = client.get(f"/imaging/case-builds/{build.pk}/").content.decode()
-    assert 'id="cancel-build"' in page
+    assert 'id="cancel-build"' in page and "排队位置" in page and ">排队中<" in page
+    english = client.get(f"/imaging/case-builds/{build.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    text = english.content.decode()
+    assert "Place in line" in text and ">Queued<" in text and "排队" not in text
     confirm = client.get(f"/imaging/case-builds/{build.pk}/cancel/")
     assert confirm.status_code == 200 and 'id="confirm-cancel"' in confirm.content.decode()
     assert Job.objects.get(pk=build.job_id).status == "queued"  # the GET changed nothing
