@@ -204,6 +204,24 @@ def test_a_session_started_from_the_shell_ends_verified_over_the_real_bridge(
     detail = client.get(f"/api/v1/stations/sessions/{session_id}").json()
     assert detail["result"]["verification"] == "verified"
 
+    # revoking it in the shell cuts the running station off within seconds
+    admin: Client = signed_in_client(people.administrator)
+    revoked = admin.post(
+        f"/api/v1/stations/{station.pk}/revoke",
+        json.dumps({"reason": "演练吊销"}),
+        content_type="application/json",
+    )
+    assert revoked.status_code == 200
+    cut_at = time.monotonic()
+    try:
+        runner.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"the station still runs 10 s after revocation\n{processes.logs()}"
+        ) from None
+    assert runner.returncode != 0
+    assert time.monotonic() - cut_at < 10
+
 
 def _listening(port: int) -> bool:
     with socket.socket() as s:

@@ -295,3 +295,42 @@ def test_the_verification_job_runs_in_the_background_queue(
     assert accepted.result.verification == "verified", accepted.result.rejection_reason
     job.refresh_from_db()
     assert job.status == "done"
+
+
+def test_the_bridge_side_acknowledges_once_and_records_the_endpoints_refusals(
+    enrolled: EnrolledStation,
+    people: StationPersonas,
+    engine_session: EngineSession,
+    case_hash: str,
+) -> None:
+    from bridge.shell_side import ResultRefusedError
+    from clinical_shell.stations.bridge_side import DjangoShellSide
+
+    side = DjangoShellSide()
+    ref = side.station_for_key(enrolled.keys.curve_public)
+    assert ref is not None
+    session = _shell_session(enrolled, people, engine_session)
+    [command] = side.pending_commands(ref)
+    assert (command.session_id, command.case_hash) == (session.uid, case_hash)
+    assert command.username == people.surgeon.get_username() and command.case_bytes > 0
+    assert side.case_path(case_hash) is not None and side.case_path("sha256:" + "0" * 64) is None
+    result = _result_for(enrolled, people.surgeon, session.uid, case_hash, engine_session)
+    message_id = uuid.uuid4().hex
+    first = side.accept_result(ref, message_id=message_id, result=result)
+    again = side.accept_result(ref, message_id=message_id, result=result)
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert first.status == "pending" and SessionResult.objects.count() == 1
+    assert side.pending_commands(ref) == []
+    # a result for someone else's session is refused by the shell, with the code the station gets
+    other = _result_for(enrolled, people.colleague, session.uid, case_hash, engine_session)
+    with pytest.raises(ResultRefusedError) as refused:
+        side.accept_result(ref, message_id=uuid.uuid4().hex, result=other)
+    assert refused.value.code == "not_signed_in"
+    # what the endpoint itself refused (its own signature check) is recorded through the side
+    side.refuse_result(
+        ref, message_id="f" * 32, result=result, code="bad_signature", reason="tampered"
+    )
+    assert list(RefusedMessage.objects.order_by("id").values_list("code", flat=True)) == [
+        "not_signed_in",
+        "bad_signature",
+    ]
