@@ -31,6 +31,16 @@ def env_str(name: str, default: str) -> str:
     return raw
 
 
+def env_int(name: str, default: int) -> int:
+    """A positive whole number; anything else is refused rather than guessed."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name} 必须是正整数 / must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
 def env_optional(name: str) -> str | None:
     """A setting that may be absent; set but blank is refused (a half-written deployment file)."""
     raw = os.environ.get(name)
@@ -91,7 +101,18 @@ def parse_database_url(url: str) -> dict[str, Any]:
             "PASSWORD": unquote(parsed.password or ""),
             "HOST": parsed.hostname or "",
             "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": 60,
+            # under the ASGI server each request may run in a fresh thread, so persistent
+            # connections (CONN_MAX_AGE) are left open per thread until PostgreSQL refuses new
+            # clients (seen in the load test after ~100 requests); a bounded pool per process
+            # instead: requests beyond it wait for a connection rather than exhaust the server
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": {
+                "pool": {
+                    "min_size": 1,
+                    "max_size": env_int("OSTEON_DB_POOL_MAX", 8),
+                    "timeout": 20,
+                }
+            },
         }
     raise SettingsError(
         f"不支持的数据库地址 / unsupported database URL scheme {parsed.scheme!r} "
