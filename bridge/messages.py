@@ -166,7 +166,8 @@ class StartSession(Body, frozen=True):
 
 
 class SessionStarted(Body, frozen=True):
-    """Station -> shell: the session is running (or could not start: ``error`` set)."""
+    """Station -> shell: the session is running (or could not start: ``error`` set). Sent again
+    with ``error`` when a started session fails before its result: the session is aborted."""
 
     TYPE = "session_started"
     session_id: str

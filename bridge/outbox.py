@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     body BLOB,                              -- msgpack Result; NULL once acked
     attempts INTEGER NOT NULL DEFAULT 0,
     last_sent REAL NOT NULL DEFAULT 0,
-    answer TEXT NOT NULL DEFAULT ''         -- shell status on ack, code: reason on refusal
+    answer TEXT NOT NULL DEFAULT '',        -- shell status on ack, code: reason on refusal
+    session_id TEXT NOT NULL DEFAULT ''
 );
 """
 
@@ -55,8 +56,8 @@ class Outbox:
         """Commit ``result``; only after this returns may the user be told it is saved."""
         mid = message_id or new_id()
         self.db.execute(
-            "INSERT INTO outbox (message_id, created_at, body) VALUES (?, ?, ?)",
-            (mid, time.time(), msgspec.msgpack.encode(result)),
+            "INSERT INTO outbox (message_id, created_at, body, session_id) VALUES (?, ?, ?, ?)",
+            (mid, time.time(), msgspec.msgpack.encode(result), result.session_id),
         )
         return mid
 
@@ -90,6 +91,13 @@ class Outbox:
             " WHERE message_id = ? AND state = 'pending'",
             (f"{code}: {reason}", message_id),
         )
+
+    def has_session(self, session_id: str) -> bool:
+        """Whether a result of this session is here (pending, acked or refused)."""
+        row = self.db.execute(
+            "SELECT 1 FROM outbox WHERE session_id = ? LIMIT 1", (session_id,)
+        ).fetchone()
+        return row is not None
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")

@@ -420,6 +420,10 @@ class StationRunner:
         self._stop = threading.Event()
         self._events: queue.Queue[Telemetry | SessionOutcome] = queue.Queue()
         self.seen_sessions: set[str] = set()
+        # what this station last told the shell of each session ("" started, else the error),
+        # and session_started messages not yet handed to a connected shell
+        self.session_status: dict[str, str] = {}
+        self._unsent: list[SessionStarted] = []
         self.session_id = ""
         self.user = ""
         self.fetch: _Fetch | None = None
@@ -451,6 +455,7 @@ class StationRunner:
         self._pending_sign_in = sign_in
         self.link.send(Hello(station_id=cfg.station_id, state="idle", software="osteon-engine-1"))
         self._send_sign_in()
+        self._abort_interrupted_session()
         next_beat = time.monotonic()
         next_outbox = time.monotonic()
         shell_at = f"{cfg.shell_host}:{cfg.router_port}"
@@ -470,6 +475,7 @@ class StationRunner:
                     next_outbox = now + 0.2
                     self._send_outbox()
                 self._check_fetch()
+                self._flush_unsent()
                 if self.producer is not None:
                     self.producer(self)
                 if self.revoked:
@@ -483,6 +489,25 @@ class StationRunner:
             self.pub.close(linger=0)
             self.outbox.close()
         return 0
+
+    @property
+    def _running_file(self) -> Path:
+        return self.dir / "running-session.json"
+
+    def _abort_interrupted_session(self) -> None:
+        # a session this station was running when it died (kill -9, power): tell the shell it
+        # was aborted, so it does not wait for it; its result was never saved, so none is lost
+        if not self._running_file.exists():
+            return
+        try:
+            session_id = json.loads(self._running_file.read_text())["session_id"]
+        except (OSError, ValueError, KeyError):
+            session_id = ""
+        if session_id and not self.outbox.has_session(session_id):
+            self.seen_sessions.add(session_id)
+            self._confirm(session_id, "aborted: the station stopped during the session")
+            self.echo(f"中断的训练已报告 / interrupted session {session_id} reported as aborted")
+        self._running_file.unlink(missing_ok=True)
 
     def _all_done(self, max_sessions: int | None) -> bool:
         # --max-sessions: that many sessions ended and every result answered by the shell
@@ -540,6 +565,9 @@ class StationRunner:
 
     def _on_start(self, command: StartSession) -> None:
         if command.session_id in self.seen_sessions:
+            # pushed again: the shell has not heard how it went, so say it again
+            if command.session_id in self.session_status:
+                self._confirm(command.session_id, self.session_status[command.session_id])
             return
         if self.worker is not None or self.fetch is not None:
             # one session at a time: the shell pushes the command again later
@@ -599,14 +627,24 @@ class StationRunner:
             return
         self._start_worker(fetch.command, bundle)
 
+    def _confirm(self, session_id: str, error: str) -> None:
+        self.session_status[session_id] = error
+        self._unsent.append(SessionStarted(session_id=session_id, error=error))
+        self._flush_unsent()
+
+    def _flush_unsent(self) -> None:
+        while self._unsent and self.link.send(self._unsent[0]):
+            self._unsent.pop(0)
+
     def _finish_session_start(self, command: StartSession, error: str) -> None:
-        self.link.send(SessionStarted(session_id=command.session_id, error=error))
+        self._confirm(command.session_id, error)
         if error:
             self.session_id = ""
             self.sessions_done += 1
 
     def _start_worker(self, command: StartSession, bundle: Path) -> None:
         self._finish_session_start(command, "")
+        write_private(self._running_file, json.dumps({"session_id": command.session_id}))
 
         def work() -> None:
             try:
@@ -642,10 +680,16 @@ class StationRunner:
                 self.worker = None
             self.session_id = ""
             self.sessions_done += 1
+            if event.result is not None:
+                # saved before the running marker goes: a crash between leaves both, and the
+                # restart finds the result in the outbox and reports no abort
+                self.save_result(event.result)
+            self._running_file.unlink(missing_ok=True)
             if event.result is None:
                 self.echo(f"训练失败 / session {event.command.session_id} failed: {event.error}")
+                # a second session_started, with the error, tells the shell it was aborted
+                self._confirm(event.command.session_id, f"aborted: {event.error}"[:1000])
                 continue
-            self.save_result(event.result)
             self._send_outbox()
 
     def publish(self, telemetry: Telemetry) -> None:

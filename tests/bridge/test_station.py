@@ -16,7 +16,7 @@ from conftest import Bridge, enrol_station, start_endpoint, stop_endpoint
 
 from bridge.case_archive import pack_case
 from bridge.messages import StartSession
-from bridge.station import StationRunner, load_identity
+from bridge.station import StationError, StationRunner, enroll, load_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,26 +63,10 @@ def test_enrol_from_the_command_line(bridge: Bridge, tmp_path: Path) -> None:
     identity = load_identity(station_dir)
     assert bridge.side.station_for_key(identity.curve.public) is not None
     # the code was used once: a second enrolment with it is refused
-    again = subprocess.run(
-        osteon(
-            "station",
-            "enroll",
-            "--shell",
-            bridge.url,
-            "--code",
-            "CLI-CODE",
-            "--shell-key",
-            bridge.keys.public,
-            "--dir",
-            str(tmp_path / "st2"),
-        ),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert again.returncode != 0
-    assert "enrolment_refused" in again.stderr
+    with pytest.raises(StationError, match="enrolment_refused"):
+        enroll(
+            tmp_path / "st2", shell_url=bridge.url, code="CLI-CODE", shell_key=bridge.keys.public
+        )
     assert not (tmp_path / "st2" / "station.json").exists()
 
 
@@ -256,3 +240,47 @@ def test_a_revoked_station_stops(bridge: Bridge, tmp_path: Path) -> None:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_a_station_killed_mid_session_reports_the_session_aborted_on_restart(
+    bridge: Bridge, tmp_path: Path, phantom: Path
+) -> None:
+    identity = enrol_station(bridge, tmp_path / "station")
+    case_hash, archive = pack_case(phantom, bridge.case_store)
+    bridge.side.add_command(
+        identity.config.station_id,
+        StartSession(
+            session_id="sess-killed",
+            case_hash=case_hash,
+            case_bytes=archive.stat().st_size,
+            scenario="pedicle_pilot_hole",
+            username="surgeon",
+        ),
+    )
+    run = osteon("station", "run", "--dir", str(tmp_path / "station"))
+    first = subprocess.Popen(run, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = tmp_path / "station" / "running-session.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the session never started"
+            time.sleep(0.05)
+        assert bridge.side.command_state("sess-killed") == (1, "")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    second = subprocess.Popen(run, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            "stopped during the session"
+            not in (bridge.side.command_state("sess-killed") or (0, ""))[1]
+        ):
+            assert time.monotonic() < deadline, "the restarted station did not report the abort"
+            time.sleep(0.1)
+        assert not marker.exists()
+        # nothing was saved for the killed session, so nothing can arrive for it
+        assert bridge.side.accepted_ids() == []
+    finally:
+        os.kill(second.pid, signal.SIGKILL)
+        second.wait()
