@@ -586,8 +586,13 @@ def _store_result(*, station: Station, message_id: str, result: Result) -> Accep
             transaction.on_commit(lambda: live.publish_station(station.pk))
     except IntegrityError:
         # the same message id committed by another process between our check and insert
-        row = SessionResult.objects.get(message_id=message_id)
-        return Accepted(row, duplicate=True)
+        raced = SessionResult.objects.filter(message_id=message_id, station=station).first()
+        if raced is None:
+            # not that: the station's session id is already another station's
+            raise StationError(
+                "replayed", "该训练编号已被使用 / this session id is already in use"
+            ) from None
+        return Accepted(raced, duplicate=True)
     return Accepted(row, duplicate=False)
 
 

@@ -334,3 +334,26 @@ def test_the_bridge_side_acknowledges_once_and_records_the_endpoints_refusals(
         "not_signed_in",
         "bad_signature",
     ]
+
+
+def test_a_station_cannot_take_over_another_stations_session_id(
+    enrolled: EnrolledStation,
+    people: StationPersonas,
+    shell_network: Network,
+    engine_session: EngineSession,
+    case_hash: str,
+) -> None:
+    session = _shell_session(enrolled, people, engine_session)
+    other = enrol(people.administrator, shell_network.center, room="另一间")
+    services.sign_in_at_station(
+        station=other.station,
+        username=people.surgeon.get_username(),
+        secret="Osteon-test-2026!",
+        method="password",
+    )
+    result = _result_for(other, people.surgeon, session.uid, case_hash, engine_session)
+    with pytest.raises(services.StationError) as refused:
+        services.accept_result(station=other.station, message_id=uuid.uuid4().hex, result=result)
+    assert refused.value.code == "replayed"
+    assert not SessionResult.objects.exists()
+    assert RefusedMessage.objects.get().station == other.station
