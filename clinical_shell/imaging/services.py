@@ -153,7 +153,9 @@ def retry_case_build(
     Preconditions: the caller checked `access_case_build(write=True)`. A done build has its
     case; a queued or running one may still finish.
     """
-    locked = CaseBuildJob.objects.select_for_update().select_related("job").get(pk=build.pk)
+    locked = (
+        CaseBuildJob.objects.select_for_update(of=("self",)).select_related("job").get(pk=build.pk)
+    )
     if locked.job is None or locked.job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
         raise DomainError("case_build_not_failed", _("只能重试失败或已取消的构建任务"))
     return request_case_build(
