@@ -261,6 +261,9 @@ class Endpoint:
         if cached is not None and not fresh and now - cached[0] < KEY_CACHE_S:
             return cached[1]
         station = self.shell.station_for_key(key)
+        # strangers' keys (refused handshakes) must not grow the cache without bound
+        if len(self._key_cache) > 10_000:
+            self._key_cache.clear()
         self._key_cache[key] = (now, station)
         return station
 
