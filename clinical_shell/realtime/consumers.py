@@ -19,6 +19,7 @@ from clinical_shell.audit import services as audit
 from clinical_shell.audit.context import RequestOrigin, _origin
 from clinical_shell.errors import DomainError
 from clinical_shell.realtime.events import TopicError, check_topic, group_name, predicate_for
+from clinical_shell.realtime.notices import session_group_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channel
             await self.close(code=CLOSE_NOT_SIGNED_IN)
             return
         self.user: User = user
+        # signing out (on any shell process) closes this session's sockets: see notices.py
+        self.session_group = session_group_name(self.scope["session"].session_key)
+        await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         for topic in getattr(self, "topics", set()):
             await self.channel_layer.group_discard(group_name(topic), self.channel_name)
+        if hasattr(self, "session_group"):
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def live_session_ended(self, message: dict[str, Any]) -> None:
+        """The session this socket was opened with signed out: nothing more for it."""
+        await self.close(code=CLOSE_NOT_SIGNED_IN)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and isinstance(content.get("subscribe"), str):

@@ -7,9 +7,11 @@ before it subscribes anyone. Delivery goes through the Channels layer: in-memory
 process by default, Redis (OSTEON_REDIS_URL) when several shell processes serve the same site.
 """
 
+import asyncio
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -75,19 +77,46 @@ def publish(topic: str, event: dict[str, Any]) -> None:
     Safe to call from sync code (uses async_to_sync(channel_layer.group_send)); callers inside a
     transaction wrap it in transaction.on_commit. Topics are dotted strings: "job.42",
     "stations", "station.7", "session.9". Async code awaits `apublish` instead.
+
+    Best effort: a channel layer that cannot be reached (Redis down) is logged, not raised, so
+    a committed change never fails over its notice (pages fetch the current state when they
+    subscribe). A malformed topic (TopicError) or an event that is not JSON (TypeError,
+    ValueError) is the caller's mistake and raises.
     """
-    async_to_sync(apublish)(topic, event)
+    deliver_to_group(group_name(topic), _event_message(topic, event))
 
 
 async def apublish(topic: str, event: dict[str, Any]) -> None:
     """`publish` for code already running in an event loop (a consumer, an async view)."""
-    message = _event_message(topic, event)
+    await _send(group_name(topic), _event_message(topic, event))
+
+
+def deliver_to_group(group: str, message: dict[str, Any]) -> None:
+    """Send a Channels message to `group` from sync code, best effort (realtime's own use)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        async_to_sync(_send)(group, message)
+        return
+    # sync code running in an event loop's thread (a sync callback inside async code):
+    # async_to_sync refuses to block that loop, so the send runs on a thread of its own
+    sender = threading.Thread(
+        target=async_to_sync(_send), args=(group, message), name="live-publish"
+    )
+    sender.start()
+    sender.join()
+
+
+async def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         # CHANNEL_LAYERS is always set by settings; without it nobody can be listening
-        logger.warning("no channel layer: live event on %s dropped", topic)
+        logger.warning("no channel layer: live message to %s dropped", group)
         return
-    await layer.group_send(group_name(topic), message)
+    try:
+        await layer.group_send(group, message)
+    except Exception:
+        logger.exception("live message to %s not sent (channel layer unreachable?)", group)
 
 
 def _event_message(topic: str, event: dict[str, Any]) -> dict[str, Any]:

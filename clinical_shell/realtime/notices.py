@@ -2,6 +2,8 @@
 
 Only that person may subscribe. The shell itself tells a person when their account is signed in
 (on any of the shell's processes), so an open page learns of a sign-in it did not expect.
+Signing out closes the live sockets opened with that session, on every process: the session's
+other tabs stop receiving events.
 """
 
 from typing import Any
@@ -11,7 +13,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from clinical_shell.realtime.events import publish, register_topic
+from clinical_shell.realtime.events import deliver_to_group, publish, register_topic
 
 USER_TOPIC = "user"
 
@@ -33,6 +35,21 @@ def announce_sign_in(sender: Any, request: HttpRequest | None, user: User, **kwa
     }
     topic = user_topic(user.pk)
     transaction.on_commit(lambda: publish(topic, event))
+
+
+def session_group_name(session_key: str | None) -> str:
+    """The Channels group of the live sockets opened with one session (keys are [a-z0-9])."""
+    return f"live-session.{session_key or 'none'}"
+
+
+def close_session_sockets(
+    sender: Any, request: HttpRequest | None, user: User | None, **kwargs: Any
+) -> None:
+    """user_logged_out receiver: close the sockets of the session being signed out."""
+    if request is not None and request.session.session_key is not None:
+        deliver_to_group(
+            session_group_name(request.session.session_key), {"type": "live.session_ended"}
+        )
 
 
 def register() -> None:

@@ -3,15 +3,20 @@
 The same socket over a real uvicorn and Redis is tested in test_live_over_uvicorn.py.
 """
 
+import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
 from django.test import Client
+from django.urls import reverse
+from pytest_django.fixtures import Settings
 from shell_personas import Personas
 
 from clinical_shell.asgi import application
@@ -19,6 +24,7 @@ from clinical_shell.audit.models import AuditEvent
 from clinical_shell.realtime.events import (
     TopicError,
     check_topic,
+    group_name,
     predicate_for,
     publish,
     register_topic,
@@ -112,6 +118,31 @@ async def test_an_anonymous_connection_is_closed() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+async def test_signing_out_closes_the_sessions_sockets(personas: Personas) -> None:
+    user = personas.county_surgeon
+    client = Client()
+    await sync_to_async(client.force_login)(
+        user, backend="clinical_shell.accounts.backends.LockoutModelBackend"
+    )
+    socket, connected = await connect(client.cookies["sessionid"].value)
+    assert connected
+    assert await ask(socket, {"subscribe": user_topic(user.pk)}) == {
+        "subscribed": user_topic(user.pk)
+    }
+    # the person signs in elsewhere: the open page is told
+    other_socket, _ = await connect(await sync_to_async(session_cookie)(user))
+    notice = await socket.receive_json_from()
+    assert (notice["topic"], notice["event"]["kind"]) == (user_topic(user.pk), "signed_in")
+    # signing out closes this session's socket; the other session keeps its own
+    response = await sync_to_async(client.post)(reverse("accounts:sign_out"))
+    assert response.status_code == 302
+    assert await socket.receive_output(10) == {"type": "websocket.close", "code": 4401}
+    assert await other_socket.receive_nothing(timeout=0.5)
+    await other_socket.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
 async def test_another_persons_topic_is_refused_and_the_refusal_audited(
     personas: Personas,
 ) -> None:
@@ -166,3 +197,38 @@ def test_the_longest_registered_prefix_decides() -> None:
     for bad in ("", ".job", "job.", "job 1", "job.42?x=1", "x" * 91):
         with pytest.raises(TopicError):
             check_topic(bad)
+
+
+def test_publish_from_sync_code_inside_an_event_loop_is_delivered() -> None:
+    # e.g. a sync callback run by async code: async_to_sync cannot block that loop itself
+    layer = get_channel_layer()
+
+    async def listen_and_publish() -> dict[str, Any]:
+        channel = await layer.new_channel()
+        await layer.group_add(group_name("user.77"), channel)
+        publish("user.77", {"n": 1})
+        received: dict[str, Any] = await asyncio.wait_for(layer.receive(channel), 5)
+        return received
+
+    message = asyncio.run(listen_and_publish())
+    assert (message["topic"], message["event"]) == ("user.77", {"n": 1})
+
+
+def test_an_unreachable_channel_layer_is_logged_not_raised(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # nothing listens on port 1: the notice is lost, the caller's committed work is not
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    with caplog.at_level(logging.ERROR, logger="clinical_shell.realtime.events"):
+        publish("user.5", {"kind": "notice"})
+    assert "live message to live.user.5 not sent" in caplog.text
+
+
+def test_an_event_that_is_not_json_is_refused_at_the_publisher() -> None:
+    with pytest.raises(TypeError):
+        publish("user.5", {"at": object()})
