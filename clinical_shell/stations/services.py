@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
+from zmq.utils import z85
 
 from bridge.messages import Result
 from bridge.signing import SignatureInvalidError, verify_result
@@ -36,8 +37,9 @@ from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
 from clinical_shell.jobs import services as jobs
 from clinical_shell.network.models import Institution
-from clinical_shell.stations import live, selectors
+from clinical_shell.stations import case_archives, live, selectors
 from clinical_shell.stations.models import (
+    CaseArchive,
     EnrolmentCode,
     RefusedMessage,
     SessionResult,
@@ -138,12 +140,10 @@ def enroll_station(
 
 def _check_keys(curve_public_key: str, signing_public_key: str) -> str:
     """Why the keys are unusable ("" when fine)."""
-    import zmq.utils.z85
-
     if len(curve_public_key) != 40:
         return "CURVE key must be 40 Z85 characters"
     try:
-        if len(zmq.utils.z85.decode(curve_public_key)) != 32:
+        if len(z85.decode(curve_public_key)) != 32:
             return "CURVE key is not 32 bytes"
     except (ValueError, KeyError, TypeError):
         return "CURVE key is not Z85"
@@ -427,10 +427,8 @@ def start_session_from_shell(
     return session
 
 
-def case_archive_for(case_content_hash: str) -> Any:
+def case_archive_for(case_content_hash: str) -> CaseArchive:
     """The packed archive of the case bundle with this content hash (packed on first use)."""
-    from clinical_shell.stations import case_archives
-
     try:
         return case_archives.archive_for_content_hash(case_content_hash)
     except case_archives.CaseNotFoundError:
