@@ -178,6 +178,18 @@ def test_a_station_shows_online_and_a_session_from_the_page_ends_verified(
             raise AssertionError(_logs(tmp_path)) from None
         assert verification.inner_text() == "已验证"
         page.screenshot(path=str(tmp_path / "session.png"), full_page=True)
+
+        # the station stops: the list shows it offline within seconds, without a reload
+        page.goto(f"{shell_server}/stations/")
+        expect(presence).to_have_attribute("data-presence", "online", timeout=10_000)
+        station_proc = children[-1]
+        os.kill(station_proc.pid, signal.SIGTERM)
+        station_proc.wait(timeout=15)
+        stopped_at = time.monotonic()
+        expect(presence).to_have_attribute("data-presence", "offline", timeout=8_000)
+        # the bridge calls a station offline after 2.5 s of silence; the page follows within 1 s
+        assert time.monotonic() - stopped_at < 6.0
+        assert presence.inner_text() == "离线"
         browser.close()
     result = SessionResult.objects.get()
     assert result.verification == "verified" and result.user == surgeon.user

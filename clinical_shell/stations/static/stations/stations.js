@@ -65,8 +65,8 @@
   }
 
   // live events arrive at once when the bridge can reach this server (same process, or Redis);
-  // a refresh every REFRESH_MS covers the rest, so a change shows within ~2 s either way
-  var REFRESH_MS = 2000;
+  // a refresh every REFRESH_MS covers the rest, so a change shows within a second either way
+  var REFRESH_MS = 1000;
 
   function refresh(url, apply) {
     function tick() {
