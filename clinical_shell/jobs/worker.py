@@ -91,19 +91,22 @@ def worker_environment() -> dict[str, str]:
 
 
 def start_worker(
-    *, workers: int | None = None, output: IO[bytes] | int | None = None
+    *,
+    workers: int | None = None,
+    output: IO[bytes] | int | None = None,
+    env: dict[str, str] | None = None,
 ) -> "subprocess.Popen[bytes]":
     """Start `osteon shell worker` as a child process in its own process group.
 
     The caller stops it by its pid (SIGINT lets running jobs finish). Its own process group, so
-    a signal to the group reaches it and nothing else.
+    a signal to the group reaches it and nothing else. `env` is laid over `worker_environment()`.
     """
     command = [sys.executable, "-m", "osteon", "shell", "worker"]
     if workers:
         command += ["--workers", str(workers)]
     return subprocess.Popen(
         command,
-        env=worker_environment(),
+        env={**worker_environment(), **(env or {})},
         cwd=REPO_ROOT,
         stdin=subprocess.DEVNULL,
         stdout=output,
