@@ -395,10 +395,10 @@ def start_session_from_shell(
         raise StationError(
             "unknown_scenario", _("未知场景：%(name)s") % {"name": scenario}, status=422
         )
-    if StationSession.objects.filter(
-        station=station,
-        state__in=[StationSession.State.QUEUED, StationSession.State.RUNNING],
-    ).exists():
+    # busy: a session waits for it, or it says it runs one (a session left "running" by a
+    # station that died mid-run does not block it once it reports idle again)
+    waiting = StationSession.objects.filter(station=station, state=StationSession.State.QUEUED)
+    if waiting.exists() or selectors.presence_of(station) == Station.Presence.BUSY:
         raise StationError("station_busy", _("该工作站正在训练中，请稍后再试"))
     archive = case_archive_for(case_content_hash)
     session = StationSession.objects.create(

@@ -203,3 +203,29 @@ def test_a_password_sign_in_uses_the_shells_rule(
     assert ok.method == "password"
     assert AuditEvent.objects.filter(action="auth.sign_in", outcome="failure").count() == 1
     assert AuditEvent.objects.filter(action="station.sign_in", outcome="success").count() == 1
+
+
+def test_a_busy_station_takes_no_second_session_until_it_is_idle_again(
+    enrolled: EnrolledStation, people: StationPersonas, tmp_path: Path
+) -> None:
+    case = tiny_case(tmp_path)
+
+    def start() -> Any:
+        return services.start_session_from_shell(
+            actor=people.administrator,
+            station=Station.objects.get(pk=enrolled.station.pk),
+            case_content_hash=case,
+            scenario="pedicle_pilot_hole",
+            user=people.surgeon,
+        )
+
+    first = start()
+    with pytest.raises(services.StationError, match="正在训练"):
+        start()  # queued for the station
+    services.confirm_session_started(station_id=enrolled.station.pk, session_uid=first.uid)
+    services.record_contact(station_id=enrolled.station.pk, busy=True, session_uid=first.uid)
+    with pytest.raises(services.StationError, match="正在训练"):
+        start()  # the station runs it
+    # the station restarted without a result for it: idle again, it takes the next session
+    services.record_contact(station_id=enrolled.station.pk, busy=False)
+    assert start().state == "queued"
