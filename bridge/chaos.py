@@ -199,7 +199,9 @@ def run_chaos(
     while time.monotonic() - start < timeout_s:
         time.sleep(rng.uniform(*kill_every_s))
         box = _outbox(station_dir)
-        if _saved(box) >= count and rng.random() < 0.5:
+        # the chaos ends once every result is saved and each side was killed at least once
+        killed_both = min(kills.values()) >= 1
+        if _saved(box) >= count and killed_both and rng.random() < 0.5:
             break
         if rng.random() < 0.5:
             _kill(station)

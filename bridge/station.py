@@ -463,9 +463,13 @@ class StationRunner:
         try:
             while not self._stop.is_set():
                 busy = self.worker is not None
+                # wait for the first message, then take what else is already here
                 env = self._recv(0.005 if busy else 0.05)
-                if env is not None:
+                for _ in range(64):
+                    if env is None:
+                        break
                     self._on_message(env)
+                    env = self._recv(0.0)
                 self._drain_events()
                 now = time.monotonic()
                 if now >= next_beat:

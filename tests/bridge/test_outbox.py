@@ -17,7 +17,7 @@ def test_no_result_is_lost_or_counted_twice_when_both_sides_are_killed(tmp_path:
         recording_bytes=512 * 1024,
         # long enough for a restarted process to come up and get some work done
         kill_every_s=(0.8, 2.0),
-        interval_s=0.1,
+        interval_s=0.25,
         # a slow shell: a stored result waits 0.1 s for its ack, so kills land mid-upload
         ack_delay_s=0.1,
         seed=3,
