@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -16,11 +17,21 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from clinical_shell.realtime.relay import LIVE_RELAY_PATH, relay_endpoint  # noqa: E402
 from clinical_shell.realtime.routing import websocket_urlpatterns  # noqa: E402
+
+
+async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # live events relayed by the worker and the bridge on one machine (realtime/relay.py)
+    if scope["path"] == LIVE_RELAY_PATH:
+        await relay_endpoint(scope, receive, send)
+    else:
+        await django_asgi(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi,
+        "http": http,
         # same-origin browsers only; the session cookie names the user
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))

@@ -10,6 +10,7 @@ with backoff. In production each part may instead run as its own systemd unit (d
 import ctypes
 import fcntl
 import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -50,6 +51,16 @@ def uvicorn_argv(*, host: str, port: int, workers: int) -> list[str]:
 
 def osteon_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "osteon", *args]
+
+
+def relay_url(host: str, port: int) -> str:
+    """Where the children reach the web server's live-event relay (a wildcard: loopback)."""
+    from clinical_shell.realtime.relay import LIVE_RELAY_PATH
+
+    reachable = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"
+    return f"http://{reachable}:{port}{LIVE_RELAY_PATH}"
 
 
 def command_exists(module: str, name: str) -> bool:
@@ -93,10 +104,14 @@ class Part:
     restart_delay_s: float = RESTART_DELAY_FIRST_S
     restart_at: float | None = None
     restarts: int = field(default=0)
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.argv, start_new_session=True, preexec_fn=_die_with_parent
+            self.argv,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.started_at = time.monotonic()
         self.restart_at = None
@@ -202,6 +217,11 @@ def serve(
     if with_collectstatic:
         collect_static(Path(settings.STATIC_ROOT))
     parts = [Part("web", uvicorn_argv(host=host, port=port, workers=workers), essential=True)]
+    # without Redis the worker's and the bridge's live events reach the browsers through the
+    # web server (realtime/relay.py)
+    relay_env = (
+        {} if settings.OSTEON_REDIS_URL else {"OSTEON_LIVE_RELAY_URL": relay_url(host, port)}
+    )
     optional = [
         (with_worker, "worker", "clinical_shell.cli", "worker", osteon_argv("shell", "worker")),
         (with_bridge, "bridge", "bridge.cli", "serve", osteon_argv("bridge", "serve")),
@@ -217,7 +237,7 @@ def serve(
                 human=f"跳过 / skipping {name}: `{' '.join(argv[2:])}` 尚不存在 / does not exist",
             )
             continue
-        parts.append(Part(name, argv, essential=False))
+        parts.append(Part(name, argv, essential=False, env=relay_env))
 
     def say(line: str) -> None:
         emit({}, as_json=False, human=line)

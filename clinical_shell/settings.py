@@ -292,6 +292,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# set by `osteon shell serve` for its worker and bridge when there is no Redis: their live
+# events go to the web server over HTTP (clinical_shell/realtime/relay.py)
+OSTEON_LIVE_RELAY_URL = env_optional("OSTEON_LIVE_RELAY_URL")
 # Content-Security-Policy of every response (clinical_shell.middleware): scripts, styles, images,
 # sockets only from this site. 'unsafe-inline' in script-src is there because pages still carry
 # inline scripts and one inline handler (the language switch); it goes once they move to files.

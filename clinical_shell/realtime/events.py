@@ -12,11 +12,13 @@ import json
 import logging
 import re
 import threading
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ TOPIC_MAX_LENGTH = 90
 _GROUP_PREFIX = "live."
 # the consumer's handler for a published event (Channels maps "live.event" to live_event)
 EVENT_MESSAGE_TYPE = "live.event"
+
+# a relayed event waits this long for the web server at most (best effort, as every event)
+RELAY_TIMEOUT_S = 2.0
 
 CanSubscribe = Callable[[User, str], bool]
 _registry: dict[str, CanSubscribe] = {}
@@ -83,7 +88,13 @@ def publish(topic: str, event: dict[str, Any]) -> None:
     subscribe). A malformed topic (TopicError) or an event that is not JSON (TypeError,
     ValueError) is the caller's mistake and raises.
     """
-    deliver_to_group(group_name(topic), _event_message(topic, event))
+    message = _event_message(topic, event)
+    relay_url: str | None = settings.OSTEON_LIVE_RELAY_URL
+    if relay_url:
+        # a child of `osteon shell serve` without Redis: hand the event to the web server
+        _relay(relay_url, topic, message["event"])
+        return
+    deliver_to_group(group_name(topic), message)
 
 
 async def apublish(topic: str, event: dict[str, Any]) -> None:
@@ -105,6 +116,16 @@ def deliver_to_group(group: str, message: dict[str, Any]) -> None:
     )
     sender.start()
     sender.join()
+
+
+def _relay(url: str, topic: str, event: dict[str, Any]) -> None:
+    from clinical_shell.realtime.relay import sign_event
+
+    request = urllib.request.Request(url, data=sign_event(topic, event), method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=RELAY_TIMEOUT_S).close()
+    except OSError:
+        logger.exception("live event on %s not relayed to %s", topic, url)
 
 
 async def _send(group: str, message: dict[str, Any]) -> None:

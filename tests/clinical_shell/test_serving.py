@@ -28,6 +28,7 @@ from websockets.sync.client import connect
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.realtime.events import publish
 from clinical_shell.realtime.notices import user_topic
+from clinical_shell.realtime.relay import LIVE_RELAY_PATH
 
 # this test's own Redis database (channel layer), apart from the other tests'
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -255,3 +256,31 @@ def iter_json(stream: object) -> Iterator[bytes]:
         yield line
         if line.startswith(b"}"):
             return
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_relayed_by_another_process_reaches_the_websocket(
+    production_server: ShellServer, personas: Personas, settings: Settings
+) -> None:
+    # this process plays the worker or the bridge on one machine: its events go over HTTP
+    settings.OSTEON_LIVE_RELAY_URL = production_server.url + LIVE_RELAY_PATH
+    user = personas.center_surgeon
+    headers = {"Cookie": f"sessionid={session_cookie(user)}", "Origin": production_server.url}
+    with connect(ws_url(production_server), additional_headers=headers, open_timeout=30) as ws:
+        ws.send(json.dumps({"subscribe": user_topic(user.pk)}))
+        assert json.loads(ws.recv(timeout=30)) == {"subscribed": user_topic(user.pk)}
+        publish(user_topic(user.pk), {"kind": "job", "progress": 0.5})
+        assert json.loads(ws.recv(timeout=30)) == {
+            "topic": user_topic(user.pk),
+            "event": {"kind": "job", "progress": 0.5},
+        }
+        # an unsigned (or otherwise signed) request is refused and publishes nothing
+        forged = json.dumps({"topic": user_topic(user.pk), "event": {"kind": "forged"}}).encode()
+        request = urllib.request.Request(
+            production_server.url + LIVE_RELAY_PATH, data=forged, method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 403
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=1)
