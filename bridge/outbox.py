@@ -7,6 +7,7 @@ shell's answer: ``acked`` (ResultAck; the recording bytes are dropped, the rest 
 or ``refused`` (an Error naming a terminal reason; the whole row is kept for the operator).
 """
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ class Pending:
 class Outbox:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # results name people and their scores: owner only (SQLite gives its -wal and -shm
+        # files the database file's mode)
+        path.touch(mode=0o600, exist_ok=True)
+        os.chmod(path, 0o600)
         # one thread at a time; the runner may be built in another thread than its loop
         self.db = sqlite3.connect(
             str(path), isolation_level=None, timeout=30, check_same_thread=False

@@ -92,7 +92,10 @@ def test_an_enrolled_station_is_admitted_and_shown_online(
 def test_station_keys_are_private_files(
     bridge: Bridge, station: StationIdentity, tmp_path: Path
 ) -> None:
-    for name in ("curve.key", "signing.key", "station.json"):
+    from bridge.outbox import Outbox
+
+    Outbox(tmp_path / "station" / "outbox.sqlite3").close()
+    for name in ("curve.key", "signing.key", "station.json", "outbox.sqlite3"):
         assert (tmp_path / "station" / name).stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "station").stat().st_mode & 0o777 == 0o700
 
