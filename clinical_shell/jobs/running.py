@@ -223,6 +223,13 @@ def run_job(job_id: int) -> None:
     """A wake-up for `job_id` (the Huey task body): claim it and run its task to an end."""
     from clinical_shell.jobs.tasks import wake
 
+    kind_name = Job.objects.filter(pk=job_id).values_list("kind", flat=True).first()
+    if kind_name is None:
+        return
+    if kind_name not in registry.kinds():
+        # a worker of another version: leave the job to one that knows its kind
+        logger.error("job %s: kind %r unknown to this worker, not claimed", job_id, kind_name)
+        return
     job, look_again_at = claim(job_id)
     if job is None:
         if look_again_at is not None:
