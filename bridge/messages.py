@@ -63,6 +63,7 @@ ERROR_CODES: Final[dict[str, str]] = {
     "bad_recording": "the recording's sha256 is not the recording hash in the signed result",
     "wrong_station": "the result names another station than the one that sent it",
     "not_signed_in": "the result's user is not signed in at this station",
+    "session_mismatch": "the result's case or scenario is not the one its session was started with",
     "unknown_case": "no case with this content hash",
     "bad_range": "the requested case chunk is outside the case or too long",
     "internal": "the shell failed to handle a valid message (logged on the shell)",

@@ -613,6 +613,17 @@ def _session_for_result(station: Station, user: User, result: Result) -> Station
             "not_signed_in",
             "成绩的用户与训练安排的用户不同 / the result's user is not the session's user",
         )
+    # a session the shell started names its case and scenario: a result for another (easier)
+    # case or scenario must not end it, whatever its signature says
+    if session is not None and (
+        session.scenario != result.scenario
+        or (session.case_hash and session.case_hash != result.case_hash)
+    ):
+        raise StationError(
+            "session_mismatch",
+            "成绩的病例或场景与训练安排不同 / the result's case or scenario "
+            f"({result.scenario[:80]!r}) is not the session's ({session.scenario!r})",
+        )
     if session is not None and hasattr(session, "result"):
         raise StationError(
             "replayed", "该训练已有成绩 / this session already has a result (another message id)"
@@ -735,6 +746,15 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
+def _scenario_instrument(scenario: str) -> str | None:
+    from sim_core.scenarios import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(scenario).instrument
+    except ScenarioError:
+        return None
+
+
 def verify_result_by_replay(*, result_id: int) -> SessionResult:
     """Re-run the stored recording through the engine on the case it names; the score counts
     (verified) only when the replay reproduces the signed final-state hash bit for bit and the
@@ -753,10 +773,19 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
     else:
         try:
             rec = read_recording(Path(result.recording_path))
+            scenario_instrument = _scenario_instrument(rec.meta["scenario"])
             if rec.meta["scenario"] != result.scenario:
                 why = (
                     "录制文件的场景与成绩不同 / the recording's scenario "
                     f"{rec.meta['scenario']!r} is not the result's {result.scenario!r}"
+                )
+            elif rec.meta.get("instrument") != scenario_instrument:
+                # the engine lets a recording name any instrument; a score counts only for the
+                # instrument its scenario prescribes (a thinner drill makes a pedicle easier)
+                why = (
+                    "录制所用器械不是该场景规定的器械 / the recording used instrument "
+                    f"{str(rec.meta.get('instrument'))[:80]!r}, the scenario prescribes "
+                    f"{scenario_instrument!r}"
                 )
             else:
                 model = model_for_recording(rec, case_path=case_path)

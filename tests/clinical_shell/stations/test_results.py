@@ -357,3 +357,67 @@ def test_a_station_cannot_take_over_another_stations_session_id(
     assert refused.value.code == "replayed"
     assert not SessionResult.objects.exists()
     assert RefusedMessage.objects.get().station == other.station
+
+
+def test_a_result_for_another_scenario_cannot_end_a_shell_started_session(
+    enrolled: EnrolledStation,
+    people: StationPersonas,
+    engine_session: EngineSession,
+    case_hash: str,
+) -> None:
+    session = _shell_session(enrolled, people, engine_session)  # pedicle_pilot_hole
+    result = _result_for(
+        enrolled, people.surgeon, session.uid, case_hash, engine_session, scenario="burr_lesion"
+    )
+    with pytest.raises(services.StationError) as refused:
+        services.accept_result(station=enrolled.station, message_id=uuid.uuid4().hex, result=result)
+    assert refused.value.code == "session_mismatch"
+    assert not SessionResult.objects.exists()
+    assert RefusedMessage.objects.get().code == "session_mismatch"
+
+
+def test_a_replay_with_another_instrument_than_the_scenarios_is_rejected(
+    enrolled: EnrolledStation,
+    people: StationPersonas,
+    engine_session: EngineSession,
+    case_hash: str,
+    tmp_path: Path,
+) -> None:
+    # an honest recording, signed by the station, whose replay reproduces every figure, but
+    # played with a thinner drill than the scenario prescribes
+    from sim_core.case.bundle import load_bundle
+    from sim_core.model import model_from_bundle
+    from sim_core.replay import play, write_recording
+    from sim_core.trajectories import scripted_rows
+
+    model = model_from_bundle(
+        load_bundle(engine_session.case_dir), "pedicle_pilot_hole", instrument="drill_2.5mm"
+    )
+    rows = scripted_rows(model, "expert")
+    _state, played = play(model, rows)
+    path = tmp_path / "thin-drill.npz"
+    write_recording(
+        path,
+        model=model,
+        rows=rows,
+        result=played,
+        case_path=engine_session.case_dir,
+        device_name="scripted:expert",
+    )
+    session = _shell_session(enrolled, people, engine_session)
+    result = _result_for(
+        enrolled,
+        people.surgeon,
+        session.uid,
+        case_hash,
+        engine_session,
+        recording=path.read_bytes(),
+        engine_result=played.as_dict(),
+    )
+    accepted = services.accept_result(
+        station=enrolled.station, message_id=uuid.uuid4().hex, result=result
+    )
+    rejected = services.verify_result_by_replay(result_id=accepted.result.pk)
+    assert rejected.verification == "rejected"
+    assert "drill_2.5mm" in rejected.rejection_reason
+    assert not selectors.verified_scores(people.surgeon).exists()
