@@ -27,7 +27,8 @@ DEMO_CASE = ROOT / "assets" / "cases" / "demo-lumbar"
 DEMO_SCREENSHOT = ROOT / "var" / "demo" / "demo-lumbar.png"
 DEMO_SCENARIO = "pedicle_pilot_hole"
 SESSION_DIR = ROOT / "var" / "demo" / "session"
-SHELL_READY_TIMEOUT_S = 60.0
+# the first start collects and compresses the static files (about 25 s here) before uvicorn
+SHELL_READY_TIMEOUT_S = 180.0
 # the demo's simulator station: enrolled once, its keys and outbox kept here
 STATION_DIR = ROOT / "var" / "station"
 STATION_ROOM = "模拟训练室 1"
