@@ -139,8 +139,6 @@ def test_encounter_entry_is_refused_to_a_radiologist(
     assert signed_in_client(personas.radiologist).get(url).status_code == 403
 
 
-def test_pages_follow_an_english_browser_when_no_language_was_chosen(
-    db: None, client: Any
-) -> None:
+def test_pages_follow_an_english_browser_when_no_language_was_chosen(db: None, client: Any) -> None:
     html = client.get("/accounts/sign-in/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert "Sign in" in html and "登录" not in html
