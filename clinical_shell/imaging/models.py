@@ -23,13 +23,20 @@ class Study(models.Model):
         RECONCILED = "reconciled", _("人工核对")
         NONE = "none", _("待核对")
 
+    class UnlinkedReason(models.TextChoices):
+        # stored as the code and shown in the reader's language (a stored sentence would keep
+        # the language of the upload)
+        NO_PATIENT_ID = "no_patient_id", _("DICOM 无患者号")
+        NOT_RESIDENT_ID = "not_resident_id", _("患者号不是身份证号")
+        NO_PATIENT_IN_CARE = "no_patient_in_care", _("未找到对应患者")
+
     study_uid = models.CharField(max_length=64, unique=True)
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     linked_by = models.CharField(max_length=16, choices=LinkedBy.choices)
     # why the study waits for reconciliation (empty once linked)
-    unlinked_reason = models.CharField(max_length=200, blank=True)
+    unlinked_reason = models.CharField(max_length=200, blank=True, choices=UnlinkedReason.choices)
     uploaded_at = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

@@ -22,6 +22,7 @@ from typing import IO
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
+from django.utils.translation import gettext_noop
 
 from clinical_shell.audit import services as audit
 from clinical_shell.imaging.access import may_add_to_study
@@ -78,12 +79,15 @@ def expand_upload(name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes | F
         archive = zipfile.ZipFile(stream)
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, OSError):
-        yield name, FileRefusedError("zip 文件损坏 / damaged zip archive")
+        yield name, FileRefusedError(gettext_noop("zip 文件损坏"))
         return
     if len(members) > settings.OSTEON_DICOM_ZIP_MAX_ENTRIES:
         yield (
             name,
-            FileRefusedError(f"zip 条目过多 / more than {settings.OSTEON_DICOM_ZIP_MAX_ENTRIES}"),
+            FileRefusedError(
+                gettext_noop("zip 条目过多(上限 %(limit)s 个)"),
+                limit=settings.OSTEON_DICOM_ZIP_MAX_ENTRIES,
+            ),
         )
         return
     budget = settings.OSTEON_DICOM_ZIP_MAX_BYTES
@@ -92,10 +96,10 @@ def expand_upload(name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes | F
         label = f"{name}/{member.filename}"
         parts = member.filename.replace("\\", "/").split("/")
         if member.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-            yield label, FileRefusedError("zip 内路径非法 / unsafe path inside the zip")
+            yield label, FileRefusedError(gettext_noop("zip 内路径非法"))
             continue
         if member.file_size > per_file or member.file_size > budget:
-            yield label, FileRefusedError("解压后过大 / member too large when expanded")
+            yield label, FileRefusedError(gettext_noop("zip 条目解压后过大"))
             continue
         try:
             with archive.open(member) as handle:
@@ -104,15 +108,17 @@ def expand_upload(name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes | F
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
             yield (
                 label,
-                FileRefusedError(f"zip 条目无法读取 / unreadable member: {type(exc).__name__}"),
+                FileRefusedError(
+                    gettext_noop("zip 条目无法读取：%(error)s"), error=type(exc).__name__
+                ),
             )
             continue
         if len(data) > member.file_size:
-            yield label, FileRefusedError("zip 条目大小与声明不符 / member larger than declared")
+            yield label, FileRefusedError(gettext_noop("zip 条目大小与声明不符"))
             continue
         budget -= len(data)
         if data[:4] == b"PK\x03\x04":
-            yield label, FileRefusedError("不接受嵌套 zip / nested zip archives are not accepted")
+            yield label, FileRefusedError(gettext_noop("不接受嵌套 zip"))
             continue
         yield label, data
 
@@ -124,15 +130,15 @@ def _link_for(
     if patient is not None:
         return patient, Study.LinkedBy.UPLOADER, ""
     if not parsed.patient_id:
-        return None, Study.LinkedBy.NONE, "DICOM 无患者号 / no PatientID in the file"
+        return None, Study.LinkedBy.NONE, Study.UnlinkedReason.NO_PATIENT_ID
     try:
         resident_id = normalize_resident_id(parsed.patient_id)
     except ResidentIdError:
-        return None, Study.LinkedBy.NONE, "患者号不是身份证号 / PatientID is not a resident ID"
+        return None, Study.LinkedBy.NONE, Study.UnlinkedReason.NOT_RESIDENT_ID
     match = records.patient_by_resident_id(resident_id)
     # link only to a patient the uploader's institutions treat: no linking by guessing IDs
     if match is None or not records.in_care_at(match.pk, clinical_institution_ids(actor)):
-        return None, Study.LinkedBy.NONE, "未找到对应患者 / no patient in your care has this ID"
+        return None, Study.LinkedBy.NONE, Study.UnlinkedReason.NO_PATIENT_IN_CARE
     return match, Study.LinkedBy.RESIDENT_ID, ""
 
 
@@ -215,11 +221,9 @@ def _store(
     found = existing.first()
     if found is not None:
         if found.sha256 != digest or found.series.series_uid != parsed.series_uid:
-            raise FileRefusedError(
-                "该 SOP UID 已存在且内容不同 / SOP UID already stored, different data"
-            )
+            raise FileRefusedError(gettext_noop("该 SOP UID 已存在且内容不同"))
         if not may_add_to_study(actor, found.series.study):
-            raise FileRefusedError("该检查属于您无权修改的记录 / study belongs to another record")
+            raise FileRefusedError(gettext_noop("该检查属于您无权修改的记录"))
         return found, False
     study = cache.studies.get(parsed.study_uid)
     if study is None:
@@ -239,9 +243,9 @@ def _store(
                 description=parsed.study_description,
             )
         elif not may_add_to_study(actor, study):
-            raise FileRefusedError("该检查属于您无权修改的记录 / study belongs to another record")
+            raise FileRefusedError(gettext_noop("该检查属于您无权修改的记录"))
     if patient is not None and study.patient_id not in (None, patient.pk):
-        raise FileRefusedError("该检查已关联其他患者 / study already linked to another patient")
+        raise FileRefusedError(gettext_noop("该检查已关联其他患者"))
     series = cache.series.get(parsed.series_uid)
     if series is None:
         series = Series.objects.filter(series_uid=parsed.series_uid).first()
@@ -254,7 +258,7 @@ def _store(
             description=parsed.series_description,
         )
     elif series.study_id != study.pk:
-        raise FileRefusedError("序列 UID 属于另一检查 / series UID belongs to another study")
+        raise FileRefusedError(gettext_noop("序列 UID 属于另一检查"))
     instance = _instance_row(series, prepared)
     instance.save(force_insert=True)
     relative = instance.relative_path
@@ -377,7 +381,9 @@ def import_upload(
             "id": study.pk,
             "patient_id": study.patient_id,
             "linked_by": str(study.linked_by),
+            # the stable code, and its words in the request's language (this runs in its thread)
             "unlinked_reason": study.unlinked_reason,
+            "unlinked_reason_label": study.get_unlinked_reason_display(),
         }
 
     def store_one(name: str, prepared: _Prepared) -> None:

@@ -8,6 +8,7 @@ may remain, in Chinese no English word outside a short list of technical terms.
 
 import io
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from shell_personas import PERSONA_PASSWORD, Network, Personas
 
@@ -241,9 +243,6 @@ def shell(
         *Study.objects.values_list("dicom_patient_name", flat=True),
         *Study.objects.values_list("dicom_patient_id", flat=True),
         *Series.objects.values_list("description", flat=True),
-        # written by imaging/services.py when the study was stored, in the words of that moment
-        # (a stored sentence, not a message of the page): not yet a code translated on display
-        *Study.objects.values_list("unlinked_reason", flat=True),
     }
     return Shell(pages=pages, data={value for value in data if value})
 
@@ -302,6 +301,63 @@ def test_refused_upload_reasons_are_in_the_request_language(
             headers={"accept": "application/json", "accept-language": language},
         )
         assert expected in response.json()["refused"][0]["reason"]
+
+
+def _zip(**named: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in named.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("language", "nested", "duplicate", "waiting"),
+    [
+        (
+            "en",
+            "Nested zip archives are not accepted",
+            "SOP UID already stored with different data",
+            "The PatientID is not a resident ID",
+        ),
+        ("zh-hans", "不接受嵌套 zip", "该 SOP UID 已存在且内容不同", "患者号不是身份证号"),
+    ],
+)
+def test_zip_and_duplicate_refusals_and_the_waiting_reason_are_in_the_request_language(
+    tmp_path: Path,
+    settings: Any,
+    shell_network: Network,
+    personas: Personas,
+    signed_in_client: Callable[[User], Client],
+    language: str,
+    nested: str,
+    duplicate: str,
+    waiting: str,
+) -> None:
+    # zip members and the duplicate check are refused in the upload's worker threads and its
+    # transaction; the study's reason is stored as a code: all three read in the request's words
+    settings.OSTEON_DICOM_ROOT = tmp_path / "dicom"
+    client = signed_in_client(personas.county_surgeon)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    original = _dicom("CT_small.dcm")
+    _upload(client, shell_network.shuangbai, patient=None, name="CT_small.dcm")
+    changed = dcmread(io.BytesIO(original))
+    changed.PatientName = "OTHER^NAME"  # same SOP Instance UID, other bytes
+    buffer = io.BytesIO()
+    changed.save_as(buffer)
+    archive = _zip(**{"inner.zip": _zip(**{"x.dcm": original}), "a.dcm": buffer.getvalue()})
+    response = client.post(
+        "/imaging/upload/",
+        {"institution": str(shell_network.shuangbai.pk), "files": _files(series=archive)},
+        headers={"accept": "application/json"},
+    )
+    assert response.status_code == 200
+    refused = {r["name"]: r["reason"] for r in response.json()["refused"]}
+    assert refused == {"series/inner.zip": nested, "series/a.dcm": duplicate}
+    # the study waits with the code stored, shown translated in the queue
+    study = Study.objects.get()
+    assert study.unlinked_reason == Study.UnlinkedReason.NOT_RESIDENT_ID
+    assert waiting in client.get("/imaging/").content.decode()
 
 
 @pytest.mark.parametrize(

@@ -96,9 +96,9 @@ def test_good_files_go_in_while_each_bad_one_is_refused_with_its_reason(
     assert "not a valid DICOM UID" in refused["hostile.dcm"]
     assert "no pixel data" in refused["no_pixels.dcm"]
     assert "half_header.dcm" in refused
-    assert "unsafe path" in refused["series.zip/../../escape.dcm"]
-    assert "nested zip" in refused["series.zip/inner.zip"]
-    assert "damaged zip" in refused["broken.zip"]
+    assert refused["series.zip/../../escape.dcm"] == "Unsafe path inside the zip"
+    assert refused["series.zip/inner.zip"] == "Nested zip archives are not accepted"
+    assert refused["broken.zip"] == "Damaged zip archive"
     assert len(refused) == 10
     # the three good slices are indexed, on disk under their UIDs, and nothing else is
     assert sorted(s["name"] for s in report["stored"]) == [
@@ -136,7 +136,7 @@ def test_same_uid_again_is_idempotent_but_different_content_is_refused(
     assert again["stored"][0]["new"] is False
     first.PatientName = "OTHER^NAME"
     changed = _upload(client, shell_network.shuangbai.pk, {"a.dcm": to_bytes(first)})
-    assert "different data" in changed["refused"][0]["reason"]
+    assert changed["refused"][0]["reason"] == "SOP UID already stored with different data"
     assert Instance.objects.count() == 1
 
 
@@ -152,7 +152,10 @@ def test_an_unknown_patient_id_goes_to_the_reconciliation_queue_and_can_be_linke
     )
     study = Study.objects.get()
     assert study.patient_id is None
-    assert "not a resident ID" in report["studies"][0]["unlinked_reason"]
+    # stored as a code; the report gives the code and its words in the request's language
+    assert study.unlinked_reason == Study.UnlinkedReason.NOT_RESIDENT_ID
+    assert report["studies"][0]["unlinked_reason"] == "not_resident_id"
+    assert report["studies"][0]["unlinked_reason_label"] == "The PatientID is not a resident ID"
     # queue: visible at the uploading institution only
     assert "RIS-0042" in client.get("/imaging/").content.decode()
     outsider = signed_in_client(personas.outsider)
@@ -186,7 +189,9 @@ def test_a_resident_id_of_a_patient_not_in_your_care_is_not_linked(
     _upload(
         client, shell_network.yongren.pk, {"x.dcm": ct_series(1, patient_id=SHUANGBAI_MAN_ID)[0]}
     )
-    assert Study.objects.get().patient_id is None
+    study = Study.objects.get()
+    assert study.patient_id is None
+    assert study.unlinked_reason == Study.UnlinkedReason.NO_PATIENT_IN_CARE
 
 
 def test_upload_needs_a_clinical_role_at_the_institution(
