@@ -46,6 +46,8 @@ def session_event(session: StationSession) -> dict[str, Any]:
         "id": session.pk,
         "state": session.state,
         "abort_reason": session.abort_reason,
+        "abort_code": session.abort_code,
+        "abort_params": session.abort_params,
         "result": (
             {
                 "id": result.pk,
@@ -53,6 +55,9 @@ def session_event(session: StationSession) -> dict[str, Any]:
                 "passed": result.passed,
                 "verification": result.verification,
                 "rejection_reason": result.rejection_reason,
+                "rejection_code": result.rejection_code,
+                "rejection_params": result.rejection_params,
+                "arrived_late": result.arrived_late,
             }
             if result is not None
             else None

@@ -13,6 +13,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.network.models import Institution
+from clinical_shell.stations import reasons
 
 
 class EnrolmentCode(models.Model):
@@ -149,7 +150,11 @@ class StationSession(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # the latest live metrics the station reported (the page shows them while it runs)
     last_metrics = models.JSONField(default=dict, blank=True)
+    # why it was aborted: the bilingual text for the audit trail, and the code and parameters
+    # the pages render in the reader's language (`reasons.describe`)
     abort_reason = models.CharField(max_length=500, blank=True)
+    abort_code = models.CharField(max_length=32, blank=True)
+    abort_params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]
@@ -160,6 +165,11 @@ class StationSession(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.pk} ({self.scenario})"
+
+    @property
+    def abort_reason_display(self) -> str:
+        """Why it was aborted, in the active language."""
+        return reasons.describe(self.abort_code, self.abort_params, self.abort_reason)
 
 
 class CaseArchive(models.Model):
@@ -209,7 +219,13 @@ class SessionResult(models.Model):
     verification = models.CharField(
         max_length=8, choices=Verification.choices, default=Verification.PENDING
     )
+    # why the replay rejected it: bilingual text (audit trail), code and parameters (pages)
     rejection_reason = models.TextField(blank=True)
+    rejection_code = models.CharField(max_length=32, blank=True)
+    rejection_params = models.JSONField(default=dict, blank=True)
+    # it arrived after its session had been aborted (the station was lost for longer than
+    # OSTEON_STATION_SESSION_GRACE_S and came back later): stored and verified like any other
+    arrived_late = models.BooleanField(default=False)
     verified_at = models.DateTimeField(null=True, blank=True)
     # what the replay reported (state hash, ticks, wall time), for the committee
     replay = models.JSONField(default=dict, blank=True)
@@ -228,6 +244,11 @@ class SessionResult(models.Model):
     def counts(self) -> bool:
         return self.verification == self.Verification.VERIFIED
 
+    @property
+    def rejection_reason_display(self) -> str:
+        """Why the replay rejected it, in the active language."""
+        return reasons.describe(self.rejection_code, self.rejection_params, self.rejection_reason)
+
 
 class RefusedMessage(models.Model):
     """A message from a station the shell refused (bad signature, unknown station, ...), kept
@@ -239,11 +260,20 @@ class RefusedMessage(models.Model):
     curve_public_key = models.CharField(max_length=40, blank=True)
     kind = models.CharField(max_length=32)
     message_id = models.CharField(max_length=64, blank=True)
+    # the bridge error code the station was told
     code = models.CharField(max_length=64)
+    # bilingual text (audit trail); the finer reason code and its parameters (pages)
     reason = models.TextField()
+    reason_code = models.CharField(max_length=32, blank=True)
+    reason_params = models.JSONField(default=dict, blank=True)
     # what the message claimed (user, scenario, score), for whoever looks into the refusal
     claimed = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering: ClassVar = ["-received_at", "-id"]
+
+    @property
+    def reason_display(self) -> str:
+        """Why it was refused, in the active language."""
+        return reasons.describe(self.reason_code, self.reason_params, self.reason)

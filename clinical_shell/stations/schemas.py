@@ -99,12 +99,26 @@ class ResultOut(Schema):
     verification: str = Field(
         ..., description="pending, verified or rejected; only verified counts"
     )
-    rejection_reason: str
+    rejection_reason: str = Field(
+        ..., description="bilingual text as recorded for the audit trail (中文 / English)"
+    )
+    rejection_code: str = Field(..., description="stable reason code; empty unless rejected")
+    rejection_params: dict[str, Any]
+    rejection_reason_text: str = Field(
+        ..., description="the reason in the request's language (Accept-Language)"
+    )
+    arrived_late: bool = Field(
+        ..., description="arrived after its session had been aborted (station lost); verified alike"
+    )
     verified_at: datetime | None
 
     @staticmethod
     def resolve_username(obj: SessionResult) -> str:
         return obj.user.get_username()
+
+    @staticmethod
+    def resolve_rejection_reason_text(obj: SessionResult) -> str:
+        return obj.rejection_reason_display
 
 
 class SessionOut(Schema):
@@ -118,7 +132,10 @@ class SessionOut(Schema):
     device: str
     origin: str
     state: str
-    abort_reason: str
+    abort_reason: str = Field(..., description="bilingual text as recorded (audit trail)")
+    abort_code: str = Field(..., description="station_lost, station_refused, or empty")
+    abort_params: dict[str, Any]
+    abort_reason_text: str = Field(..., description="the reason in the request's language")
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
@@ -127,6 +144,10 @@ class SessionOut(Schema):
     @staticmethod
     def resolve_username(obj: StationSession) -> str:
         return obj.user.get_username()
+
+    @staticmethod
+    def resolve_abort_reason_text(obj: StationSession) -> str:
+        return obj.abort_reason_display
 
     @staticmethod
     def resolve_result(obj: StationSession) -> SessionResult | None:

@@ -17,6 +17,7 @@ from clinical_shell.imaging.models import SimulationCase
 from clinical_shell.stations.models import (
     CaseArchive,
     EnrolmentCode,
+    RefusedMessage,
     SessionResult,
     Station,
     StationSession,
@@ -72,6 +73,13 @@ def sessions_of_station(station_id: int, visible: Q, *, limit: int = 20) -> list
         StationSession.objects.filter(visible, station_id=station_id)
         .select_related("user__person", "result")
         .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def refusals_of_station(station_id: int, *, limit: int = 20) -> list[RefusedMessage]:
+    """The latest messages from the station the shell refused (with their reasons)."""
+    return list(
+        RefusedMessage.objects.filter(station_id=station_id).order_by("-received_at", "-id")[:limit]
     )
 
 

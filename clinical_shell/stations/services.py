@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from nacl.exceptions import CryptoError
@@ -48,6 +49,7 @@ from clinical_shell.stations.models import (
     StationSignIn,
     StationSignInCode,
 )
+from clinical_shell.stations.reasons import Reason
 from sim_core.scenarios import list_scenarios
 
 ENROLMENT_TTL_DEFAULT = timedelta(hours=1)
@@ -59,7 +61,20 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 class StationError(DomainError):
     """A station rule said no; `code` is one of bridge.messages.ERROR_CODES when it reaches a
-    station over the bridge."""
+    station over the bridge; `reason`, when set, is the finer reason stored with a refusal."""
+
+    def __init__(
+        self, code: str, message: str, *, status: int | None = None, reason: Reason | None = None
+    ) -> None:
+        super().__init__(code, message, status=status)
+        self.reason = reason
+
+
+def _refused(bridge_code: str, reason_code: str, **params: Any) -> StationError:
+    """A refusal of a station's message: the station hears the bilingual text (it has no
+    Django); the shell stores the reason code and parameters beside it."""
+    reason = Reason(reason_code, params)
+    return StationError(bridge_code, reason.text, reason=reason)
 
 
 def _digest(code: str) -> str:
@@ -290,6 +305,77 @@ def mark_offline(*, station_id: int) -> None:
         live.publish_station(station_id)
 
 
+# a station that comes back within this long resends its result from its outbox and the session
+# ends normally; past it, the session is declared interrupted (`abort_lost_sessions`)
+SESSION_GRACE_DEFAULT_S = 600.0
+
+
+def session_grace_s() -> float:
+    return float(getattr(settings, "OSTEON_STATION_SESSION_GRACE_S", SESSION_GRACE_DEFAULT_S))
+
+
+def abort_lost_sessions(*, now: datetime | None = None) -> list[int]:
+    """Abort every running session whose station has had no contact for longer than the grace
+    period (OSTEON_STATION_SESSION_GRACE_S): the station died, or lost its network, mid-run.
+    Each is marked aborted with the reason `station_lost`, audited and published. Returns the
+    aborted session ids. Runs every minute from the jobs worker (`tasks.abort_lost_sessions`).
+
+    A result that still comes later (the station's outbox resends it once it is back) is stored
+    and verified all the same and marked late (`_session_for_result`)."""
+    now = now or timezone.now()
+    grace_s = session_grace_s()
+    silent_since = now - timedelta(seconds=grace_s)
+    # a station never heard from counts from when the session started (or was queued)
+    candidates = list(
+        StationSession.objects.filter(state=StationSession.State.RUNNING)
+        .filter(
+            Q(station__last_contact_at__lt=silent_since)
+            | Q(station__last_contact_at__isnull=True, created_at__lt=silent_since)
+        )
+        .values_list("pk", flat=True)
+    )
+    return [pk for pk in candidates if _abort_lost(pk, silent_since, grace_s, now)]
+
+
+@transaction.atomic
+def _abort_lost(session_id: int, silent_since: datetime, grace_s: float, now: datetime) -> bool:
+    session = (
+        StationSession.objects.select_for_update().select_related("station").get(pk=session_id)
+    )
+    station = session.station
+    last_contact = station.last_contact_at
+    # checked again under the lock: a heartbeat or the result may have come meanwhile
+    if session.state != StationSession.State.RUNNING or (
+        last_contact is not None and last_contact >= silent_since
+    ):
+        return False
+    reason = Reason(
+        "station_lost",
+        {
+            "grace_s": round(grace_s),
+            "last_contact_at": last_contact.isoformat() if last_contact else None,
+        },
+    )
+    session.state = StationSession.State.ABORTED
+    session.abort_reason = reason.text[:500]
+    session.abort_code = reason.code
+    session.abort_params = reason.params
+    session.ended_at = now
+    session.save(update_fields=["state", "abort_reason", "abort_code", "abort_params", "ended_at"])
+    Station.objects.filter(pk=station.pk, current_session=session).update(current_session=None)
+    audit.record(
+        actor=None,
+        action="station_session.aborted",
+        success=False,
+        target=session,
+        reason=session.abort_reason,
+        detail={"code": reason.code, "station": station.pk, **reason.params},
+    )
+    transaction.on_commit(lambda: live.publish_session(session_id))
+    transaction.on_commit(lambda: live.publish_station(station.pk))
+    return True
+
+
 # ---- people at a station -----------------------------------------------------------------------
 
 
@@ -454,10 +540,15 @@ def confirm_session_started(*, station_id: int, session_uid: str, error: str = "
         return  # a repeated confirmation, or one for a session already over
     now = timezone.now()
     if error:
+        # the station's own words (bilingual, from the station) are the parameter
         session.state = StationSession.State.ABORTED
         session.abort_reason = error[:500]
+        session.abort_code = "station_refused"
+        session.abort_params = {"error": error[:500]}
         session.ended_at = now
-        session.save(update_fields=["state", "abort_reason", "ended_at"])
+        session.save(
+            update_fields=["state", "abort_reason", "abort_code", "abort_params", "ended_at"]
+        )
         Station.objects.filter(pk=station_id, current_session=session).update(current_session=None)
     else:
         session.state = StationSession.State.RUNNING
@@ -505,33 +596,31 @@ def accept_result(*, station: Station, message_id: str, result: Result) -> Accep
         return _store_result(station=station, message_id=message_id, result=result)
     except StationError as exc:
         refuse_result(
-            station=station, message_id=message_id, result=result, code=exc.code, reason=exc.message
+            station=station,
+            message_id=message_id,
+            result=result,
+            code=exc.code,
+            reason=exc.message,
+            reason_code=exc.reason.code if exc.reason is not None else exc.code,
+            reason_params=exc.reason.params if exc.reason is not None else None,
         )
         raise
 
 
 def _check_result(station: Station, result: Result) -> None:
     if station.is_revoked:
-        raise StationError("revoked", "该工作站已被吊销 / the station is revoked")
+        raise _refused("revoked", "revoked")
     if result.station_id != str(station.pk):
-        raise StationError(
-            "wrong_station",
-            f"成绩来自另一工作站 / the result names station {result.station_id[:40]!r}, "
-            f"sent by station {station.pk}",
+        raise _refused(
+            "wrong_station", "wrong_station", claimed=result.station_id[:40], sender=station.pk
         )
     try:
         verify_result(result, station.signing_public_key)
     except SignatureInvalidError:
-        raise StationError(
-            "bad_signature",
-            "签名与该工作站的密钥不符（成绩被篡改或由其他工作站签名）/ the signature does not "
-            "verify with this station's key (tampered, or signed by another station)",
-        ) from None
+        raise _refused("bad_signature", "bad_signature") from None
     digest = "sha256:" + hashlib.sha256(result.recording).hexdigest()
     if digest != result.recording_hash:
-        raise StationError(
-            "bad_recording", "录制文件与签名中的哈希不符 / the recording does not match its hash"
-        )
+        raise _refused("bad_recording", "bad_recording")
 
 
 def _store_result(*, station: Station, message_id: str, result: Result) -> Accepted:
@@ -541,17 +630,15 @@ def _store_result(*, station: Station, message_id: str, result: Result) -> Accep
         return Accepted(existing, duplicate=True)
     _check_result(station, result)
     if existing is not None:
-        raise StationError("replayed", "该消息编号已被使用 / this message id was already used")
+        raise _refused("replayed", "message_id_used")
     user = get_user_model().objects.filter(username=result.username, is_active=True).first()
     if user is None:
-        raise StationError(
-            "not_signed_in", f"平台中没有该用户 / no shell user {result.username[:150]!r}"
-        )
+        raise _refused("not_signed_in", "unknown_user", username=result.username[:150])
     # the recording goes to disk first: a committed row always has its file
     path = store_recording(result.recording, result.recording_hash)
     try:
         with transaction.atomic():
-            session = _session_for_result(station, user, result)
+            session, late = _session_for_result(station, user, result)
             row = SessionResult.objects.create(
                 message_id=message_id,
                 session=session,
@@ -567,6 +654,7 @@ def _store_result(*, station: Station, message_id: str, result: Result) -> Accep
                 final_state_hash=result.final_state_hash,
                 signature=result.signature,
                 ended_at=_utc(result.ended_at),
+                arrived_late=late,
             )
             audit.record(
                 actor=user,
@@ -577,6 +665,7 @@ def _store_result(*, station: Station, message_id: str, result: Result) -> Accep
                     "message_id": message_id,
                     "scenario": result.scenario,
                     "score": result.score,
+                    "arrived_late": late,
                 },
             )
             queue_verification(row)
@@ -587,9 +676,7 @@ def _store_result(*, station: Station, message_id: str, result: Result) -> Accep
         raced = SessionResult.objects.filter(message_id=message_id, station=station).first()
         if raced is None:
             # not that: the station's session id is already another station's
-            raise StationError(
-                "replayed", "该训练编号已被使用 / this session id is already in use"
-            ) from None
+            raise _refused("replayed", "session_id_used") from None
         return Accepted(raced, duplicate=True)
     return Accepted(row, duplicate=False)
 
@@ -600,34 +687,37 @@ def _utc(seconds: float) -> datetime | None:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def _session_for_result(station: Station, user: User, result: Result) -> StationSession:
+def _session_for_result(
+    station: Station, user: User, result: Result
+) -> tuple[StationSession, bool]:
     """The session the result ends: the shell-started one (same user required), or a session
-    the station started under a sign-in of this user there (recorded now)."""
+    the station started under a sign-in of this user there (recorded now); and whether the
+    result came late (its session had been aborted, see `abort_lost_sessions`).
+
+    A late result is stored, acknowledged and verified like any other (the station signed it
+    and the replay proves it: nothing acknowledged is lost): its session becomes finished, keeps
+    its abort code and reason, and the result is marked `arrived_late` for the pages."""
     session = (
         StationSession.objects.select_for_update()
         .filter(station=station, uid=result.session_id)
         .first()
     )
     if session is not None and session.user_id != user.pk:
-        raise StationError(
-            "not_signed_in",
-            "成绩的用户与训练安排的用户不同 / the result's user is not the session's user",
-        )
+        raise _refused("not_signed_in", "session_user_mismatch")
     # a session the shell started names its case and scenario: a result for another (easier)
     # case or scenario must not end it, whatever its signature says
     if session is not None and (
         session.scenario != result.scenario
         or (session.case_hash and session.case_hash != result.case_hash)
     ):
-        raise StationError(
+        raise _refused(
             "session_mismatch",
-            "成绩的病例或场景与训练安排不同 / the result's case or scenario "
-            f"({result.scenario[:80]!r}) is not the session's ({session.scenario!r})",
+            "session_mismatch",
+            scenario=result.scenario[:80],
+            expected=session.scenario,
         )
     if session is not None and hasattr(session, "result"):
-        raise StationError(
-            "replayed", "该训练已有成绩 / this session already has a result (another message id)"
-        )
+        raise _refused("replayed", "session_has_result")
     now = timezone.now()
     if session is None:
         sign_in = (
@@ -636,10 +726,7 @@ def _session_for_result(station: Station, user: User, result: Result) -> Station
             .first()
         )
         if sign_in is None:
-            raise StationError(
-                "not_signed_in",
-                "该用户未在此工作站登录 / the user never signed in at this station",
-            )
+            raise _refused("not_signed_in", "never_signed_in")
         archive = selectors.archive_by_hash(result.case_hash)
         session = StationSession.objects.create(
             station=station,
@@ -653,12 +740,14 @@ def _session_for_result(station: Station, user: User, result: Result) -> Station
             state=StationSession.State.FINISHED,
             ended_at=now,
         )
+        late = False
     else:
+        late = session.state == StationSession.State.ABORTED
         session.state = StationSession.State.FINISHED
         session.ended_at = now
         session.save(update_fields=["state", "ended_at"])
     Station.objects.filter(pk=station.pk, current_session=session).update(current_session=None)
-    return session
+    return session, late
 
 
 def store_recording(data: bytes, recording_hash: str) -> Path:
@@ -685,9 +774,18 @@ def store_recording(data: bytes, recording_hash: str) -> Path:
 
 @transaction.atomic
 def refuse_result(
-    *, station: Station | None, message_id: str, result: Result, code: str, reason: str
+    *,
+    station: Station | None,
+    message_id: str,
+    result: Result,
+    code: str,
+    reason: str,
+    reason_code: str = "",
+    reason_params: dict[str, Any] | None = None,
 ) -> RefusedMessage:
-    """Record a result that was refused (by the endpoint or by `accept_result`)."""
+    """Record a result that was refused (by the endpoint or by `accept_result`): `code` is
+    what the station was told, `reason_code` (default: `code`) and `reason_params` what the
+    pages render in the reader's language (`reasons.describe`), `reason` the audit text."""
     row = RefusedMessage.objects.create(
         station=station,
         curve_public_key=station.curve_public_key if station is not None else "",
@@ -695,6 +793,8 @@ def refuse_result(
         message_id=message_id[:64],
         code=code[:64],
         reason=reason,
+        reason_code=(reason_code or code)[:32],
+        reason_params=reason_params or {},
         claimed={
             "station_id": result.station_id[:40],
             "username": result.username[:150],
@@ -710,7 +810,7 @@ def refuse_result(
         success=False,
         target=station,
         reason=reason,
-        detail={"code": code, "message_id": message_id[:64]},
+        detail={"code": code, "reason_code": row.reason_code, "message_id": message_id[:64]},
     )
     return row
 
@@ -765,27 +865,29 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
     if result.verification != SessionResult.Verification.PENDING:
         return result
     replay: dict[str, Any] = {}
-    why = ""
+    why: Reason | None = None
     archive = selectors.archive_by_hash(result.case_hash)
     case_path = Path(archive.bundle_path) if archive is not None else None
     if case_path is None or not (case_path / "case.json").is_file():
-        why = f"找不到成绩所用病例 / the case {result.case_hash} is not on this shell"
+        why = Reason("case_missing", {"case": result.case_hash})
     else:
         try:
             rec = read_recording(Path(result.recording_path))
             scenario_instrument = _scenario_instrument(rec.meta["scenario"])
             if rec.meta["scenario"] != result.scenario:
-                why = (
-                    "录制文件的场景与成绩不同 / the recording's scenario "
-                    f"{rec.meta['scenario']!r} is not the result's {result.scenario!r}"
+                why = Reason(
+                    "recording_scenario",
+                    {"recorded": str(rec.meta["scenario"])[:80], "expected": result.scenario},
                 )
             elif rec.meta.get("instrument") != scenario_instrument:
                 # the engine lets a recording name any instrument; a score counts only for the
                 # instrument its scenario prescribes (a thinner drill makes a pedicle easier)
-                why = (
-                    "录制所用器械不是该场景规定的器械 / the recording used instrument "
-                    f"{str(rec.meta.get('instrument'))[:80]!r}, the scenario prescribes "
-                    f"{scenario_instrument!r}"
+                why = Reason(
+                    "wrong_instrument",
+                    {
+                        "used": str(rec.meta.get("instrument"))[:80],
+                        "prescribed": str(scenario_instrument),
+                    },
                 )
             else:
                 model = model_for_recording(rec, case_path=case_path)
@@ -800,16 +902,15 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
         except RecordingError as exc:
             # the message names the file; where the shell keeps recordings is not for the page
             detail = str(exc).replace(f"{result.recording_path}: ", "")
-            why = f"录制文件无法重放 / the recording cannot be replayed: {detail}"
+            why = Reason("unreplayable", {"detail": detail[:300]})
     return _record_verification(result_id=result.pk, why=why, replay=replay)
 
 
-def _replay_mismatch(result: SessionResult, replayed: dict[str, Any], state_hash: str) -> str:
+def _replay_mismatch(
+    result: SessionResult, replayed: dict[str, Any], state_hash: str
+) -> Reason | None:
     if state_hash != result.final_state_hash:
-        return (
-            "重放的最终状态与签名不符 / the replay's final state hash "
-            f"{state_hash} is not the signed {result.final_state_hash}"
-        )
+        return Reason("state_mismatch", {"replayed": state_hash, "signed": result.final_state_hash})
     metrics = flat_metrics(replayed)
     signed = {k: float(v) for k, v in result.metrics.items()}
     if metrics.keys() != signed.keys() or not all(_same(metrics[k], signed[k]) for k in metrics):
@@ -818,37 +919,53 @@ def _replay_mismatch(result: SessionResult, replayed: dict[str, Any], state_hash
             for k in metrics.keys() | signed.keys()
             if k not in metrics or k not in signed or not _same(metrics[k], signed[k])
         )
-        return f"重放的指标与签名不符 / replayed metrics differ from the signed ones: {differ}"
+        return Reason("metrics_mismatch", {"metrics": differ})
     if (
         not _same(float(replayed["score"]), result.score)
         or bool(replayed["passed"]) != result.passed
     ):
-        return (
-            "重放的得分与签名不符 / the replayed score "
-            f"{replayed['score']} is not the signed {result.score}"
+        return Reason(
+            "score_mismatch", {"replayed": float(replayed["score"]), "signed": result.score}
         )
-    return ""
+    return None
 
 
 @transaction.atomic
-def _record_verification(*, result_id: int, why: str, replay: dict[str, Any]) -> SessionResult:
+def _record_verification(
+    *, result_id: int, why: Reason | None, replay: dict[str, Any]
+) -> SessionResult:
     result = SessionResult.objects.select_for_update().get(pk=result_id)
     if result.verification != SessionResult.Verification.PENDING:
         return result  # verified twice (a retried job): the first outcome stands
     result.verification = (
         SessionResult.Verification.REJECTED if why else SessionResult.Verification.VERIFIED
     )
-    result.rejection_reason = why
+    result.rejection_reason = why.text if why is not None else ""
+    result.rejection_code = why.code if why is not None else ""
+    result.rejection_params = why.params if why is not None else {}
     result.verified_at = timezone.now()
     result.replay = replay
-    result.save(update_fields=["verification", "rejection_reason", "verified_at", "replay"])
+    result.save(
+        update_fields=[
+            "verification",
+            "rejection_reason",
+            "rejection_code",
+            "rejection_params",
+            "verified_at",
+            "replay",
+        ]
+    )
     audit.record(
         actor=None,
         action="session_result.verify",
-        success=not why,
+        success=why is None,
         target=result,
-        reason=why,
-        detail={"verification": result.verification, **replay},
+        reason=result.rejection_reason,
+        detail={
+            "verification": result.verification,
+            "rejection_code": result.rejection_code,
+            **replay,
+        },
     )
     session_id = result.session_id
     if session_id is not None:

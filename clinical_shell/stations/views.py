@@ -110,6 +110,7 @@ def session_state(request: HttpRequest, session_id: int) -> JsonResponse:
 def station_detail(request: HttpRequest, station_id: int) -> HttpResponse:
     station = access_station(request.user, station_id)
     sessions = selectors.sessions_of_station(station.pk, visible_sessions(request.user))
+    may_manage = station.institution_id in admin_institution_ids(request.user)
     return render(
         request,
         "stations/station_detail.html",
@@ -117,7 +118,9 @@ def station_detail(request: HttpRequest, station_id: int) -> HttpResponse:
             "station": station,
             "event": live.station_event(station),
             "sessions": sessions,
-            "may_manage": station.institution_id in admin_institution_ids(request.user),
+            "may_manage": may_manage,
+            # what the station sent and the shell refused, for whoever administers it
+            "refusals": selectors.refusals_of_station(station.pk) if may_manage else [],
             "labels": _labels(),
         },
     )
