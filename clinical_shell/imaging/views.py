@@ -1,7 +1,7 @@
 """Imaging pages: upload (with progress), the reconciliation queue, a patient's studies, viewer."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -125,12 +125,15 @@ def viewer(request: HttpRequest, series_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET"])
-def instance_file(request: HttpRequest, instance_id: int) -> FileResponse:
+def instance_file(request: HttpRequest, instance_id: int) -> HttpResponse:
     instance = access_instance(request.user, instance_id)
-    response = FileResponse(
-        open(services.instance_path(instance), "rb"),  # noqa: SIM115 (FileResponse closes it)
-        content_type="application/dicom",
-    )
+    # One image is small (a slice: well under a few MB), so it is read whole into a plain
+    # response: a FileResponse is a streaming response with a synchronous file iterator, which
+    # under ASGI is consumed in a thread with a warning on every image of every viewer.
+    with open(services.instance_path(instance), "rb") as dicom_file:
+        content = dicom_file.read()
+    response = HttpResponse(content, content_type="application/dicom")
+    response["Content-Length"] = str(len(content))
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -7,12 +7,14 @@ administrators have no access to identified records through this door (separatio
 Every decision, granted or refused, is written to the audit log.
 """
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
-from clinical_shell.network.models import CLINICAL_ROLES, RECORD_WRITER_ROLES, Role
+from clinical_shell.network.models import CLINICAL_ROLES, RECORD_WRITER_ROLES, Membership, Role
 from clinical_shell.network.selectors import institution_ids_with_roles
 from clinical_shell.records.models import CareRelationship, DuplicateCandidate, Encounter, Patient
 
@@ -24,23 +26,55 @@ def clinical_institution_ids(user: User | AnonymousUser, *, write: bool = False)
     return institution_ids_with_roles(int(user.pk), roles)
 
 
+@dataclass(frozen=True)
+class Memberships:
+    """The user's active (institution, role) pairs, read once for one request.
+
+    A page that both opens a patient and asks where the user may write (the timeline) reads the
+    memberships once instead of twice. Made fresh per request, never kept: a role taken away
+    counts from the next request on, as before.
+    """
+
+    user_id: int | None
+    pairs: frozenset[tuple[int, str]]
+
+    def institution_ids(self, *, write: bool = False) -> list[int]:
+        roles: frozenset[Role] = RECORD_WRITER_ROLES if write else CLINICAL_ROLES
+        return sorted({institution_id for institution_id, role in self.pairs if role in roles})
+
+
+def memberships_of(user: User | AnonymousUser) -> Memberships:
+    """One query: every active membership of `user` (none for an anonymous user)."""
+    if not user.is_authenticated:
+        return Memberships(user_id=None, pairs=frozenset())
+    pairs = Membership.objects.filter(person__user_id=user.pk, active=True).values_list(
+        "institution_id", "role"
+    )
+    return Memberships(user_id=int(user.pk), pairs=frozenset(pairs))
+
+
 def access_patient(
     user: User | AnonymousUser,
     patient_id: int,
     *,
     write: bool = False,
     reason: str = "",
+    memberships: Memberships | None = None,
 ) -> Patient:
     """Return the patient if `user` may read it (or change it, with write=True); audit either way.
 
     A merged patient resolves to the surviving record. Raises NotFoundError or
-    PermissionDeniedError (both audited as failures).
+    PermissionDeniedError (both audited as failures). `memberships`, when the caller already
+    read them for this request (`memberships_of(user)`), saves reading them again; they must
+    be the same user's.
     """
     action = "patient.write" if write else "patient.read"
     actor = user if user.is_authenticated else None
-    patient = Patient.objects.filter(pk=patient_id, deleted_at__isnull=True).first()
+    # the registering institution is shown wherever a patient is (timeline, API): same query
+    patients = Patient.objects.select_related("registered_at")
+    patient = patients.filter(pk=patient_id, deleted_at__isnull=True).first()
     if patient is not None and patient.merged_into_id is not None:
-        patient = Patient.objects.filter(pk=patient.merged_into_id, deleted_at__isnull=True).first()
+        patient = patients.filter(pk=patient.merged_into_id, deleted_at__isnull=True).first()
     if patient is None:
         audit.record(
             actor=actor,
@@ -54,7 +88,12 @@ def access_patient(
             "patient_not_found",
             _("未找到编号为 %(patient_id)s 的患者") % {"patient_id": patient_id},
         )
-    institution_ids = clinical_institution_ids(user, write=write)
+    if memberships is None:
+        institution_ids = clinical_institution_ids(user, write=write)
+    else:
+        if memberships.user_id != (int(user.pk) if user.is_authenticated else None):
+            raise ValueError("memberships of another user")
+        institution_ids = memberships.institution_ids(write=write)
     allowed = (
         bool(institution_ids)
         and CareRelationship.objects.filter(

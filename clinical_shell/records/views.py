@@ -14,6 +14,7 @@ from clinical_shell.records.access import (
     access_duplicate,
     access_patient,
     clinical_institution_ids,
+    memberships_of,
     require_writer_at,
 )
 from clinical_shell.records.forms import DuplicateDecisionForm, EncounterForm
@@ -54,9 +55,11 @@ def patient_search(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = access_patient(request.user, patient_id, reason="timeline")
+    # read once: whether the user may read this patient, and whether to offer "new encounter"
+    memberships = memberships_of(request.user)
+    patient = access_patient(request.user, patient_id, reason="timeline", memberships=memberships)
     encounters = list(selectors.patient_timeline(patient.pk))
-    can_write = bool(clinical_institution_ids(request.user, write=True))
+    can_write = bool(memberships.institution_ids(write=True))
     return render(
         request,
         "records/patient_timeline.html",
