@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.env import (
     env_bool,
+    env_int,
     env_optional,
     env_secret,
     env_str,
@@ -253,6 +254,9 @@ OSTEON_STATION_RECORDING_ROOT = Path(
 )
 # a station silent for this long is offline (heartbeats come every second)
 OSTEON_STATION_OFFLINE_AFTER_S = 3.0
+# a running session whose station stays silent this long is aborted; a station back within it
+# resends from its outbox and its session carries on (seconds)
+OSTEON_STATION_SESSION_GRACE_S = env_int("OSTEON_STATION_SESSION_GRACE_S", 600)
 
 # --- serving ---
 # production server: uvicorn (`osteon shell serve`), several processes behind nginx (deploy/).

@@ -8,6 +8,7 @@ registered in `StationsConfig.ready()` (see `can_subscribe`).
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.utils import timezone
 
 from clinical_shell.realtime import events
 from clinical_shell.stations import access, selectors
@@ -25,6 +26,13 @@ def station_event(station: Station) -> dict[str, Any]:
         "status": station.status,
         "presence": selectors.presence_of(station),
         "last_contact_at": station.last_contact_at.isoformat() if station.last_contact_at else None,
+        # in the shell's time zone, as the server-rendered pages show it: a browser set to
+        # another zone must not show the same station's contact at two different times
+        "last_contact_local": (
+            timezone.localtime(station.last_contact_at).strftime("%Y-%m-%d %H:%M:%S")
+            if station.last_contact_at
+            else None
+        ),
         "signed_in_user": display_name(user) if user is not None else "",
         "current_session": (
             {"id": session.pk, "scenario": session.scenario, "state": session.state}

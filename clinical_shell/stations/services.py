@@ -305,13 +305,8 @@ def mark_offline(*, station_id: int) -> None:
         live.publish_station(station_id)
 
 
-# a station that comes back within this long resends its result from its outbox and the session
-# ends normally; past it, the session is declared interrupted (`abort_lost_sessions`)
-SESSION_GRACE_DEFAULT_S = 600.0
-
-
 def session_grace_s() -> float:
-    return float(getattr(settings, "OSTEON_STATION_SESSION_GRACE_S", SESSION_GRACE_DEFAULT_S))
+    return float(settings.OSTEON_STATION_SESSION_GRACE_S)
 
 
 def abort_lost_sessions(*, now: datetime | None = None) -> list[int]:

@@ -107,8 +107,6 @@ def test_a_station_back_within_the_grace_keeps_its_session(
     )
     assert services.abort_lost_sessions() == []
     assert StationSession.objects.get(pk=running.pk).state == "running"
-    # the default grace is ten minutes: a station silent for five keeps its session
-    assert services.SESSION_GRACE_DEFAULT_S == 600
 
 
 def test_a_result_arriving_after_the_abort_is_stored_verified_and_marked_late(

@@ -229,3 +229,17 @@ def test_a_busy_station_takes_no_second_session_until_it_is_idle_again(
     # the station restarted without a result for it: idle again, it takes the next session
     services.record_contact(station_id=enrolled.station.pk, busy=False)
     assert start().state == "queued"
+
+
+def test_live_station_events_carry_the_contact_time_in_the_shells_zone(
+    enrolled: EnrolledStation,
+) -> None:
+    # the list page renders times in TIME_ZONE; the live update must show the same clock
+    from datetime import UTC, datetime
+
+    from clinical_shell.stations.live import station_event
+
+    station = enrolled.station
+    station.last_contact_at = datetime(2026, 12, 4, 16, 19, 55, tzinfo=UTC)
+    event = station_event(station)
+    assert event["last_contact_local"] == "2026-12-05 00:19:55"  # Asia/Shanghai, UTC+8

@@ -35,7 +35,8 @@
           session.textContent = "—";
         }
       }
-      text(row.querySelector("[data-field=last_contact]"), localTime(event.last_contact_at));
+      text(row.querySelector("[data-field=last_contact]"),
+        event.last_contact_local || localTime(event.last_contact_at));
     });
   }
 
