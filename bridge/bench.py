@@ -30,6 +30,7 @@ import zmq
 from bridge.keys import REPO_ROOT, CurveKeys, new_curve_keys
 from bridge.messages import CaseChunk, CaseRequest, Heartbeat, Telemetry, decode, encode
 from bridge.signing import new_signing_key
+from sim_core.atomic_write import write_text_atomic
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
@@ -428,8 +429,5 @@ def write_result(result: dict[str, Any], out: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     import json
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return path

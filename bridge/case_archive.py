@@ -14,6 +14,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from sim_core.atomic_write import write_bytes_atomic
+
 HASH_PREFIX = "sha256:"
 
 
@@ -57,11 +59,7 @@ def pack_case(bundle_dir: Path, store_dir: Path) -> tuple[str, Path]:
     case_hash = HASH_PREFIX + hashlib.sha256(data).hexdigest()
     out = store_dir / f"{case_hash.removeprefix(HASH_PREFIX)}.tar"
     if not out.exists():
-        store_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=store_dir, prefix=".pack.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, out)
+        write_bytes_atomic(out, data)
     return case_hash, out
 
 

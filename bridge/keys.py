@@ -7,11 +7,12 @@ characters), the Ed25519 signing key is its 32-byte seed in hex.
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+
+from sim_core.atomic_write import write_text_atomic
 
 # the shell's bridge keys live here unless OSTEON_BRIDGE_KEY_DIR says otherwise
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,17 +31,7 @@ def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by the owner only, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text, private=True)
 
 
 def new_curve_keys() -> CurveKeys:

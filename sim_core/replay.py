@@ -15,10 +15,8 @@ the inputs headless and compares metrics and final state hash with the recorded 
 
 import hashlib
 import json
-import os
 import platform
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from sim_core.atomic_write import atomic_write
 from sim_core.case.bundle import BundleError, load_bundle
 from sim_core.model import CaseModel, DeviceLimits, model_from_bundle
 from sim_core.scoring import ScoreSheet, score
@@ -155,17 +154,8 @@ def write_recording(
         "result": result.as_dict(),
     }
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=blob, inputs=records)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, meta=blob, inputs=records)
 
 
 @dataclass(frozen=True)

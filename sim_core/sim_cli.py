@@ -13,6 +13,7 @@ import numpy as np
 import typer
 
 from osteon.console import CommandError, emit
+from sim_core.atomic_write import write_text_atomic
 from sim_core.metric_labels import metric_label
 
 app = typer.Typer(
@@ -623,10 +624,7 @@ def bench_command(
     result = bench(ticks=ticks, servo_s=servo_s, case=case)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"sim-bench-{datetime.now(UTC):%Y-%m-%d}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
     result["results_file"] = str(path)
     loop = result["servo_under_load"]["loop"]
     lines = [

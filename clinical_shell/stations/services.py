@@ -11,9 +11,7 @@ survive the refusal they describe.
 import hashlib
 import hmac
 import math
-import os
 import secrets
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +48,7 @@ from clinical_shell.stations.models import (
     StationSignInCode,
 )
 from clinical_shell.stations.reasons import Reason
+from sim_core.atomic_write import write_bytes_atomic
 from sim_core.scenarios import list_scenarios
 
 ENROLMENT_TTL_DEFAULT = timedelta(hours=1)
@@ -753,17 +752,7 @@ def store_recording(data: bytes, recording_hash: str) -> Path:
     path = root / digest[:2] / f"{digest}.npz"
     if path.is_file() and path.stat().st_size == len(data):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{digest}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
     return path
 
 
