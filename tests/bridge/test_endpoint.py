@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import zmq
-from conftest import Bridge, Client, enrol_station, station_client
+from bridge_helpers import Bridge, Client, enrol_station, station_client
 from test_messages import SAMPLES
 
 from bridge.keys import new_curve_keys

@@ -4,7 +4,7 @@ saved result is in the shell exactly once, and every acknowledged one is there."
 
 from pathlib import Path
 
-from conftest import free_port_block
+from bridge_helpers import free_port_block
 
 from bridge.chaos import run_chaos
 

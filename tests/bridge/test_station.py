@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Bridge, enrol_station, start_endpoint, stop_endpoint
+from bridge_helpers import Bridge, enrol_station, start_endpoint, stop_endpoint
 
 from bridge.case_archive import pack_case
 from bridge.messages import StartSession
