@@ -77,6 +77,7 @@ TERMINAL_RESULT_CODES: Final = frozenset(
         "bad_recording",
         "wrong_station",
         "not_signed_in",
+        "session_mismatch",
         "malformed",
         "oversized",
         "unknown_type",

@@ -190,3 +190,13 @@ def test_a_result_signed_by_another_key_does_not_verify() -> None:
     signed = sign_result(make_result(), new_signing_key())
     with pytest.raises(SignatureInvalidError):
         verify_result(signed, new_signing_key().verify_key.encode().hex())
+
+
+def test_results_refused_for_good_are_not_resent_and_name_real_codes() -> None:
+    # a station resends a result until acked, unless the refusal cannot change on a resend
+    from bridge.messages import ERROR_CODES
+    from bridge.station import TERMINAL_RESULT_CODES
+
+    assert set(TERMINAL_RESULT_CODES) <= set(ERROR_CODES)
+    for code in ("bad_signature", "bad_recording", "wrong_station", "session_mismatch"):
+        assert code in TERMINAL_RESULT_CODES
