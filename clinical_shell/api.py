@@ -24,6 +24,9 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/patients", "clinical_shell.records.api"),
     ("/imaging", "clinical_shell.imaging.api"),
     ("/stations", "clinical_shell.stations.api"),
+    ("/training", "clinical_shell.training.api"),
+    ("/credentialing", "clinical_shell.credentialing.api"),
+    ("/scheduling", "clinical_shell.scheduling.api"),
 ]
 
 for _prefix, _module in _ROUTERS:

@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "clinical_shell.realtime",
     "clinical_shell.jobs",
     "clinical_shell.stations",
+    "clinical_shell.training",
+    "clinical_shell.credentialing",
+    "clinical_shell.scheduling",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("stations/", include("clinical_shell.stations.urls")),
 ]
 
-# imaging is written in parallel: its pages mount as soon as its urls module exists
-if importlib.util.find_spec("clinical_shell.imaging.urls") is not None:
-    urlpatterns.append(path("imaging/", include("clinical_shell.imaging.urls")))
+# apps written in parallel mount their pages as soon as their urls module exists
+for _prefix, _app in (
+    ("imaging/", "imaging"),
+    ("training/", "training"),
+    ("credentialing/", "credentialing"),
+    ("scheduling/", "scheduling"),
+):
+    if importlib.util.find_spec(f"clinical_shell.{_app}.urls") is not None:
+        urlpatterns.append(path(_prefix, include(f"clinical_shell.{_app}.urls")))

@@ -1,0 +1,1 @@
+"""Credentialing: restricted techniques and surgical grades, applications, committee votes, privileges."""

@@ -1,0 +1,1 @@
+"""Graded training: modules, curricula, assignments, progress from verified station scores, replay videos."""
