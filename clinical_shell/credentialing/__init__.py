@@ -1,1 +1,1 @@
-"""Credentialing: restricted techniques and surgical grades, applications, committee votes, privileges."""
+"""Restricted techniques and surgical grades: applications, committee votes, privileges."""

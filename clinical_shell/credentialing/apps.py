@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class CredentialingConfig(AppConfig):
-    """Credentialing: restricted techniques and surgical grades, applications, committee votes, privileges."""
+    """Restricted techniques and surgical grades: applications, committee votes, privileges."""
 
     name = "clinical_shell.credentialing"
     label = "credentialing"

@@ -1,1 +1,1 @@
-"""Operation bookings, checked against the surgeon's privileges and the institution's licence."""
+"""Operation bookings, checked against surgeons' privileges and institutions' licences."""

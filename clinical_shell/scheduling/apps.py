@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class SchedulingConfig(AppConfig):
-    """Operation bookings, checked against the surgeon's privileges and the institution's licence."""
+    """Operation bookings, checked against surgeons' privileges and institutions' licences."""
 
     name = "clinical_shell.scheduling"
     label = "scheduling"

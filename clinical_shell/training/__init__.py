@@ -1,1 +1,1 @@
-"""Graded training: modules, curricula, assignments, progress from verified station scores, replay videos."""
+"""Graded training: modules, curricula, assignments, progress from verified scores, replays."""

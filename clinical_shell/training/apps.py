@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class TrainingConfig(AppConfig):
-    """Graded training: modules, curricula, assignments, progress from verified station scores, replay videos."""
+    """Graded training: modules, curricula, assignments, progress from verified scores, replays."""
 
     name = "clinical_shell.training"
     label = "training"
