@@ -12,7 +12,7 @@
   compiled numba loops that run without the GIL in their own thread, and their timing stats;
   their logs are pre-faulted (`prefaulted_zeros`), so writing them never page-faults.
 - Live sessions with a window (``osteon sim run --device mouse|openhaptics|openvr``):
-  `sim_core.live_run` drives `EngineServoLoop` from the device and lets the view follow it.
+  `osteon.live_run` drives `EngineServoLoop` from the device and lets the view follow it.
 
 Not yet done: the OpenVR adapter is tested only up to the missing SteamVR runtime (no headset
 here); its polling and vibration paths have never run against a real controller. A live

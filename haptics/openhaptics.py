@@ -7,7 +7,7 @@ velocity and buttons into the channel's pose buffer and sends the latest force f
 channel. That callback runs Python, so it takes the GIL each millisecond: the process
 hosting an OpenHaptics device should keep heavy Python work (meshing, I/O) in other
 processes; the force itself is computed by the compiled servo loop, without the GIL. A live
-session (`sim_core.live_run`) does so: its window draws and remeshes in a child process.
+session (`osteon.live_run`) does so: its window draws and remeshes in a child process.
 
 Units and axes: OpenHaptics already uses mm, mm/s and N in the frame `haptics.device`
 describes (+x right, +y up, +z towards the user); no conversion is needed.

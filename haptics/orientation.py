@@ -3,11 +3,12 @@
 With the identity orientation the tool axis (handle to tip) points along -z.
 """
 
-import math
-
 import numpy as np
 
 from haptics.channel import FloatArray
+
+# the engine's scripts need it too, so it lives in sim_core (haptics -> sim_core, never back)
+from sim_core.rotation import quaternion_from_matrix as quaternion_from_matrix
 
 TOOL_AXIS_AT_REST = (0.0, 0.0, -1.0)
 
@@ -23,26 +24,6 @@ def quaternion_from_axis(axis: FloatArray) -> FloatArray:
         return np.array([0.0, 1.0, 0.0, 0.0])
     q = np.concatenate(([w], np.cross(rest, a)))
     return np.asarray(q / np.linalg.norm(q), dtype=np.float64)
-
-
-def quaternion_from_matrix(rotation: FloatArray) -> FloatArray:
-    """Unit quaternion (w, x, y, z) of a 3x3 rotation matrix (Shepperd's method)."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = float(m[0, 0] + m[1, 1] + m[2, 2])
-    if trace > 0.0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    out = np.array(q, dtype=np.float64)
-    return np.asarray(out / np.linalg.norm(out), dtype=np.float64)
 
 
 def matrix_from_quaternion(q: FloatArray) -> FloatArray:

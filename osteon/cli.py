@@ -13,7 +13,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("phantom", "sim_core.ct.cli", "Generate CT phantoms with known ground truth / 生成体模 CT"),
     ("case", "sim_core.case.cli", "Build and view simulation cases from CT / 病例构建与查看"),
     ("shell", "clinical_shell.cli", "Clinical web shell / 临床平台 (Django)"),
-    ("sim", "sim_core.sim_cli", "Simulation engine: run, replay, bench / 模拟引擎"),
+    ("sim", "osteon.sim_cli", "Simulation engine: run, replay, bench / 模拟引擎"),
     ("devices", "haptics.cli", "Haptic and input devices: what is available / 力反馈与输入设备"),
     ("station", "bridge.station_cli", "Simulator station: enrol, sign in, run / 模拟工作站"),
     ("bridge", "bridge.cli", "Station bridge endpoint and its bench / 工作站桥接"),

@@ -2,24 +2,22 @@
 "expert" and "novice" scripts of each scenario.
 
 Trajectory files (what ``--device scripted:FILE`` reads) are the scripted device's format,
-documented and parsed in ``haptics.scripted`` (CSV or .npz; t_s, tip, axis, buttons, speed,
-resampled at 1 kHz). For ``osteon sim run`` their coordinates are the *case frame* (mm).
+documented and parsed in ``haptics.scripted``, written and read as rows by
+``osteon.trajectory_files`` (sim_core does not import haptics). For ``osteon sim run`` their
+coordinates are the *case frame* (mm).
 Rows are ``sim_core.slots.TICK_FIELDS`` (the haptics pose row). The tool axis points from the
 handle to the tip; the quaternion turns the tool frame (axis along −z, blade normal along +x)
 into the case frame.
 """
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from haptics.orientation import quaternion_from_matrix
 from sim_core.model import CaseModel
+from sim_core.rotation import quaternion_from_matrix
 from sim_core.slots import (
     BUTTON_POWER,
     DT_S,
@@ -31,7 +29,6 @@ from sim_core.slots import (
     I_T,
     I_VEL,
     N_TICK,
-    TICK_FIELDS,
 )
 
 Rows = npt.NDArray[np.float64]
@@ -99,38 +96,6 @@ def rows_from_waypoints(waypoints: Sequence[Waypoint], *, normal: Vec | None = N
     rows[:, I_BUTTONS] = [BUTTON_POWER if waypoints[i].power else 0 for i in seg]
     rows[:, I_SPEED] = [waypoints[i].speed if waypoints[i].power else 0.0 for i in seg]
     return rows
-
-
-def write_trajectory(path: Path, rows: Rows) -> None:
-    """Write rows as a scripted-device trajectory file (``haptics.scripted`` format), atomically.
-
-    The file keeps position, axis, buttons and speed; ``haptics.scripted.load_trajectory``
-    resamples it back to 1 kHz rows (orientation from the axis, velocity by differences).
-    """
-    from haptics.scripted import TRAJECTORY_COLUMNS, save_trajectory
-
-    path = Path(path)
-    index = {name: i for i, name in enumerate(TICK_FIELDS)}
-    columns = {name: np.ascontiguousarray(rows[:, index[name]]) for name in TRAJECTORY_COLUMNS}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        save_trajectory(Path(tmp), columns)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_trajectory(path: Path) -> Rows:
-    """1 kHz rows of a scripted-device trajectory file (``haptics.scripted`` reads it).
-
-    Raises ``haptics.scripted.TrajectoryError`` (a ``ValueError``) naming the file's problem.
-    """
-    from haptics.scripted import load_trajectory
-
-    return np.ascontiguousarray(load_trajectory(Path(path)), dtype=np.float64)
 
 
 # --- scripted surgeons -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim_core.sim_cli import _force_steps_in_loop, _late_ticks
+from osteon.sim_cli import _force_steps_in_loop, _late_ticks
 
 
 def test_in_loop_timing_reports_force_before_the_whole_tick_for_every_tool() -> None:

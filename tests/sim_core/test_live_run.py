@@ -21,7 +21,7 @@ PUSH_SCRIPT = """
 import json, sys
 from pathlib import Path
 from sim_core.case.bundle import load_bundle
-from sim_core.live_run import replayed_result, run_live
+from osteon.live_run import replayed_result, run_live
 from sim_core.model import model_from_bundle
 from haptics.mouse import MouseKeyboardDevice
 
@@ -114,7 +114,7 @@ LOCAL_WINDOW_SCRIPT = """
 import json, os, sys
 from pathlib import Path
 from sim_core.case.bundle import load_bundle
-from sim_core.live_run import replayed_result, run_live
+from osteon.live_run import replayed_result, run_live
 from sim_core.model import model_from_bundle
 from haptics.openhaptics import OpenHapticsDevice
 

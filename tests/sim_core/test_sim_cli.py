@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from synthetic_cases import phantom_case
 
+from osteon.trajectory_files import write_trajectory
 from sim_core.case.bundle import load_bundle
 from sim_core.model import model_from_bundle
-from sim_core.trajectories import scripted_rows, write_trajectory
+from sim_core.trajectories import scripted_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,8 @@ BUILT_IN_SCRIPTS = ("expert", "novice")
 
 def _device_rows(model: Any, device: str) -> Any:
     # scripted:FILE reads a trajectory file; scripted:expert|novice builds the scenario's script
-    from sim_core.trajectories import read_trajectory, scripted_rows
+    from osteon.trajectory_files import read_trajectory
+    from sim_core.trajectories import scripted_rows
 
     kind, _, arg = device.partition(":")
     if kind != "scripted" or not arg:
@@ -125,7 +126,7 @@ def _run_live(
 ) -> tuple[Any, Any, Any, dict[str, Any]]:
     # a live device drives the 1 kHz loop; the window follows; the inputs must replay
     from haptics.registry import make_device
-    from sim_core.live_run import LiveRunError, replayed_result, run_live
+    from osteon.live_run import LiveRunError, replayed_result, run_live
     from sim_core.view.display import has_display
 
     if offscreen or not has_display():
@@ -143,14 +144,14 @@ def _run_live(
         "loop": live.loop_stats,
         "frames": live.frames,
         "device": device,
-        # the window's process: its own for all but the mouse (see sim_core.live_run)
+        # the window's process: its own for all but the mouse (see osteon.live_run)
         "window": {"pid": live.view_pid, "own_process": live.view_pid != os.getpid()},
     }
     return live.state, result, live.inputs, extra
 
 
 def _screenshot(case: Path, model: Any, state: Any, sheet: Any, png: Path) -> Path:
-    from sim_core.live_run import engine_snapshot
+    from osteon.live_run import engine_snapshot
     from sim_core.view.session_screenshot import render_scene_png
 
     chunks = tuple((int(i), int(j), int(k)) for i, j, k in np.argwhere(state.dirty > 0))
@@ -431,8 +432,8 @@ def _servo_under_load(case: Path, seconds: float) -> dict[str, Any]:
 
     from haptics.scripted import ScriptedDevice
     from haptics.servo import BareLoop, EngineServoLoop
+    from osteon.live_run import engine_snapshot, take_changed_chunks
     from sim_core.case.bundle import load_bundle
-    from sim_core.live_run import engine_snapshot, take_changed_chunks
     from sim_core.model import model_from_bundle
     from sim_core.state import make_state, state_hash
     from sim_core.step import run
