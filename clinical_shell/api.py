@@ -27,6 +27,7 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/training", "clinical_shell.training.api"),
     ("/credentialing", "clinical_shell.credentialing.api"),
     ("/scheduling", "clinical_shell.scheduling.api"),
+    ("/notifications", "clinical_shell.notifications.api"),
 ]
 
 for _prefix, _module in _ROUTERS:

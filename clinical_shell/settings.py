@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "clinical_shell.training",
     "clinical_shell.credentialing",
     "clinical_shell.scheduling",
+    "clinical_shell.notifications",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "clinical_shell.notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -320,3 +322,17 @@ OSTEON_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+
+# --- notifications ---
+# e-mail copies of in-app notifications (title and link only) go through this SMTP server;
+# none is configured by default, and then only the in-app notifications exist
+OSTEON_SMTP_HOST = env_str("OSTEON_SMTP_HOST", "")
+EMAIL_HOST = OSTEON_SMTP_HOST or "localhost"
+EMAIL_PORT = env_int("OSTEON_SMTP_PORT", 25)
+EMAIL_HOST_USER = env_str("OSTEON_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("OSTEON_SMTP_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("OSTEON_SMTP_STARTTLS", False)
+EMAIL_TIMEOUT = env_int("OSTEON_SMTP_TIMEOUT_S", 10)
+DEFAULT_FROM_EMAIL = env_str("OSTEON_MAIL_FROM", "osteon@localhost")
+# the address people reach the shell at, for links in e-mail
+OSTEON_PUBLIC_URL = env_str("OSTEON_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("stations/", include("clinical_shell.stations.urls")),
+    path("notifications/", include("clinical_shell.notifications.urls")),
 ]
 
 # apps written in parallel mount their pages as soon as their urls module exists

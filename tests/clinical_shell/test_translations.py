@@ -20,12 +20,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from shell_personas import PERSONA_PASSWORD, Network, Personas
 
 from clinical_shell.imaging.models import Series, Study
 from clinical_shell.network.models import Department, Institution, Person
+from clinical_shell.notifications.services import notify
 from clinical_shell.records import services as records
 from clinical_shell.records.models import DuplicateCandidate, Encounter, Patient
 
@@ -165,6 +167,7 @@ def shell(
         actor=surgeon, patient=patient_in_shuangbai, substance="青霉素", severity="severe"
     )
     candidate = DuplicateCandidate.objects.get(patient=twin)
+    notify([surgeon], title=gettext_lazy("通知"))
     client = signed_in_client(surgeon)
     _upload(client, shell_network.shuangbai, patient=patient_in_shuangbai, name="CT_small.dcm")
     _upload(client, shell_network.shuangbai, patient=None, name="MR_small.dcm")
@@ -181,6 +184,7 @@ def shell(
             {"username": surgeon.username, "password": PERSONA_PASSWORD + "x"},
         ),
         Page("patient search", "/patients/", surgeon),
+        Page("notifications", "/notifications/", surgeon),
         Page("patient search by initials", "/patients/?q=zsf", surgeon),
         Page("timeline", f"/patients/{p}/", surgeon),
         Page("encounter form", f"/patients/{p}/encounters/new/", surgeon),

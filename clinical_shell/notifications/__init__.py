@@ -1,0 +1,1 @@
+"""In-app notifications (unread counts, live badge) and their e-mail copies over SMTP."""
