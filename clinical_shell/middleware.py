@@ -1,4 +1,4 @@
-"""Pages show a refused or missing record as a page with the reason, not as a server error."""
+"""Request/response middleware: error pages and API problem details, language, CSP, caching."""
 
 from collections.abc import Callable
 
@@ -6,8 +6,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
 
-from clinical_shell.errors import DomainError
+from clinical_shell.errors import (
+    PROBLEM_CONTENT_TYPE,
+    DomainError,
+    problem_detail,
+    problem_response,
+    problem_title,
+)
 
 
 class DomainErrorPageMiddleware:
@@ -63,4 +70,54 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", self.header)
+        return response
+
+
+class ApiProblemDetailsMiddleware:
+    """Under /api/, every error is RFC 9457 problem details, whatever produced it.
+
+    The API's own handlers already answer in that form; this catches the rest: Django's 404 for
+    an unknown path, django-ninja's 405, a 500 from an unexpected exception, a request refused
+    before the API saw it (body too large). The original body is dropped, never passed on: an
+    HTML debug page or a framework message could carry server paths.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or not request.path.startswith("/api/"):
+            return response
+        if response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE):
+            return response
+        status = response.status_code
+        problem = problem_response(
+            status=status,
+            code=f"http_{status}",
+            title=problem_title(status),
+            detail=problem_detail(status),
+        )
+        # what the client needs to act on the error
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                problem[header] = response[header]
+        return problem
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response that did not set its own caching.
+
+    Pages and API answers carry patient data: neither a shared cache nor the browser's disk
+    may keep them. Static files never reach this middleware (WhiteNoise, earlier in the chain,
+    answers them with its long cache).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Cache-Control" not in response:
+            add_never_cache_headers(response)
         return response

@@ -66,9 +66,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # static files answered here, before sessions and the database are touched
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # everything below is a page or an API answer, never a static file: no-store unless set
+    "clinical_shell.middleware.NoStoreMiddleware",
     "clinical_shell.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "clinical_shell.middleware.ChineseFirstLocaleMiddleware",
+    # inside the language: problem details and the upload refusal speak the request's language
+    "clinical_shell.middleware.ApiProblemDetailsMiddleware",
+    "clinical_shell.upload_limits.UploadLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -165,6 +170,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# the shell's own scripts (base.html's), beside each app's static/
+STATICFILES_DIRS = [SHELL_DIR / "static"]
 STATIC_ROOT = Path(env_str("OSTEON_STATIC_ROOT", str(VAR_DIR / "static")))
 MEDIA_ROOT = Path(env_str("OSTEON_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
@@ -172,6 +179,17 @@ MEDIA_URL = "media/"
 OSTEON_DICOM_ROOT = Path(env_str("OSTEON_DICOM_ROOT", str(VAR_DIR / "dicom")))
 # uploads: a 300-slice CT sent as single files must fit; larger sets go as a zip
 DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+# one request's uploaded files together (nginx's client_max_body_size is the same 4 GiB): counted
+# while the body streams to disk and cut off past it (clinical_shell/upload_limits.py)
+OSTEON_UPLOAD_MAX_BYTES = env_int("OSTEON_UPLOAD_MAX_BYTES", 4 * 2**30)
+# a file above FILE_UPLOAD_MAX_MEMORY_SIZE (Django's 2.5 MiB) goes to a temporary file on disk as
+# it arrives, never whole into memory; form fields and JSON bodies stay under
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB as well)
+FILE_UPLOAD_HANDLERS = [
+    "clinical_shell.upload_limits.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # refuse a zip whose members would expand beyond this (zip bombs) / hold more entries than this
 OSTEON_DICOM_ZIP_MAX_BYTES = 4 * 2**30
 OSTEON_DICOM_ZIP_MAX_ENTRIES = 5000
@@ -305,12 +323,12 @@ X_FRAME_OPTIONS = "DENY"
 # events go to the web server over HTTP (clinical_shell/realtime/relay.py)
 OSTEON_LIVE_RELAY_URL = env_optional("OSTEON_LIVE_RELAY_URL")
 # Content-Security-Policy of every response (clinical_shell.middleware): scripts, styles, images,
-# sockets only from this site. 'unsafe-inline' in script-src is there because pages still carry
-# inline scripts and one inline handler (the language switch); it goes once they move to files.
+# sockets only from this site. No inline script: every script is a static file, page data comes
+# through json_script or data- attributes (tests/clinical_shell/test_headers.py scans for them).
 # The viewer compiles its codecs from WebAssembly and decodes in blob: workers.
 OSTEON_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
     "default-src": ["'self'"],
-    "script-src": ["'self'", "'unsafe-inline'", "'wasm-unsafe-eval'"],
+    "script-src": ["'self'", "'wasm-unsafe-eval'"],
     "style-src": ["'self'", "'unsafe-inline'"],
     "img-src": ["'self'", "data:", "blob:"],
     "media-src": ["'self'", "blob:"],

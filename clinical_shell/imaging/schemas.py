@@ -59,7 +59,7 @@ class CaseBuildOut(Schema):
     spacing_mm: float
     estimated_bytes: int | None
     case_id: int | None
-    case_path: str
+    # no server file paths: where a case lies on disk is the server's business
     content_hash: str | None
     requested_by: str
     requested_at: datetime
@@ -115,7 +115,6 @@ class SimulationCaseOut(Schema):
     id: int
     patient_id: int
     series_id: int
-    path: str
     content_hash: str
     spacing_mm: float
     bones: list[dict[str, Any]]

@@ -73,7 +73,17 @@ def expand_upload(name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes | F
     head = stream.read(4)
     stream.seek(0)
     if head != b"PK\x03\x04":
-        yield name, stream.read()
+        # one file is read whole for parsing: never past the per-file limit (the request-wide
+        # limit is enforced earlier, while the upload streams to disk: clinical_shell.upload_limits)
+        per_file = settings.OSTEON_DICOM_FILE_MAX_BYTES
+        data = stream.read(per_file + 1)
+        if len(data) > per_file:
+            yield (
+                name,
+                FileRefusedError(gettext_noop("文件超过 %(limit)s MiB"), limit=per_file // 2**20),
+            )
+            return
+        yield name, data
         return
     try:
         archive = zipfile.ZipFile(stream)

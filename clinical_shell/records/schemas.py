@@ -4,6 +4,12 @@ from datetime import date, datetime
 
 from ninja import Field, Schema
 
+from clinical_shell.records.models import Diagnosis, Encounter, Patient, Procedure
+from clinical_shell.schema_fields import model_field
+
+# free text without a column limit (TextField): bounded here, far above any real note
+NOTES_MAX_LENGTH = 20_000
+
 
 class PatientListOut(Schema):
     id: int
@@ -24,36 +30,36 @@ class PatientOut(PatientListOut):
 
 class PatientIn(Schema):
     institution_id: int
-    name: str = Field(min_length=1, max_length=64)
-    sex: str = Field(pattern="^[MFU]$")
+    name: str = model_field(Patient, "name")
+    sex: str = model_field(Patient, "sex")
     birth_date: date
-    resident_id: str = ""
-    phone: str = ""
-    address: str = ""
+    resident_id: str = model_field(Patient, "resident_id", "")
+    phone: str = model_field(Patient, "phone", "")
+    address: str = model_field(Patient, "address", "")
 
 
 class DiagnosisSchema(Schema):
-    icd10_code: str
-    description: str
-    ao_ota_code: str = ""
+    icd10_code: str = model_field(Diagnosis, "icd10_code")
+    description: str = model_field(Diagnosis, "description")
+    ao_ota_code: str = model_field(Diagnosis, "ao_ota_code", "")
     primary: bool = False
 
 
 class ProcedureSchema(Schema):
-    icd9cm3_code: str
-    description: str
+    icd9cm3_code: str = model_field(Procedure, "icd9cm3_code")
+    description: str = model_field(Procedure, "description")
     performed_at: datetime
 
 
 class EncounterIn(Schema):
     institution_id: int
-    kind: str
+    kind: str = model_field(Encounter, "kind")
     started_at: datetime
-    chief_complaint: str
-    notes: str = ""
+    chief_complaint: str = model_field(Encounter, "chief_complaint")
+    notes: str = Field("", max_length=NOTES_MAX_LENGTH)
     department_id: int | None = None
-    diagnoses: list[DiagnosisSchema] = Field(default_factory=list)
-    procedures: list[ProcedureSchema] = Field(default_factory=list)
+    diagnoses: list[DiagnosisSchema] = Field(default_factory=list, max_length=50)
+    procedures: list[ProcedureSchema] = Field(default_factory=list, max_length=50)
 
 
 class EncounterOut(Schema):
