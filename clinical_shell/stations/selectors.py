@@ -180,3 +180,22 @@ def known_cases() -> list[tuple[str, str]]:
     for content_hash, bundle in packed:
         cases.setdefault(content_hash, Path(bundle).name)
     return sorted((name, digest) for digest, name in cases.items())
+
+
+def judged_results(
+    user: User, *, scenario: str | None = None, since: datetime | None = None
+) -> QuerySet[SessionResult]:
+    """The user's results whose replay has spoken (verified or rejected), oldest first: a
+    training module's attempts. Only `verified_scores` count as scores."""
+    results = SessionResult.objects.filter(
+        user_id=user.pk,
+        verification__in=[
+            SessionResult.Verification.VERIFIED,
+            SessionResult.Verification.REJECTED,
+        ],
+    )
+    if scenario is not None:
+        results = results.filter(scenario=scenario)
+    if since is not None:
+        results = results.filter(received_at__gte=since)
+    return results.order_by("received_at", "id")
