@@ -93,6 +93,9 @@ from sim_core.slots import (
     S_EXITED,
     S_FORCE,
     S_FORCE_SUM_N,
+    S_INS_DEEPEST_DIR,
+    S_INS_DEEPEST_TIP,
+    S_INS_DEPTH_MAX_MM,
     S_INSERTIONS,
     S_LAST_ENGAGED_TICK,
     S_NERVE_EVENTS,
@@ -924,7 +927,8 @@ def _contacts(params, st, prev_nerve, prev_protected):  # type: ignore[no-untype
     first = st[S_INSERTIONS] == 0.0
     if engaged and st[S_ENGAGED] == 0.0 and (first or gap > params[P_ENGAGE_GAP_TICKS]):
         st[S_INSERTIONS] += 1.0
-        st[S_DEPTH_MAX_MM] = -1e300
+        # the insertion's own deepest point starts again; the session's (S_DEPTH_MAX_MM) not
+        st[S_INS_DEPTH_MAX_MM] = -1e300
     st[S_ENGAGED] = 1.0 if engaged else 0.0
     if engaged:
         st[S_LAST_ENGAGED_TICK] = tick
@@ -965,7 +969,7 @@ def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
     st[S_PLUNGE_MAX_MM] = max(st[S_PLUNGE_MAX_MM], now)
     if now > params[P_PLUNGE_MM] >= before:
         st[S_PLUNGES] += 1.0
-    # deepest tip along the planned axis, this insertion
+    # deepest tip along the planned axis: over the whole session, and this insertion
     e = (params[P_PLAN_ENTRY], params[P_PLAN_ENTRY + 1], params[P_PLAN_ENTRY + 2])
     ux = params[P_PLAN_TARGET] - e[0]
     uy = params[P_PLAN_TARGET + 1] - e[1]
@@ -973,11 +977,15 @@ def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
     m = math.sqrt(ux * ux + uy * uy + uz * uz)
     if m > 0.0 and engaged:
         depth = ((tip[0] - e[0]) * ux + (tip[1] - e[1]) * uy + (tip[2] - e[2]) * uz) / m
-        if depth > st[S_DEPTH_MAX_MM]:
-            st[S_DEPTH_MAX_MM] = depth
-            for a in range(3):
-                st[S_DEEPEST_TIP + a] = tip[a]
-                st[S_DEEPEST_DIR + a] = d[a]
+        for slot, at, axis in (
+            (S_DEPTH_MAX_MM, S_DEEPEST_TIP, S_DEEPEST_DIR),
+            (S_INS_DEPTH_MAX_MM, S_INS_DEEPEST_TIP, S_INS_DEEPEST_DIR),
+        ):
+            if depth > st[slot]:
+                st[slot] = depth
+                for a in range(3):
+                    st[at + a] = tip[a]
+                    st[axis + a] = d[a]
 
 
 @njit(cache=True, nogil=True)

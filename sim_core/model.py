@@ -23,7 +23,10 @@ from sim_core.slots import (
     P_ENGAGE_GAP_TICKS,
     P_FORCE_LIMIT_N,
     P_GAIN_N,
+    P_GRIP_MM,
+    P_LATERAL_LIMIT_N,
     P_MAX_FORCE_N,
+    P_MAX_TORQUE_N_MM,
     P_PLAN_ENTRY,
     P_PLAN_TARGET,
     P_PLUNGE_MM,
@@ -31,9 +34,12 @@ from sim_core.slots import (
     P_PROXY_OFF,
     P_PROXY_ON,
     P_PROXY_RELEASE_MM,
+    P_ROT_SLACK_MM3,
     P_SPACING_MM,
+    P_SPRING_SAT_N,
     P_TEXTURE_N,
     P_THRUST_REF_N,
+    P_TORQUE_LIMIT_N_MM,
     P_VOXEL_MM3,
     ZONE_PROTECTED,
     ZONE_TARGET,
@@ -50,6 +56,7 @@ class DeviceLimits:
 
     max_force_n: float = 3.3  # Touch-class desktop device
     max_stiffness_n_per_mm: float = 1.0
+    max_torque_n_mm: float = 0.0  # 0: renders no torque (3-DOF output); the HUD shows it
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,13 @@ class Physics:
     texture_n: float = 0.05  # cutting vibration amplitude on the display force  [N]
     engage_gap_ticks: float = 150.0  # a withdrawal shorter than 0.15 s is not a redirection
     plunge_mm: float = 2.0  # running on more than 2 mm past a far-cortex exit is a plunge
+    # the hand–proxy spring saturates (tanh) at this force; None: at the largest force the
+    # device can render, in physical units (max_force_n / display scale). See docs/physics.md
+    spring_saturation_n: float | None = None
+    grip_mm: float = 30.0  # tip to the hand's grip: rotational stiffness k·grip²
+    lateral_limit_n: float = 2.0  # levering: force across the shaft in bone counted above this
+    torque_limit_n_mm: float = 40.0  # levering: torque in bone counted above this (≈2.5°)
+    rotation_slack_mm3: float = 1.0  # the tool turns while its shaft gains at most this bone
 
 
 def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -135,6 +149,15 @@ def _params(
     p[P_PLAN_TARGET : P_PLAN_TARGET + 3] = plan.target_mm
     p[P_ENGAGE_GAP_TICKS] = physics.engage_gap_ticks
     p[P_PLUNGE_MM] = physics.plunge_mm
+    saturation = physics.spring_saturation_n
+    if saturation is None:
+        saturation = device.max_force_n / p[P_DISPLAY_SCALE]
+    p[P_SPRING_SAT_N] = saturation
+    p[P_GRIP_MM] = physics.grip_mm
+    p[P_MAX_TORQUE_N_MM] = device.max_torque_n_mm
+    p[P_LATERAL_LIMIT_N] = physics.lateral_limit_n
+    p[P_TORQUE_LIMIT_N_MM] = physics.torque_limit_n_mm
+    p[P_ROT_SLACK_MM3] = physics.rotation_slack_mm3
     return p
 
 

@@ -5,7 +5,69 @@ places in them. Changing a layout changes recordings: bump ``ENGINE_VERSION`` in
 ``sim_core.replay`` when you do.
 
 Frames and units: positions in the *case frame* (mm, ``index * spacing_mm`` in array-axis
-order), time in ticks of ``DT_S``, forces in N, densities in g/cm³.
+order), time in ticks of ``DT_S``, forces in N, torques in N·mm, densities in g/cm³.
+
+Session accumulators in ``SimState.st`` (what scoring reads; whole session unless said, none
+reset when the tool leaves bone and enters again). "In bone": some part of the tool overlaps
+voxels that were bone at the start (``S_ENGAGED``). Counts of ticks × ``DT_S`` are seconds.
+
+=============================  ==============================================================
+slot                           meaning
+=============================  ==============================================================
+S_TICK                         ticks simulated
+S_DEPTH_MAX_MM                 deepest tip along the planned axis (mm from the planned entry)
+                               over the whole session, while in bone
+S_DEEPEST_TIP (3)              the tip at that moment (case frame, mm)
+S_DEEPEST_DIR (3)              the tool axis at that moment (the proxy's, handle to tip)
+S_INS_DEPTH_MAX_MM             the same, for the current insertion only (reset on re-entry)
+S_INS_DEEPEST_TIP (3)          ... its tip
+S_INS_DEEPEST_DIR (3)          ... its axis
+S_INSERTIONS                   separate entries into bone (redirections + 1)
+S_PEAK_FORCE_N                 peak |physical force| on the tool (overlap + damping + spring)
+S_FORCE_SUM_N                  sum of |F| over contact ticks (mean = sum / S_CONTACT_TICKS)
+S_CONTACT_TICKS                ticks with bone inside the tool or the proxy engaged
+S_ABOVE_LIMIT_TICKS            ticks with |F| above ``P_FORCE_LIMIT_N`` (the scenario's)
+S_LATERAL_N                    this tick: force across the tool axis, N (0 out of bone)
+S_LATERAL_PEAK_N               peak of S_LATERAL_N (levering: force across the shaft in bone)
+S_LATERAL_ABOVE_TICKS          ticks in bone with S_LATERAL_N above ``P_LATERAL_LIMIT_N``
+S_TORQUE (3)                   this tick: torque on the hand about the tip, N·mm (the
+                               orientation proxy's rotational spring, saturated), case frame
+S_TORQUE_PEAK_N_MM             peak |S_TORQUE| while in bone (levering torque)
+S_TORQUE_ABOVE_TICKS           ticks in bone with |S_TORQUE| above ``P_TORQUE_LIMIT_N_MM``
+S_DISPLAY_TORQUE (3)           torque sent to a torque-capable device (scaled, clamped to
+                               ``P_MAX_TORQUE_N_MM``; 0 for 3-DOF devices: show S_TORQUE)
+S_ANGLE_GAP_RAD                this tick: angle between the hand's axis and the tool's
+S_PLUNGES                      plunges: runs past a far-cortex exit longer than P_PLUNGE_MM
+S_PLUNGE_NOW_MM                this tick: travel past the last exit point along the axis
+S_PLUNGE_MAX_MM                longest travel past an exit point (however long: not capped by
+                               the tool's length; ends only when the tip comes back)
+S_PLUNGE_SPEED_MAX_MM_S        fastest forward tip speed along the axis while past an exit
+S_EXIT_SPEED_MM_S              forward tip speed along the axis at the last exit
+S_BREACH_EVENTS                times the tip left original bone while the tool was in bone
+                               (any cortex: far, medial, lateral)
+S_BREACH_TICKS                 ticks the tip spent out of bone after such an exit
+S_NERVE_EVENTS / _TICKS        touches of nerve or vessel voxels by any part of the tool
+S_PROTECTED_EVENTS / _TICKS    touches of the scenario's protected zone
+S_POWER_OFF_TICKS              ticks a powered tool, switched off, had bone inside it or
+                               the proxy engaged (pushed against bone with the power off)
+S_POWER_OFF_PEAK_N             peak |F| during those ticks
+S_POWERED_TICKS                ticks with the power on
+S_PROXY_TICKS                  ticks with the position proxy engaged
+S_HOLE_BONE_BINS               bins of the planned path (entry → target, N_HOLE_BINS equal
+                               bins) that hold original bone on the plan line
+S_HOLE_DONE_BINS               of those, bins where the tool removed bone with its tip within
+                               its radius of the plan line (hole completeness = done / bone)
+S_HOLE (N_HOLE_BINS)           per bin: -1 no bone on the plan line, 0 not drilled, 1 drilled
+S_REMOVED + R_*                intact-bone volume removed: total, in target, outside, in the
+                               protected zone (mm³)
+=============================  ==============================================================
+
+UNFINISHED (engine 2 in progress): S_LATERAL_*, S_TORQUE*, S_DISPLAY_TORQUE, S_ANGLE_GAP_RAD,
+S_PLUNGE_SPEED_MAX_MM_S, S_EXIT_SPEED_MM_S, S_BREACH_*, S_POWER_OFF_*, S_HOLE_DONE_BINS and
+the S_HOLE marks stay 0 until the kernels fill them; the others are filled.
+
+Per-tick pose and force: S_DEVICE / S_DEVICE_DIR (the hand), S_TOOL / S_DIR / S_TOOL_NORMAL
+(the tool as simulated: the 6-DOF proxy), S_FORCE (physical), S_DISPLAY (to the device).
 """
 
 import numpy as np
@@ -42,9 +104,9 @@ TICK_INPUT_DTYPE = np.dtype([(name, np.float64) for name in TICK_FIELDS])
 KIND_SPHERE, KIND_CYLINDER, KIND_BLADE = 0, 1, 2
 T_KIND = 0  # one of KIND_*
 T_RADIUS_MM = 1  # sphere / cylinder radius; blade: half thickness
-T_LENGTH_MM = 2  # modelled length behind the tip (cylinder shaft, blade length); 0 for spheres
+T_LENGTH_MM = 2  # the instrument's length behind the tip (shaft, blade); 0 for spheres
 T_WIDTH_MM = 3  # blade width (in the blade plane, across the axis); 0 otherwise
-T_CUT_MM = 4  # only voxels within this distance behind the tip are cut
+T_CUT_MM = 4  # only voxels within this distance behind the tip are cut (the rest: shaft)
 T_EROSION = 5  # density removed per second at full speed and reference thrust [g/cm³/s]
 T_POWERED = 6  # 1: cuts only while powered (button + speed); 0: cuts when pushed (awl)
 T_REF_RADIUS_MM = 7  # R of the Forsslund model: force ∝ V/R³, proxy thresholds ∝ R³
@@ -68,7 +130,13 @@ P_PLAN_ENTRY = 13  # 3 floats: planned entry point (case frame, mm)
 P_PLAN_TARGET = 16  # 3 floats: planned target point
 P_ENGAGE_GAP_TICKS = 19  # a disengagement shorter than this is not a new insertion
 P_PLUNGE_MM = 20  # an advance past a far-cortex exit longer than this is a plunge
-N_PARAMS = 21
+P_SPRING_SAT_N = 21  # the hand–proxy spring saturates at this force (tanh); 0: linear
+P_GRIP_MM = 22  # lever from the tip to the hand: rotational stiffness = k·grip², torque sat
+P_MAX_TORQUE_N_MM = 23  # the device's torque limit (0: it renders no torque)
+P_LATERAL_LIMIT_N = 24  # levering: force across the shaft in bone above this is counted
+P_TORQUE_LIMIT_N_MM = 25  # levering: torque in bone above this is counted
+P_ROT_SLACK_MM3 = 26  # the proxy turns while the shaft holds at most this much more bone
+N_PARAMS = 27
 
 # --- label grid bits: tissue in the low 3 bits, scenario zones above ---
 TISSUE_MASK = 7
@@ -102,9 +170,9 @@ N_REMOVED = 4
 S_TICK = 0
 S_RNG = 1  # xorshift32 state, an integer below 2**32
 S_DEVICE = 2  # 3: device position
-S_TOOL = 5  # 3: tool position used for contact (device, or proxy while engaged)
+S_TOOL = 5  # 3: tool tip used for contact (the proxy: follows the device where bone allows)
 S_PROXY_ON = 8
-S_DIR = 9  # 3: tool axis of the last tick
+S_DIR = 9  # 3: tool axis (the proxy's: the tool as simulated), handle to tip
 S_FORCE = 12  # 3: physical contact force on the tool, N
 S_DISPLAY = 15  # 3: force sent to the device (scaled, clamped, with texture), N
 S_OVERLAP = 18  # N_OVERLAP slots: the last tick's overlap at the tool position
@@ -127,13 +195,40 @@ S_EXIT = S_EXITED + 1  # 3: where it left
 S_PLUNGE_NOW_MM = S_EXIT + 3
 S_PLUNGE_MAX_MM = S_PLUNGE_NOW_MM + 1
 S_PLUNGES = S_PLUNGE_MAX_MM + 1
-S_DEPTH_MAX_MM = S_PLUNGES + 1  # deepest tip along the planned axis, from the entry
+S_DEPTH_MAX_MM = S_PLUNGES + 1  # deepest tip along the planned axis, from the entry (session)
 S_DEEPEST_TIP = S_DEPTH_MAX_MM + 1  # 3: tip at that moment
 S_DEEPEST_DIR = S_DEEPEST_TIP + 3  # 3: axis at that moment
 S_POWERED_TICKS = S_DEEPEST_DIR + 3
 S_PROXY_TICKS = S_POWERED_TICKS + 1
 S_POSE = S_PROXY_TICKS + 1  # N_POSE slots: the pose the last tick used (scratch for kernels)
-N_STATE = S_POSE + N_POSE
+# --- 6-DOF proxy, levering, plunge speed, breaches, power-off, hole progress (engine 2) ---
+S_DEVICE_DIR = S_POSE + N_POSE  # 3: the hand's tool axis (input), unit
+S_DEVICE_NORMAL = S_DEVICE_DIR + 3  # 3: the hand's blade normal
+S_TOOL_NORMAL = S_DEVICE_NORMAL + 3  # 3: the proxy's blade normal (S_DIR: its axis)
+S_CAND_POSE = S_TOOL_NORMAL + 3  # N_POSE: scratch, a candidate proxy pose
+S_INS_DEPTH_MAX_MM = S_CAND_POSE + N_POSE
+S_INS_DEEPEST_TIP = S_INS_DEPTH_MAX_MM + 1  # 3
+S_INS_DEEPEST_DIR = S_INS_DEEPEST_TIP + 3  # 3
+S_LATERAL_N = S_INS_DEEPEST_DIR + 3
+S_LATERAL_PEAK_N = S_LATERAL_N + 1
+S_LATERAL_ABOVE_TICKS = S_LATERAL_PEAK_N + 1
+S_TORQUE = S_LATERAL_ABOVE_TICKS + 1  # 3
+S_TORQUE_PEAK_N_MM = S_TORQUE + 3
+S_TORQUE_ABOVE_TICKS = S_TORQUE_PEAK_N_MM + 1
+S_DISPLAY_TORQUE = S_TORQUE_ABOVE_TICKS + 1  # 3
+S_ANGLE_GAP_RAD = S_DISPLAY_TORQUE + 3
+S_PLUNGE_SPEED_MAX_MM_S = S_ANGLE_GAP_RAD + 1
+S_EXIT_SPEED_MM_S = S_PLUNGE_SPEED_MAX_MM_S + 1
+S_PREV_TIP = S_EXIT_SPEED_MM_S + 1  # 3: the tip of the tick before (speeds)
+S_BREACH_EVENTS = S_PREV_TIP + 3
+S_BREACH_TICKS = S_BREACH_EVENTS + 1
+S_POWER_OFF_TICKS = S_BREACH_TICKS + 1
+S_POWER_OFF_PEAK_N = S_POWER_OFF_TICKS + 1
+S_HOLE_BONE_BINS = S_POWER_OFF_PEAK_N + 1
+S_HOLE_DONE_BINS = S_HOLE_BONE_BINS + 1
+N_HOLE_BINS = 64
+S_HOLE = S_HOLE_DONE_BINS + 1  # N_HOLE_BINS: -1 no bone on the plan line, 0 to do, 1 drilled
+N_STATE = S_HOLE + N_HOLE_BINS
 
 # the tick's voxel list (``SimState.work``, float64[N_WORK_ROWS, capacity]): the voxels near
 # the tool's path this tick that hold bone or a label, gathered once in index order so the

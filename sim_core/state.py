@@ -7,6 +7,7 @@ work: float64 scratch for the tick's voxel list (``sim_core.slots.W_*``); not pa
 """
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy.typing as npt
 from sim_core.model import CaseModel
 from sim_core.slots import (
     CHUNK,
+    N_HOLE_BINS,
     N_STATE,
     N_WORK_MIN,
     N_WORK_ROWS,
@@ -25,11 +27,21 @@ from sim_core.slots import (
     S_DEEPEST_TIP,
     S_DEPTH_MAX_MM,
     S_DEVICE,
+    S_DEVICE_DIR,
+    S_DEVICE_NORMAL,
     S_DIR,
+    S_HOLE,
+    S_HOLE_BONE_BINS,
+    S_INS_DEEPEST_DIR,
+    S_INS_DEEPEST_TIP,
+    S_INS_DEPTH_MAX_MM,
     S_LAST_ENGAGED_TICK,
     S_POSE,
+    S_PREV_TIP,
     S_RNG,
     S_TOOL,
+    S_TOOL_NORMAL,
+    TISSUE_MASK,
     WORK_CAPACITY,
 )
 
@@ -62,17 +74,54 @@ def make_state(model: CaseModel) -> SimState:
     st[S_DIR : S_DIR + 3] = axis
     st[S_POSE + Q_TIP : S_POSE + Q_TIP + 3] = home
     st[S_POSE + Q_DIR : S_POSE + Q_DIR + 3] = axis
-    st[S_POSE + Q_NORMAL : S_POSE + Q_NORMAL + 3] = _any_normal(axis)
-    st[S_DEPTH_MAX_MM] = -1e300
+    normal = _any_normal(axis)
+    st[S_POSE + Q_NORMAL : S_POSE + Q_NORMAL + 3] = normal
+    st[S_DEVICE_DIR : S_DEVICE_DIR + 3] = axis
+    st[S_DEVICE_NORMAL : S_DEVICE_NORMAL + 3] = normal
+    st[S_TOOL_NORMAL : S_TOOL_NORMAL + 3] = normal
+    st[S_PREV_TIP : S_PREV_TIP + 3] = home
     st[S_LAST_ENGAGED_TICK] = -1e9
-    st[S_DEEPEST_TIP : S_DEEPEST_TIP + 3] = home
-    st[S_DEEPEST_DIR : S_DEEPEST_DIR + 3] = axis
+    for depth, tip, direction in (
+        (S_DEPTH_MAX_MM, S_DEEPEST_TIP, S_DEEPEST_DIR),
+        (S_INS_DEPTH_MAX_MM, S_INS_DEEPEST_TIP, S_INS_DEEPEST_DIR),
+    ):
+        st[depth] = -1e300
+        st[tip : tip + 3] = home
+        st[direction : direction + 3] = axis
+    hole = plan_bins_with_bone(model)
+    st[S_HOLE : S_HOLE + N_HOLE_BINS] = np.where(hole, 0.0, -1.0)
+    st[S_HOLE_BONE_BINS] = float(np.count_nonzero(hole))
     chunks = tuple((n + CHUNK - 1) // CHUNK for n in shape)
     return SimState(
         density=np.array(model.density0, dtype=np.float32, order="C", copy=True),
         st=st,
         dirty=np.zeros(chunks, dtype=np.uint8),
     )
+
+
+def plan_bins_with_bone(model: CaseModel, step_mm: float = 0.1) -> npt.NDArray[np.bool_]:
+    """Which of the ``N_HOLE_BINS`` equal bins of the planned path (entry → target) hold
+    original bone on the plan line (nearest voxel cortex or cancellous, sampled every
+    ``step_mm``): the bins hole completeness is counted over."""
+    entry = np.asarray(model.plan.entry_mm, dtype=np.float64)
+    target = np.asarray(model.plan.target_mm, dtype=np.float64)
+    length = float(np.linalg.norm(target - entry))
+    out = np.zeros(N_HOLE_BINS, dtype=bool)
+    if length <= 0.0:
+        return out
+    n = max(math.ceil(length / step_mm), N_HOLE_BINS)
+    t = (np.arange(n) + 0.5) / n
+    points = entry + t[:, None] * (target - entry)
+    index = np.floor(points / model.spacing_mm + 0.5).astype(np.int64)
+    shape = np.array(model.shape)
+    inside = np.all((index >= 0) & (index < shape), axis=1)
+    tissue = np.zeros(n, dtype=np.uint8)
+    i = index[inside]
+    tissue[inside] = model.label[i[:, 0], i[:, 1], i[:, 2]] & TISSUE_MASK
+    bone = (tissue == 1) | (tissue == 2)
+    bins = np.minimum((t * N_HOLE_BINS).astype(np.int64), N_HOLE_BINS - 1)
+    out[np.unique(bins[bone])] = True
+    return out
 
 
 def new_work(capacity: int = WORK_CAPACITY) -> npt.NDArray[np.float64]:
