@@ -18,6 +18,10 @@ DEMO_CASE := assets/cases/demo-lumbar
 VIEWER := clinical_shell/imaging/static/imaging/viewer/viewer.js
 VIEWER_DIR := clinical_shell/imaging/frontend
 VIEWER_SRC := $(wildcard $(VIEWER_DIR)/src/*.js) $(VIEWER_DIR)/build.mjs $(VIEWER_DIR)/package-lock.json
+# the training and credentialing pages' learning curves (ECharts), bundled the same way
+CHARTS := clinical_shell/training/static/training/charts/charts.js
+CHARTS_DIR := clinical_shell/training/frontend
+CHARTS_SRC := $(wildcard $(CHARTS_DIR)/src/*.js) $(CHARTS_DIR)/package-lock.json
 
 .PHONY: help run test deps system-deps viewer messages lint typecheck pytest bench clean
 
@@ -48,6 +52,10 @@ $(VIEWER): $(VIEWER_SRC)
 
 viewer: $(VIEWER)
 
+$(CHARTS): $(CHARTS_SRC)
+	cd $(CHARTS_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	@touch $@
+
 # compiled translations (.mo) are build outputs: the project catalogue and every app's own
 # (clinical_shell/<app>/locale); compilemessages skips a catalogue whose .mo is up to date
 messages: deps system-deps
@@ -60,7 +68,7 @@ $(DEMO_SERIES)/.done: | deps
 $(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
 	$(OSTEON) case build $(DEMO_SERIES) $(DEMO_CASE) --force
 
-run: deps system-deps messages $(VIEWER) $(DEMO_CASE)/case.json
+run: deps system-deps messages $(VIEWER) $(CHARTS) $(DEMO_CASE)/case.json
 	$(OSTEON) demo
 
 lint: deps
@@ -70,7 +78,7 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
-pytest: deps system-deps messages $(VIEWER)
+pytest: deps system-deps messages $(VIEWER) $(CHARTS)
 	.venv/bin/pytest
 
 test: deps system-deps lint typecheck pytest
@@ -79,4 +87,4 @@ bench: deps
 	$(VENV_PY) benchmarks/case_build.py
 
 clean:
-	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER))
+	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER)) $(CHARTS_DIR)/node_modules $(dir $(CHARTS))
