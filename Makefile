@@ -69,6 +69,7 @@ $(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
 	$(OSTEON) case build $(DEMO_SERIES) $(DEMO_CASE) --force
 
 run: deps system-deps messages $(VIEWER) $(CHARTS) $(DEMO_CASE)/case.json
+	$(OSTEON) shell keys
 	$(OSTEON) demo
 
 lint: deps

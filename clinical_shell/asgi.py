@@ -13,6 +13,11 @@ warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume sy
 # Django first: the websocket routes import models
 django_asgi = get_asgi_application()
 
+from clinical_shell.keyfiles import require_configured_secrets  # noqa: E402
+
+# no development default: a server without its secrets does not start
+require_configured_secrets()
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -89,7 +89,14 @@ def serve(
 ) -> None:
     """Serve the shell (uvicorn), its task worker and bridge / 启动临床平台 (Ctrl-C 停止)."""
     _setup_django()
+    from clinical_shell.env import SettingsError
+    from clinical_shell.keyfiles import require_configured_secrets
     from clinical_shell.serving import serve as run_serving
+
+    try:
+        require_configured_secrets()
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
 
     code = run_serving(
         host=host,
@@ -104,32 +111,65 @@ def serve(
         raise typer.Exit(code)
 
 
+@app.command()
+def keys(as_json: JsonFlag = False) -> None:
+    """Create the missing per-install key files (mode 600) / 生成本机密钥文件."""
+    _setup_django()
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from clinical_shell.keyfiles import ensure_key_files
+
+    key_dir = Path(settings.OSTEON_KEY_DIR)
+    created = ensure_key_files(key_dir)
+    names = ", ".join(p.name for p in created)
+    emit(
+        {"key_dir": str(key_dir), "created": [p.name for p in created]},
+        as_json=as_json,
+        human=f"密钥目录 / key directory {key_dir}: "
+        + (f"新建 / created {names}" if created else "已齐全 / complete"),
+    )
+
+
 @app.command("verify-audit")
 def verify_audit(as_json: JsonFlag = False) -> None:
-    """Check the audit hash chain; name the first broken link / 校验审计日志哈希链."""
+    """Check the keyed audit chain and its signed checkpoints / 校验审计链与签名检查点."""
     _setup_django()
+    from clinical_shell.audit.checkpoints import verify_checkpoints
     from clinical_shell.audit.selectors import verify_chain
 
     report = verify_chain()
+    anchors = verify_checkpoints()
     result = {
-        "intact": report.intact,
+        "intact": report.intact and anchors.intact,
         "events_checked": report.events_checked,
         "first_broken_id": report.first_broken_id,
         "problem": report.problem,
+        "checkpoints_checked": anchors.checkpoints_checked,
+        "checkpoint_failed": anchors.bad_seq,
+        "checkpoint_problem": anchors.problem,
     }
-    if report.intact:
+    if result["intact"]:
         emit(
             result,
             as_json=as_json,
-            human=f"审计链完整 / audit chain intact: {report.events_checked} events",
+            human=f"审计链完整 / audit chain intact: {report.events_checked} events, "
+            f"{anchors.checkpoints_checked} checkpoints",
         )
         return
     if as_json:
         emit(result, as_json=True, human="")
         raise typer.Exit(1)
+    if not report.intact:
+        raise CommandError(
+            f"审计链在第 {report.first_broken_id} 条记录处断开 / audit chain broken at event "
+            f"{report.first_broken_id}: {report.problem}",
+            exit_code=1,
+        )
     raise CommandError(
-        f"审计链在第 {report.first_broken_id} 条记录处断开 / audit chain broken at event "
-        f"{report.first_broken_id}: {report.problem}",
+        f"审计检查点 {anchors.bad_seq} 不符 / audit checkpoint {anchors.bad_seq}: "
+        f"{anchors.problem}",
         exit_code=1,
     )
 

@@ -18,6 +18,11 @@ from clinical_shell.env import (
     env_str,
     parse_database_url,
 )
+from clinical_shell.keyfiles import (
+    configured_fallbacks,
+    configured_secret,
+    test_checkpoint_dir,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHELL_DIR = Path(__file__).resolve().parent
@@ -27,15 +32,33 @@ RUNNING_TESTS = "pytest" in sys.modules
 
 DEBUG = env_bool("OSTEON_DEBUG", False)
 
-_secret = env_secret("OSTEON_SECRET_KEY")
-if _secret is None:
-    if not (DEBUG or RUNNING_TESTS):
-        # a development key is fine for the local demo, never for a deployment: say which it is
-        sys.stderr.write(
-            "警告 / warning: OSTEON_SECRET_KEY 未设置，使用开发密钥 / not set, using a dev key\n"
-        )
-    _secret = "osteon-development-key-not-for-production-0123456789abcdef"
-SECRET_KEY = _secret
+# Secrets (clinical_shell/keyfiles.py, docs/security.md "Secrets"): from OSTEON_* variables or
+# the per-install key files under OSTEON_KEY_DIR. Under pytest, fixed test keys unless set; any
+# other process with a secret missing keeps an empty value (Django refuses to use an empty
+# SECRET_KEY) and the server refuses to start (keyfiles.require_configured_secrets).
+OSTEON_KEY_DIR = Path(env_str("OSTEON_KEY_DIR", str(VAR_DIR / "keys")))
+_TEST_SECRETS = {
+    "OSTEON_SECRET_KEY": "osteon-test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+    "OSTEON_ID_HMAC_KEY": "osteon-test-only-id-hmac-key-0123456789abcdefghijklmnopqrstuv",
+    "OSTEON_AUDIT_KEY": "osteon-test-only-audit-key-0123456789abcdefghijklmnopqrstuvwxy",
+    "OSTEON_AUDIT_SIGNING_KEY": "5e" * 32,
+}
+OSTEON_MISSING_SECRETS: list[str] = []
+
+
+def _secret_setting(variable: str) -> str:
+    value = configured_secret(variable, OSTEON_KEY_DIR, use_files=not RUNNING_TESTS)
+    if value is not None:
+        return value
+    if RUNNING_TESTS:
+        return _TEST_SECRETS[variable]
+    OSTEON_MISSING_SECRETS.append(variable)
+    return ""
+
+
+SECRET_KEY = _secret_setting("OSTEON_SECRET_KEY")
+# previous keys: sessions and signed values made with them stay valid while they move over
+SECRET_KEY_FALLBACKS = configured_fallbacks(OSTEON_KEY_DIR, use_files=not RUNNING_TESTS)
 
 ALLOWED_HOSTS = env_str("OSTEON_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
@@ -160,7 +183,19 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # key for searchable resident-ID digests: separate from SECRET_KEY so either can rotate alone
-OSTEON_ID_HMAC_KEY = env_secret("OSTEON_ID_HMAC_KEY") or f"id-index:{SECRET_KEY}"
+OSTEON_ID_HMAC_KEY = _secret_setting("OSTEON_ID_HMAC_KEY")
+# the audit chain's HMAC key and the checkpoint signing seed: never stored in the database
+OSTEON_AUDIT_KEY = _secret_setting("OSTEON_AUDIT_KEY")
+OSTEON_AUDIT_SIGNING_KEY = _secret_setting("OSTEON_AUDIT_SIGNING_KEY")
+# signed checkpoints of the audit chain, outside the database (append-only file)
+# (under pytest a folder of this process's own: checkpoints of a test database never mix with
+# the install's)
+OSTEON_AUDIT_CHECKPOINT_DIR = Path(
+    env_str(
+        "OSTEON_AUDIT_CHECKPOINT_DIR",
+        str(test_checkpoint_dir() if RUNNING_TESTS else VAR_DIR / "audit-checkpoints"),
+    )
+)
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]

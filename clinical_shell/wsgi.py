@@ -6,3 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinical_shell.settings")
 application = get_wsgi_application()
+
+from clinical_shell.keyfiles import require_configured_secrets  # noqa: E402
+
+# no development default: a server without its secrets does not start
+require_configured_secrets()

@@ -65,6 +65,14 @@ def database_url() -> str:
     return f"postgresql://{auth}@{s['HOST'] or '127.0.0.1'}{port}/{s['NAME']}"
 
 
+def child_secrets_env() -> dict[str, str]:
+    """This test process's secrets as the variables a child process reads."""
+    from django.conf import settings
+
+    names = ("OSTEON_ID_HMAC_KEY", "OSTEON_AUDIT_KEY", "OSTEON_AUDIT_SIGNING_KEY")
+    return {"OSTEON_SECRET_KEY": settings.SECRET_KEY} | {n: getattr(settings, n) for n in names}
+
+
 def start_shell_server(
     *, env: dict[str, str], log: Path, extra_args: tuple[str, ...] = ()
 ) -> ShellServer:
@@ -76,6 +84,11 @@ def start_shell_server(
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     child_env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    # the server refuses to start without its secrets: this process's (test) keys, so that the
+    # audit chain and resident-ID digests both write stay one; no per-install key files
+    child_env.update(child_secrets_env())
+    child_env["OSTEON_KEY_DIR"] = str(log.parent / "no-key-files")
+    child_env["OSTEON_AUDIT_CHECKPOINT_DIR"] = str(log.parent / "audit-checkpoints")
     child_env.update(env)
     args = ["shell", "serve", "--port", str(port), "--no-worker", "--no-bridge", *extra_args]
     with log.open("wb") as out:

@@ -1,13 +1,19 @@
-"""Audit events: append-only rows chained by SHA-256 so that any edit or removal is detectable.
+"""Audit events: append-only rows chained by HMAC-SHA-256 so that any edit or removal is detectable.
 
 The model refuses updates and deletes; the database refuses them too (trigger added in migration
-0002), so only someone who can drop triggers can tamper, and the chain check then finds it.
+0002), so only someone who can drop triggers can tamper. The chain is keyed with
+OSTEON_AUDIT_KEY, which the database does not hold: whoever rewrites rows cannot recompute the
+hashes, and `verify-audit` finds the rewrite. Signed checkpoints outside the database
+(audit/checkpoints.py) catch a removed tail.
 """
 
 import hashlib
+import hmac
 import json
 from typing import Any, ClassVar
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 GENESIS_HASH = "0" * 64
@@ -80,8 +86,26 @@ class AuditEvent(models.Model):
             "prev_hash": self.prev_hash,
         }
 
-    def compute_hash(self) -> str:
+    def _canonical_bytes(self) -> bytes:
         blob = json.dumps(
             self.canonical_payload(), sort_keys=True, ensure_ascii=False, separators=(",", ":")
         )
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return blob.encode("utf-8")
+
+    def compute_hash(self) -> str:
+        """HMAC-SHA-256 of the canonical payload under the audit key."""
+        return hmac.new(audit_key(), self._canonical_bytes(), hashlib.sha256).hexdigest()
+
+    def legacy_hash(self) -> str:
+        """The unkeyed SHA-256 of chains written before the key (read by `rekey_audit` only)."""
+        return hashlib.sha256(self._canonical_bytes()).hexdigest()
+
+
+def audit_key() -> bytes:
+    key = str(getattr(settings, "OSTEON_AUDIT_KEY", ""))
+    if not key:
+        raise ImproperlyConfigured(
+            "OSTEON_AUDIT_KEY 未配置 / not configured: the audit chain cannot be written or "
+            "checked (docs/security.md, Secrets)"
+        )
+    return key.encode("utf-8")

@@ -21,8 +21,9 @@ class ChainReport:
 def verify_chain(*, batch_size: int = 2000) -> ChainReport:
     """Walk the log in id order; name the first event whose hash or link does not hold.
 
-    A changed field breaks that event's own hash; a removed event breaks its successor's link;
-    a removed tail is not detectable from the chain alone (keep the head hash elsewhere).
+    A changed field breaks that event's own keyed hash (which cannot be recomputed without
+    OSTEON_AUDIT_KEY); a removed event breaks its successor's link; a removed tail is not
+    detectable from the chain alone: the signed checkpoints (checkpoints.py) catch it.
     """
     expected_prev = GENESIS_HASH
     checked = 0

@@ -6,6 +6,7 @@ import re
 from datetime import date
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 from pypinyin import Style, lazy_pinyin
 
@@ -56,6 +57,10 @@ def mask_resident_id(resident_id: str) -> str:
 
 def resident_id_digest(resident_id: str) -> str:
     """Keyed digest for exact search: the index column never holds the number itself."""
+    if not settings.OSTEON_ID_HMAC_KEY:
+        raise ImproperlyConfigured(
+            "OSTEON_ID_HMAC_KEY 未配置 / not configured (docs/security.md, Secrets)"
+        )
     key = settings.OSTEON_ID_HMAC_KEY.encode("utf-8")
     return hmac.new(key, resident_id.encode("ascii"), hashlib.sha256).hexdigest()
 
