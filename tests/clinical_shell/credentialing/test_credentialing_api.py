@@ -1,0 +1,103 @@
+"""The credentialing API: apply, vote, decide, revoke, check; problem details on bad input."""
+
+from collections.abc import Callable
+
+from credentialing_board import Board
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from shell_personas import Network, Personas
+from training_scores import score_row
+
+from clinical_shell.credentialing.models import Application, Privilege
+
+API = "/api/v1/credentialing"
+
+
+def _post(client: Client, url: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+    response = client.post(url, body, content_type="application/json")
+    return response.status_code, response.json()
+
+
+def test_apply_vote_decide_revoke_through_the_api(
+    board: Board, shell_network: Network, signed_in_client: Callable[[User], Client]
+) -> None:
+    applicant = signed_in_client(board.applicant)
+    body = {"requirement_id": board.requirement.pk, "institution_id": shell_network.center.pk}
+    status, problem = _post(applicant, f"{API}/applications", body)
+    assert status == 422 and problem["code"] == "not_eligible"
+    assert problem["type"] == "https://osteon.invalid/problems/not_eligible"
+
+    for _ in range(2):
+        score_row(board.station, board.applicant, score=85.0)
+    eligibility = applicant.get(
+        f"{API}/requirements/{board.requirement.pk}/eligibility",
+        {"institution_id": shell_network.center.pk},
+    ).json()
+    assert eligibility["eligible"] is True and eligibility["modules"][0]["passes_found"] == 2
+    status, created = _post(applicant, f"{API}/applications", body)
+    assert status == 201 and created["status"] == "under_review"
+    app_id = created["id"]
+
+    status, problem = _post(
+        signed_in_client(board.supervisor), f"{API}/applications/{app_id}/votes", {"approve": True}
+    )
+    assert status == 403 and problem["code"] == "supervisor_cannot_vote"
+    status, problem = _post(
+        signed_in_client(board.members[0]), f"{API}/applications/{app_id}/votes", {"approve": "x"}
+    )
+    assert status == 422
+    for member in board.members:
+        status, _body = _post(
+            signed_in_client(member), f"{API}/applications/{app_id}/votes", {"approve": True}
+        )
+        assert status == 201
+    status, decided = _post(
+        signed_in_client(board.chair), f"{API}/applications/{app_id}/decision", {}
+    )
+    assert status == 201
+    assert decided["status"] == "granted"
+    assert decided["decision"]["signature_valid"] is True
+    assert decided["decision"]["signature_algorithm"] == "HMAC-SHA256"
+    privilege_id = decided["privilege_id"]
+
+    today = timezone.localdate().isoformat()
+    query = {
+        "surgeon": board.applicant.username,
+        "institution_id": shell_network.center.pk,
+        "on": today,
+        "grade": 4,
+    }
+    chair = signed_in_client(board.chair)
+    assert chair.get(f"{API}/check", query).json()["ok"] is True
+    status, problem = _post(
+        chair, f"{API}/privileges/{privilege_id}/status", {"action": "revoke", "reason": ""}
+    )
+    assert status == 422
+    status, revoked = _post(
+        chair, f"{API}/privileges/{privilege_id}/status", {"action": "revoke", "reason": "质控预警"}
+    )
+    assert status == 200 and revoked["status"] == "revoked"
+    assert Privilege.objects.get(pk=privilege_id).status == Privilege.Status.REVOKED
+    assert chair.get(f"{API}/check", query).json()["reason_code"] == "privilege_revoked"
+    assert Application.objects.get(pk=app_id).status == Application.Status.GRANTED
+
+
+def test_other_people_do_not_see_an_application(
+    board: Board,
+    shell_network: Network,
+    signed_in_client: Callable[[User], Client],
+    personas: Personas,
+) -> None:
+    for _ in range(2):
+        score_row(board.station, board.applicant, score=85.0)
+    applicant = signed_in_client(board.applicant)
+    _status, created = _post(
+        applicant,
+        f"{API}/applications",
+        {"requirement_id": board.requirement.pk, "institution_id": shell_network.center.pk},
+    )
+    outsider = signed_in_client(personas.outsider)
+    assert outsider.get(f"{API}/applications/{created['id']}").status_code == 403
+    assert outsider.get(f"{API}/applications").json()["items"] == []
+    assert signed_in_client(board.members[0]).get(f"{API}/applications").json()["count"] == 1
