@@ -70,7 +70,7 @@ $(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
 
 run: deps system-deps messages $(VIEWER) $(CHARTS) $(DEMO_CASE)/case.json
 	$(OSTEON) shell keys
-	$(OSTEON) demo
+	OSTEON_DEMO=true $(OSTEON) demo
 
 lint: deps
 	.venv/bin/ruff check .

@@ -111,7 +111,8 @@ def prepare_database(url: str, patients: int, ct_cases: int) -> dict[str, Any]:
             "--json",
         ],
         cwd=REPO,
-        env=server_env(url),
+        # its own database: the demo loader writes demo accounts only where this is set
+        env={**server_env(url), "OSTEON_DEMO": "true"},
         capture_output=True,
         text=True,
         timeout=1800,

@@ -55,10 +55,13 @@ def demo(
     _setup_django()
     from django.core.management import call_command
 
-    from clinical_shell.demo import load_demo
+    from clinical_shell.demo import DemoRefusedError, load_demo
 
     call_command("migrate", interactive=False, verbosity=0)
-    result = load_demo(patients=patients, seed=seed, ct_cases=ct_cases)
+    try:
+        result = load_demo(patients=patients, seed=seed, ct_cases=ct_cases)
+    except DemoRefusedError as exc:
+        raise CommandError(str(exc)) from None
     lines = [result.summary]
     lines.append("演示账号 / demo sign-ins (user / password / institution):")
     lines += [f"  {s.username} / {s.password} / {s.where}" for s in result.sign_ins]

@@ -1,8 +1,12 @@
 """Deterministic demo region: the Chuxiong network, ~200 staff, thousands of patients with records.
 
 Idempotent: if the network is already there nothing is written and the sign-ins are printed again.
-Rows go in with bulk_create; staff of one role share one argon2 hash (one demo password per role),
-because hashing 200 passwords at full cost would take most of a minute.
+Rows go in with bulk_create. Staff of one role share one demo password, but every account has its
+own salt and hash (hashed on all cores: ~0.15 s each at full argon2 cost).
+
+Demo accounts have published passwords, so the loader writes them only where OSTEON_DEMO is set
+and only into a database it created itself: an empty one, which it marks with an
+`accounts.DemoDatabase` row, or one already so marked. Anything else is refused (DemoRefusedError).
 
 A few patients referred to the center also get a CT phantom study (sim_core's phantoms: lumbar,
 hip, knee; 60 slices of 256 x 256), uploaded through the imaging import service, and a simulation
@@ -10,20 +14,25 @@ case built from it by the same job code the "build case" button runs (in this pr
 cases exist when the loader returns). These are added whenever no simulation case exists yet.
 """
 
+import os
 import random
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from clinical_shell.accounts import passwords
+from clinical_shell.accounts.models import DemoDatabase
 from clinical_shell.audit import services as audit
 from clinical_shell.demo_data import (
     COMPLAINTS,
@@ -167,7 +176,30 @@ def _sign_ins() -> list[SignIn]:
     return sorted(seen.values(), key=lambda s: (list(ROLE_PASSWORDS).index(s.role), s.username))
 
 
+class DemoRefusedError(Exception):
+    """The database is not a demo database (or OSTEON_DEMO is not set): nothing was written."""
+
+
+def ensure_demo_database() -> None:
+    """Refuse unless OSTEON_DEMO is set and the database is empty of accounts or a marked demo."""
+    if not settings.OSTEON_DEMO:
+        raise DemoRefusedError(
+            "OSTEON_DEMO 未设置：演示账号的密码是公开的，只能载入演示数据库 / OSTEON_DEMO is not "
+            "set: demo accounts have published passwords and load into a demo database only"
+        )
+    with transaction.atomic():
+        if DemoDatabase.objects.exists():
+            return
+        if User.objects.exists():
+            raise DemoRefusedError(
+                "该数据库已有账户且不是演示数据库，拒绝载入 / this database has accounts and is "
+                "not a demo database: refused"
+            )
+        DemoDatabase.objects.create()
+
+
 def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> DemoResult:
+    ensure_demo_database()
     started = time.perf_counter()
     if Institution.objects.filter(code=chuxiong.CENTER_CODE).exists():
         result = DemoResult(created=False)
@@ -246,6 +278,12 @@ def _resident_id(area: str, born: date, sequence: int, sex: str) -> str:
     return body + check_char(body)
 
 
+def _hash_each(raw: list[str]) -> list[str]:
+    """One hash per account, each with its own salt (argon2-cffi hashes outside the GIL)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(make_password, raw))
+
+
 @transaction.atomic
 def _load(*, patients: int, rng: random.Random) -> DemoResult:
     institutions = build_chuxiong_network(actor=None)
@@ -254,8 +292,8 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
     area_by_county.setdefault("楚雄市", "532301")
     ortho = {d.institution_id: d for d in Department.objects.filter(code="ORTHO")}
 
-    # staff: one shared hash per role's demo password
-    hashes = {role: make_password(pw) for role, pw in ROLE_PASSWORDS.items()}
+    for pw in ROLE_PASSWORDS.values():
+        passwords.validate(pw)  # the demo's passwords meet the policy like any other
     plan: list[tuple[Institution, str, int]] = []
     for inst in insts:
         for role, count in STAFFING[inst.level].items():
@@ -265,9 +303,10 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
     for _, role, _ in plan:
         numbers[role] = numbers.get(role, 0) + 1
         usernames.append(f"{USERNAME_PREFIX[role]}{numbers[role]:03d}")
+    hashes = _hash_each([ROLE_PASSWORDS[role] for _, role, _ in plan])
     users = User.objects.bulk_create(
-        User(username=username, password=hashes[role])
-        for username, (_, role, _) in zip(usernames, plan, strict=True)
+        User(username=username, password=hashed)
+        for username, hashed in zip(usernames, hashes, strict=True)
     )
     people = Person.objects.bulk_create(
         Person(

@@ -5,7 +5,9 @@ the database is OSTEON_TEST_DATABASE_URL when set (pytest-django then creates `t
 else SQLite.
 """
 
+import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -83,6 +85,7 @@ INSTALLED_APPS = [
     "clinical_shell.credentialing",
     "clinical_shell.scheduling",
     "clinical_shell.notifications",
+    "axes",  # sign-in throttling per client address (clinical_shell.accounts.throttle)
 ]
 
 MIDDLEWARE = [
@@ -101,10 +104,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinical_shell.accounts.middleware.IdleTimeoutMiddleware",
+    "clinical_shell.accounts.middleware.ForcedPasswordChangeMiddleware",
     "clinical_shell.audit.context.AuditOriginMiddleware",
     "clinical_shell.middleware.DomainErrorPageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # turns a client lockout found while recording a failure into our 429 (axes' hook)
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clinical_shell.urls"
@@ -168,13 +174,54 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["clinical_shell.accounts.backends.LockoutModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "clinical_shell.accounts.backends.LockoutModelBackend",
+]
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "records:patient_search"
 
-# sign-in policy (等保 level 3 login-failure handling)
-OSTEON_LOCKOUT_FAILURES = 5
-OSTEON_LOCKOUT_SECONDS = 15 * 60
+# --- sign-in (等保 level 3 login-failure handling; docs/security.md "Sign-in") ---
+# per client address (django-axes, counted in the database): this many failures within the
+# cool-off refuse the address with 429 + Retry-After until the cool-off has passed
+OSTEON_SIGNIN_CLIENT_FAILURES = env_int("OSTEON_SIGNIN_CLIENT_FAILURES", 20)
+OSTEON_SIGNIN_CLIENT_COOLOFF_S = env_int("OSTEON_SIGNIN_CLIENT_COOLOFF_S", 15 * 60)
+# all clients together: this many failures within the cool-off refuse every sign-in attempt
+# (a distributed guess), 429 until the window passes
+OSTEON_SIGNIN_GLOBAL_FAILURES = env_int("OSTEON_SIGNIN_GLOBAL_FAILURES", 1000)
+# progressive delay: after this many failures, the next attempt waits 2, 4, 8 ... s up to the cap
+OSTEON_SIGNIN_ACCOUNT_FREE_FAILURES = 5
+OSTEON_SIGNIN_CLIENT_FREE_FAILURES = 10
+OSTEON_SIGNIN_MAX_DELAY_S = 5 * 60
+# this many failures in a row lock the account until its owner proves a second factor or an
+# administrator lifts the lock; failures older than the window are forgotten
+OSTEON_SIGNIN_LOCK_FAILURES = env_int("OSTEON_SIGNIN_LOCK_FAILURES", 30)
+OSTEON_SIGNIN_FAILURE_WINDOW_S = 24 * 3600
+# refused attempts (accounts.SignInFailure) are kept this long (network logs >= 6 months)
+OSTEON_SIGNIN_FAILURE_RETENTION_DAYS = env_int("OSTEON_SIGNIN_FAILURE_RETENTION_DAYS", 190)
+# at most this many password hashes at once per process (argon2 takes ~100 MiB each); an attempt
+# that cannot start one within the wait gets 503 + Retry-After
+OSTEON_PASSWORD_HASH_CONCURRENCY = env_int(
+    "OSTEON_PASSWORD_HASH_CONCURRENCY", max(1, min(4, os.cpu_count() or 1))
+)
+OSTEON_PASSWORD_HASH_WAIT_S = 2.0
+# the demo loader writes demo accounts (known passwords) only where this is set and into a
+# database it created itself (accounts.DemoDatabase row); `make run` sets it
+OSTEON_DEMO = env_bool("OSTEON_DEMO", False)
+AXES_ENABLED = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_FAILURE_LIMIT = OSTEON_SIGNIN_CLIENT_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=OSTEON_SIGNIN_CLIENT_COOLOFF_S)
+# REMOTE_ADDR only: behind deploy/nginx, uvicorn --proxy-headers has already replaced it with
+# the X-Forwarded-For nginx set, and only for a connection from loopback (forwarded_allow_ips)
+AXES_CLIENT_IP_CALLABLE = "clinical_shell.accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "clinical_shell.accounts.throttle.axes_lockout_response"
+AXES_RESET_ON_SUCCESS = False  # one good account must not clear an address's failures
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # keeps Retry-After truthful
+AXES_DISABLE_ACCESS_LOG = True  # successes are in the audit chain
+AXES_ENABLE_ACCESS_FAILURE_LOG = False  # failures are in accounts.SignInFailure (retention)
+AXES_VERBOSE = False
 OSTEON_IDLE_TIMEOUT_SECONDS = 30 * 60
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

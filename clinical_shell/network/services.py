@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from clinical_shell.accounts import passwords
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
 from clinical_shell.network import chuxiong
@@ -46,7 +47,11 @@ def create_person(
         raise DomainError(
             "username_taken", _("用户名已存在：%(username)s") % {"username": username}
         )
-    user = user_model.objects.create_user(username=username, password=password)
+    # the password policy applies to every account; one an administrator chose is changed at
+    # the first sign-in (actor None: the installer or a loader, not a person)
+    passwords.validate(password)
+    user = user_model.objects.create_user(username=username)
+    passwords.set_initial_password(user, password, by_administrator=actor is not None)
     person = Person.objects.create(user=user, full_name=full_name, title=title)
     audit.record(actor=actor, action="network.person_create", target=person)
     return person

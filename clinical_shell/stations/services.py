@@ -391,7 +391,12 @@ def sign_in_at_station(
     record the sign-in. Raises StationError("sign_in_refused")."""
     if method == StationSignIn.Method.PASSWORD:
         try:
-            user = check_sign_in(username=username, password=secret)
+            user = check_sign_in(
+                username=username,
+                password=secret,
+                client=f"station:{station.pk}",
+                channel="station",
+            )
         except DomainError as exc:
             raise StationError("sign_in_refused", exc.message, status=401) from None
     elif method == StationSignIn.Method.ONE_TIME_CODE:

@@ -19,6 +19,7 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
 ) -> None:
     settings.OSTEON_DICOM_ROOT = tmp_path / "dicom"  # type: ignore[attr-defined]
     settings.OSTEON_CASE_ROOT = tmp_path / "cases"  # type: ignore[attr-defined]
+    settings.OSTEON_DEMO = True  # type: ignore[attr-defined]
     result = load_demo(patients=300, seed=7, ct_cases=1)
     assert result.created and result.ct_cases == 1
     assert Institution.objects.filter(level="center").get().name == "楚雄彝族自治州人民医院"
