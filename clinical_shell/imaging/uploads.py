@@ -76,8 +76,11 @@ def expand_upload(name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes | F
         # one file is read whole for parsing: never past the per-file limit (the request-wide
         # limit is enforced earlier, while the upload streams to disk: clinical_shell.upload_limits)
         per_file = settings.OSTEON_DICOM_FILE_MAX_BYTES
-        data = stream.read(per_file + 1)
-        if len(data) > per_file:
+        stream.seek(0, os.SEEK_END)
+        too_big = stream.tell() > per_file
+        stream.seek(0)
+        data = b"" if too_big else stream.read(per_file + 1)
+        if too_big or len(data) > per_file:
             yield (
                 name,
                 FileRefusedError(gettext_noop("文件超过 %(limit)s MiB"), limit=per_file // 2**20),
