@@ -13,6 +13,7 @@ import numpy as np
 import typer
 
 from osteon.console import CommandError, emit
+from osteon.fluoro_cli import fluoro_command
 from sim_core.atomic_write import write_text_atomic
 from sim_core.metric_labels import metric_label
 
@@ -22,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+app.command("fluoro")(fluoro_command)
 
 BENCH_RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 BUILT_IN_SCRIPTS = ("expert", "novice")
