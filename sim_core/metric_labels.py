@@ -27,6 +27,17 @@ METRIC_LABELS: dict[str, str] = {
     "plunges": "突破次数 / plunges",
     "tip_apex_mm": "尖顶距 / tip–apex distance (mm)",
     "redirections": "调整方向次数 / redirections",
+    "lateral_peak_n": "撬拨峰值侧向力 / peak lateral (levering) force (N)",
+    "torque_peak_n_mm": "撬拨峰值扭矩 / peak levering torque (N·mm)",
+    "levering_s": "撬拨时长 / levering time (s)",
+    "plunge_speed_mm_s": "突破速度 / plunge speed (mm/s)",
+    "power_off_push_s": "未开钻推压时长 / pushing with power off (s)",
+    "power_off_peak_n": "未开钻推压峰值力 / peak force with power off (N)",
+    "breaches": "穿出骨皮质次数 / cortical exits",
+    "hole_completeness_pct": "钻孔完成度 / hole completeness (%)",
+    "hole_on_plan_pct": "计划路径钻通率 / planned path drilled (%)",
+    "removed_off_track_mm3": "钉道外去骨 / bone removed off the track (mm³)",
+    "protected_removed_mm3": "保护区去骨 / bone removed in the protected zone (mm³)",
 }
 
 

@@ -13,8 +13,14 @@ zones it scores against, what the case must hold, and each metric's pass thresho
   "requires_tissues": ["nerve"],                          (optional)
   "screw_diameter_mm": 5.0,                               (pedicle only)
   "force_limit_n": 6.0, "time_limit_s": 90, "seed": 1,
-  "metrics": {"<metric>": {"max": x} | {"min": x}, ...}
+  "metrics": {"<metric>": METRIC, ...}
 }
+METRIC = {"max": x} | {"min": x}                          the pass bound, plus optionally:
+         "weight": w       points of the score this metric carries (weights are normalised)
+         "ideal": v        the value earning full credit (default 0 for "max"; "min" with a
+                           weight must give it)
+         "fail_at": v      a critical error at or beyond v (>= v for "max", <= v for "min"):
+                           the attempt fails whatever the rest (see ``sim_core.scoring``)
 POINT  = {"landmark": NAME, "offset_lps_mm": [x, y, z]?, "toward": NAME?, "distance_mm": d?}
 SPHERE = {"centre": POINT, "radius_mm": r}
 ```
@@ -53,42 +59,54 @@ TOP_FIELDS = {
 REQUIRED = {"title", "scoring", "instrument", "plan", "force_limit_n", "time_limit_s", "metrics"}
 POINT_FIELDS = {"landmark", "offset_lps_mm", "toward", "distance_mm"}
 SPHERE_FIELDS = {"centre", "radius_mm"}
-# the metrics each scoring computes (see sim_core.scoring); a threshold on any other is an error
+# the metrics every scoring computes (see sim_core.scoring), then each scoring's own; a
+# threshold on any other is an error
+COMMON_METRICS: tuple[str, ...] = (
+    "time_s",
+    "peak_force_n",
+    "mean_contact_force_n",
+    "time_above_force_limit_s",
+    "nerve_contacts",
+    "nerve_contact_s",
+    "protected_contacts",
+    "protected_contact_s",
+    "removed_mm3",
+    "lateral_peak_n",
+    "torque_peak_n_mm",
+    "levering_s",
+    "plunge_mm",
+    "plunges",
+    "plunge_speed_mm_s",
+    "power_off_push_s",
+    "power_off_peak_n",
+    "breaches",
+    "redirections",
+)
+_DRILLED: tuple[str, ...] = (
+    "hole_completeness_pct",
+    "hole_on_plan_pct",
+    "removed_off_track_mm3",
+    "depth_mm",
+    "angle_deg",
+)
 METRICS: dict[str, tuple[str, ...]] = {
     "pedicle": (
+        *COMMON_METRICS,
+        *_DRILLED,
         "gr_grade_index",
         "breach_mm",
         "tip_offset_mm",
         "tail_offset_mm",
-        "angle_deg",
-        "nerve_contacts",
-        "nerve_contact_s",
-        "peak_force_n",
-        "time_s",
     ),
     "burr_target": (
+        *COMMON_METRICS,
         "target_removed_pct",
         "removed_outside_mm3",
-        "protected_contacts",
-        "protected_contact_s",
-        "nerve_contacts",
-        "peak_force_n",
-        "time_above_force_limit_s",
-        "time_s",
+        "protected_removed_mm3",
     ),
-    "guide_wire": (
-        "depth_mm",
-        "depth_error_mm",
-        "plunge_mm",
-        "plunges",
-        "tip_apex_mm",
-        "redirections",
-        "angle_deg",
-        "nerve_contacts",
-        "peak_force_n",
-        "time_s",
-    ),
+    "guide_wire": (*COMMON_METRICS, *_DRILLED, "depth_error_mm", "tip_apex_mm"),
 }
+METRIC_FIELDS = {"max", "min", "weight", "ideal", "fail_at"}
 
 Vector = npt.NDArray[np.float64]
 
@@ -116,9 +134,31 @@ class Threshold:
     metric: str
     bound: str  # "max" | "min"
     value: float
+    weight: float = 0.0  # points of the score (normalised over the scenario's metrics)
+    ideal: float | None = None  # full credit here (None: 0 for "max")
+    fail_at: float | None = None  # a critical error at or beyond this
 
     def passes(self, x: float) -> bool:
         return x <= self.value if self.bound == "max" else x >= self.value
+
+    def critical(self, x: float) -> bool:
+        """Whether ``x`` is a critical error (fails the attempt whatever the rest)."""
+        if self.fail_at is None:
+            return False
+        return x >= self.fail_at if self.bound == "max" else x <= self.fail_at
+
+    def credit(self, x: float) -> float:
+        """Share of this metric's points earned by ``x``: 1 at ``ideal``, ½ at the pass bound,
+        0 as far beyond the bound again (linear in between)."""
+        ideal = self.ideal if self.ideal is not None else 0.0
+        # distance from the ideal towards the bad side, in units of (bound - ideal)
+        span = self.value - ideal
+        bad = (x - ideal) if self.bound == "max" else (ideal - x)
+        span = span if self.bound == "max" else -span
+        if span <= 0.0:  # the bound is the ideal (e.g. "no contact"): all or nothing
+            return 1.0 if self.passes(x) else 0.0
+        u = max(0.0, bad / span)
+        return max(0.0, 1.0 - 0.5 * u)
 
 
 @dataclass(frozen=True)
@@ -236,6 +276,46 @@ def _sphere(source: str, where: str, data: Any) -> SphereSpec:
     )
 
 
+def _threshold(source: str, metric: str, spec: Any) -> Threshold:
+    if not isinstance(spec, dict) or len(set(spec) & {"max", "min"}) != 1:
+        raise _fail(source, f"指标 {metric} 需要 max 或 min", f"metric {metric}: give max or min")
+    unknown = sorted(set(spec) - METRIC_FIELDS)
+    if unknown:
+        raise _fail(
+            source,
+            f"指标 {metric} 有未知字段 {', '.join(unknown)}",
+            f"metric {metric}: unknown field(s) {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(METRIC_FIELDS))})",
+        )
+    kind = "max" if "max" in spec else "min"
+    where = f"metrics.{metric}"
+    value = _float(source, where, spec[kind], positive=False)
+    weight = _float(source, f"{where}.weight", spec.get("weight", 0.0), positive=False)
+    if weight < 0:
+        raise _fail(source, f"{where}.weight 不能为负", f"{where}.weight must not be negative")
+    ideal = (
+        _float(source, f"{where}.ideal", spec["ideal"], positive=False) if "ideal" in spec else None
+    )
+    if kind == "min" and weight > 0 and ideal is None:
+        raise _fail(
+            source, f"{where} 有权重时需要 ideal", f"{where}: a weighted min metric needs ideal"
+        )
+    fail_at = (
+        _float(source, f"{where}.fail_at", spec["fail_at"], positive=False)
+        if "fail_at" in spec
+        else None
+    )
+    t = Threshold(metric, kind, value, weight, ideal, fail_at)
+    # the ideal passes, and a critical value fails the bound too (never "critical but passed")
+    if ideal is not None and not t.passes(ideal):
+        raise _fail(source, f"{where}.ideal 不满足阈值", f"{where}.ideal must pass the bound")
+    if fail_at is not None and t.passes(fail_at):
+        raise _fail(
+            source, f"{where}.fail_at 必须超出阈值", f"{where}.fail_at must lie beyond the bound"
+        )
+    return t
+
+
 def scenario_from_dict(name: str, data: Any, *, source: str = "") -> Scenario:
     """Validate one scenario object; ``source`` names it in errors (the file)."""
     source = source or name
@@ -262,14 +342,7 @@ def scenario_from_dict(name: str, data: Any, *, source: str = "") -> Scenario:
                 f"unknown metric {metric!r} for scoring {scoring} "
                 f"(known: {', '.join(METRICS[scoring])})",
             )
-        if not (isinstance(bound, dict) and len(bound) == 1 and set(bound) <= {"max", "min"}):
-            raise _fail(
-                source, f"指标 {metric} 需要 max 或 min", f"metric {metric}: give max or min"
-            )
-        ((kind, value),) = bound.items()
-        thresholds.append(
-            Threshold(metric, kind, _float(source, f"metrics.{metric}", value, positive=False))
-        )
+        thresholds.append(_threshold(source, metric, bound))
     tissues = data.get("requires_tissues", [])
     if not isinstance(tissues, list) or any(t not in TISSUES for t in tissues):
         raise _fail(

@@ -1,18 +1,32 @@
-"""Scores: a scenario's metrics from the final state, each against its pass threshold.
+"""Scores: a scenario's metrics from the final state, a clinically weighted score, and the
+critical errors that fail an attempt whatever the rest. Reasoning and sources per scenario:
+``docs/scoring.md``.
 
-Three scorings (``Scenario.scoring``):
+Every metric covers the whole session: the engine's accumulators do not reset when the tool
+leaves bone and enters again (``sim_core.slots``), and the hole metrics read the final bone
+itself (what was drilled where), so withdrawing and re-entering hides nothing.
 
-- ``pedicle``: the final trajectory is the tool axis at the deepest point of the last
-  insertion. Tip offset = deepest tip to the planned target; tail offset = where the actual
+- The *trajectory* of a drilled scenario is the tool axis at the session's deepest point
+  along the plan. Tip offset = that tip to the planned target; tail offset = where the actual
   line crosses the plane through the planned entry (normal to the plan) to the planned entry;
-  angle between the axes. The Gertzbein–Robbins grade comes from the largest breach of a screw
-  of ``screw_diameter_mm`` along that line, measured against the bone of the *original* case
-  (A none, B < 2 mm, C < 4, D < 6, E ≥ 6; Gertzbein & Robbins 1990, 5-grade form), ignoring
-  the first ``ENTRY_SKIP_MM`` behind the entry where the screw head sits on the bone surface.
-- ``burr_target``: % of the target zone's bone removed, bone removed outside it (mm³),
-  protected-zone contacts and their duration, peak force, time above the force limit.
-- ``guide_wire``: depth along the plan, plunge past the far cortex, tip–apex distance (3-D,
-  tip to the planned target's landmark), redirections (insertions after the first).
+  angle between the axes.
+- ``pedicle``: the Gertzbein–Robbins grade comes from the largest breach of a screw of
+  ``screw_diameter_mm`` along that line, measured against the bone of the *original* case (A
+  none, B < 2 mm, C < 4, D < 6, E ≥ 6; Gertzbein & Robbins 1990, 5-grade form), ignoring the
+  first ``ENTRY_SKIP_MM`` behind the entry where the screw head sits on the bone surface.
+- drilled scenarios (``pedicle``, ``guide_wire``): hole completeness = bone actually drilled
+  along the trajectory over the bone on the planned path (a push with the power off drills
+  nothing); bone removed off that track (a redrilled, levered or abandoned tract).
+- ``burr_target``: % of the target zone's bone removed, bone removed outside it and inside the
+  protected zone (mm³), protected-zone contacts and their duration.
+- ``guide_wire``: depth along the plan, tip–apex distance (3-D, tip to the planned target's
+  landmark).
+
+Score (0–100): each weighted metric earns ``Threshold.credit`` of its points (1 at its ideal,
+½ at its pass bound, 0 as far beyond the bound again); the sum is normalised by the weights.
+An attempt passes when no graded metric is beyond its bound and no critical error occurred
+(``Threshold.fail_at``); a failed attempt shows at most ``FAIL_CAP``, one with a critical
+error at most ``CRITICAL_CAP``.
 """
 
 import math
@@ -27,31 +41,44 @@ from sim_core.model import CaseModel
 from sim_core.slots import (
     DT_S,
     R_OUTSIDE_MM3,
+    R_PROTECTED_MM3,
     R_TARGET_MM3,
     R_TOTAL_MM3,
     S_ABOVE_LIMIT_TICKS,
+    S_BREACH_EVENTS,
     S_CONTACT_TICKS,
     S_DEEPEST_DIR,
     S_DEEPEST_TIP,
     S_DEPTH_MAX_MM,
     S_FORCE_SUM_N,
     S_INSERTIONS,
+    S_LATERAL_ABOVE_TICKS,
+    S_LATERAL_PEAK_N,
     S_NERVE_EVENTS,
     S_NERVE_TICKS,
     S_PEAK_FORCE_N,
     S_PLUNGE_MAX_MM,
+    S_PLUNGE_SPEED_MAX_MM_S,
     S_PLUNGES,
+    S_POWER_OFF_PEAK_N,
+    S_POWER_OFF_TICKS,
     S_PROTECTED_EVENTS,
     S_PROTECTED_TICKS,
     S_REMOVED,
     S_TICK,
+    S_TORQUE_ABOVE_TICKS,
+    S_TORQUE_PEAK_N_MM,
     ZONE_TARGET,
 )
 from sim_core.state import SimState
 
 GR_GRADES = "ABCDE"
 ENTRY_SKIP_MM = 5.0  # the screw's first millimetres sit in the entry hole, not in a pedicle wall
-SAMPLE_MM = 0.25  # step along the trajectory when measuring breach
+SAMPLE_MM = 0.25  # step along the trajectory when measuring breach and the hole
+FAIL_CAP = 59.0  # a failed attempt never shows a score that reads as a pass (60 and up)
+CRITICAL_CAP = 20.0  # one with a critical error shows at most this
+DRILLED_FRACTION = 0.5  # a voxel with less than this share of its bone left counts as drilled
+OFF_TRACK_MARGIN_MM = 1.0  # removal this far beyond the tool's radius from the track is off it
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,9 @@ class MetricResult:
     bound: str  # "max" | "min" | "" (reported, not graded)
     threshold: float | None
     passed: bool | None
+    weight: float = 0.0  # points of the score (normalised over the sheet); 0: pass/fail only
+    credit: float | None = None  # share of its points earned (graded metrics)
+    critical: bool = False  # a critical error: the attempt fails whatever the rest
 
 
 @dataclass(frozen=True)
@@ -74,19 +104,41 @@ class ScoreSheet:
         return tuple(m for m in self.metrics if m.passed is not None)
 
     @property
+    def critical_errors(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.metrics if m.critical)
+
+    @property
     def passed(self) -> bool:
-        return all(m.passed for m in self.graded)
+        return not self.critical_errors and all(m.passed for m in self.graded)
+
+    @property
+    def raw_score(self) -> float:
+        """Weighted credit before the caps (0–100); equal weights where none are given."""
+        graded = self.graded
+        if not graded:
+            return 0.0
+        total = sum(m.weight for m in graded)
+        if total <= 0.0:
+            return 100.0 * sum(m.credit or 0.0 for m in graded) / len(graded)
+        return 100.0 * sum(m.weight * (m.credit or 0.0) for m in graded) / total
 
     @property
     def score(self) -> float:
-        """Percentage of graded metrics passed (0–100)."""
-        graded = self.graded
-        return 100.0 * sum(1 for m in graded if m.passed) / len(graded) if graded else 0.0
+        """The weighted score (0–100), capped for a failed attempt and for a critical error."""
+        s = self.raw_score
+        if not self.passed:
+            s = min(s, FAIL_CAP)
+        if self.critical_errors:
+            s = min(s, CRITICAL_CAP)
+        return s
 
     def value(self, name: str) -> float:
+        return self.metric(name).value
+
+    def metric(self, name: str) -> MetricResult:
         for m in self.metrics:
             if m.name == name:
-                return m.value
+                return m
         raise KeyError(name)
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,12 +146,16 @@ class ScoreSheet:
             "scenario": self.scenario,
             "passed": self.passed,
             "score": self.score,
+            "critical_errors": list(self.critical_errors),
             "metrics": {
                 m.name: {
                     "value": m.value,
                     "bound": m.bound or None,
                     "threshold": m.threshold,
                     "passed": m.passed,
+                    "weight": m.weight,
+                    "credit": m.credit,
+                    "critical": m.critical,
                 }
                 for m in self.metrics
             },
@@ -182,6 +238,17 @@ def _common(model: CaseModel, st: npt.NDArray[np.float64]) -> dict[str, float]:
         "protected_contacts": st[S_PROTECTED_EVENTS],
         "protected_contact_s": st[S_PROTECTED_TICKS] * DT_S,
         "removed_mm3": st[S_REMOVED + R_TOTAL_MM3],
+        # levering: force across the shaft, or torque on it, while it is in bone
+        "lateral_peak_n": st[S_LATERAL_PEAK_N],
+        "torque_peak_n_mm": st[S_TORQUE_PEAK_N_MM],
+        "levering_s": max(st[S_LATERAL_ABOVE_TICKS], st[S_TORQUE_ABOVE_TICKS]) * DT_S,
+        "plunge_mm": st[S_PLUNGE_MAX_MM],
+        "plunges": st[S_PLUNGES],
+        "plunge_speed_mm_s": st[S_PLUNGE_SPEED_MAX_MM_S],
+        "power_off_push_s": st[S_POWER_OFF_TICKS] * DT_S,
+        "power_off_peak_n": st[S_POWER_OFF_PEAK_N],
+        "breaches": st[S_BREACH_EVENTS],
+        "redirections": max(0.0, st[S_INSERTIONS] - 1.0),
     }
 
 
@@ -205,16 +272,77 @@ def _trajectory(model: CaseModel, st: npt.NDArray[np.float64]) -> dict[str, Any]
     }
 
 
+def _samples(
+    model: CaseModel, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.intp], ...]:
+    # voxel indices every SAMPLE_MM from a to b (inside the grid)
+    length = float(np.linalg.norm(b - a))
+    t = np.arange(0.0, length + 1e-9, SAMPLE_MM) / max(length, 1e-9)
+    points = a[None, :] + t[:, None] * (b - a)[None, :]
+    idx = np.rint(points / model.spacing_mm).astype(np.intp)
+    inside = np.all((idx >= 0) & (idx < np.asarray(model.shape)), axis=1)
+    return tuple(idx[inside].T)
+
+
+def _hole(
+    model: CaseModel, state: SimState, traj: dict[str, Any], values: dict[str, float]
+) -> None:
+    """Hole completeness, the hole on the plan line, and bone removed off the track."""
+    plan = model.plan
+    entry, target = np.asarray(plan.entry_mm), np.asarray(plan.target_mm)
+    on_plan = _samples(model, entry, target)
+    plan_bone = model.density0[on_plan] > 0
+    plan_bone_n = int(np.count_nonzero(plan_bone))
+    tail, tip = traj["tail"], traj["tip"]
+    if not traj["inserted"] or plan_bone_n == 0:
+        values["hole_completeness_pct"] = 0.0
+        values["hole_on_plan_pct"] = 0.0
+    else:
+        track = _samples(model, tail, tip)
+        drilled_track = (model.density0[track] > 0) & (
+            state.density[track] < DRILLED_FRACTION * model.density0[track]
+        )
+        done = int(np.count_nonzero(drilled_track))
+        values["hole_completeness_pct"] = 100.0 * min(1.0, done / plan_bone_n)
+        drilled_plan = plan_bone & (
+            state.density[on_plan] < DRILLED_FRACTION * model.density0[on_plan]
+        )
+        values["hole_on_plan_pct"] = 100.0 * int(np.count_nonzero(drilled_plan)) / plan_bone_n
+    # bone removed farther than the tool's radius (plus a margin) from the track segment
+    rho0 = model.density0
+    removed = (rho0 > 0) & (state.density < rho0)
+    where = np.argwhere(removed)
+    if where.size == 0:
+        values["removed_off_track_mm3"] = 0.0
+        return
+    centres = where.astype(np.float64) * model.spacing_mm
+    seg = tip - tail
+    seg_len2 = float(np.dot(seg, seg))
+    if seg_len2 > 1e-12 and traj["inserted"]:
+        t = np.clip(((centres - tail) @ seg) / seg_len2, 0.0, 1.0)
+        nearest = tail[None, :] + t[:, None] * seg[None, :]
+        dist = np.linalg.norm(centres - nearest, axis=1)
+    else:
+        dist = np.full(len(centres), np.inf)
+    off = dist > model.instrument.radius_mm + OFF_TRACK_MARGIN_MM
+    i, j, k = where[off].T
+    share = 1.0 - state.density[i, j, k] / rho0[i, j, k]
+    values["removed_off_track_mm3"] = float(np.sum(share)) * model.spacing_mm**3
+
+
 def _pedicle(model: CaseModel, state: SimState, values: dict[str, float]) -> dict[str, Any]:
-    traj = _trajectory(model, state.st)
+    st = state.st
+    traj = _trajectory(model, st)
     values["tip_offset_mm"] = traj["tip_offset_mm"]
     values["tail_offset_mm"] = traj["tail_offset_mm"]
     values["angle_deg"] = traj["angle_deg"]
+    values["depth_mm"] = st[S_DEPTH_MAX_MM] if traj["inserted"] else 0.0
     radius = 0.5 * model.scenario.screw_diameter_mm
     breach = screw_breach_mm(model, traj["tail"], traj["tip"], radius) if traj["inserted"] else 99.0
     grade = gr_grade(breach)
     values["breach_mm"] = breach
     values["gr_grade_index"] = float(GR_GRADES.index(grade))
+    _hole(model, state, traj, values)
     return {
         "gr_grade": grade,
         "final_tip_mm": [float(x) for x in traj["tip"]],
@@ -229,6 +357,7 @@ def _burr(model: CaseModel, state: SimState, values: dict[str, float]) -> dict[s
     removed_target = st[S_REMOVED + R_TARGET_MM3]
     values["target_removed_pct"] = 100.0 * removed_target / target_mm3 if target_mm3 else 0.0
     values["removed_outside_mm3"] = st[S_REMOVED + R_OUTSIDE_MM3]
+    values["protected_removed_mm3"] = st[S_REMOVED + R_PROTECTED_MM3]
     return {"target_bone_mm3": target_mm3}
 
 
@@ -239,13 +368,11 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
     depth = st[S_DEPTH_MAX_MM] if traj["inserted"] else 0.0
     values["depth_mm"] = depth
     values["depth_error_mm"] = abs(depth - plan.length_mm)
-    values["plunge_mm"] = st[S_PLUNGE_MAX_MM]
-    values["plunges"] = st[S_PLUNGES]
     apex_name = model.scenario.target.landmark
     apex = np.asarray(plan.landmarks_mm.get(apex_name, plan.target_mm))
     values["tip_apex_mm"] = float(np.linalg.norm(traj["tip"] - apex))
-    values["redirections"] = max(0.0, st[S_INSERTIONS] - 1.0)
     values["angle_deg"] = traj["angle_deg"]
+    _hole(model, state, traj, values)
     return {"final_tip_mm": [float(x) for x in traj["tip"]], "planned_depth_mm": plan.length_mm}
 
 
@@ -259,7 +386,9 @@ def score(model: CaseModel, state: SimState) -> ScoreSheet:
         extras = _burr(model, state, values)
     else:
         extras = _guide_wire(model, state, values)
+    # further metric groups (e.g. fluoroscopy shots) add their values here, before grading
     thresholds = {t.metric: t for t in model.scenario.thresholds}
+    total_weight = sum(t.weight for t in thresholds.values())
     metrics = []
     for name in sorted(values):
         value = float(values[name])
@@ -271,6 +400,9 @@ def score(model: CaseModel, state: SimState) -> ScoreSheet:
                 bound=t.bound if t else "",
                 threshold=t.value if t else None,
                 passed=t.passes(value) if t else None,
+                weight=100.0 * t.weight / total_weight if t and total_weight > 0 else 0.0,
+                credit=t.credit(value) if t else None,
+                critical=t.critical(value) if t else False,
             )
         )
     return ScoreSheet(scenario=model.scenario.name, metrics=tuple(metrics), extras=extras)
