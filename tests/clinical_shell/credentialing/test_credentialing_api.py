@@ -1,6 +1,7 @@
 """The credentialing API: apply, vote, decide, revoke, check; problem details on bad input."""
 
 from collections.abc import Callable
+from typing import Any
 
 from credentialing_board import Board
 from django.contrib.auth.models import User
@@ -14,7 +15,7 @@ from clinical_shell.credentialing.models import Application, Privilege
 API = "/api/v1/credentialing"
 
 
-def _post(client: Client, url: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+def _post(client: Client, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     response = client.post(url, body, content_type="application/json")
     return response.status_code, response.json()
 
