@@ -14,6 +14,10 @@ OSTEON := .venv/bin/osteon
 DEB_PACKAGES := ffmpeg chromium libegl1 libgl1-mesa-dri libgles2 libosmesa6 xvfb fonts-noto-cjk gcc gettext
 DEMO_SERIES := var/demo/ct-lumbar
 DEMO_CASE := assets/cases/demo-lumbar
+# a demo case per region, so every scenario has one to run on (lumbar: pedicle, burr; hip:
+# femoral neck guide wire; knee: lesion burr); each is a phantom series, then its case
+DEMO_REGIONS := lumbar hip knee
+DEMO_CASES := $(foreach r,$(DEMO_REGIONS),assets/cases/demo-$(r)/case.json)
 # the DICOM viewer (Cornerstone3D) is bundled at build time from the locked npm packages
 VIEWER := clinical_shell/imaging/static/imaging/viewer/viewer.js
 VIEWER_DIR := clinical_shell/imaging/frontend
@@ -23,7 +27,7 @@ CHARTS := clinical_shell/training/static/training/charts/charts.js
 CHARTS_DIR := clinical_shell/training/frontend
 CHARTS_SRC := $(wildcard $(CHARTS_DIR)/src/*.js) $(CHARTS_DIR)/package-lock.json
 
-.PHONY: help run test deps system-deps viewer messages lint typecheck pytest bench clean
+.PHONY: help run demo-cases test deps system-deps viewer messages lint typecheck pytest bench clean
 
 help:
 	@echo "make run   install what is missing, build the demo case, load the demo region, serve the shell, open scenario 1"
@@ -61,14 +65,19 @@ $(CHARTS): $(CHARTS_SRC)
 messages: deps system-deps
 	cd clinical_shell && ../$(VENV_PY) manage.py compilemessages --ignore node_modules -v 0
 
-$(DEMO_SERIES)/.done: | deps
-	$(OSTEON) phantom ct $(DEMO_SERIES) --region lumbar --seed 7
+var/demo/ct-%/.done: | deps
+	$(OSTEON) phantom ct var/demo/ct-$* --region $* --seed 7
 	@touch $@
 
-$(DEMO_CASE)/case.json: $(DEMO_SERIES)/.done
-	$(OSTEON) case build $(DEMO_SERIES) $(DEMO_CASE) --force
+# keep the series once built (make would delete it as an intermediate of the case)
+.PRECIOUS: var/demo/ct-%/.done
 
-run: deps system-deps messages $(VIEWER) $(CHARTS) $(DEMO_CASE)/case.json
+assets/cases/demo-%/case.json: var/demo/ct-%/.done
+	$(OSTEON) case build var/demo/ct-$* assets/cases/demo-$* --force
+
+demo-cases: $(DEMO_CASES)
+
+run: deps system-deps messages $(VIEWER) $(CHARTS) $(DEMO_CASES)
 	$(OSTEON) shell keys
 	OSTEON_DEMO=true $(OSTEON) demo
 

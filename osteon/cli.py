@@ -2,6 +2,7 @@
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
@@ -20,11 +21,19 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def _demo() -> None:
-    """Open the demo case: a window where there is a display, else an offscreen screenshot."""
+def _demo(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="pedicle_pilot_hole, burr_lesion (lumbar case), femoral_neck_guide_wire (hip), "
+            "knee_lesion_burr (knee) / 场景"
+        ),
+    ] = "pedicle_pilot_hole",
+) -> None:
+    """Open a scenario on its demo case: a window where there is a display, else headless."""
     from osteon.demo import run_demo
 
-    run_demo()
+    run_demo(scenario=scenario)
 
 
 def build_app(wanted: str | None) -> typer.Typer:

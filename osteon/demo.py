@@ -23,15 +23,44 @@ from pathlib import Path
 from osteon.console import CommandError, emit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_CASE = ROOT / "assets" / "cases" / "demo-lumbar"
+DEMO_CASE_DIR = ROOT / "assets" / "cases"
+DEMO_CASE = DEMO_CASE_DIR / "demo-lumbar"
 DEMO_SCREENSHOT = ROOT / "var" / "demo" / "demo-lumbar.png"
 DEMO_SCENARIO = "pedicle_pilot_hole"
+# the demo case each scenario runs on (`make run` builds assets/cases/demo-<region>; the shell
+# offers every case built there when a session is started, see stations.selectors.asset_cases)
+DEMO_REGIONS = ("lumbar", "hip", "knee")
+SCENARIO_REGION = {
+    "pedicle_pilot_hole": "lumbar",
+    "burr_lesion": "lumbar",
+    "femoral_neck_guide_wire": "hip",
+    "knee_lesion_burr": "knee",
+}
 SESSION_DIR = ROOT / "var" / "demo" / "session"
 # the first start collects and compresses the static files (about 25 s here) before uvicorn
 SHELL_READY_TIMEOUT_S = 180.0
 # the demo's simulator station: enrolled once, its keys and outbox kept here
 STATION_DIR = ROOT / "var" / "station"
 STATION_ROOM = "模拟训练室 1"
+
+
+def demo_case(region: str, case_dir: Path = DEMO_CASE_DIR) -> Path:
+    """The demo case directory of a region (lumbar, hip, knee)."""
+    if region not in DEMO_REGIONS:
+        raise CommandError(
+            f"没有这个演示部位 / no demo region {region!r} (known: {', '.join(DEMO_REGIONS)})"
+        )
+    return case_dir / f"demo-{region}"
+
+
+def demo_case_for(scenario: str, case_dir: Path = DEMO_CASE_DIR) -> Path:
+    """The demo case a scenario runs on."""
+    if scenario not in SCENARIO_REGION:
+        raise CommandError(
+            f"没有演示病例的场景 / no demo case for scenario {scenario!r} "
+            f"(known: {', '.join(sorted(SCENARIO_REGION))})"
+        )
+    return demo_case(SCENARIO_REGION[scenario], case_dir)
 
 
 def _osteon(*args: str) -> list[str]:
@@ -139,23 +168,27 @@ def show_case(case_dir: Path = DEMO_CASE, screenshot: Path = DEMO_SCREENSHOT) ->
     return png
 
 
-def run_live_session(case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR) -> None:
-    """Scenario 1 in a window with the mouse/keyboard device; recorded so that it replays."""
+def run_live_session(
+    case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR, scenario: str = DEMO_SCENARIO
+) -> None:
+    """A scenario in a window with the mouse/keyboard device; recorded so that it replays."""
     out_dir.mkdir(parents=True, exist_ok=True)
     args = _osteon(
-        "sim", "run", str(case_dir), "--scenario", DEMO_SCENARIO, "--device", "mouse",
+        "sim", "run", str(case_dir), "--scenario", scenario, "--device", "mouse",
         "--record", str(out_dir / "live.osrec"),
     )  # fmt: skip
     if subprocess.run(args, cwd=ROOT, check=False).returncode != 0:
         raise CommandError("演示模拟失败 / the demo simulation failed (see above)")
 
 
-def run_scripted_session(case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR) -> Path:
-    """Scenario 1 with the scripted expert, headless: screenshot, recording and result JSON."""
+def run_scripted_session(
+    case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR, scenario: str = DEMO_SCENARIO
+) -> Path:
+    """A scenario with the scripted expert, headless: screenshot, recording and result JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result = out_dir / "result.json"
     args = _osteon(
-        "sim", "run", str(case_dir), "--scenario", DEMO_SCENARIO, "--device", "scripted:expert",
+        "sim", "run", str(case_dir), "--scenario", scenario, "--device", "scripted:expert",
         "--screenshot", str(out_dir / "final.png"), "--record", str(out_dir / "session.osrec"),
         "--json",
     )  # fmt: skip
@@ -164,20 +197,23 @@ def run_scripted_session(case_dir: Path = DEMO_CASE, out_dir: Path = SESSION_DIR
         raise CommandError("演示模拟失败 / the demo simulation failed (see above)")
     result.write_bytes(done.stdout)
     score = json.loads(done.stdout)
+    grade = f", grade {score['gr_grade']}" if "gr_grade" in score else ""
     emit(
         score,
         as_json=False,
         human=(
-            f"椎弓根置钉演示（专家脚本）/ pedicle pilot hole, scripted expert: "
+            f"演示（专家脚本）/ {scenario} on {case_dir.name}, scripted expert: "
             f"{'通过 / passed' if score.get('passed') else '未通过 / failed'}, "
-            f"score {score.get('score')}, grade {score.get('gr_grade')}; "
+            f"score {score.get('score')}{grade}; "
             f"screenshot {out_dir / 'final.png'}, result {result}"
         ),
     )
     return result
 
 
-def run_demo(port: int | None = None) -> None:
+def run_demo(port: int | None = None, scenario: str = DEMO_SCENARIO) -> None:
+    """Serve the shell with its station, and open ``scenario`` on its demo case."""
+    case_dir = demo_case_for(scenario)
     port = port or int(os.environ.get("OSTEON_PORT", "8000"))
     # a SIGTERM to `make run` must also stop the shell child: unwind through `finally`
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
@@ -193,13 +229,13 @@ def run_demo(port: int | None = None) -> None:
         )
         from sim_core.view.display import has_display
 
-        # with a display the surgeon drives scenario 1 with the mouse; without one the
+        # with a display the surgeon drives the scenario with the mouse; without one the
         # scripted expert runs it headless and leaves a screenshot and the result
         if has_display():
-            run_live_session()
+            run_live_session(case_dir, scenario=scenario)
         else:
-            show_case()
-            run_scripted_session()
+            show_case(case_dir, DEMO_SCREENSHOT.with_name(f"{case_dir.name}.png"))
+            run_scripted_session(case_dir, scenario=scenario)
         shell.wait()
     except KeyboardInterrupt:
         pass
