@@ -277,3 +277,42 @@ class RefusedMessage(models.Model):
     def reason_display(self) -> str:
         """Why it was refused, in the active language."""
         return reasons.describe(self.reason_code, self.reason_params, self.reason)
+
+
+class ReplayVideo(models.Model):
+    """A result's recording as an H.264 MP4 (replayed, drawn offscreen, encoded in a background
+    job: `stations.replay_video`), with the metrics timeline the replay page shows beside it."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RENDERING = "rendering", _("生成中")
+        READY = "ready", _("可播放")
+        FAILED = "failed", _("失败")
+
+    result = models.OneToOneField(
+        SessionResult, on_delete=models.CASCADE, related_name="replay_video"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # the MP4, relative to MEDIA_ROOT (served by the replay views, never as a public file)
+    path = models.CharField(max_length=300, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    frames = models.PositiveIntegerField(default=0)
+    fps = models.PositiveSmallIntegerField(default=0)
+    width = models.PositiveSmallIntegerField(default=0)
+    height = models.PositiveSmallIntegerField(default=0)
+    duration_s = models.FloatField(default=0.0)
+    # replay + drawing + encoding, wall time, and simulated seconds per wall second
+    render_wall_s = models.FloatField(default=0.0)
+    speed_x_real_time = models.FloatField(default=0.0)
+    # events (breach, plunge, nerve, protected, force) with their time, force per frame
+    timeline = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"replay video of result {self.result_id} ({self.state})"

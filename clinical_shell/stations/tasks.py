@@ -14,11 +14,13 @@ from huey.contrib.djhuey import db_periodic_task
 from clinical_shell.jobs.models import Job
 from clinical_shell.jobs.registry import job_task
 from clinical_shell.jobs.running import JobContext
-from clinical_shell.stations import services
+from clinical_shell.stations import replay_video, services
 from clinical_shell.stations.access import visible_sessions
 from clinical_shell.stations.models import SessionResult
 
 VERIFY_RESULT = "stations.verify_result"
+# the replay-video job kind is declared in replay_video (imported here so workers know it)
+RENDER_REPLAY_VIDEO = replay_video.RENDER_REPLAY_VIDEO
 
 
 def _may_view(user: User | AnonymousUser, job: Job) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from clinical_shell.stations import views
+from clinical_shell.stations import replay_views, views
 
 app_name = "stations"
 urlpatterns: list[URLPattern] = [
@@ -14,4 +14,25 @@ urlpatterns: list[URLPattern] = [
     path("sessions/<int:session_id>/", views.session_detail, name="session_detail"),
     path("sessions/<int:session_id>/state.json", views.session_state, name="session_state"),
     path("sign-in-code/", views.sign_in_code, name="sign_in_code"),
+    path("results/<int:result_id>/replay/", replay_views.result_replay, name="result_replay"),
+    path(
+        "results/<int:result_id>/replay/render/",
+        replay_views.result_replay_render,
+        name="result_replay_render",
+    ),
+    path(
+        "results/<int:result_id>/replay/state.json",
+        replay_views.result_replay_state,
+        name="result_replay_state",
+    ),
+    path(
+        "results/<int:result_id>/replay/timeline.json",
+        replay_views.result_replay_timeline,
+        name="result_replay_timeline",
+    ),
+    path(
+        "results/<int:result_id>/replay.mp4",
+        replay_views.result_replay_mp4,
+        name="result_replay_mp4",
+    ),
 ]
