@@ -18,12 +18,14 @@ from clinical_shell.records.access import (
     clinical_institution_ids,
     require_writer_at,
 )
-from clinical_shell.records.models import DuplicateCandidate, Encounter, Patient
+from clinical_shell.records.models import DuplicateCandidate, Encounter, MergeRequest, Patient
 from clinical_shell.records.schemas import (
     DuplicateOut,
     EncounterIn,
     EncounterOut,
+    MergeDecisionIn,
     MergeIn,
+    MergeRequestOut,
     PatientIn,
     PatientListOut,
     PatientOut,
@@ -94,11 +96,14 @@ def list_duplicates(request: HttpRequest) -> QuerySet[DuplicateCandidate]:
 
 @router.post(
     "/duplicates/{candidate_id}/merge",
-    response={200: PatientOut, **ERRORS},
-    summary="Merge a duplicate pair (history kept) / 合并",
+    response={202: MergeRequestOut, **ERRORS},
+    summary="Request a merge of a duplicate pair / 申请合并",
 )
-def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -> Patient:
-    _candidate, first, second = access_duplicate(request.user, candidate_id)
+def merge_duplicate(
+    request: HttpRequest, candidate_id: int, payload: MergeIn
+) -> Status[MergeRequest]:
+    """Nothing merges yet: another reviewer approves (`.../merge/approve`) or rejects it."""
+    candidate, first, second = access_duplicate(request.user, candidate_id)
     if payload.survivor_id not in (first.pk, second.pk):
         raise DomainError(
             "survivor_not_in_pair",
@@ -106,8 +111,45 @@ def merge_duplicate(request: HttpRequest, candidate_id: int, payload: MergeIn) -
             status=422,
         )
     survivor, merged = (first, second) if payload.survivor_id == first.pk else (second, first)
-    return services.merge_patients(
-        actor=signed_in_user(request), survivor=survivor, merged=merged, reason=payload.reason
+    merge_request = services.request_merge(
+        actor=signed_in_user(request),
+        candidate=candidate,
+        survivor=survivor,
+        merged=merged,
+        reason=payload.reason,
+    )
+    return Status(202, merge_request)
+
+
+def _pending(candidate_id: int) -> MergeRequest:
+    pending = selectors.pending_merge_request(candidate_id)
+    if pending is None:
+        raise NotFoundError("no_merge_request", _("没有待批准的合并申请"))
+    return pending
+
+
+@router.post(
+    "/duplicates/{candidate_id}/merge/approve",
+    response={200: PatientOut, **ERRORS},
+    summary="Approve a merge request (a second person) / 批准合并",
+)
+def approve_merge(request: HttpRequest, candidate_id: int, payload: MergeDecisionIn) -> Patient:
+    """By someone other than the requester (403 `second_person_required`); merges now."""
+    access_duplicate(request.user, candidate_id)
+    return services.approve_merge(
+        actor=signed_in_user(request), merge_request=_pending(candidate_id), note=payload.note
+    )
+
+
+@router.post(
+    "/duplicates/{candidate_id}/merge/reject",
+    response={200: MergeRequestOut, **ERRORS},
+    summary="Reject a merge request (a second person) / 驳回合并",
+)
+def reject_merge(request: HttpRequest, candidate_id: int, payload: MergeDecisionIn) -> MergeRequest:
+    access_duplicate(request.user, candidate_id)
+    return services.reject_merge(
+        actor=signed_in_user(request), merge_request=_pending(candidate_id), note=payload.note
     )
 
 

@@ -59,11 +59,20 @@ class EncounterForm(MarksInvalid, forms.Form):
 
 
 class DuplicateDecisionForm(MarksInvalid, forms.Form):
-    """A reviewer's decision on a duplicate pair: merge (survivor + reason) or dismiss."""
+    """A reviewer's decision on a duplicate pair: request a merge (survivor + reason) or dismiss;
+    on a pending merge request, a second reviewer approves or rejects it (with a note)."""
 
-    action = forms.ChoiceField(choices=[("merge", _("合并")), ("dismiss", _("非同一人"))])
+    action = forms.ChoiceField(
+        choices=[
+            ("merge", _("合并")),
+            ("dismiss", _("非同一人")),
+            ("approve", _("批准合并")),
+            ("reject", _("驳回")),
+        ]
+    )
     survivor = forms.TypedChoiceField(coerce=int, required=False, label=_("保留的档案"))
     reason = forms.CharField(label=_("原因"), max_length=300, required=False)
+    note = forms.CharField(label=_("审核意见"), max_length=300, required=False)
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: object, pair_ids: tuple[int, int], **kwargs: object) -> None:
@@ -78,4 +87,6 @@ class DuplicateDecisionForm(MarksInvalid, forms.Form):
                 self.add_error("survivor", _("请选择保留的档案"))
             if not str(data.get("reason") or "").strip():
                 self.add_error("reason", _("合并须说明原因"))
+        if data.get("action") == "reject" and not str(data.get("note") or "").strip():
+            self.add_error("note", _("驳回须说明原因"))
         return data

@@ -238,3 +238,47 @@ class DuplicateCandidate(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["patient", "other"], name="duplicate_pair_unique")
         ]
+
+
+class MergeRequest(models.Model):
+    """One reviewer asks to merge a duplicate pair; a second, different person decides.
+
+    Separation of duties (等保 2.0: no one person both proposes and carries out a change to a
+    patient's identity): the merge runs only when someone other than the requester approves it,
+    enforced by the service and, as a last line, by a database constraint.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待批准")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已驳回")
+
+    candidate = models.ForeignKey(
+        DuplicateCandidate, on_delete=models.PROTECT, related_name="merge_requests"
+    )
+    survivor = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    merged = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["candidate"],
+                condition=models.Q(status="pending"),
+                name="merge_request_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decided_by=models.F("requested_by")),
+                name="merge_request_decided_by_another",
+            ),
+        ]

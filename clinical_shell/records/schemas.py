@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from ninja import Field, Schema
 
-from clinical_shell.records.models import Diagnosis, Encounter, Patient, Procedure
+from clinical_shell.records.models import Diagnosis, Encounter, MergeRequest, Patient, Procedure
 from clinical_shell.schema_fields import model_field
 
 # free text without a column limit (TextField): bounded here, far above any real note
@@ -85,3 +85,31 @@ class DuplicateOut(Schema):
 class MergeIn(Schema):
     survivor_id: int
     reason: str = Field(min_length=1, max_length=300)
+
+
+class MergeRequestOut(Schema):
+    """A merge waiting for (or decided by) a second person."""
+
+    id: int
+    candidate_id: int
+    survivor_id: int
+    merged_id: int
+    reason: str
+    status: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str
+
+    @staticmethod
+    def resolve_requested_by(obj: MergeRequest) -> str:
+        return obj.requested_by.get_username()
+
+    @staticmethod
+    def resolve_decided_by(obj: MergeRequest) -> str | None:
+        return obj.decided_by.get_username() if obj.decided_by is not None else None
+
+
+class MergeDecisionIn(Schema):
+    note: str = model_field(MergeRequest, "decision_note", "")

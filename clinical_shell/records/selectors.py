@@ -25,6 +25,7 @@ from clinical_shell.records.models import (
     Diagnosis,
     DuplicateCandidate,
     Encounter,
+    MergeRequest,
     Patient,
     Procedure,
 )
@@ -165,4 +166,13 @@ def in_care_at(patient_id: int, institution_ids: list[int]) -> bool:
         CareRelationship.objects.filter(
             patient_id=patient_id, institution_id__in=institution_ids
         ).exists()
+    )
+
+
+def pending_merge_request(candidate_id: int) -> MergeRequest | None:
+    """The merge request of a duplicate pair waiting for a second person, if any."""
+    return (
+        MergeRequest.objects.select_related("requested_by__person", "survivor", "merged")
+        .filter(candidate_id=candidate_id, status=MergeRequest.Status.PENDING)
+        .first()
     )

@@ -8,11 +8,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.forms.models import model_to_dict
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clinical_shell.audit import services as audit
-from clinical_shell.errors import DomainError
+from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.network.models import Department, Institution
 from clinical_shell.records.identity import (
     ResidentIdError,
@@ -34,6 +37,7 @@ from clinical_shell.records.models import (
     Document,
     DuplicateCandidate,
     Encounter,
+    MergeRequest,
     Patient,
     Procedure,
     RecordVersion,
@@ -394,15 +398,176 @@ def dismiss_duplicate(
     return candidate
 
 
-@transaction.atomic
-def merge_patients(*, actor: User, survivor: Patient, merged: Patient, reason: str) -> Patient:
-    """Fold `merged` into `survivor`: records move over; its row stays (merged_into) as history."""
+def _check_mergeable(survivor: Patient, merged: Patient, reason: str) -> None:
     if survivor.pk == merged.pk:
         raise DomainError("merge_self", _("不能与自身合并"))
     if merged.merged_into_id is not None or survivor.merged_into_id is not None:
         raise DomainError("already_merged", _("患者已被合并"))
     if not reason.strip():
         raise RecordValidationError({"reason": _("合并须说明原因")})
+
+
+def _pending_request(candidate: DuplicateCandidate) -> MergeRequest | None:
+    return (
+        MergeRequest.objects.select_for_update()
+        .filter(candidate=candidate, status=MergeRequest.Status.PENDING)
+        .first()
+    )
+
+
+@transaction.atomic
+def request_merge(
+    *,
+    actor: User,
+    candidate: DuplicateCandidate,
+    survivor: Patient,
+    merged: Patient,
+    reason: str,
+) -> MergeRequest:
+    """Ask for `merged` to be folded into `survivor`; nothing moves until another person
+    approves (`approve_merge`). The caller opened the pair (access_duplicate)."""
+    locked = DuplicateCandidate.objects.select_for_update().get(pk=candidate.pk)
+    if locked.status != DuplicateCandidate.Status.OPEN:
+        raise DomainError("duplicate_closed", _("该疑似重复已处理"))
+    if {survivor.pk, merged.pk} != {locked.patient_id, locked.other_id}:
+        raise DomainError("merge_not_this_pair", _("只能合并这对疑似重复中的两份档案"), status=422)
+    _check_mergeable(survivor, merged, reason)
+    if _pending_request(locked) is not None:
+        raise DomainError("merge_pending", _("该疑似重复已有待批准的合并申请"))
+    merge_request = MergeRequest.objects.create(
+        candidate=locked,
+        survivor=survivor,
+        merged=merged,
+        reason=reason.strip(),
+        requested_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="patient.merge_request",
+        patient_id=survivor.pk,
+        target=merge_request,
+        reason=merge_request.reason,
+        detail={"merged_id": merged.pk, "candidate_id": locked.pk},
+    )
+    return merge_request
+
+
+def _refuse_requester(*, actor: User, merge_request: MergeRequest, action: str) -> None:
+    """The requester may not decide their own request: refused, and the refusal audited.
+
+    Runs before the decision's transaction, so the audit row of the refusal is kept.
+    """
+    if merge_request.requested_by_id != actor.pk:
+        return
+    audit.record(
+        actor=actor,
+        action=action,
+        success=False,
+        patient_id=merge_request.survivor_id,
+        target=merge_request,
+        detail={"refused": "second_person_required"},
+    )
+    raise PermissionDeniedError("second_person_required", _("合并须由申请人以外的另一位审核人批准"))
+
+
+def _decide(*, actor: User, merge_request: MergeRequest) -> MergeRequest:
+    """The pending request, locked, when `actor` may decide it (not its requester)."""
+    locked = MergeRequest.objects.select_for_update().get(pk=merge_request.pk)
+    if locked.status != MergeRequest.Status.PENDING:
+        raise DomainError("merge_request_decided", _("该合并申请已处理"))
+    if locked.requested_by_id == actor.pk:  # (checked before; the row is now locked)
+        raise PermissionDeniedError(
+            "second_person_required", _("合并须由申请人以外的另一位审核人批准")
+        )
+    return locked
+
+
+def approve_merge(*, actor: User, merge_request: MergeRequest, note: str = "") -> Patient:
+    """A second person approves: the merge runs now, in one transaction. The caller opened
+    the pair (access_duplicate) as `actor`."""
+    _refuse_requester(actor=actor, merge_request=merge_request, action="patient.merge_approve")
+    return _approve_merge(actor=actor, merge_request=merge_request, note=note)
+
+
+@transaction.atomic
+def _approve_merge(*, actor: User, merge_request: MergeRequest, note: str) -> Patient:
+    locked = _decide(actor=actor, merge_request=merge_request)
+    locked.status = MergeRequest.Status.APPROVED
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.decision_note = note.strip()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit.record(
+        actor=actor,
+        action="patient.merge_approve",
+        patient_id=locked.survivor_id,
+        target=locked,
+        reason=locked.decision_note,
+        detail={"requested_by": locked.requested_by_id, "merged_id": locked.merged_id},
+    )
+    survivor = _merge_patients(
+        actor=actor,
+        survivor=Patient.objects.select_for_update().get(pk=locked.survivor_id),
+        merged=Patient.objects.select_for_update().get(pk=locked.merged_id),
+        reason=locked.reason,
+        requested_by=locked.requested_by,
+    )
+    _tell_requester(locked, approved=True)
+    return survivor
+
+
+def reject_merge(*, actor: User, merge_request: MergeRequest, note: str) -> MergeRequest:
+    """A second person refuses: nothing moves; the pair stays open for another decision."""
+    _refuse_requester(actor=actor, merge_request=merge_request, action="patient.merge_reject")
+    if not note.strip():
+        raise RecordValidationError({"note": _("驳回须说明原因")})
+    return _reject_merge(actor=actor, merge_request=merge_request, note=note)
+
+
+@transaction.atomic
+def _reject_merge(*, actor: User, merge_request: MergeRequest, note: str) -> MergeRequest:
+    locked = _decide(actor=actor, merge_request=merge_request)
+    locked.status = MergeRequest.Status.REJECTED
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.decision_note = note.strip()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit.record(
+        actor=actor,
+        action="patient.merge_reject",
+        patient_id=locked.survivor_id,
+        target=locked,
+        reason=locked.decision_note,
+        detail={"requested_by": locked.requested_by_id, "merged_id": locked.merged_id},
+    )
+    _tell_requester(locked, approved=False)
+    return locked
+
+
+def _tell_requester(merge_request: MergeRequest, *, approved: bool) -> None:
+    # no patient name in the notice (it may go out by e-mail): the pair's number and a link
+    from clinical_shell.notifications.services import notify
+
+    title = (
+        format_lazy(gettext_lazy("合并申请已批准：疑似重复 #{}"), merge_request.candidate_id)
+        if approved
+        else format_lazy(gettext_lazy("合并申请被驳回：疑似重复 #{}"), merge_request.candidate_id)
+    )
+    requester = merge_request.requested_by
+    url = reverse("records:duplicate_review", args=[merge_request.candidate_id])
+    transaction.on_commit(
+        lambda: notify([requester], title=title, url=url, kind="records.merge_request")
+    )
+
+
+def _merge_patients(
+    *, actor: User, survivor: Patient, merged: Patient, reason: str, requested_by: User
+) -> Patient:
+    """Fold `merged` into `survivor`: records move over; its row stays (merged_into) as history.
+
+    Only through `approve_merge`: the caller holds the transaction and the request's lock.
+    """
+    _check_mergeable(survivor, merged, reason)
     moved = {
         "encounters": Encounter.objects.filter(patient=merged).update(patient=survivor),
         "allergies": Allergy.objects.filter(patient=merged).update(patient=survivor),
@@ -440,7 +605,7 @@ def merge_patients(*, actor: User, survivor: Patient, merged: Patient, reason: s
         patient_id=survivor.pk,
         target=merged,
         reason=reason,
-        detail={"merged_id": merged.pk, **moved},
+        detail={"merged_id": merged.pk, "requested_by": requested_by.pk, **moved},
     )
     return survivor
 

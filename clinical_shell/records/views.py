@@ -5,10 +5,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError
 from clinical_shell.records import selectors, services
 from clinical_shell.records.access import (
     access_duplicate,
@@ -147,26 +149,38 @@ def duplicate_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
-    """Side by side; POST merge asks for confirmation first, POST dismiss closes the pair."""
+    """Side by side. A merge is requested (after a confirmation) and carried out only when a
+    second reviewer approves it; dismiss closes the pair."""
     candidate, first, second = access_duplicate(request.user, candidate_id)
+    pending = selectors.pending_merge_request(candidate.pk)
     form = DuplicateDecisionForm(request.POST or None, pair_ids=(first.pk, second.pk))
     confirm = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        actor = signed_in_user(request)
+        if data["action"] in ("approve", "reject"):
+            if pending is None:
+                raise DomainError("no_merge_request", _("没有待批准的合并申请"))
+            if data["action"] == "reject":
+                services.reject_merge(actor=actor, merge_request=pending, note=data["note"])
+                return redirect("records:duplicate_review", candidate_id=candidate.pk)
+            survivor = services.approve_merge(actor=actor, merge_request=pending, note=data["note"])
+            return redirect("records:patient_timeline", patient_id=survivor.pk)
+        if pending is not None:
+            raise DomainError("merge_pending", _("该疑似重复已有待批准的合并申请"))
         if data["action"] == "dismiss":
-            services.dismiss_duplicate(
-                actor=signed_in_user(request), candidate=candidate, reason=data["reason"]
-            )
+            services.dismiss_duplicate(actor=actor, candidate=candidate, reason=data["reason"])
             return redirect("records:duplicate_queue")
         survivor, merged = (first, second) if data["survivor"] == first.pk else (second, first)
         if data["confirmed"]:
-            services.merge_patients(
-                actor=signed_in_user(request),
+            services.request_merge(
+                actor=actor,
+                candidate=candidate,
                 survivor=survivor,
                 merged=merged,
                 reason=data["reason"],
             )
-            return redirect("records:patient_timeline", patient_id=survivor.pk)
+            return redirect("records:duplicate_review", candidate_id=candidate.pk)
         confirm = True
     form.mark_invalid()
     status = 422 if request.method == "POST" and not form.is_valid() else 200
@@ -178,7 +192,15 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
         )
         for patient in (first, second)
     ]
-    context = {"candidate": candidate, "pair": pair, "form": form, "confirm": confirm}
+    context = {
+        "candidate": candidate,
+        "pair": pair,
+        "form": form,
+        "confirm": confirm,
+        "pending": pending,
+        # the requester sees the request waiting; only someone else may decide it
+        "may_decide": pending is not None and pending.requested_by_id != request.user.pk,
+    }
     if confirm:
         context["survivor"], context["merged"] = survivor, merged
     return render(request, "records/duplicate_review.html", context, status=status)

@@ -7,7 +7,7 @@ from clinical_shell.audit.models import AuditEvent
 from clinical_shell.errors import NotFoundError, PermissionDeniedError
 from clinical_shell.records import services as records
 from clinical_shell.records.access import access_encounter, access_patient
-from clinical_shell.records.models import Patient
+from clinical_shell.records.models import DuplicateCandidate, Patient
 
 # persona -> (may read, may write) for a patient registered at 妥甸 and seen at 双柏
 EXPECTED = {
@@ -94,10 +94,12 @@ def test_a_merged_patient_resolves_to_the_survivor(
         sex="M",
         birth_date=patient_in_shuangbai.birth_date,
     )
-    records.merge_patients(
+    request = records.request_merge(
         actor=personas.county_surgeon,
+        candidate=DuplicateCandidate.objects.get(patient=twin),
         survivor=patient_in_shuangbai,
         merged=twin,
         reason="同一人 / same person",
     )
+    records.approve_merge(actor=personas.township_doctor, merge_request=request)
     assert access_patient(personas.township_doctor, twin.pk) == patient_in_shuangbai

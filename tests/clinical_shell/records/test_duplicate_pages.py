@@ -1,4 +1,4 @@
-"""Duplicate review pages: the queue, side by side, merge after a confirmation, dismiss; audited."""
+"""Duplicate review pages: the queue, side by side, merge request after a confirmation, dismiss."""
 
 from datetime import date
 from typing import Any
@@ -107,7 +107,8 @@ def test_a_merge_needs_a_reason_and_a_confirmation_then_keeps_history(
     twin.refresh_from_db()
     assert twin.merged_into_id is None
     assert not AuditEvent.objects.filter(action="patient.merge").exists()
-    # confirmed: merged into the survivor, the twin's row kept, the pair closed, audited
+    # confirmed: a merge request, still nothing merged (a second reviewer decides:
+    # test_merge_approval.py)
     done = client.post(
         url,
         {
@@ -117,18 +118,13 @@ def test_a_merge_needs_a_reason_and_a_confirmation_then_keeps_history(
             "confirmed": "on",
         },
     )
-    assert done.status_code == 302
-    assert done["Location"] == f"/patients/{patient_in_shuangbai.pk}/"
+    assert done.status_code == 302 and done["Location"] == url
     twin.refresh_from_db()
-    assert twin.merged_into_id == patient_in_shuangbai.pk and twin.deleted_at is None
-    candidate.refresh_from_db()
-    assert candidate.status == DuplicateCandidate.Status.MERGED
-    assert candidate.reviewed_by_id == personas.township_doctor.pk
-    event = AuditEvent.objects.get(action="patient.merge")
+    assert twin.merged_into_id is None
+    assert 'data-role="awaiting-second-person"' in client.get(url).content.decode()
+    event = AuditEvent.objects.get(action="patient.merge_request")
     assert event.actor_user_id == personas.township_doctor.pk and event.reason == "本人到院核实"
     assert event.detail["merged_id"] == twin.pk
-    # the pair is closed: reviewing it again is a conflict
-    assert client.get(url).status_code == 409
 
 
 def test_the_outsider_cannot_merge_or_dismiss(

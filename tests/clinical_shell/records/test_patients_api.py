@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
-from shell_personas import SHUANGBAI_MAN_ID, Network, Personas
+from shell_personas import SHUANGBAI_MAN_ID, Network, Personas, make_persona
 
 from clinical_shell.accounts import services as accounts
 from clinical_shell.audit.models import AuditEvent
+from clinical_shell.network.models import Role
 from clinical_shell.records import services as records
 from clinical_shell.records.models import Patient
 
@@ -185,7 +186,16 @@ def test_duplicate_queue_merge_and_dismiss_through_the_api(
     body = json.dumps({"survivor_id": patient_in_shuangbai.pk, "reason": "同一人"})
     refused = _bearer(personas.outsider).post(url, body, content_type="application/json")
     assert refused.status_code == 403
-    merged = client.post(url, body, content_type="application/json")
+    requested = client.post(url, body, content_type="application/json")
+    assert requested.status_code == 202, requested.content
+    assert requested.json()["status"] == "pending"
+    # the requester cannot approve their own request; a second reviewer at the same place can
+    own = client.post(url + "/approve", "{}", content_type="application/json")
+    assert own.status_code == 403 and own.json()["code"] == "second_person_required"
+    second = make_persona(
+        "he.township", "何乡医", "assistant", (shell_network.tuodian, Role.TOWNSHIP_DOCTOR)
+    )
+    merged = _bearer(second).post(url + "/approve", "{}", content_type="application/json")
     assert merged.status_code == 200, merged.content
     assert merged.json()["id"] == patient_in_shuangbai.pk
     twin.refresh_from_db()

@@ -110,12 +110,14 @@ def test_merge_moves_records_and_keeps_the_merged_row_and_history(
     records.add_allergy(
         actor=personas.township_doctor, patient=twin, substance="青霉素", severity="severe"
     )
-    survivor = records.merge_patients(
+    request = records.request_merge(
         actor=personas.county_surgeon,
+        candidate=DuplicateCandidate.objects.get(patient=twin),
         survivor=patient_in_shuangbai,
         merged=twin,
         reason="同一人 / same person",
     )
+    survivor = records.approve_merge(actor=personas.township_doctor, merge_request=request)
     twin.refresh_from_db()
     assert twin.merged_into_id == survivor.pk  # the merged row stays
     assert survivor.encounters.count() == 2 and survivor.allergies.count() == 1
