@@ -86,10 +86,17 @@ class ApiToken(models.Model):
     )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, help_text="first characters, to recognise a token")
+    # HMAC-SHA-256 keyed from SECRET_KEY (accounts.tokens.hash_token), not a plain SHA-256
     token_sha256 = models.CharField(max_length=64, unique=True)
+    # e.g. ["read:patients", "write:imaging"] (accounts.tokens.ALL_SCOPES)
+    scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    # null only on tokens made before expiry existed: those count as expired
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # owner, sign_out, password_change, ...
+    revoke_reason = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
