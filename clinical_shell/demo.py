@@ -207,6 +207,11 @@ def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> 
         result = _load(patients=patients, rng=random.Random(seed))
     if ct_cases and not SimulationCase.objects.exists():
         result.ct_cases = _load_ct_cases(count=ct_cases)
+    # training and credentialing: modules on the built demo case, a resident cohort with
+    # learning curves, a pending application (skipped when present or the case is not built)
+    from clinical_shell.credentialing.demo import load_training_demo
+
+    load_training_demo()
     result.seconds = time.perf_counter() - started
     result.sign_ins = _sign_ins()
     return result

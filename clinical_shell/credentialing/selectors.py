@@ -110,6 +110,7 @@ def evidence(applicant: User, requirement: Requirement, *, limit: int = 50) -> l
                 "score": r["score"],
                 "passed": r["passed"],
                 "at": r["received_at"].isoformat(),
+                "received_at": r["received_at"],
                 "metrics": r["metrics"],
                 "url": result_link(r["id"], r["session_id"]),
             }
