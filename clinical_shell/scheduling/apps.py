@@ -1,3 +1,5 @@
+"""Operation bookings, checked against surgeons' privileges and institutions' licences."""
+
 from django.apps import AppConfig
 
 
@@ -7,3 +9,8 @@ class SchedulingConfig(AppConfig):
     name = "clinical_shell.scheduling"
     label = "scheduling"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from clinical_shell.scheduling import signals
+
+        signals.connect()

@@ -204,15 +204,15 @@ def test_revocation_flags_bookings_not_performed_and_the_next_booking_is_refused
     services.mark_performed(actor=scene.personas.county_surgeon, booking=done)
     pending = Booking.objects.get(pk=_book(scene).json()["id"])
 
+    # revoking is enough: scheduling follows the privilege's save
     credentialing.revoke_privilege(
         actor=_admin_of(scene), privilege=scene.privilege, reason="术后严重并发症"
     )
-    services.flag_bookings_for(scene.privilege.pk, "术后严重并发症", code="privilege_revoked")
 
     pending.refresh_from_db()
     done.refresh_from_db()
     assert pending.state == Booking.State.FLAGGED
-    assert pending.flag_reason == "术后严重并发症"
+    assert (pending.flag_code, pending.flag_reason) == ("privilege_revoked", "术后严重并发症")
     assert done.state == Booking.State.PERFORMED
     assert Notification.objects.filter(
         recipient=scene.personas.county_surgeon, kind="scheduling.flag"
@@ -238,8 +238,9 @@ def test_a_booking_another_privilege_still_covers_is_not_flagged(scene: Scene) -
         valid_from=timezone.localdate(),
         valid_until=timezone.localdate() + timedelta(days=700),
     )
-    Privilege.objects.filter(pk=scene.privilege.pk).update(status=Privilege.Status.SUSPENDED)
-    assert services.flag_bookings_for(scene.privilege.pk, "暂停") == []
+    credentialing.suspend_privilege(
+        actor=_admin_of(scene), privilege=scene.privilege, reason="暂停复核"
+    )
     booking.refresh_from_db()
     assert booking.state == Booking.State.BOOKED
     assert booking.grade_privilege_id == other.pk
