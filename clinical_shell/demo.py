@@ -199,6 +199,8 @@ def ensure_demo_database() -> None:
 
 
 def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> DemoResult:
+    for pw in ROLE_PASSWORDS.values():
+        passwords.validate(pw)  # the demo's passwords meet the policy like any other
     ensure_demo_database()
     started = time.perf_counter()
     if Institution.objects.filter(code=chuxiong.CENTER_CODE).exists():
@@ -297,8 +299,6 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
     area_by_county.setdefault("楚雄市", "532301")
     ortho = {d.institution_id: d for d in Department.objects.filter(code="ORTHO")}
 
-    for pw in ROLE_PASSWORDS.values():
-        passwords.validate(pw)  # the demo's passwords meet the policy like any other
     plan: list[tuple[Institution, str, int]] = []
     for inst in insts:
         for role, count in STAFFING[inst.level].items():
