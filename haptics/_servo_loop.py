@@ -210,7 +210,10 @@ def run_servo(
     return tick
 
 
-@njit(cache=True, nogil=True)
+# Not cached: numba keys a cache entry on this file alone, so a cached loop keeps running the
+# engine it was compiled with after sim_core/_kernels.py changes (seen: a replay that no longer
+# matched the loop's state). Compiling takes a few seconds, once per process, in warm_up.
+@njit(cache=False, nogil=True)
 def run_engine_servo(
     model_arrays: Any,
     density: npt.NDArray[np.float32],

@@ -43,6 +43,7 @@ from sim_core.slots import (
     KIND_CYLINDER,
     KIND_SPHERE,
     N_HANDOFF,
+    N_HOLE_BINS,
     N_OVERLAP,
     N_POSE,
     N_REMOVED,
@@ -60,7 +61,10 @@ from sim_core.slots import (
     P_ENGAGE_GAP_TICKS,
     P_FORCE_LIMIT_N,
     P_GAIN_N,
+    P_GRIP_MM,
+    P_LATERAL_LIMIT_N,
     P_MAX_FORCE_N,
+    P_MAX_TORQUE_N_MM,
     P_PLAN_ENTRY,
     P_PLAN_TARGET,
     P_PLUNGE_MM,
@@ -68,9 +72,12 @@ from sim_core.slots import (
     P_PROXY_OFF,
     P_PROXY_ON,
     P_PROXY_RELEASE_MM,
+    P_ROT_SLACK_MM3,
     P_SPACING_MM,
+    P_SPRING_SAT_N,
     P_TEXTURE_N,
     P_THRUST_REF_N,
+    P_TORQUE_LIMIT_N_MM,
     Q_DIR,
     Q_NORMAL,
     Q_TIP,
@@ -81,32 +88,49 @@ from sim_core.slots import (
     R_TOTAL_MM3,
     RHO_REF_G_CM3,
     S_ABOVE_LIMIT_TICKS,
+    S_ANGLE_GAP_RAD,
+    S_BREACH_EVENTS,
+    S_BREACH_TICKS,
+    S_CAND_POSE,
     S_CONTACT_TICKS,
     S_DEEPEST_DIR,
     S_DEEPEST_TIP,
     S_DEPTH_MAX_MM,
     S_DEVICE,
+    S_DEVICE_DIR,
+    S_DEVICE_NORMAL,
     S_DIR,
     S_DISPLAY,
+    S_DISPLAY_TORQUE,
     S_ENGAGED,
     S_EXIT,
+    S_EXIT_SPEED_MM_S,
     S_EXITED,
     S_FORCE,
     S_FORCE_SUM_N,
+    S_HOLE,
+    S_HOLE_DONE_BINS,
     S_INS_DEEPEST_DIR,
     S_INS_DEEPEST_TIP,
     S_INS_DEPTH_MAX_MM,
     S_INSERTIONS,
     S_LAST_ENGAGED_TICK,
+    S_LATERAL_ABOVE_TICKS,
+    S_LATERAL_N,
+    S_LATERAL_PEAK_N,
     S_NERVE_EVENTS,
     S_NERVE_TICKS,
     S_OVERLAP,
     S_PEAK_FORCE_N,
     S_PLUNGE_MAX_MM,
     S_PLUNGE_NOW_MM,
+    S_PLUNGE_SPEED_MAX_MM_S,
     S_PLUNGES,
     S_POSE,
+    S_POWER_OFF_PEAK_N,
+    S_POWER_OFF_TICKS,
     S_POWERED_TICKS,
+    S_PREV_TIP,
     S_PROTECTED_EVENTS,
     S_PROTECTED_TICKS,
     S_PROXY_ON,
@@ -115,8 +139,14 @@ from sim_core.slots import (
     S_RNG,
     S_TICK,
     S_TIP_IN_BONE,
+    S_TIP_SPEED_MM_S,
     S_TIP_WAS_IN_BONE,
     S_TOOL,
+    S_TOOL_NORMAL,
+    S_TORQUE,
+    S_TORQUE_ABOVE_TICKS,
+    S_TORQUE_PEAK_N_MM,
+    SPEED_TAU_S,
     T_CUT_MM,
     T_EROSION,
     T_KIND,
@@ -437,6 +467,34 @@ def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: 
     return occ
 
 
+@njit(f8(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, f8, f8, f8), cache=True, nogil=True)
+def _occupied_beyond(density, spacing_mm, tool, pose, tx, ty, tz, from_mm):  # type: ignore[no-untyped-def]
+    """Volume (mm³) of voxels with bone left inside the tool, tip at (tx, ty, tz), lying more
+    than ``from_mm`` behind the tip: the part of the tool that does not cut (the shaft).
+
+    Orientation from ``pose`` (its tip is ignored). The orientation proxy asks it whether a
+    turn would push the shaft into bone.
+    """
+    s = spacing_mm
+    vox = s * s * s
+    tip = (tx, ty, tz)
+    d, n, w = _axes(pose)
+    i0, i1, j0, j1, k0, k1 = _bounds(tool, pose, tip, s, density.shape, tool[T_LENGTH_MM])
+    occ = np.float64(0.0)
+    for i in range(i0, i1):
+        x = i * s
+        for j in range(j0, j1):
+            y = j * s
+            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, tool[T_LENGTH_MM])
+            for k in range(ka, kb):
+                if density[i, j, k] <= 0.0:
+                    continue
+                inside, behind, _, _, _ = _member(tool, d, n, w, x - tx, y - ty, k * s - tz)
+                if inside and behind > from_mm:
+                    occ += vox
+    return occ
+
+
 @njit(cache=True, nogil=True)
 def _overlap_force(params, tool, weighted_mm3, occ_mm3, push, vel):  # type: ignore[no-untyped-def]
     # Forsslund: F = P·(V/R³)·n̂ − D·v while in contact (n̂ the mean push direction)
@@ -540,6 +598,14 @@ def _erode(density, density0, label, spacing_mm, tool, pose, amount, removed):  
 
 @njit(cache=True, nogil=True)
 def _gather(density, label, s, tool, pose, o, c, work):  # type: ignore[no-untyped-def]
+    # the voxels the tool may cover with its tip on o..c (see _gather_grown)
+    return _gather_grown(density, label, s, tool, pose, o, c, 0.0, work)
+
+
+@njit(cache=True, nogil=True)
+def _gather_grown(density, label, s, tool, pose, o, c, extra, work):  # type: ignore[no-untyped-def]
+    # as _gather, the tool grown ``extra`` mm more: room for the proxy's turn this tick (a
+    # turn by a about the tip moves no point of the tool more than a times its reach)
     # List in ``work`` every voxel holding bone or a label that the tool could cover with its
     # tip anywhere on the segment o..c (orientation from ``pose``): the tool grown by
     # g = |c - o| in every direction (radius, width and both ends) holds the tool at any tip
@@ -551,7 +617,7 @@ def _gather(density, label, s, tool, pose, o, c, work):  # type: ignore[no-untyp
     if work.shape[0] < N_WORK_ROWS or work.shape[1] < N_WORK_MIN:
         return -1, 0  # no room even for the grown tool and the handoff
     d, _, _ = _axes(pose)
-    g = math.sqrt((c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 + (c[2] - o[2]) ** 2) + EPS_MM
+    g = math.sqrt((c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 + (c[2] - o[2]) ** 2) + extra + EPS_MM
     grown = work[W_TOOL, :N_TOOL]
     for a in range(N_TOOL):
         grown[a] = tool[a]
@@ -635,6 +701,20 @@ def _count_inside(work, count, tool, pose, tx, ty, tz):  # type: ignore[no-untyp
                 (behind >= 0.0) & (behind <= length) & (abs(b) <= half_width) & (abs(c) <= radius)
             )
     return inside
+
+
+@njit(cache=True, nogil=True)
+def _count_beyond(work, count, tool, pose, tx, ty, tz, from_mm):  # type: ignore[no-untyped-def]
+    # _occupied_beyond from the first ``count`` listed (bone) voxels, as a voxel count
+    d, n, w = _axes(pose)
+    inside_n = 0
+    for e in range(count):
+        inside, behind, _, _, _ = _member(
+            tool, d, n, w, work[W_X, e] - tx, work[W_Y, e] - ty, work[W_Z, e] - tz
+        )
+        if inside and behind > from_mm:
+            inside_n += 1
+    return inside_n
 
 
 @njit(cache=True, nogil=True)
@@ -725,11 +805,16 @@ def _xorshift(st):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, nogil=True)
 def _set_pose(st, inp):  # type: ignore[no-untyped-def]
-    # the pose row from the input: normalised axis (the last one when absent), blade normal
+    # the hand's pose from the input: position, normalised axis (the last one when absent),
+    # blade normal, velocity; the pose row takes the tool's (proxy's) axis and normal, which
+    # _move_proxy turns toward the hand's where bone allows
     pose = st[S_POSE : S_POSE + N_POSE]
     ax, ay, az = inp[I_AXIS], inp[I_AXIS + 1], inp[I_AXIS + 2]
     m = math.sqrt(ax * ax + ay * ay + az * az)
-    d = (ax / m, ay / m, az / m) if m > 1e-09 else (st[S_DIR], st[S_DIR + 1], st[S_DIR + 2])
+    if m > 1e-09:
+        d = (ax / m, ay / m, az / m)
+    else:
+        d = (st[S_DEVICE_DIR], st[S_DEVICE_DIR + 1], st[S_DEVICE_DIR + 2])
     # blade normal: the tool-frame x axis turned by the orientation, made normal to the axis
     qw, qx, qy, qz = inp[I_QUAT], inp[I_QUAT + 1], inp[I_QUAT + 2], inp[I_QUAT + 3]
     nx = 1.0 - 2.0 * (qy * qy + qz * qz)
@@ -741,23 +826,194 @@ def _set_pose(st, inp):  # type: ignore[no-untyped-def]
     nz -= dot * d[2]
     m = math.sqrt(nx * nx + ny * ny + nz * nz)
     n = (nx / m, ny / m, nz / m) if m > 1e-6 else _perpendicular(d)
+    first = st[S_TICK] == 0.0  # the session starts with the tool in the hand
     for a in range(3):
-        pose[Q_DIR + a] = d[a]
-        pose[Q_NORMAL + a] = n[a]
-        pose[Q_VEL + a] = inp[I_VEL + a]
-        st[S_DIR + a] = d[a]
+        st[S_DEVICE_DIR + a] = d[a]
+        st[S_DEVICE_NORMAL + a] = n[a]
         st[S_DEVICE + a] = inp[I_POS + a]
+        pose[Q_VEL + a] = inp[I_VEL + a]
+        if first:
+            st[S_DIR + a] = d[a]
+            st[S_TOOL_NORMAL + a] = n[a]
+        pose[Q_DIR + a] = st[S_DIR + a]
+        pose[Q_NORMAL + a] = st[S_TOOL_NORMAL + a]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _turned(v, u, c, sn):  # type: ignore[no-untyped-def]
+    # Rodrigues: v turned about unit u by the angle with cosine c and sine sn
+    dot = v[0] * u[0] + v[1] * u[1] + v[2] * u[2]
+    cx = u[1] * v[2] - u[2] * v[1]
+    cy = u[2] * v[0] - u[0] * v[2]
+    cz = u[0] * v[1] - u[1] * v[0]
+    return (
+        v[0] * c + cx * sn + u[0] * dot * (1.0 - c),
+        v[1] * c + cy * sn + u[1] * dot * (1.0 - c),
+        v[2] * c + cz * sn + u[2] * dot * (1.0 - c),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _turn_to_hand(tool, st):  # type: ignore[no-untyped-def]
+    # (u, angle): the turn about unit u (case frame, through the tip) that brings the tool's
+    # orientation onto the hand's. Round tools: the axis only (their spin does not matter);
+    # blades: the whole frame (axis and blade normal)
+    d = (st[S_DIR], st[S_DIR + 1], st[S_DIR + 2])
+    h = (st[S_DEVICE_DIR], st[S_DEVICE_DIR + 1], st[S_DEVICE_DIR + 2])
+    cx = d[1] * h[2] - d[2] * h[1]
+    cy = d[2] * h[0] - d[0] * h[2]
+    cz = d[0] * h[1] - d[1] * h[0]
+    sn = math.sqrt(cx * cx + cy * cy + cz * cz)
+    c = d[0] * h[0] + d[1] * h[1] + d[2] * h[2]
+    if tool[T_KIND] != KIND_BLADE:
+        if sn < 1e-12:
+            if c > 0.0:
+                return (1.0, 0.0, 0.0), 0.0
+            return _perpendicular(d), math.pi
+        return (cx / sn, cy / sn, cz / sn), math.atan2(sn, c)
+    # blades: R = F_h F_p^T with F = [d n w] (w = d × n), then R's axis and angle
+    n = (st[S_TOOL_NORMAL], st[S_TOOL_NORMAL + 1], st[S_TOOL_NORMAL + 2])
+    g = (st[S_DEVICE_NORMAL], st[S_DEVICE_NORMAL + 1], st[S_DEVICE_NORMAL + 2])
+    w = (d[1] * n[2] - d[2] * n[1], d[2] * n[0] - d[0] * n[2], d[0] * n[1] - d[1] * n[0])
+    v = (h[1] * g[2] - h[2] * g[1], h[2] * g[0] - h[0] * g[2], h[0] * g[1] - h[1] * g[0])
+    trace = _rij(h, d, g, n, v, w, 0, 0) + _rij(h, d, g, n, v, w, 1, 1)
+    trace += _rij(h, d, g, n, v, w, 2, 2)
+    angle = math.acos(min(1.0, max(-1.0, 0.5 * (trace - 1.0))))
+    ux = _rij(h, d, g, n, v, w, 2, 1) - _rij(h, d, g, n, v, w, 1, 2)
+    uy = _rij(h, d, g, n, v, w, 0, 2) - _rij(h, d, g, n, v, w, 2, 0)
+    uz = _rij(h, d, g, n, v, w, 1, 0) - _rij(h, d, g, n, v, w, 0, 1)
+    m = math.sqrt(ux * ux + uy * uy + uz * uz)
+    if m < 1e-12:
+        if angle < 1e-6:
+            return (1.0, 0.0, 0.0), 0.0
+        # a half turn: the axis R keeps (the largest column of R + I)
+        best = 0
+        for i in range(3):
+            if _rij(h, d, g, n, v, w, i, i) > _rij(h, d, g, n, v, w, best, best):
+                best = i
+        ux = _rij(h, d, g, n, v, w, 0, best) + (1.0 if best == 0 else 0.0)
+        uy = _rij(h, d, g, n, v, w, 1, best) + (1.0 if best == 1 else 0.0)
+        uz = _rij(h, d, g, n, v, w, 2, best) + (1.0 if best == 2 else 0.0)
+        m = math.sqrt(ux * ux + uy * uy + uz * uz)
+    return (ux / m, uy / m, uz / m), angle
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rij(h, d, g, n, v, w, i, j):  # type: ignore[no-untyped-def]
+    # element (i, j) of F_h F_p^T, the frames' columns (axis, normal, their cross product)
+    return h[i] * d[j] + g[i] * n[j] + v[i] * w[j]
+
+
+@njit(cache=True, nogil=True)
+def _reach_mm(tool):  # type: ignore[no-untyped-def]
+    # the farthest a point of the tool lies from its tip (bounds how far a turn moves it)
+    return tool[T_LENGTH_MM] + tool[T_RADIUS_MM] + 0.5 * tool[T_WIDTH_MM]
+
+
+@njit(cache=True, nogil=True)
+def _set_turn(pose, cand, u, angle):  # type: ignore[no-untyped-def]
+    # cand := pose with its axis and blade normal turned about u by angle
+    c = math.cos(angle)
+    sn = math.sin(angle)
+    d = _turned((pose[Q_DIR], pose[Q_DIR + 1], pose[Q_DIR + 2]), u, c, sn)
+    n = _turned((pose[Q_NORMAL], pose[Q_NORMAL + 1], pose[Q_NORMAL + 2]), u, c, sn)
+    m = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+    d = (d[0] / m, d[1] / m, d[2] / m)
+    dot = n[0] * d[0] + n[1] * d[1] + n[2] * d[2]
+    n = (n[0] - dot * d[0], n[1] - dot * d[1], n[2] - dot * d[2])
+    m = math.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+    n = (n[0] / m, n[1] / m, n[2] / m) if m > 1e-9 else _perpendicular(d)
+    for a in range(N_POSE):
+        cand[a] = pose[a]
+    for a in range(3):
+        cand[Q_DIR + a] = d[a]
+        cand[Q_NORMAL + a] = n[a]
+
+
+@njit(cache=True, nogil=True)
+def _shaft_bone(density, work, listed, s, tool, pose, t):  # type: ignore[no-untyped-def]
+    # voxels with bone left in the tool's non-cutting part (beyond T_CUT_MM), tip at t
+    if listed[0] < 0:
+        occ = _occupied_beyond(density, s, tool, pose, t[0], t[1], t[2], tool[T_CUT_MM])
+        return np.int64(occ / (s * s * s) + 0.5)
+    return np.int64(_count_beyond(work, listed[0], tool, pose, t[0], t[1], t[2], tool[T_CUT_MM]))
+
+
+@njit(cache=True, nogil=True)
+def _turn_proxy(density, params, tool, st, work, listed, u, angle, step):  # type: ignore[no-untyped-def]
+    # turn the tool about its tip toward the hand's orientation by at most ``step`` rad, as
+    # far as it goes without its shaft (the part that does not cut) taking more bone than it
+    # holds now or the slack, whichever is more (bisection). Returns the angle still between
+    # the tool and the hand after the turn, and whether bone stopped it.
+    s = params[P_SPACING_MM]
+    pose = st[S_POSE : S_POSE + N_POSE]
+    cand = st[S_CAND_POSE : S_CAND_POSE + N_POSE]
+    t = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
+    want = min(angle, step)
+    slack = np.int64(params[P_ROT_SLACK_MM3] / (s * s * s))
+    allowed = max(_shaft_bone(density, work, listed, s, tool, pose, t), slack)
+    _set_turn(pose, cand, u, want)
+    turned = want
+    if _shaft_bone(density, work, listed, s, tool, cand, t) > allowed:
+        lo = 0.0
+        hi = want
+        for _ in range(BISECTIONS + 2):
+            mid = 0.5 * (lo + hi)
+            _set_turn(pose, cand, u, mid)
+            if _shaft_bone(density, work, listed, s, tool, cand, t) <= allowed:
+                lo = mid
+            else:
+                hi = mid
+        turned = lo
+        _set_turn(pose, cand, u, turned)
+    for a in range(3):
+        pose[Q_DIR + a] = cand[Q_DIR + a]
+        pose[Q_NORMAL + a] = cand[Q_NORMAL + a]
+        st[S_DIR + a] = cand[Q_DIR + a]
+        st[S_TOOL_NORMAL + a] = cand[Q_NORMAL + a]
+    return angle - turned, turned < want
+
+
+@njit(cache=True, nogil=True)
+def _set_torque(params, st, u, gap, blocked):  # type: ignore[no-untyped-def]
+    # torque on the hand about the tip when bone stops the tool turning: a rotational spring
+    # k·grip² (the translational spring acting at the grip) on the angle left between the
+    # hand and the tool, saturating (tanh) at the spring's force limit times the grip; the
+    # device gets it scaled like the force and clamped to its torque limit
+    grip = params[P_GRIP_MM]
+    magnitude = 0.0
+    if blocked and gap > 0.0:
+        stiffness = params[P_PROXY_K_N_PER_MM] * grip * grip
+        magnitude = _saturate(stiffness * gap, params[P_SPRING_SAT_N] * grip)
+    st[S_ANGLE_GAP_RAD] = gap
+    shown = magnitude * params[P_DISPLAY_SCALE]
+    shown = min(shown, params[P_MAX_TORQUE_N_MM])
+    for a in range(3):
+        # u turns the tool toward the hand: the hand is turned back, about -u
+        st[S_TORQUE + a] = -magnitude * u[a]
+        st[S_DISPLAY_TORQUE + a] = -shown * u[a]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _saturate(f, limit):  # type: ignore[no-untyped-def]
+    # smooth saturation: f for small f, never above limit (limit <= 0: linear)
+    if limit <= 0.0:
+        return f
+    return limit * math.tanh(f / limit)
 
 
 @njit(cache=True, nogil=True)
 def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-untyped-def]
-    # god object: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so it
-    # cannot tunnel through bone, and stops where going on would bury it in intact bone
+    # god object, 6 DOF: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so
+    # it cannot tunnel through bone, and stops where going on would bury it in intact bone
     # (bisection); from then on (proxy on) a spring pulls the hand back to it. Forsslund's
-    # hysteresis releases the proxy once the device is out of the bone and close to it.
+    # hysteresis releases the proxy once the device is out of the bone and close to it. Then
+    # the tool turns about its tip toward the hand's orientation, at most a voxel of travel
+    # at its far end per tick, and only as far as its shaft stays out of intact bone
+    # (_turn_proxy); what bone holds back becomes a torque (_set_torque).
     # Returns (fresh, listed): fresh when the overlap slots already hold the overlap at the
-    # final tip; listed = the counts of the voxel list gathered in ``work`` for this tick's
-    # path (``_gather``), (-1, 0) when it would not fit (the tick then scans the grid).
+    # final pose; listed = the counts of the voxel list gathered in ``work`` for this tick's
+    # path (``_gather_grown``), (-1, 0) when it would not fit (the tick then scans the grid).
     s = params[P_SPACING_MM]
     vox = s * s * s
     pose = st[S_POSE : S_POSE + N_POSE]
@@ -776,12 +1032,25 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
     reach = MAX_STEP_VOXELS * s
     f = 1.0 if gap <= reach else reach / gap
     cx, cy, cz = ox + f * (dx - ox), oy + f * (dy - oy), oz + f * (dz - oz)
-    # the bone along the step is listed once; the candidate, every bisection point and the
-    # final overlap and erosion are then counted from that list, not from the grid. Out of
-    # the proxy the candidate is usually free: its whole overlap is measured at once (the same
-    # voxels, order and sum as _occupied), which _tick then need not repeat; in the proxy,
-    # where it usually is not, _occupied stops counting early instead
-    listed = _gather(density, label, s, tool, pose, (ox, oy, oz), (cx, cy, cz), work)
+    # the turn wanted: a sphere has no orientation to hold, it takes the hand's at once
+    u, angle = _turn_to_hand(tool, st)
+    turn_step = 0.0
+    if tool[T_KIND] == KIND_SPHERE:
+        for a in range(3):
+            st[S_DIR + a] = st[S_DEVICE_DIR + a]
+            st[S_TOOL_NORMAL + a] = st[S_DEVICE_NORMAL + a]
+            pose[Q_DIR + a] = st[S_DIR + a]
+            pose[Q_NORMAL + a] = st[S_TOOL_NORMAL + a]
+        angle = 0.0
+    elif angle > 0.0:
+        turn_step = min(angle, MAX_STEP_VOXELS * s / _reach_mm(tool))
+    # the bone along the step (and the turn) is listed once; the candidate, every bisection
+    # point and the final overlap and erosion are then counted from that list, not from the
+    # grid. Out of the proxy the candidate is usually free: its whole overlap is measured at
+    # once (the same voxels, order and sum as _occupied), which _tick then need not repeat;
+    # in the proxy, where it usually is not, _occupied stops counting early instead
+    extra = turn_step * _reach_mm(tool)
+    listed = _gather_grown(density, label, s, tool, pose, (ox, oy, oz), (cx, cy, cz), extra, work)
     n_on = 0  # _count_limit(vox, on_mm3), once needed
     fresh = False
     if st[S_PROXY_ON] == 0.0:
@@ -822,6 +1091,12 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
     pose[Q_TIP] = tx
     pose[Q_TIP + 1] = ty
     pose[Q_TIP + 2] = tz
+    left = angle
+    blocked = False
+    if turn_step > 0.0:
+        left, blocked = _turn_proxy(density, params, tool, st, work, listed, u, angle, turn_step)
+        fresh = False  # the overlap was measured before the turn
+    _set_torque(params, st, u, left, blocked)
     return fresh, listed
 
 
@@ -860,13 +1135,28 @@ def _forces(params, tool, st):  # type: ignore[no-untyped-def]
     vel = (pose[Q_VEL], pose[Q_VEL + 1], pose[Q_VEL + 2])
     fx, fy, fz = _overlap_force(params, tool, ov[O_WEIGHTED_MM3], ov[O_OCC_MM3], push, vel)
     if st[S_PROXY_ON] == 1.0:
-        k = params[P_PROXY_K_N_PER_MM]
-        fx += k * (st[S_TOOL] - st[S_DEVICE])
-        fy += k * (st[S_TOOL + 1] - st[S_DEVICE + 1])
-        fz += k * (st[S_TOOL + 2] - st[S_DEVICE + 2])
+        # the hand–proxy spring k·gap, saturating (tanh) at P_SPRING_SAT_N: past the force
+        # the device can push back with, the hand simply moves it, and how far says nothing
+        # about how hard the user means to push
+        gx = st[S_TOOL] - st[S_DEVICE]
+        gy = st[S_TOOL + 1] - st[S_DEVICE + 1]
+        gz = st[S_TOOL + 2] - st[S_DEVICE + 2]
+        gap = math.sqrt(gx * gx + gy * gy + gz * gz)
+        if gap > 0.0:
+            spring = params[P_PROXY_K_N_PER_MM] * gap
+            g = _saturate(spring, params[P_SPRING_SAT_N]) / gap
+            fx += g * gx
+            fy += g * gy
+            fz += g * gz
     st[S_FORCE] = fx
     st[S_FORCE + 1] = fy
     st[S_FORCE + 2] = fz
+    # across the tool's axis: what levers the shaft sideways
+    along = fx * pose[Q_DIR] + fy * pose[Q_DIR + 1] + fz * pose[Q_DIR + 2]
+    lx = fx - along * pose[Q_DIR]
+    ly = fy - along * pose[Q_DIR + 1]
+    lz = fz - along * pose[Q_DIR + 2]
+    st[S_LATERAL_N] = math.sqrt(lx * lx + ly * ly + lz * lz)
     magnitude = math.sqrt(fx * fx + fy * fy + fz * fz)
     return magnitude
 
@@ -935,6 +1225,73 @@ def _contacts(params, st, prev_nerve, prev_protected):  # type: ignore[no-untype
 
 
 @njit(cache=True, nogil=True)
+def _levering(params, st):  # type: ignore[no-untyped-def]
+    # force across the shaft and the torque bone holds the tool against, while in bone:
+    # peaks and ticks above their limits
+    if st[S_ENGAGED] == 0.0:
+        st[S_LATERAL_N] = 0.0
+        return
+    lateral = st[S_LATERAL_N]
+    st[S_LATERAL_PEAK_N] = max(st[S_LATERAL_PEAK_N], lateral)
+    if lateral > params[P_LATERAL_LIMIT_N]:
+        st[S_LATERAL_ABOVE_TICKS] += 1.0
+    tx, ty, tz = st[S_TORQUE], st[S_TORQUE + 1], st[S_TORQUE + 2]
+    torque = math.sqrt(tx * tx + ty * ty + tz * tz)
+    st[S_TORQUE_PEAK_N_MM] = max(st[S_TORQUE_PEAK_N_MM], torque)
+    if torque > params[P_TORQUE_LIMIT_N_MM]:
+        st[S_TORQUE_ABOVE_TICKS] += 1.0
+
+
+@njit(cache=True, nogil=True)
+def _hole_bins(params, tool, pose):  # type: ignore[no-untyped-def]
+    # (first, last) hole-progress bins of the planned path that the tool's cutting zone at
+    # ``pose`` spans, when its tip lies within its radius (or a voxel) of the plan line;
+    # (0, -1) when none
+    e = (params[P_PLAN_ENTRY], params[P_PLAN_ENTRY + 1], params[P_PLAN_ENTRY + 2])
+    ux = params[P_PLAN_TARGET] - e[0]
+    uy = params[P_PLAN_TARGET + 1] - e[1]
+    uz = params[P_PLAN_TARGET + 2] - e[2]
+    length = math.sqrt(ux * ux + uy * uy + uz * uz)
+    if length <= 0.0:
+        return 0, -1
+    ux /= length
+    uy /= length
+    uz /= length
+    rx = pose[Q_TIP] - e[0]
+    ry = pose[Q_TIP + 1] - e[1]
+    rz = pose[Q_TIP + 2] - e[2]
+    depth = rx * ux + ry * uy + rz * uz
+    ox = rx - depth * ux
+    oy = ry - depth * uy
+    oz = rz - depth * uz
+    off = math.sqrt(ox * ox + oy * oy + oz * oz)
+    if off > max(tool[T_RADIUS_MM], params[P_SPACING_MM]):
+        return 0, -1
+    if tool[T_KIND] == KIND_SPHERE:
+        lo = depth - tool[T_RADIUS_MM]
+        hi = depth + tool[T_RADIUS_MM]
+    else:
+        lo = depth - min(tool[T_CUT_MM], tool[T_LENGTH_MM])
+        hi = depth
+    if hi < 0.0 or lo > length:
+        return 0, -1
+    first = math.floor(max(lo, 0.0) / length * N_HOLE_BINS)
+    last = math.floor(min(hi, length) / length * N_HOLE_BINS)
+    return max(first, 0), min(last, N_HOLE_BINS - 1)
+
+
+@njit(cache=True, nogil=True)
+def _mark_hole(params, tool, st):  # type: ignore[no-untyped-def]
+    # bone was removed this tick: the plan's bins the cutting zone spans are drilled
+    pose = st[S_POSE : S_POSE + N_POSE]
+    first, last = _hole_bins(params, tool, pose)
+    for b in range(first, last + 1):
+        if st[S_HOLE + b] == 0.0:
+            st[S_HOLE + b] = 1.0
+            st[S_HOLE_DONE_BINS] += 1.0
+
+
+@njit(cache=True, nogil=True)
 def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
     # plunge: the tip leaves bone forwards while the shaft is still in it (the far cortex gave
     # way); how far it then runs on is the plunge. Also the deepest tip along the plan.
@@ -950,21 +1307,41 @@ def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
         tissue = label[i, j, k] & TISSUE_MASK
         in_bone = _is_bone(tissue)
     engaged = st[S_ENGAGED] == 1.0
+    # the tip's speed along the tool axis (forward positive), from the last tick's tip
+    speed = (
+        (tip[0] - st[S_PREV_TIP]) * d[0]
+        + (tip[1] - st[S_PREV_TIP + 1]) * d[1]
+        + (tip[2] - st[S_PREV_TIP + 2]) * d[2]
+    ) / DT_S
+    speed = st[S_TIP_SPEED_MM_S] + (speed - st[S_TIP_SPEED_MM_S]) * (DT_S / SPEED_TAU_S)
+    st[S_TIP_SPEED_MM_S] = speed
+    for a in range(3):
+        st[S_PREV_TIP + a] = tip[a]
     st[S_TIP_IN_BONE] = 1.0 if in_bone else 0.0
     if in_bone:
         st[S_TIP_WAS_IN_BONE] = 1.0
         st[S_EXITED] = 0.0
     elif st[S_TIP_WAS_IN_BONE] == 1.0 and engaged and st[S_EXITED] == 0.0:
+        # a breakthrough: the tip left bone while the tool was still in it
         st[S_EXITED] = 1.0
+        st[S_BREACH_EVENTS] += 1.0
+        st[S_EXIT_SPEED_MM_S] = max(speed, 0.0)
         for a in range(3):
             st[S_EXIT + a] = tip[a]
     if not engaged:
         st[S_TIP_WAS_IN_BONE] = 0.0
-        st[S_EXITED] = 0.0
     before = st[S_PLUNGE_NOW_MM]
     now = 0.0
     if st[S_EXITED] == 1.0:
-        now = max(0.0, _past_exit(tip, st, d))
+        # the run past the exit lasts until the tip comes back behind the exit point (or
+        # into bone), however far it goes and whether or not the tool still touches bone
+        past = _past_exit(tip, st, d)
+        if past < 0.0:
+            st[S_EXITED] = 0.0
+        else:
+            now = past
+            st[S_BREACH_TICKS] += 1.0
+            st[S_PLUNGE_SPEED_MAX_MM_S] = max(st[S_PLUNGE_SPEED_MAX_MM_S], speed)
     st[S_PLUNGE_NOW_MM] = now
     st[S_PLUNGE_MAX_MM] = max(st[S_PLUNGE_MAX_MM], now)
     if now > params[P_PLUNGE_MM] >= before:
@@ -1055,9 +1432,14 @@ def _tick_finish(density0, label, params, tool, density, st, dirty, work, inp): 
         removed = st[S_REMOVED : S_REMOVED + N_REMOVED]
         if _erode_at(density, density0, label, work, listed, s, tool, pose, amount, removed) > 0:
             _mark_dirty(dirty, tool, pose, s, density.shape)
+            _mark_hole(params, tool, st)
     # metrics
     if powered:
         st[S_POWERED_TICKS] += 1.0
+    elif tool[T_POWERED] == 1.0 and in_contact:
+        # a powered tool pushed against bone with its power off
+        st[S_POWER_OFF_TICKS] += 1.0
+        st[S_POWER_OFF_PEAK_N] = max(st[S_POWER_OFF_PEAK_N], magnitude)
     if st[S_PROXY_ON] == 1.0:
         st[S_PROXY_TICKS] += 1.0
     if in_contact:
@@ -1067,6 +1449,7 @@ def _tick_finish(density0, label, params, tool, density, st, dirty, work, inp): 
     if magnitude > params[P_FORCE_LIMIT_N]:
         st[S_ABOVE_LIMIT_TICKS] += 1.0
     _contacts(params, st, handoff[2] == 1.0, handoff[3] == 1.0)
+    _levering(params, st)
     _track_tip(params, label, st)
     st[S_TICK] += 1.0
 

@@ -7,13 +7,18 @@ One JSON object per file; the file name (without ``.json``) is the instrument's 
 - ``spherical_burr``: ``diameter_mm``.
 - ``cylindrical_burr``: ``diameter_mm``, ``head_length_mm`` (the fluted head cuts on its side
   and end).
-- ``twist_drill``: ``diameter_mm``, ``flute_length_mm`` (the modelled shaft; cuts at the tip).
+- ``twist_drill``: ``diameter_mm``, ``flute_length_mm`` (its length that can enter bone; cuts
+  at the tip).
 - ``k_wire``, ``pedicle_awl``, ``pedicle_probe``, ``screw``: ``diameter_mm``, ``length_mm``
   (awls, probes and screws work by pushing, not by power).
 - ``oscillating_saw``: ``blade_width_mm``, ``blade_thickness_mm``, ``blade_length_mm``.
 
 Optional for all: ``rated_speed_rpm`` (shown, not simulated beyond the speed fraction),
 ``tip_cut_mm`` (how far behind the tip the tool cuts; kind-specific default).
+
+The whole length (flutes, wire, shaft, blade) takes part in contact and force; only the first
+``tip_cut_mm`` behind the tip removes bone (a drill's lips and a wire's point, a burr's head, a
+saw's teeth); the rest is shaft, which the orientation proxy keeps out of intact bone.
 An unknown or missing field, a wrong type or a non-positive size is an ``InstrumentError``.
 """
 
@@ -42,8 +47,6 @@ from sim_core.slots import (
 
 INSTRUMENT_DIR = Path(__file__).resolve().parent.parent / "assets" / "instruments"
 
-# the part of a long shaft the contact kernels model; beyond it the shaft is in the hole it made
-MODELLED_SHAFT_MM = 8.0
 # saws: the proxy and force scale use this radius (a blade has no natural one)
 BLADE_REF_RADIUS_MM = 2.0
 
@@ -109,7 +112,7 @@ class Instrument:
         elif self.kind == "oscillating_saw":
             row[T_KIND] = KIND_BLADE
             row[T_RADIUS_MM] = max(radius, 0.5 * spacing_mm)
-            row[T_LENGTH_MM] = min(self.size("blade_length_mm"), MODELLED_SHAFT_MM)
+            row[T_LENGTH_MM] = self.size("blade_length_mm")
             row[T_WIDTH_MM] = self.size("blade_width_mm")
             row[T_CUT_MM] = self.tip_cut_mm or 1.0
             row[T_REF_RADIUS_MM] = BLADE_REF_RADIUS_MM
@@ -119,7 +122,7 @@ class Instrument:
                 "cylindrical_burr": "head_length_mm",
                 "twist_drill": "flute_length_mm",
             }.get(self.kind, "length_mm")
-            row[T_LENGTH_MM] = min(self.size(length_field), MODELLED_SHAFT_MM)
+            row[T_LENGTH_MM] = self.size(length_field)
             default_cut = {
                 "cylindrical_burr": self.size("head_length_mm")
                 if self.kind == "cylindrical_burr"

@@ -41,8 +41,11 @@ S_PLUNGES                      plunges: runs past a far-cortex exit longer than 
 S_PLUNGE_NOW_MM                this tick: travel past the last exit point along the axis
 S_PLUNGE_MAX_MM                longest travel past an exit point (however long: not capped by
                                the tool's length; ends only when the tip comes back)
-S_PLUNGE_SPEED_MAX_MM_S        fastest forward tip speed along the axis while past an exit
-S_EXIT_SPEED_MM_S              forward tip speed along the axis at the last exit
+S_TIP_SPEED_MM_S               this tick: forward tip speed along the tool axis, mm/s,
+                               smoothed over SPEED_TAU_S (exponential; the proxy's one-tick
+                               catch-up at a breakthrough is not a speed the hand made)
+S_PLUNGE_SPEED_MAX_MM_S        peak S_TIP_SPEED_MM_S while past an exit
+S_EXIT_SPEED_MM_S              S_TIP_SPEED_MM_S at the last exit
 S_BREACH_EVENTS                times the tip left original bone while the tool was in bone
                                (any cortex: far, medial, lateral)
 S_BREACH_TICKS                 ticks the tip spent out of bone after such an exit
@@ -62,10 +65,6 @@ S_REMOVED + R_*                intact-bone volume removed: total, in target, out
                                protected zone (mm³)
 =============================  ==============================================================
 
-UNFINISHED (engine 2 in progress): S_LATERAL_*, S_TORQUE*, S_DISPLAY_TORQUE, S_ANGLE_GAP_RAD,
-S_PLUNGE_SPEED_MAX_MM_S, S_EXIT_SPEED_MM_S, S_BREACH_*, S_POWER_OFF_*, S_HOLE_DONE_BINS and
-the S_HOLE marks stay 0 until the kernels fill them; the others are filled.
-
 Per-tick pose and force: S_DEVICE / S_DEVICE_DIR (the hand), S_TOOL / S_DIR / S_TOOL_NORMAL
 (the tool as simulated: the 6-DOF proxy), S_FORCE (physical), S_DISPLAY (to the device).
 """
@@ -75,6 +74,7 @@ import numpy as np
 DT_S = 0.001  # one tick: the haptic rate is 1 kHz
 CHUNK = 32  # remeshing works on 32³-voxel chunks
 RHO_REF_G_CM3 = 1.8  # a voxel of this density counts fully in the contact force (cortex)
+SPEED_TAU_S = 0.05  # tip speeds are smoothed with this time constant
 
 # --- tick input row (the same 16 fields, in the same order, as haptics.channel's pose row) ---
 TICK_FIELDS: tuple[str, ...] = (
@@ -220,7 +220,8 @@ S_ANGLE_GAP_RAD = S_DISPLAY_TORQUE + 3
 S_PLUNGE_SPEED_MAX_MM_S = S_ANGLE_GAP_RAD + 1
 S_EXIT_SPEED_MM_S = S_PLUNGE_SPEED_MAX_MM_S + 1
 S_PREV_TIP = S_EXIT_SPEED_MM_S + 1  # 3: the tip of the tick before (speeds)
-S_BREACH_EVENTS = S_PREV_TIP + 3
+S_TIP_SPEED_MM_S = S_PREV_TIP + 3  # forward tip speed along the axis, smoothed over 50 ms
+S_BREACH_EVENTS = S_TIP_SPEED_MM_S + 1
 S_BREACH_TICKS = S_BREACH_EVENTS + 1
 S_POWER_OFF_TICKS = S_BREACH_TICKS + 1
 S_POWER_OFF_PEAK_N = S_POWER_OFF_TICKS + 1

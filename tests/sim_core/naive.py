@@ -156,3 +156,39 @@ def erode(
     delta[R_PROTECTED_MM3] = v[(label & ZONE_PROTECTED) > 0].sum()
     removed += delta
     return float(delta[R_TOTAL_MM3])
+
+
+def occupied_beyond(
+    density: npt.NDArray[np.float32],
+    spacing_mm: float,
+    tool: Grid,
+    pose: Grid,
+    tip: Grid,
+    from_mm: float,
+) -> float:
+    """Volume of voxels with bone left inside the tool (tip at ``tip``) more than ``from_mm``
+    behind the tip: the shaft's share of ``occupied``."""
+    inside, behind, *_ = member(tool, pose, density.shape, spacing_mm, tip)
+    return float(spacing_mm**3 * np.count_nonzero(inside & (behind > from_mm) & (density > 0)))
+
+
+def hole_bins(
+    entry: Grid, target: Grid, spacing_mm: float, tool: Grid, pose: Grid, n_bins: int
+) -> set[int]:
+    """The hole-progress bins the cutting zone at ``pose`` spans: sample the zone's depth
+    range along the plan finely and bin each sample (the kernel computes the end bins)."""
+    axis = target - entry
+    length = float(np.linalg.norm(axis))
+    axis = axis / length
+    r = pose[Q_TIP : Q_TIP + 3] - entry
+    depth = float(r @ axis)
+    if np.linalg.norm(r - depth * axis) > max(tool[T_RADIUS_MM], spacing_mm):
+        return set()
+    if tool[T_KIND] == KIND_SPHERE:
+        lo, hi = depth - tool[T_RADIUS_MM], depth + tool[T_RADIUS_MM]
+    else:
+        lo, hi = depth - min(tool[T_CUT_MM], tool[T_LENGTH_MM]), depth
+    samples = np.linspace(max(lo, 0.0), min(hi, length), 2001)
+    if hi < 0.0 or lo > length:
+        return set()
+    return {min(int(x / length * n_bins), n_bins - 1) for x in samples}

@@ -10,6 +10,7 @@ from sim_core.slots import (
     I_SPEED,
     N_TICK,
     O_OCC_MM3,
+    P_SPRING_SAT_N,
     R_PROTECTED_MM3,
     R_TARGET_MM3,
     R_TOTAL_MM3,
@@ -66,7 +67,8 @@ def test_the_tool_cannot_be_pushed_through_intact_bone() -> None:
     tool_z = state.st[S_TOOL + 2]
     assert state.st[S_PROXY_ON] == 1.0
     assert tool_z > TOP_Z_MM - 2.0  # held at the surface, not inside
-    assert state.st[S_FORCE + 2] > 20.0  # the spring pulls the hand back up, hard
+    # the spring pulls the hand back up, saturated at the device's force (plus the overlap)
+    assert state.st[S_FORCE + 2] > model.params[P_SPRING_SAT_N]
     assert state.st[S_REMOVED + R_TOTAL_MM3] == 0.0  # unpowered: nothing cut
 
 
@@ -84,7 +86,9 @@ def test_display_force_is_clamped_to_the_device_and_its_stiffness() -> None:
         if np.linalg.norm(physical) * 0.5 < 2.5:  # within the device's range: scaled only
             np.testing.assert_allclose(display, 0.5 * physical, atol=1e-12)
     assert peak_display == pytest.approx(2.5)
-    assert state.st[S_PEAK_FORCE_N] > 20.0  # the physical force is scored unclamped
+    # the physical force is scored unclamped: its spring saturates at the device's force in
+    # physical units (2.5 N / 0.5), the overlap force comes on top
+    assert state.st[S_PEAK_FORCE_N] > 2.5 / 0.5
 
 
 def test_erosion_grows_with_tool_speed() -> None:
