@@ -176,3 +176,44 @@ class CaseBuildJob(models.Model):
     def subject(self) -> str:
         """Its background job's subject."""
         return f"imaging.casebuildjob:{self.pk}"
+
+
+class StudyLinkRequest(models.Model):
+    """Reconciliation with two people: one proposes which patient a waiting study belongs to,
+    another (not the proposer) approves it before the study joins that patient's record.
+
+    Changing an image's identity decides whose record it becomes part of; as with a patient
+    merge, no one person both proposes and carries it out (service, and a database check).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待批准")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已驳回")
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="link_requests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["study"],
+                condition=models.Q(status="pending"),
+                name="study_link_request_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decided_by=models.F("requested_by")),
+                name="study_link_request_decided_by_another",
+            ),
+        ]

@@ -1,8 +1,17 @@
 """Reads of the imaging index for pages, the API and other apps (access checked by the caller)."""
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils.translation import gettext as _
 
-from clinical_shell.imaging.models import CaseBuildJob, Instance, Series, SimulationCase, Study
+from clinical_shell.errors import NotFoundError
+from clinical_shell.imaging.models import (
+    CaseBuildJob,
+    Instance,
+    Series,
+    SimulationCase,
+    Study,
+    StudyLinkRequest,
+)
 
 
 def studies_of_patient(patient_id: int) -> QuerySet[Study]:
@@ -13,12 +22,27 @@ def studies_of_patient(patient_id: int) -> QuerySet[Study]:
 
 def waiting_studies(institution_ids: list[int]) -> QuerySet[Study]:
     """Studies uploaded at these institutions that wait to be linked to a patient."""
+    pending = StudyLinkRequest.objects.filter(
+        status=StudyLinkRequest.Status.PENDING
+    ).select_related("requested_by__person")
     return (
         Study.objects.filter(patient__isnull=True, uploaded_at_id__in=institution_ids)
         .select_related("uploaded_at")
+        .prefetch_related(Prefetch("link_requests", queryset=pending, to_attr="pending_links"))
         .annotate(series_count=Count("series", distinct=True))
         .order_by("-created_at", "-id")
     )
+
+
+def study_link_request(link_request_id: int) -> StudyLinkRequest:
+    """A study link request, or 404."""
+    found = StudyLinkRequest.objects.filter(pk=link_request_id).first()
+    if found is None:
+        raise NotFoundError(
+            "study_link_request_not_found",
+            _("未找到编号为 %(request_id)s 的关联申请") % {"request_id": link_request_id},
+        )
+    return found
 
 
 def instances_in_viewing_order(series_id: int) -> QuerySet[Instance]:

@@ -8,10 +8,11 @@ that would need more memory than a job may use; a worker runs `case_builds.run_c
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
-from clinical_shell.errors import DomainError
+from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.imaging.case_builds import (
     BUILDABLE_MODALITIES,
     CASE_SPACING_RANGE_MM,
@@ -19,7 +20,7 @@ from clinical_shell.imaging.case_builds import (
     case_root,
     estimate_case_build_bytes,
 )
-from clinical_shell.imaging.models import CaseBuildJob, Series, Study
+from clinical_shell.imaging.models import CaseBuildJob, Series, Study, StudyLinkRequest
 from clinical_shell.imaging.uploads import ImportReport, dicom_root, import_upload, instance_path
 from clinical_shell.jobs import services as jobs
 from clinical_shell.jobs.models import Job
@@ -29,22 +30,27 @@ __all__ = [
     "CASE_SPACING_RANGE_MM",
     "DEFAULT_CASE_SPACING_MM",
     "ImportReport",
+    "approve_study_link",
     "cancel_case_build",
     "dicom_root",
     "import_upload",
     "instance_path",
-    "link_study",
+    "reject_study_link",
     "request_case_build",
+    "request_study_link",
     "retry_case_build",
     "run_case_build",
 ]
 
 
 @transaction.atomic
-def link_study(*, actor: User, study: Study, patient: Patient, reason: str) -> Study:
-    """Reconcile: link a waiting study to its patient.
+def request_study_link(
+    *, actor: User, study: Study, patient: Patient, reason: str
+) -> StudyLinkRequest:
+    """Propose the patient a waiting study belongs to; it joins that record only when another
+    person approves (`approve_study_link`).
 
-    Preconditions: the caller checked `access_study` on the study and
+    Preconditions: the caller checked `access_study(write=True)` on the study and
     `access_patient(write=True)` on the patient.
     """
     locked = Study.objects.select_for_update().get(pk=study.pk)
@@ -52,17 +58,118 @@ def link_study(*, actor: User, study: Study, patient: Patient, reason: str) -> S
         raise DomainError("study_already_linked", _("该检查已关联患者"))
     if not reason.strip():
         raise DomainError("reason_required", _("请说明核对依据"), status=422)
-    locked.patient = patient
-    locked.linked_by = Study.LinkedBy.RECONCILED
-    locked.unlinked_reason = ""
-    locked.save(update_fields=["patient", "linked_by", "unlinked_reason"])
+    if StudyLinkRequest.objects.filter(
+        study=locked, status=StudyLinkRequest.Status.PENDING
+    ).exists():
+        raise DomainError("study_link_pending", _("该检查已有待批准的关联申请"))
+    link_request = StudyLinkRequest.objects.create(
+        study=locked, patient=patient, reason=reason.strip(), requested_by=actor
+    )
+    audit.record(
+        actor=actor,
+        action="study.link_request",
+        patient_id=patient.pk,
+        target=locked,
+        reason=link_request.reason,
+        detail={"request_id": link_request.pk, "dicom_patient_id": locked.dicom_patient_id},
+    )
+    return link_request
+
+
+def _refuse_requester(*, actor: User, link_request: StudyLinkRequest, action: str) -> None:
+    """The proposer may not decide their own request; the refusal is audited (outside the
+    decision's transaction, so its audit row is kept)."""
+    if link_request.requested_by_id != actor.pk:
+        return
+    audit.record(
+        actor=actor,
+        action=action,
+        success=False,
+        patient_id=link_request.patient_id,
+        target=link_request.study,
+        detail={"request_id": link_request.pk, "refused": "second_person_required"},
+    )
+    raise PermissionDeniedError("second_person_required", _("关联须由申请人以外的另一位人员批准"))
+
+
+def _locked_pending(*, actor: User, link_request: StudyLinkRequest) -> StudyLinkRequest:
+    locked = StudyLinkRequest.objects.select_for_update().get(pk=link_request.pk)
+    if locked.status != StudyLinkRequest.Status.PENDING:
+        raise DomainError("study_link_decided", _("该关联申请已处理"))
+    if locked.requested_by_id == actor.pk:
+        raise PermissionDeniedError(
+            "second_person_required", _("关联须由申请人以外的另一位人员批准")
+        )
+    return locked
+
+
+def approve_study_link(*, actor: User, link_request: StudyLinkRequest, note: str = "") -> Study:
+    """A second person approves: the study joins the patient's record now.
+
+    Preconditions: as for `request_study_link`, checked for `actor`.
+    """
+    _refuse_requester(actor=actor, link_request=link_request, action="study.link_approve")
+    return _approve_study_link(actor=actor, link_request=link_request, note=note)
+
+
+@transaction.atomic
+def _approve_study_link(*, actor: User, link_request: StudyLinkRequest, note: str) -> Study:
+    locked = _locked_pending(actor=actor, link_request=link_request)
+    study = Study.objects.select_for_update().get(pk=locked.study_id)
+    if study.patient_id is not None:
+        raise DomainError("study_already_linked", _("该检查已关联患者"))
+    locked.status = StudyLinkRequest.Status.APPROVED
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.decision_note = note.strip()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    study.patient_id = locked.patient_id
+    study.linked_by = Study.LinkedBy.RECONCILED
+    study.unlinked_reason = ""
+    study.save(update_fields=["patient", "linked_by", "unlinked_reason"])
     audit.record(
         actor=actor,
         action="study.link",
-        patient_id=patient.pk,
-        target=locked,
-        reason=reason.strip(),
-        detail={"dicom_patient_id": locked.dicom_patient_id},
+        patient_id=locked.patient_id,
+        target=study,
+        reason=locked.reason,
+        detail={
+            "dicom_patient_id": study.dicom_patient_id,
+            "requested_by": locked.requested_by_id,
+            "approved_by": actor.pk,
+            "note": locked.decision_note,
+        },
+    )
+    return study
+
+
+def reject_study_link(
+    *, actor: User, link_request: StudyLinkRequest, note: str
+) -> StudyLinkRequest:
+    """A second person refuses: the study keeps waiting, for another proposal."""
+    _refuse_requester(actor=actor, link_request=link_request, action="study.link_reject")
+    if not note.strip():
+        raise DomainError("note_required", _("驳回须说明原因"), status=422)
+    return _reject_study_link(actor=actor, link_request=link_request, note=note)
+
+
+@transaction.atomic
+def _reject_study_link(
+    *, actor: User, link_request: StudyLinkRequest, note: str
+) -> StudyLinkRequest:
+    locked = _locked_pending(actor=actor, link_request=link_request)
+    locked.status = StudyLinkRequest.Status.REJECTED
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.decision_note = note.strip()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit.record(
+        actor=actor,
+        action="study.link_reject",
+        patient_id=locked.patient_id,
+        target=locked.study,
+        reason=locked.decision_note,
+        detail={"request_id": locked.pk, "requested_by": locked.requested_by_id},
     )
     return locked
 

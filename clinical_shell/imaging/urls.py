@@ -8,6 +8,7 @@ urlpatterns: list[URLPattern] = [
     path("upload/", views.upload, name="upload"),
     path("patients/<int:patient_id>/", views.patient_studies, name="patient_studies"),
     path("studies/<int:study_id>/link/", views.link, name="link"),
+    path("link-requests/<int:link_request_id>/decide/", views.link_decision, name="link_decision"),
     path("series/<int:series_id>/", views.viewer, name="viewer"),
     path("series/<int:series_id>/build-case/", views.build_case, name="build_case"),
     path("case-builds/<int:job_id>/", views.case_build, name="case_build"),

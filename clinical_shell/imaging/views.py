@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
+from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.imaging import selectors, services
 from clinical_shell.imaging.access import (
@@ -35,12 +36,20 @@ def _int_or_none(raw: str) -> int | None:
 @require_http_methods(["GET"])
 def index(request: HttpRequest) -> HttpResponse:
     institution_ids = imaging_institution_ids(request.user)
+    waiting = list(selectors.waiting_studies(institution_ids))
+    # the work list shows each waiting study's DICOM name and patient ID: audited, study by
+    # study (no shell patient yet: the studies are what names them)
+    audit.record(
+        actor=signed_in_user(request),
+        action="imaging.worklist",
+        detail={"study_ids": [s.pk for s in waiting], "rows": len(waiting)},
+    )
     return render(
         request,
         "imaging/index.html",
         {
             "institutions": Institution.objects.filter(pk__in=institution_ids),
-            "waiting": selectors.waiting_studies(institution_ids),
+            "waiting": waiting,
             "patient_id": request.GET.get("patient", ""),
         },
     )
@@ -92,18 +101,38 @@ def patient_studies(request: HttpRequest, patient_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["POST"])
 def link(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Propose the patient a waiting study belongs to; another person approves (link_decision)."""
     study = access_study(request.user, study_id, write=True, reason="reconcile")
     patient_id = _int_or_none(request.POST.get("patient", ""))
     if patient_id is None:
         raise DomainError("patient_required", _("请填写患者编号"), status=422)
     patient = access_patient(request.user, patient_id, write=True, reason="reconcile study")
-    services.link_study(
+    services.request_study_link(
         actor=signed_in_user(request),
         study=study,
         patient=patient,
         reason=request.POST.get("reason", ""),
     )
-    return redirect("imaging:patient_studies", patient_id=patient.pk)
+    return redirect("imaging:index")
+
+
+@login_required
+@require_http_methods(["POST"])
+def link_decision(request: HttpRequest, link_request_id: int) -> HttpResponse:
+    """A second person approves (the study joins the record) or rejects (with a note)."""
+    link_request = selectors.study_link_request(link_request_id)
+    # the decider needs what the proposer needed: the waiting study and the patient's record
+    access_study(request.user, link_request.study_id, write=True, reason="reconcile decision")
+    access_patient(request.user, link_request.patient_id, write=True, reason="reconcile decision")
+    actor = signed_in_user(request)
+    note = request.POST.get("note", "")
+    if request.POST.get("action") == "approve":
+        study = services.approve_study_link(actor=actor, link_request=link_request, note=note)
+        return redirect("imaging:patient_studies", patient_id=study.patient_id)
+    if request.POST.get("action") == "reject":
+        services.reject_study_link(actor=actor, link_request=link_request, note=note)
+        return redirect("imaging:index")
+    raise DomainError("action_required", _("请选择批准或驳回"), status=422)
 
 
 @login_required

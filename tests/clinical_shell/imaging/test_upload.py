@@ -173,9 +173,9 @@ def test_an_unknown_patient_id_goes_to_the_reconciliation_queue_and_can_be_linke
         {"patient": str(patient_in_shuangbai.pk), "reason": "核对姓名与出生日期"},
     )
     assert response.status_code == 302
-    linked = Study.objects.get(pk=study.pk)
-    assert (linked.patient_id, linked.linked_by) == (patient_in_shuangbai.pk, "reconciled")
-    event = AuditEvent.objects.filter(action="study.link").get()
+    # proposed, not linked: a second person approves (test_study_link_approval.py)
+    assert Study.objects.get(pk=study.pk).patient_id is None
+    event = AuditEvent.objects.filter(action="study.link_request").get()
     assert event.patient_id == patient_in_shuangbai.pk and event.reason == "核对姓名与出生日期"
 
 
