@@ -28,6 +28,8 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/credentialing", "clinical_shell.credentialing.api"),
     ("/scheduling", "clinical_shell.scheduling.api"),
     ("/notifications", "clinical_shell.notifications.api"),
+    ("/referrals", "clinical_shell.referrals.api"),
+    ("/quality", "clinical_shell.quality.api"),
 ]
 
 for _prefix, _module in _ROUTERS:

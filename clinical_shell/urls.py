@@ -23,6 +23,8 @@ for _prefix, _app in (
     ("training/", "training"),
     ("credentialing/", "credentialing"),
     ("scheduling/", "scheduling"),
+    ("referrals/", "referrals"),
+    ("quality/", "quality"),
 ):
     if importlib.util.find_spec(f"clinical_shell.{_app}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"clinical_shell.{_app}.urls")))

@@ -1,0 +1,1 @@
+"""Quality indicators as data, computed in the database, thresholds, warnings, dashboards."""

@@ -1,0 +1,1 @@
+"""Two-way referral, transfer-out approval, teleconsultation and MDT across the network."""
