@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "clinical_shell.credentialing",
     "clinical_shell.scheduling",
     "clinical_shell.notifications",
+    "clinical_shell.referrals",
+    "clinical_shell.quality",
     "axes",  # sign-in throttling per client address (clinical_shell.accounts.throttle)
 ]
 
