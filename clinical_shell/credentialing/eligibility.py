@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.db.models import Count, Window
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -73,8 +74,12 @@ def module_evidence(surgeon: User, rule: ModuleRequirement, *, now: datetime) ->
     counted = verified_scores(surgeon, scenario=module.scenario, since=since).filter(
         score__gte=rule.min_score, session__case_content_hash=module.case_content_hash
     )
-    found = counted.count()
-    ids = list(counted.values_list("id", flat=True)[: rule.passes])
+    # one query: the newest `passes` ids, each row carrying the total count
+    rows = list(
+        counted.annotate(total=Window(Count("id"))).values_list("id", "total")[: rule.passes]
+    )
+    found = rows[0][1] if rows else 0
+    ids = [row[0] for row in rows]
     return ModuleEvidence(
         module_id=module.pk,
         module_code=module.code,
