@@ -47,6 +47,7 @@ TECHNICAL_WORDS = {
     "MR",
     "mm",
     "OTA",
+    "TOTP",  # RFC 6238, the name authenticator apps show
     "zip",
     "zsf",  # the example in the search box: pinyin initials are typed in Latin letters
 }
@@ -183,6 +184,23 @@ def shell(
             None,
             {"username": surgeon.username, "password": PERSONA_PASSWORD + "x"},
         ),
+        Page("unlock", "/accounts/unlock/", None),
+        Page(
+            "unlock refused",
+            "/accounts/unlock/",
+            None,
+            {"username": surgeon.username, "password": PERSONA_PASSWORD, "code": "123456"},
+        ),
+        Page("password change", "/accounts/password/", surgeon),
+        Page(
+            "password change refused",
+            "/accounts/password/",
+            surgeon,
+            {"old_password": PERSONA_PASSWORD, "new_password": "123", "new_password_again": "123"},
+        ),
+        Page("account security", "/accounts/security/", surgeon),
+        Page("authenticator enrolment", "/accounts/security/", surgeon, {"action": "begin"}),
+        Page("locked accounts", "/accounts/locks/", personas.admin),
         Page("patient search", "/patients/", surgeon),
         Page("notifications", "/notifications/", surgeon),
         Page("patient search by initials", "/patients/?q=zsf", surgeon),
