@@ -54,6 +54,7 @@ class LiveRun:
     view_stats: dict[str, float] = field(default_factory=dict)  # its FrameStats, if separate
     started_s: float = 0.0  # time.monotonic() when the loop started ...
     ended_s: float = 0.0  # ... and when the session ended
+    shots: tuple[Any, ...] = ()  # the fluoroscopy shots taken (`sim_core.fluoro.ShotRecord`)
 
 
 def device_mapping(model: CaseModel) -> Any:
@@ -179,6 +180,7 @@ def _run_view_process(
             size=size,
             fps=VIEW_FPS,
             offscreen=False,
+            fluoro=(model.plan, model.instrument),
         )
     except ViewError as exc:
         loop.stop()  # zero force, close the device
@@ -214,6 +216,7 @@ def _run_view_process(
         view_stats=frame_stats.as_dict(),
         started_s=started,
         ended_s=ended,
+        shots=frame_stats.fluoro_shots,
     )
 
 
@@ -229,17 +232,23 @@ def _run_view_here(
     # the window in this process (the mouse device reads its events)
     from haptics.mouse import MouseKeyboardDevice
     from sim_core.case.bundle import load_bundle
+    from sim_core.fluoro import Fluoroscope
+    from sim_core.view.fluoro_panel import FluoroPanel
     from sim_core.view.scene_view import SceneView
 
     view = SceneView(offscreen=False, size=size)
     frames = 0
     started = ended = time.monotonic()
+    panel: FluoroPanel | None = None
     try:
+        bundle = load_bundle(case_dir)
         view.setup_case(
-            load_bundle(case_dir),
+            bundle,
             density=state.density,
             trajectory=(model.plan.entry_mm, model.plan.target_mm),
         )
+        scope = Fluoroscope.for_case(bundle, model.plan, model.instrument)
+        panel = FluoroPanel(view, scope)
         if isinstance(loop.device, MouseKeyboardDevice):
             loop.device.attach(view)
         loop.start()
@@ -274,6 +283,7 @@ def _run_view_here(
         view_pid=os.getpid(),
         started_s=started,
         ended_s=ended,
+        shots=tuple(panel.shots) if panel is not None else (),
     )
 
 
@@ -281,7 +291,7 @@ def replayed_result(model: CaseModel, live: LiveRun) -> Any:
     """Replay the live session's inputs headless; `LiveRunError` unless it matches bit for bit."""
     from sim_core.replay import play
 
-    _, result = play(model, live.inputs)
+    _, result = play(model, live.inputs, live.shots)
     if result.state_hash != state_hash(live.state):
         raise LiveRunError(
             "实时会话重放不一致 / the live session did not replay bit for bit "

@@ -95,6 +95,16 @@ def run_command(
     screenshot: Annotated[
         Path | None, typer.Option(help="PNG of the final scene (offscreen render)")
     ] = None,
+    shot: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Scripted devices: a fluoroscopy shot at TICK:VIEW (e.g. 12000:lateral), "
+            "repeatable; live devices take shots with the f key / 透视"
+        ),
+    ] = None,
+    fluoro_dir: Annotated[
+        Path | None, typer.Option(help="Write each fluoroscopy shot as a PNG here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Run a scenario on a case: a scripted device headless and as fast as it goes, a live
@@ -103,17 +113,33 @@ def run_command(
 
     model = _load_model(case, scenario, instrument)
     if device.partition(":")[0] in LIVE_DEVICES:
-        state, result, rows, live_out = _run_live(case, model, device, offscreen, max_seconds)
+        if shot:
+            raise CommandError(
+                "实时设备用 f 键透视 / a live session takes its shots with the f key, not --shot"
+            )
+        state, result, rows, live_out, shots = _run_live(
+            case, model, device, offscreen, max_seconds
+        )
         out = {**result.as_dict(), **live_out}
     else:
         rows = _device_rows(model, device)
-        state, result = play(model, rows)
+        shots = _parse_shots(shot or [], len(rows))
+        state, result = play(model, rows, shots)
         out = {**result.as_dict(), "wall_s": result.wall_s, "speedup": result.speedup}
+    out["fluoro_shots"] = [s.as_json() for s in shots]
     if record is not None:
         write_recording(
-            record, model=model, rows=rows, result=result, case_path=case, device_name=device
+            record,
+            model=model,
+            rows=rows,
+            result=result,
+            case_path=case,
+            device_name=device,
+            shots=shots,
         )
         out["recording"] = str(record)
+    if fluoro_dir is not None and shots:
+        out["fluoro_png"] = _write_shots(case, model, rows, shots, fluoro_dir)
     if screenshot is not None:
         out["screenshot"] = str(_screenshot(case, model, state, result.sheet, screenshot))
     emit(out, as_json=as_json, human=_human(out))
@@ -124,9 +150,37 @@ def run_command(
 LIVE_DEVICES = ("mouse", "openhaptics", "openvr")
 
 
+def _parse_shots(texts: list[str], ticks: int) -> tuple[Any, ...]:
+    from sim_core.fluoro import FluoroError, ShotRecord
+
+    try:
+        shots = tuple(sorted((ShotRecord.parse(t) for t in texts), key=lambda s: s.tick))
+    except FluoroError as exc:
+        raise CommandError(str(exc)) from exc
+    late = [s for s in shots if s.tick > ticks]
+    if late:
+        raise CommandError(
+            f"透视时刻超出会话 / shot at tick {late[0].tick}, but the session has {ticks} ticks"
+        )
+    return shots
+
+
+def _write_shots(case: Path, model: Any, rows: Any, shots: Any, out_dir: Path) -> list[str]:
+    # the images the session's shots showed, re-cast from its inputs (shots do not alter it)
+    from sim_core.case.bundle import load_bundle
+    from sim_core.fluoro import session_radiographs, write_png
+
+    images = session_radiographs(model, load_bundle(case), rows, shots)
+    written = []
+    for i, (shot, image) in enumerate(zip(shots, images, strict=True), start=1):
+        name = f"shot-{i:02d}-t{shot.tick}-{shot.view.replace(':', '_')}.png"
+        written.append(str(write_png(out_dir / name, image.image(), f"{shot.view} {shot.tick}")))
+    return written
+
+
 def _run_live(
     case: Path, model: Any, device: str, offscreen: bool, max_seconds: float | None
-) -> tuple[Any, Any, Any, dict[str, Any]]:
+) -> tuple[Any, Any, Any, dict[str, Any], Any]:
     # a live device drives the 1 kHz loop; the window follows; the inputs must replay
     from haptics.registry import make_device
     from osteon.live_run import LiveRunError, replayed_result, run_live
@@ -150,7 +204,7 @@ def _run_live(
         # the window's process: its own for all but the mouse (see osteon.live_run)
         "window": {"pid": live.view_pid, "own_process": live.view_pid != os.getpid()},
     }
-    return live.state, result, live.inputs, extra
+    return live.state, result, live.inputs, extra, live.shots
 
 
 def _screenshot(case: Path, model: Any, state: Any, sheet: Any, png: Path) -> Path:
@@ -182,15 +236,29 @@ def replay_command(
     case: Annotated[
         Path | None, typer.Option(help="The recorded case, if it has moved / 病例目录")
     ] = None,
+    fluoro_dir: Annotated[
+        Path | None, typer.Option(help="Re-cast the session's fluoroscopy shots as PNGs here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
 ) -> None:
     """Re-run a recording headless; exit 1 unless metrics and state hash match bit for bit."""
-    from sim_core.replay import RecordingError, replay_recording
+    from sim_core.replay import (
+        RecordingError,
+        model_for_recording,
+        read_recording,
+        replay_recording,
+    )
 
     try:
         out = replay_recording(recording, case_path=case)
+        rec = read_recording(recording)
+        if fluoro_dir is not None and rec.shots:
+            model = model_for_recording(rec, case_path=case)
+            where = Path(case or rec.meta["case"]["path"])
+            out["fluoro_png"] = _write_shots(where, model, rec.inputs, rec.shots, fluoro_dir)
     except RecordingError as exc:
         raise CommandError(str(exc)) from exc
+    out["fluoro_shots"] = [s.as_json() for s in rec.shots]
     verdict = "逐位重现 / reproduced bit for bit" if out["reproduced"] else "不一致 / MISMATCH"
     emit(
         out,

@@ -56,7 +56,7 @@ from sim_core._fluoro_kernels import (
 )
 from sim_core.instruments import Instrument
 from sim_core.scenarios import Plan
-from sim_core.slots import N_POSE, Q_DIR, Q_NORMAL, Q_TIP, S_POSE
+from sim_core.slots import Q_NORMAL, S_DIR, S_POSE, S_TOOL
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -222,9 +222,11 @@ def instrument_parts(instrument: Instrument, tip_mm: Any, axis: Any, normal: Any
 
 
 def pose_of(st: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """The tool's tip, axis and blade normal as the engine's last tick used them."""
-    pose = np.asarray(st[S_POSE : S_POSE + N_POSE], dtype=np.float64)
-    return pose[Q_TIP : Q_TIP + 3], pose[Q_DIR : Q_DIR + 3], pose[Q_NORMAL : Q_NORMAL + 3]
+    """The tool's tip, axis and blade normal as the engine left them (the tip and axis the
+    view draws: ``S_TOOL``, ``S_DIR``)."""
+    st = np.asarray(st, dtype=np.float64)
+    normal = st[S_POSE + Q_NORMAL : S_POSE + Q_NORMAL + 3]
+    return st[S_TOOL : S_TOOL + 3].copy(), st[S_DIR : S_DIR + 3].copy(), normal.copy()
 
 
 def drr(
@@ -381,8 +383,8 @@ class Radiograph:
     def auto_window(self) -> tuple[float, float]:
         """The window a C-arm's automatic brightness control would set: from the 20th
         percentile of the anatomy's line integrals where rays crossed the case (soft tissue
-        dark grey, bone spanning the grey range) to their maximum; the instrument is left out so it does not
-        squeeze the bone's range (it saturates white)."""
+        dark grey, bone spanning the grey range) to their maximum; the instrument is left
+        out so it does not squeeze the bone's range (it saturates white)."""
         tissue = self.line_integral - self.instrument
         seen = tissue[tissue > 0]
         if seen.size == 0:
@@ -432,10 +434,85 @@ class Fluoroscope:
     ) -> Radiograph:
         """One shot through ``density`` (the state's bone left); ``st`` (the state's scalars)
         places the instrument, ``None`` leaves it out."""
-        parts = None
-        if st is not None:
-            tip, axis, normal = pose_of(st)
-            parts = instrument_parts(self.instrument, tip, axis, normal)
+        if st is None:
+            return self._cast(density, None, view)
+        return self.shot_at(density, *pose_of(st), view)
+
+    def shot_at(
+        self, density: npt.NDArray[np.float32], tip_mm: Any, axis: Any, normal: Any, view: View
+    ) -> Radiograph:
+        """One shot with the instrument's tip at ``tip_mm`` pointing along ``axis``."""
+        return self._cast(density, instrument_parts(self.instrument, tip_mm, axis, normal), view)
+
+    def _cast(
+        self, density: npt.NDArray[np.float32], parts: FloatArray | None, view: View
+    ) -> Radiograph:
         geometry = shot_geometry(self.plan, view, self.carm)
         total, metal = drr(attenuation(self.soft_mu, density), self.spacing_mm, geometry, parts)
         return Radiograph(total, metal, view)
+
+
+# --- shots in a session ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShotRecord:
+    """A shot taken during a session: after ``tick`` ticks, in ``view`` (``View.label``)."""
+
+    tick: int
+    view: str
+
+    @classmethod
+    def parse(cls, text: str) -> "ShotRecord":
+        """``TICK:VIEW`` as the command line takes it: ``1500:lateral``, ``9000:oblique:-30``."""
+        tick, _, view = text.partition(":")
+        try:
+            at = int(tick)
+        except ValueError:
+            raise FluoroError(f"透视时刻不是整数 / shot tick {tick!r} is not an integer") from None
+        if at < 0:
+            raise FluoroError(f"透视时刻不能为负 / shot tick {at} is negative")
+        return cls(at, View.parse(view or "ap").label)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tick": self.tick, "view": self.view}
+
+
+def shots_from_json(data: Any, source: str = "recording") -> tuple[ShotRecord, ...]:
+    """Shots as a recording stores them (a list of ``{"tick", "view"}``), checked."""
+    if not isinstance(data, list):
+        raise FluoroError(f"{source}: 透视记录必须是列表 / fluoro shots must be a list")
+    shots = []
+    for item in data:
+        if not isinstance(item, dict) or set(item) != {"tick", "view"}:
+            raise FluoroError(f"{source}: 透视记录格式不对 / a fluoro shot must be {{tick, view}}")
+        tick, view = item["tick"], item["view"]
+        if isinstance(tick, bool) or not isinstance(tick, int) or tick < 0:
+            raise FluoroError(f"{source}: 透视时刻无效 / fluoro shot tick {tick!r} is invalid")
+        shots.append(ShotRecord(tick, View.parse(str(view)).label))
+    return tuple(sorted(shots, key=lambda s: s.tick))
+
+
+def fluoro_metrics(shots: tuple[ShotRecord, ...] | list[ShotRecord]) -> dict[str, float]:
+    """What the score sheet counts: shots taken and the beam-on time they cost."""
+    return {"fluoro_shots": float(len(shots)), "fluoro_time_s": len(shots) * SHOT_EXPOSURE_S}
+
+
+def session_radiographs(
+    model: Any, bundle: Any, inputs: npt.NDArray[Any], shots: tuple[ShotRecord, ...]
+) -> list[Radiograph]:
+    """Re-run a session's inputs and take each shot at its tick: the images it showed."""
+    from sim_core.state import make_state
+    from sim_core.step import run
+
+    scope = Fluoroscope.for_case(bundle, model.plan, model.instrument)
+    state = make_state(model)
+    done = 0
+    images = []
+    for shot in sorted(shots, key=lambda s: s.tick):
+        tick = min(shot.tick, len(inputs))
+        if tick > done:
+            run(model, state, inputs[done:tick])
+            done = tick
+        images.append(scope.shot(state.density, state.st, View.parse(shot.view)))
+    return images

@@ -38,6 +38,8 @@ METRIC_LABELS: dict[str, str] = {
     "hole_on_plan_pct": "计划路径钻通率 / planned path drilled (%)",
     "removed_off_track_mm3": "钉道外去骨 / bone removed off the track (mm³)",
     "protected_removed_mm3": "保护区去骨 / bone removed in the protected zone (mm³)",
+    "fluoro_shots": "透视次数 / fluoroscopy shots",
+    "fluoro_time_s": "透视时间 / fluoroscopy time (s)",
 }
 
 

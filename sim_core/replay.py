@@ -7,7 +7,9 @@ written atomically (temporary sibling, then rename), holding:
 - ``meta``: UTF-8 JSON as uint8 — format and engine version, package versions and CPU arch,
   the case (path, content hash), scenario, instrument, device limits, model digest, initial
   state hash, tick count, sha256 of the inputs, and the result (metrics, pass/fail, score,
-  final state hash).
+  final state hash); ``fluoro_shots`` (optional, absent in recordings made before virtual
+  fluoroscopy): the C-arm shots taken, ``[{"tick", "view"}]`` (``sim_core.fluoro``). A shot
+  only reads the state, so it does not change the replay; it counts in the score.
 
 ``replay_recording`` rebuilds the model from the case and names, checks every hash, re-runs
 the inputs headless and compares metrics and final state hash with the recorded ones.
@@ -19,6 +21,7 @@ import platform
 import sys
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,7 @@ import numpy.typing as npt
 
 from sim_core.atomic_write import atomic_write
 from sim_core.case.bundle import BundleError, load_bundle
+from sim_core.fluoro import FluoroError, ShotRecord, fluoro_metrics, shots_from_json
 from sim_core.model import CaseModel, DeviceLimits, model_from_bundle
 from sim_core.scoring import ScoreSheet, score
 from sim_core.slots import DT_S, TICK_INPUT_DTYPE
@@ -42,6 +46,8 @@ FORMAT = "osteon-recording"
 FORMAT_VERSION = 1
 
 
+# optional fields: a recording without them reads as before they existed
+OPTIONAL_META_FIELDS = frozenset({"fluoro_shots"})
 META_FIELDS = frozenset(
     {
         "format",
@@ -91,8 +97,12 @@ class SessionResult:
         }
 
 
-def play(model: CaseModel, rows: npt.NDArray[Any]) -> tuple[SimState, SessionResult]:
-    """Run a whole session headless from a fresh state; return the state and its result."""
+def play(
+    model: CaseModel, rows: npt.NDArray[Any], shots: Sequence[ShotRecord] = ()
+) -> tuple[SimState, SessionResult]:
+    """Run a whole session headless from a fresh state; return the state and its result.
+
+    ``shots``: the fluoroscopy shots the session took (counted in the score sheet)."""
     state = make_state(model)
     rows = input_rows(rows)
     # load the compiled kernels first (zero ticks), so the timing is the simulation's own
@@ -100,7 +110,8 @@ def play(model: CaseModel, rows: npt.NDArray[Any]) -> tuple[SimState, SessionRes
     start = time.perf_counter()
     run(model, state, rows)
     wall = time.perf_counter() - start
-    result = SessionResult(score(model, state), state_hash(state), int(rows.shape[0]), wall)
+    sheet = score(model, state, extra=fluoro_metrics(list(shots)))
+    result = SessionResult(sheet, state_hash(state), int(rows.shape[0]), wall)
     return state, result
 
 
@@ -129,6 +140,7 @@ def write_recording(
     result: SessionResult,
     case_path: Path,
     device_name: str,
+    shots: Sequence[ShotRecord] = (),
 ) -> None:
     """Write a session recording atomically; an existing file at ``path`` is replaced."""
     path = Path(path)
@@ -153,6 +165,8 @@ def write_recording(
         "inputs_sha256": _inputs_digest(records),
         "result": result.as_dict(),
     }
+    if shots:
+        meta["fluoro_shots"] = [shot.as_json() for shot in shots]
     blob = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     with atomic_write(path) as f:
         np.savez(f, meta=blob, inputs=records)
@@ -162,6 +176,11 @@ def write_recording(
 class Recording:
     meta: dict[str, Any]
     inputs: npt.NDArray[Any]
+
+    @property
+    def shots(self) -> tuple[ShotRecord, ...]:
+        """The fluoroscopy shots the session took (none in older recordings)."""
+        return shots_from_json(self.meta.get("fluoro_shots", []))
 
 
 def _bad(path: Path, zh: str, en: str) -> RecordingError:
@@ -201,7 +220,7 @@ def read_recording(path: Path) -> Recording:
             f"recorded with engine {meta.get('engine_version')!r}; this is {ENGINE_VERSION}, "
             "which cannot replay it bit for bit",
         )
-    unknown = sorted(set(meta) - META_FIELDS)
+    unknown = sorted(set(meta) - META_FIELDS - OPTIONAL_META_FIELDS)
     missing = sorted(META_FIELDS - set(meta))
     if unknown or missing:
         raise _bad(
@@ -215,6 +234,10 @@ def read_recording(path: Path) -> Recording:
         )
     if inputs.shape[0] != meta.get("ticks") or _inputs_digest(inputs) != meta.get("inputs_sha256"):
         raise _bad(path, "输入与记录的校验值不符", "inputs do not match their recorded hash")
+    try:
+        shots_from_json(meta.get("fluoro_shots", []), str(path))
+    except FluoroError as exc:
+        raise RecordingError(str(exc)) from exc
     return Recording(meta, inputs)
 
 
@@ -253,7 +276,7 @@ def replay_recording(path: Path, *, case_path: Path | None = None) -> dict[str, 
     """Re-run a recording; report whether metrics and final state hash match bit for bit."""
     rec = read_recording(path)
     model = model_for_recording(rec, case_path=case_path)
-    _, result = play(model, rec.inputs)
+    _, result = play(model, rec.inputs, rec.shots)
     replayed = json.loads(json.dumps(result.as_dict(), sort_keys=True))
     recorded = rec.meta["result"]
     env_now = environment()

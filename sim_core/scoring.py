@@ -30,6 +30,7 @@ error at most ``CRITICAL_CAP``.
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -376,8 +377,11 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
     return {"final_tip_mm": [float(x) for x in traj["tip"]], "planned_depth_mm": plan.length_mm}
 
 
-def score(model: CaseModel, state: SimState) -> ScoreSheet:
-    """The scenario's score sheet for a finished (or current) state."""
+def score(
+    model: CaseModel, state: SimState, *, extra: Mapping[str, float] | None = None
+) -> ScoreSheet:
+    """The scenario's score sheet for a finished (or current) state. ``extra``: metric values
+    the state does not hold (the session's fluoroscopy shots, ``sim_core.fluoro``)."""
     values = _common(model, state.st)
     scoring = model.scenario.scoring
     if scoring == "pedicle":
@@ -387,6 +391,7 @@ def score(model: CaseModel, state: SimState) -> ScoreSheet:
     else:
         extras = _guide_wire(model, state, values)
     # further metric groups (e.g. fluoroscopy shots) add their values here, before grading
+    values.update(extra or {})
     thresholds = {t.metric: t for t in model.scenario.thresholds}
     total_weight = sum(t.weight for t in thresholds.values())
     metrics = []

@@ -21,7 +21,7 @@ instead of one per core, so on a small machine the engine's process keeps a core
 import multiprocessing as mp
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
@@ -46,6 +46,8 @@ class FrameStats:
     frame_ms_p50: float
     frame_ms_p95: float
     frame_ms_max: float
+    # the fluoroscopy shots taken in the window (``sim_core.fluoro.ShotRecord``)
+    fluoro_shots: tuple[Any, ...] = ()
 
     @property
     def fps(self) -> float:
@@ -76,10 +78,13 @@ class LiveOffscreenView:
         nice: int = 10,
         render_threads: int = 1,
         offscreen: bool = True,
+        fluoro: tuple[Any, Any] | None = None,
     ) -> None:
         """density: float32 g/cm^3, the case grid's shape; copied once into shared memory.
 
         offscreen: False opens a window (needs a display) instead of an offscreen buffer.
+        fluoro: (plan, instrument) of the session: the window's C-arm (``f``, ``c`` keys,
+        ``sim_core.view.fluoro_panel``); its shots come back in ``close()``'s stats.
         """
         ctx = mp.get_context("spawn")
         self._shm = SharedMemory(create=True, size=max(density.nbytes, 1))
@@ -97,6 +102,7 @@ class LiveOffscreenView:
                 Path(case_dir),
                 trajectory,
                 (size, fps, nice, render_threads, offscreen),
+                fluoro,
             ),
             name="osteon-live-view",
             daemon=True,
@@ -196,6 +202,7 @@ def _serve(
     case_dir: Path,
     trajectory: tuple[Vec3, Vec3] | None,
     settings: tuple[tuple[int, int], float, int, int, bool],
+    fluoro: tuple[Any, Any] | None = None,
 ) -> None:
     # child: Panda3D's chatter goes to stderr, so a parent printing JSON on stdout stays clean
     os.dup2(2, 1)
@@ -213,10 +220,17 @@ def _serve(
         density: npt.NDArray[np.float32] = np.ndarray(shape, dtype=np.float32, buffer=shm.buf)
         mailbox = SnapshotMailbox()
         view = SceneView(offscreen=offscreen, size=size, mailbox=mailbox)
-        view.setup_case(load_bundle(case_dir), density=density, trajectory=trajectory)
+        bundle = load_bundle(case_dir)
+        view.setup_case(bundle, density=density, trajectory=trajectory)
+        panel: Any = None
+        if fluoro is not None:
+            from sim_core.fluoro import Fluoroscope
+            from sim_core.view.fluoro_panel import FluoroPanel
+
+            panel = FluoroPanel(view, Fluoroscope.for_case(bundle, *fluoro))
         view.render_frames(1)
         conn.send(("ready", os.getpid()))
-        _frames(conn, view, mailbox, 1.0 / fps)
+        _frames(conn, view, mailbox, 1.0 / fps, panel)
     except Exception as exc:  # the parent reads one line, not a child's traceback
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -226,7 +240,7 @@ def _serve(
         shm.close()
 
 
-def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float) -> None:
+def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float, panel: Any = None) -> None:
     # draw at up to 1/period_s; between frames take what the parent sent
     frame_s: list[float] = []
     started = time.perf_counter()
@@ -245,7 +259,10 @@ def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float) -> None:
                 view.render_frames(1)
                 conn.send(("screenshot", str(view.save_png(value))))
             elif kind == "stop":
-                conn.send(("stats", _stats(frame_s, time.perf_counter() - started)))
+                stats = _stats(frame_s, time.perf_counter() - started)
+                if panel is not None:
+                    stats = replace(stats, fluoro_shots=tuple(panel.shots))
+                conn.send(("stats", stats))
                 return
         if not drawing:
             continue

@@ -13,7 +13,7 @@ from sim_core.instruments import load_instrument
 from sim_core.model import model_from_bundle
 from sim_core.replay import play
 from sim_core.scenarios import Plan
-from sim_core.slots import Q_DIR, Q_TIP, S_DEEPEST_DIR, S_DEEPEST_TIP, S_POSE
+from sim_core.slots import S_DEEPEST_DIR, S_DEEPEST_TIP, S_DIR, S_TOOL
 from sim_core.trajectories import scripted_rows
 
 SPACING = 1.0
@@ -152,8 +152,8 @@ def test_a_drilled_pedicle_hole_shows_as_a_darker_channel(lumbar: Path) -> None:
         assert after.image(window)[round(v), round(u)] < before.image(window)[round(v), round(u)]
     # the drill put back at its deepest point covers the channel again, brighter than bone
     st = state.st.copy()
-    st[S_POSE + Q_TIP : S_POSE + Q_TIP + 3] = st[S_DEEPEST_TIP : S_DEEPEST_TIP + 3]
-    st[S_POSE + Q_DIR : S_POSE + Q_DIR + 3] = st[S_DEEPEST_DIR : S_DEEPEST_DIR + 3]
+    st[S_TOOL : S_TOOL + 3] = st[S_DEEPEST_TIP : S_DEEPEST_TIP + 3]
+    st[S_DIR : S_DIR + 3] = st[S_DEEPEST_DIR : S_DEEPEST_DIR + 3]
     with_tool = scope.shot(state.density, st, view)
     for u, v in along:
         assert with_tool.instrument[round(v), round(u)] > 1.0
