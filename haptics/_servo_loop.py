@@ -4,7 +4,8 @@ Two loops. `run_servo` takes any force kernel (`haptics._servo_kernels`); `run_e
 runs the engine's whole step (proxy, force, erosion, metrics) and records its inputs.
 Per tick: sleep to the absolute deadline -> read the pose (script row or the device's latest
 pose buffer) -> map it to world mm -> force kernel -> clamp |F| to the device maximum -> write
-the force (device frame) to the force buffer -> log the tick. Nothing allocates, logs, locks
+the force (device frame; and the engine's torque for devices that render one) to the force
+buffer -> log the tick. Nothing allocates, logs, locks
 or compiles inside; every array is made by `haptics.servo.ServoLoop` beforehand.
 """
 
@@ -28,9 +29,10 @@ from haptics.channel import (
     X_MM,
 )
 from haptics.channel import FORCE_SLOT as FORCE_SLOT_INDEX
+from haptics.channel import TORQUE as TORQUE_COLUMN
 from sim_core.kernels import tick_finish as engine_tick_finish
 from sim_core.kernels import tick_force as engine_tick_force
-from sim_core.slots import S_DISPLAY
+from sim_core.slots import S_DISPLAY, S_DISPLAY_TORQUE
 
 # mapping: world_from_device = translation + scale * rotation; force limit last
 MAP_ROTATION = 0  # 9: row-major 3x3
@@ -38,7 +40,8 @@ MAP_SCALE = 9  # world mm per device mm
 MAP_TRANSLATION = 10  # 3: world mm
 MAP_QUATERNION = 13  # 4: the rotation as (w, x, y, z)
 MAP_MAX_FORCE_N = 17
-N_MAPPING = 18
+MAP_MAX_TORQUE_N_MM = 18  # the device's torque limit (0: it renders none)
+N_MAPPING = 19
 
 # timing (int64): period, how far behind the loop may fall before skipping slots
 TIME_PERIOD_NS = 0
@@ -98,15 +101,29 @@ def _clamp_force(fx: float, fy: float, fz: float, max_force: float) -> tuple[flo
 
 @njit(cache=True, nogil=True, inline="always")
 def _send_force(
-    force: Any, control: Any, mapping: Any, fx: float, fy: float, fz: float, tick: int
+    force: Any,
+    control: Any,
+    mapping: Any,
+    fx: float,
+    fy: float,
+    fz: float,
+    tick: int,
+    torque: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> None:
-    # device frame = rotation transposed; fill the idle slot, then flip
+    # device frame = rotation transposed; fill the idle slot, then flip. The torque is clamped
+    # to the device's limit (0 where it renders none); NaN -> none
     out = 1 - control[FORCE_SLOT_INDEX]
+    tx, ty, tz = _clamp_force(torque[0], torque[1], torque[2], mapping[MAP_MAX_TORQUE_N_MM])
     for r in range(3):
         force[out, r] = (
             mapping[MAP_ROTATION + r] * fx
             + mapping[MAP_ROTATION + 3 + r] * fy
             + mapping[MAP_ROTATION + 6 + r] * fz
+        )
+        force[out, TORQUE_COLUMN + r] = (
+            mapping[MAP_ROTATION + r] * tx
+            + mapping[MAP_ROTATION + 3 + r] * ty
+            + mapping[MAP_ROTATION + 6 + r] * tz
         )
     force[out, 3] = tick
     control[FORCE_SLOT_INDEX] = out
@@ -268,7 +285,8 @@ def run_engine_servo(
             _to_world(pose[control[POSE_SLOT]], mapping, row)
         engine_tick_force(density0, label, params, tool, density, st, dirty, work, row)
         fx, fy, fz = _clamp_force(st[S_DISPLAY], st[S_DISPLAY + 1], st[S_DISPLAY + 2], max_force)
-        _send_force(force, control, mapping, fx, fy, fz, tick)
+        torque = (st[S_DISPLAY_TORQUE], st[S_DISPLAY_TORQUE + 1], st[S_DISPLAY_TORQUE + 2])
+        _send_force(force, control, mapping, fx, fy, fz, tick, torque)
         force_ns[tick] = monotonic_ns(clock) - woke_ns
 
         # then the rest of the tick: erosion, metrics

@@ -8,8 +8,8 @@ write without locks.
   not in use, then flips `control[POSE_SLOT]`; the reader reads the slot index, then that row.
   A torn read needs two flips during one read (two device samples in a few hundred ns): it
   cannot happen at device rates.
-- Force: the same double buffer `force[2, N_FORCE]`, written by the loop (or by `put_force`
-  once the loop has stopped), read by the device side that sends it out.
+- Force: the same double buffer `force[2, N_FORCE]` (force, tick, torque), written by the loop
+  (or by `put_force` once the loop has stopped), read by the device side that sends it out.
 - Script: for a scripted device, the whole trajectory at 1 kHz (`script[n, N_POSE]`); the loop
   indexes it by tick and never touches the pose buffer. Live devices leave it with 0 rows.
 
@@ -29,8 +29,10 @@ POSE_FIELDS: tuple[str, ...] = TICK_FIELDS
 N_POSE = len(POSE_FIELDS)
 T_S, X_MM, QW, AXIS_X, VX_MM_S, BUTTONS, SPEED = 0, 1, 4, 8, 11, 14, 15
 
-# force row: fx_n, fy_n, fz_n, the loop tick that wrote it
-N_FORCE = 4
+# force row: fx_n, fy_n, fz_n, the loop tick that wrote it, then the torque about the tool
+# tip tx, ty, tz (N·mm; 0 unless the device renders torque)
+TORQUE = 4
+N_FORCE = 7
 
 # control slots (int64)
 STOP = 0  # set to 1 by Python to ask the loop to finish its tick and return
@@ -77,8 +79,13 @@ class ServoChannel:
         slot = 1 - int(self.control[FORCE_SLOT])
         self.force[slot, :3] = force_n
         self.force[slot, 3] = -1.0
+        self.force[slot, TORQUE : TORQUE + 3] = 0.0
         self.control[FORCE_SLOT] = slot
 
     def latest_force(self) -> FloatArray:
         """A copy of the latest force (3 floats, N)."""
         return self.force[int(self.control[FORCE_SLOT]), :3].copy()
+
+    def latest_torque(self) -> FloatArray:
+        """A copy of the latest torque about the tool tip (3 floats, N·mm)."""
+        return self.force[int(self.control[FORCE_SLOT]), TORQUE : TORQUE + 3].copy()

@@ -5,7 +5,8 @@ Axes (device frame, right-handed, the OpenHaptics convention): +x to the user's 
 unit vector from the handle to the tip; with the identity orientation it points along -z
 (away from the user, into the scene). Orientation is a unit quaternion (w, x, y, z) rotating
 device-frame tool coordinates into the device frame. Forces are in N, in the device frame,
-acting on the user's hand.
+acting on the user's hand; torques (devices with `DeviceSpec.renders_torque`) in N·mm about the
+tool tip, same frame.
 
 Devices publish their pose into a `ServoChannel` (see `haptics.channel`) so the compiled servo
 loop can read it without the GIL; `read()` returns the latest of those samples.
@@ -37,6 +38,13 @@ class DeviceSpec:
     max_force_n: float  # the servo loop clamps |F| to this
     max_stiffness_n_per_mm: float  # force kernels must not exceed it (stability)
     renders_force: bool  # False: force is only shown (HUD) or felt as vibration
+    # torque about the tip the device can render, N·mm; 0 (3-DOF output, e.g. Touch): the
+    # engine's torque (a tool held by bone against a turn) is only shown in the HUD
+    max_torque_n_mm: float = 0.0
+
+    @property
+    def renders_torque(self) -> bool:
+        return self.max_torque_n_mm > 0.0
 
 
 @dataclass(frozen=True)

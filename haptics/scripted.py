@@ -181,6 +181,7 @@ class ScriptedDevice(HapticDevice):
         name: str = "scripted",
         max_force_n: float = 10.0,
         max_stiffness_n_per_mm: float = 2.0,
+        max_torque_n_mm: float = 0.0,
     ) -> None:
         super().__init__()
         self.trajectory = np.ascontiguousarray(trajectory, dtype=np.float64)
@@ -193,6 +194,7 @@ class ScriptedDevice(HapticDevice):
             max_force_n=max_force_n,
             max_stiffness_n_per_mm=max_stiffness_n_per_mm,
             renders_force=False,
+            max_torque_n_mm=max_torque_n_mm,
         )
 
     @classmethod

@@ -193,6 +193,7 @@ def _mapping_array(world_from_device: WorldFromDevice, device: HapticDevice) -> 
         rotation
     )
     mapping[compiled.MAP_MAX_FORCE_N] = device.spec.max_force_n
+    mapping[compiled.MAP_MAX_TORQUE_N_MM] = device.spec.max_torque_n_mm
     return mapping
 
 

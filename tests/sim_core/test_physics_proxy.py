@@ -210,3 +210,38 @@ def test_a_session_that_turns_the_tool_in_bone_replays_bit_for_bit(
     first = _pivot(model, pedicle["state"], pedicle["axis"], pedicle["target"])["state"]
     again = _pivot(model, pedicle["state"], pedicle["axis"], pedicle["target"])["state"]
     assert state_hash(first) == state_hash(again)
+
+
+def test_the_engine_loop_sends_the_torque_to_a_device_that_renders_torque(
+    pedicle: dict[str, Any],
+) -> None:
+    from haptics.scripted import ScriptedDevice
+    from haptics.servo import EngineServoLoop
+
+    limits = DeviceLimits(max_torque_n_mm=25.0)
+    model = model_from_bundle(pedicle["bundle"], "pedicle_pilot_hole", device=limits)
+    axis, target = pedicle["axis"], pedicle["target"]
+    side = np.cross(axis, [0.0, 0.0, 1.0])
+    rows = rows_from_waypoints(
+        [
+            Waypoint(0.0, tuple(target), tuple(axis), True),
+            Waypoint(0.5, tuple(target), _turned(axis, side, 10.0), True),
+            Waypoint(0.6, tuple(target), _turned(axis, side, 10.0), True),
+        ]
+    )
+    sent = {}
+    for torque_limit in (0.0, 20.0):
+        device = ScriptedDevice(rows, max_force_n=3.3, max_torque_n_mm=torque_limit)
+        device.open()
+        loop = EngineServoLoop(
+            device, model, copy_state(pedicle["state"]), capacity_ticks=700, realtime=False
+        )
+        loop.start()
+        assert loop.wait(20.0)
+        # the last tick's torque, before stop() zeroes the device
+        sent[torque_limit] = float(np.linalg.norm(device.channel.latest_torque()))
+        loop.stop()
+    # the engine's 25 N·mm is clamped again to what this device can render; a 3-DOF device
+    # gets none
+    assert sent[20.0] == pytest.approx(20.0)
+    assert sent[0.0] == 0.0
