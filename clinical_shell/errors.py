@@ -124,6 +124,9 @@ def install_problem_handlers(api: NinjaAPI) -> None:
     """
 
     def on_domain(request: HttpRequest, exc: DomainError) -> HttpResponse:
+        from clinical_shell.audit.services import record_refusal_if_missing
+
+        record_refusal_if_missing(request, exc)
         return problem_response(
             status=exc.status,
             code=exc.code,

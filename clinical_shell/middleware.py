@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 
+from clinical_shell.audit import services as audit
 from clinical_shell.errors import (
     PROBLEM_CONTENT_TYPE,
     DomainError,
@@ -27,6 +28,8 @@ class DomainErrorPageMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DomainError):
             return None
+        # the page says the refusal is in the audit log: make it true
+        audit.record_refusal_if_missing(request, exception)
         return render(request, "error.html", {"error": exception}, status=exception.status)
 
 

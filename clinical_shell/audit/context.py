@@ -15,6 +15,18 @@ class RequestOrigin:
 
 _NO_ORIGIN = RequestOrigin()
 _origin: ContextVar[RequestOrigin] = ContextVar("audit_origin")
+# failure events written during this request (a list per request, appended to in place)
+_failures: ContextVar[list[int]] = ContextVar("audit_failures")
+
+
+def note_failure(event_id: int) -> None:
+    failures = _failures.get(None)
+    if failures is not None:
+        failures.append(event_id)
+
+
+def noted_failures() -> list[int]:
+    return list(_failures.get([]))
 
 
 def current_origin() -> RequestOrigin:
@@ -37,7 +49,9 @@ class AuditOriginMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = _origin.set(origin_of(request))
+        failures = _failures.set([])
         try:
             return self.get_response(request)
         finally:
+            _failures.reset(failures)
             _origin.reset(token)

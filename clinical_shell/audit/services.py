@@ -4,9 +4,10 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from clinical_shell.audit.context import current_origin
+from clinical_shell.audit.context import current_origin, note_failure, noted_failures
 from clinical_shell.audit.models import GENESIS_HASH, AuditEvent
 
 # arbitrary constant naming the PostgreSQL advisory lock that serialises appends to the chain
@@ -51,4 +52,39 @@ def record(
     )
     event.entry_hash = event.compute_hash()
     event.save()
+    if not success:
+        note_failure(event.pk)
     return event
+
+
+# refusals every signed-in request gets an audit event for (the error page says so)
+AUDITED_REFUSAL_STATUSES = frozenset({401, 403, 404, 423})
+
+
+def record_refusal_if_missing(request: HttpRequest, error: Any) -> None:
+    """After a request was refused with a DomainError: make sure the log has the refusal.
+
+    Code that refuses usually audits why; when it did not, or when its event was rolled back
+    with the transaction the refusal ended, this writes a generic one (path, method, code).
+    Anonymous refusals are not chained (anyone could grow the log); sign-in failures have
+    their own stream (accounts.SignInFailure).
+    """
+    status = int(getattr(error, "status", 0))
+    user = getattr(request, "user", None)
+    if status not in AUDITED_REFUSAL_STATUSES or user is None or not user.is_authenticated:
+        return
+    # a refusal written inside a transaction that the refusal itself rolled back is gone
+    noted = noted_failures()
+    if noted and AuditEvent.objects.filter(id__in=noted).exists():
+        return
+    record(
+        actor=user,
+        action="request.refused",
+        success=False,
+        detail={
+            "status": status,
+            "code": str(getattr(error, "code", "")),
+            "method": request.method or "",
+            "path": request.path[:300],
+        },
+    )

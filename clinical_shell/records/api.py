@@ -8,7 +8,7 @@ from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
 
 from clinical_shell.accounts.selectors import signed_in_user
-from clinical_shell.audit import services as audit
+from clinical_shell.audit.reads import AuditedPageNumberPagination
 from clinical_shell.errors import DomainError, NotFoundError, ProblemOut
 from clinical_shell.network.models import Institution
 from clinical_shell.records import selectors, services
@@ -56,15 +56,15 @@ def _institution(institution_id: int) -> Institution:
 
 
 @router.get("", response=list[PatientListOut], summary="Search patients / 检索患者")
-@paginate(PageNumberPagination)
+@paginate(AuditedPageNumberPagination, audit_action="patient.search")
 def list_patients(request: HttpRequest, params: Query[SearchParams]) -> QuerySet[Patient]:
     """By name prefix (汉字), pinyin initials or spelling (zsf, zhangsan) or an exact ID number."""
     institution_ids = clinical_institution_ids(request.user)
-    audit.record(
-        actor=signed_in_user(request),
-        action="patient.search",
-        detail={"query_kind": selectors.classify_query(params.q).kind, "via": "api"},
-    )
+    # the page returned is audited by the paginator, naming every patient on it
+    request.audit_detail = {  # type: ignore[attr-defined]
+        "query_kind": selectors.classify_query(params.q).kind,
+        "via": "api",
+    }
     return selectors.search_patients(institution_ids=institution_ids, text=params.q)
 
 
@@ -85,10 +85,11 @@ def create_patient(request: HttpRequest, payload: PatientIn) -> Status[Patient]:
 
 
 @router.get("/duplicates", response=list[DuplicateOut], summary="Duplicate review queue / 疑似重复")
-@paginate(PageNumberPagination)
+@paginate(AuditedPageNumberPagination, audit_action="patient.duplicates_list")
 def list_duplicates(request: HttpRequest) -> QuerySet[DuplicateCandidate]:
     """Open pairs whose two patients are both in care where the caller writes records."""
-    audit.record(actor=signed_in_user(request), action="patient.duplicates_list")
+    signed_in_user(request)
+    request.audit_detail = {"via": "api"}  # type: ignore[attr-defined]
     return selectors.open_duplicates(
         institution_ids=clinical_institution_ids(request.user, write=True)
     )

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
-from clinical_shell.audit import services as audit
+from clinical_shell.audit.reads import record_read
 from clinical_shell.errors import DomainError
 from clinical_shell.records import selectors, services
 from clinical_shell.records.access import (
@@ -33,9 +33,10 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     query = selectors.classify_query(text)
     # a list of masked rows is still patient data: one audit event per page shown
-    audit.record(
+    record_read(
         actor=signed_in_user(request),
         action="patient.search",
+        items=page.object_list,
         detail={
             "query_kind": query.kind,
             "page": page.number,
@@ -134,9 +135,11 @@ def duplicate_queue(request: HttpRequest) -> HttpResponse:
     institution_ids = clinical_institution_ids(request.user, write=True)
     candidates = selectors.open_duplicates(institution_ids=institution_ids)
     page = Paginator(candidates, PAGE_SIZE).get_page(request.GET.get("page"))
-    audit.record(
+    # names both patients of every pair shown
+    record_read(
         actor=signed_in_user(request),
         action="patient.duplicates_list",
+        items=page.object_list,
         detail={"page": page.number, "shown": [c.pk for c in page.object_list]},
     )
     return render(
