@@ -83,7 +83,7 @@ def module_evidence(surgeon: User, rule: ModuleRequirement, *, now: datetime) ->
     return ModuleEvidence(
         module_id=module.pk,
         module_code=module.code,
-        module_title=module.title,
+        module_title=module.display_title,
         scenario=module.scenario,
         passes_required=rule.passes,
         min_score=rule.min_score,

@@ -99,7 +99,7 @@ def application(request: HttpRequest, application_id: int) -> HttpResponse:
     evidence = selectors.evidence(app.applicant, app.requirement)
     curves = [
         {
-            "title": item.module.title,
+            "title": item.module.display_title,
             "min_score": item.min_score,
             "points": [[row["at"], row["score"]] for row in item.rows],
         }

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.network.models import Institution
@@ -41,6 +42,12 @@ class Module(models.Model):
         ordering: ClassVar = ["code"]
 
     def __str__(self) -> str:
+        return self.title
+
+    @property
+    def display_title(self) -> str:
+        if self.title_en and (get_language() or "").startswith("en"):
+            return self.title_en
         return self.title
 
 

@@ -25,7 +25,7 @@ def _curves(progress: list[selectors.ModuleProgress]) -> list[dict[str, object]]
         names = sorted({name for point in p.curve for name in point["metrics"]})
         curves.append(
             {
-                "title": p.module.title,
+                "title": p.module.display_title,
                 "min_score": p.module.pass_score,
                 "points": [[point["at"], point["score"]] for point in p.curve],
                 "metrics": [
