@@ -4,12 +4,15 @@ The language switch (a static script since the CSP change) still works, and no C
 is reported on any page visited."""
 
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from clinical_shell.imaging import services as imaging
+from clinical_shell.imaging.models import Study
 from clinical_shell.network import services as network
 from clinical_shell.network.models import Role
 from clinical_shell.records import services as records
@@ -99,4 +102,59 @@ def test_a_merge_is_requested_by_one_reviewer_and_approved_by_another(shell_serv
         people[0].user.pk,
         people[1].user.pk,
     )
+    assert violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_imaging_pages_scripts_run_under_the_csp(shell_server: str) -> None:
+    """The upload page's progress script and the case build page's live script, moved out of
+    the templates: the upload reports through the script (the page stays), the build page polls
+    its status API."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clinical_shell" / "imaging"))
+    from dicom_samples import ct_series
+
+    center = network.create_institution(
+        actor=None, code="CX-CENTER", name="楚雄彝族自治州人民医院", level="center", county="楚雄市"
+    )
+    person = network.create_person(
+        actor=None, username="e2e.first", password=PASSWORD, full_name="王医生", title="attending"
+    )
+    network.add_membership(actor=None, person=person, institution=center, role=Role.SURGEON)
+    resident_id = "532322195803141230"
+    patient = records.register_patient(
+        actor=person.user,
+        institution=center,
+        name="张三丰",
+        sex="M",
+        birth_date=date(1958, 3, 14),
+        resident_id=resident_id,
+    )
+    SHOTS.mkdir(exist_ok=True)
+    files = []
+    for number, data in enumerate(ct_series(3, patient_id=resident_id)):
+        path = SHOTS / f"slice{number}.dcm"
+        path.write_bytes(data)
+        files.append(str(path))
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    violations: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = _signed_in(browser, shell_server, "e2e.first", violations)
+        page.goto(f"{shell_server}/imaging/")
+        page.set_input_files("#id_files", files)
+        page.click("#upload-form button.primary")
+        page.wait_for_selector("#upload-status:has-text('已存入 3')")
+        assert page.url.endswith("/imaging/")  # the script answered, not a form post
+        page.screenshot(path=str(SHOTS / "upload-zh.png"), full_page=True)
+        series = Study.objects.get(patient=patient).series.get()
+        build = imaging.request_case_build(
+            actor=person.user, series=series, run_in_background=False
+        )
+        status_api = f"/api/v1/imaging/case-builds/{build.pk}"
+        with page.expect_response(lambda r: status_api in r.url) as polled:
+            page.goto(f"{shell_server}/imaging/case-builds/{build.pk}/")
+        assert polled.value.status == 200
+        assert page.locator("[data-role=status]").inner_text() == "排队中"
+        page.screenshot(path=str(SHOTS / "case-build-zh.png"), full_page=True)
+        browser.close()
     assert violations == []
