@@ -32,7 +32,7 @@ through the case's ``case_from_patient_mm``.
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -438,4 +438,27 @@ def resolve_plan(
         target_zone=sphere(scenario.target_zone),
         protected_zone=sphere(scenario.protected_zone),
         landmarks_mm={n: point(PointSpec(n)) for n in sorted(names)},
+    )
+
+
+def other_level(scenario: Scenario, levels: dict[str, str]) -> Scenario:
+    """The scenario with its landmarks moved to another level (``{"L4": "L3"}``): the same
+    task at the wrong vertebra, to play a wrong-level attempt against the right plan."""
+
+    def move(spec: PointSpec) -> PointSpec:
+        def name(n: str) -> str:
+            head, sep, tail = n.partition("_")
+            return f"{levels.get(head, head)}{sep}{tail}" if n else n
+
+        return replace(spec, landmark=name(spec.landmark), toward=name(spec.toward))
+
+    def sphere(spec: SphereSpec | None) -> SphereSpec | None:
+        return None if spec is None else replace(spec, centre=move(spec.centre))
+
+    return replace(
+        scenario,
+        entry=move(scenario.entry),
+        target=move(scenario.target),
+        target_zone=sphere(scenario.target_zone),
+        protected_zone=sphere(scenario.protected_zone),
     )

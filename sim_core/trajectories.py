@@ -269,3 +269,144 @@ def scripted_rows(model: CaseModel, skill: str) -> Rows:
     if skill not in ("expert", "novice"):
         raise ValueError(f"skill must be expert or novice, got {skill!r}")
     return scripts[model.scenario.scoring](model, skill)
+
+
+# --- bad techniques --------------------------------------------------------------------------
+# Deliberately bad ways to do each scenario, each isolating one error a reviewer would try; the
+# score must fail every one of them (tests/sim_core/test_bad_techniques.py, benchmarks/validity).
+
+
+def _drill_rows(
+    model: CaseModel,
+    entry: Rows,
+    axis: Rows,
+    depth_mm: float,
+    speed_mm_s: float = 3.0,
+    *,
+    power: bool = True,
+) -> list[Waypoint]:
+    points = _drill_script(model, entry, axis, depth_mm, speed_mm_s)
+    if not power:
+        points = [Waypoint(w.t_s, w.pos_mm, w.axis, False, w.speed) for w in points]
+    return points
+
+
+def _across(model: CaseModel) -> tuple[Rows, Rows]:
+    # two unit directions across the plan: towards the patient's head, and the other one
+    plan = model.plan
+    axis = plan.axis
+    up = plan.case_direction((0.0, 0.0, 1.0))
+    up = up - np.dot(up, axis) * axis
+    up /= np.linalg.norm(up)
+    return up, np.asarray(np.cross(axis, up), dtype=np.float64)
+
+
+def _lever(model: CaseModel, degrees: float) -> Rows:
+    # on the plan to full depth, then pivot the tool about its tip, ± degrees, power on
+    plan = model.plan
+    entry, axis = np.asarray(plan.entry_mm), plan.axis
+    up, _ = _across(model)
+    points = _drill_script(model, entry, axis, plan.length_mm, 3.0)
+    tip = entry + plan.length_mm * axis
+    withdraw = points.pop()
+    t = points[-1].t_s
+    for deg in (degrees, -degrees, 0.0):
+        t += 1.5
+        tilted = _rotate(axis, np.cross(axis, up), deg)
+        points.append(Waypoint(t, tip, tilted, True))
+    points.append(Waypoint(t + 2.0, withdraw.pos_mm, axis, False))
+    return rows_from_waypoints(points)
+
+
+def _bad_drill(model: CaseModel, name: str) -> Rows:
+    plan = model.plan
+    entry, axis, length = np.asarray(plan.entry_mm), plan.axis, plan.length_mm
+    up, side = _across(model)
+    if name == "wrong_angle":
+        wrong = _rotate(axis, side, 10.0)
+        return rows_from_waypoints(_drill_rows(model, entry, wrong, length))
+    if name == "wrong_entry":
+        return rows_from_waypoints(_drill_rows(model, entry + 5.0 * up, axis, length))
+    if name == "levering":
+        return _lever(model, 15.0)
+    if name == "plunge":
+        # 20 mm past the target at 10 mm/s (through the far cortex)
+        return rows_from_waypoints(_drill_rows(model, entry, axis, length + 20.0, 10.0))
+    if name == "power_off_push":
+        return rows_from_waypoints(_drill_rows(model, entry, axis, length, power=False))
+    if name == "redrill":
+        wrong = _rotate(axis, side, 12.0)
+        first = _drill_rows(model, entry, wrong, length)
+        second = _drill_script(model, entry, axis, length, 3.0, start_s=first[-1].t_s + 0.5)
+        return rows_from_waypoints(first + second)
+    raise ValueError(f"unknown bad technique {name!r}")
+
+
+def _bad_burr(model: CaseModel, name: str) -> Rows:
+    plan = model.plan
+    zone = plan.target_zone
+    if zone is None:
+        raise ValueError(f"scenario {model.scenario.name} has no target zone")
+    axis, entry = plan.axis, np.asarray(plan.entry_mm)
+    centre = np.asarray(zone.centre_mm)
+    burr_r = model.instrument.radius_mm
+    up, _ = _across(model)
+    reach = zone.radius_mm - burr_r + 0.2
+
+    def sweep(c: Rows, r: float, extra: float, power: bool = True) -> Rows:
+        t = 1.0
+        points = [Waypoint(0.0, entry - 5.0 * axis, axis, False), Waypoint(t, entry, axis, power)]
+        start = c - r * axis
+        t += float(np.linalg.norm(start - entry)) / 2.0
+        points.append(Waypoint(t, start, axis, power))
+        for p, dt in _burr_layers(c, axis, r, extra, 3.0, 0.8):
+            t += dt
+            points.append(Waypoint(t, p, axis, power))
+        points.append(Waypoint(t + 2.0, entry - 5.0 * axis, axis, False))
+        return rows_from_waypoints(points)
+
+    if name == "overreach":
+        return sweep(centre, reach + 2.5, 0.0)
+    if name == "plunge":
+        # through the lesion's floor into the posterior wall (the protected zone)
+        return sweep(centre, reach, zone.radius_mm + 4.0)
+    if name == "power_off_push":
+        return sweep(centre, reach, 0.0, power=False)
+    if name == "wrong_entry":
+        return sweep(centre + 5.0 * up, reach, 0.0)
+    raise ValueError(f"unknown bad technique {name!r}")
+
+
+BAD_TECHNIQUES: dict[str, tuple[str, ...]] = {
+    "pedicle": (
+        "wrong_angle",
+        "wrong_entry",
+        "levering",
+        "plunge",
+        "power_off_push",
+        "redrill",
+        "wrong_level",
+    ),
+    "guide_wire": ("wrong_angle", "wrong_entry", "levering", "plunge", "power_off_push", "redrill"),
+    "burr_target": ("overreach", "plunge", "power_off_push", "wrong_entry", "wrong_level"),
+}
+
+
+def bad_technique_rows(
+    model: CaseModel, name: str, *, other_level: CaseModel | None = None
+) -> Rows:
+    """Rows of one bad technique (``BAD_TECHNIQUES[scoring]``) on the model's plan.
+
+    ``wrong_level`` does the expert's script on ``other_level``: a model of the same case whose
+    scenario names the next level's landmarks (``sim_core.scenarios.other_level``); its rows
+    are then played on the model of the right level.
+    """
+    if name not in BAD_TECHNIQUES[model.scenario.scoring]:
+        raise ValueError(f"{name!r} is not a bad technique of {model.scenario.scoring}")
+    if name == "wrong_level":
+        if other_level is None:
+            raise ValueError("wrong_level needs the plan of the other level (other_level)")
+        return scripted_rows(other_level, "expert")
+    if model.scenario.scoring == "burr_target":
+        return _bad_burr(model, name)
+    return _bad_drill(model, name)
