@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from clinical_shell.accounts import views
+from clinical_shell.accounts import token_views, views
 
 app_name = "accounts"
 urlpatterns: list[URLPattern] = [
@@ -11,4 +11,6 @@ urlpatterns: list[URLPattern] = [
     path("password/", views.password_change, name="password_change"),
     path("security/", views.security, name="security"),
     path("locks/", views.locks, name="locks"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token_revoke"),
 ]
