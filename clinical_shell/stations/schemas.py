@@ -5,6 +5,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from clinical_shell.schema_fields import model_field
 from clinical_shell.stations import selectors
 from clinical_shell.stations.models import SessionResult, Station, StationSession
 
@@ -75,10 +76,14 @@ class IssuedEnrolmentCodeOut(Schema):
 
 class SessionIn(Schema):
     station_id: int
-    case_hash: str = Field(..., description="the case bundle's content hash (sha256:...)")
-    scenario: str
-    username: str = Field(..., description="the trainee's shell user name")
-    device: str = "scripted:expert"
+    case_hash: str = model_field(
+        StationSession, "case_hash", description="the case bundle's content hash (sha256:...)"
+    )
+    scenario: str = model_field(StationSession, "scenario")
+    username: str = Field(
+        ..., min_length=1, max_length=150, description="the trainee's shell user name"
+    )
+    device: str = model_field(StationSession, "device", "scripted:expert")
 
 
 class ResultOut(Schema):
