@@ -125,6 +125,7 @@ def list_applications(request: HttpRequest) -> QuerySet[Application]:
     return (
         Application.objects.filter(Q(applicant_id=user.pk) | Q(institution_id__in=ids))
         .select_related("applicant", "decision__chair", "privilege")
+        .prefetch_related("votes__member")
         .order_by("-submitted_at", "-id")
     )
 

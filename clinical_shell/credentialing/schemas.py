@@ -175,7 +175,8 @@ class ApplicationOut(Schema):
 
     @staticmethod
     def resolve_votes(obj: Application) -> list[Any]:
-        return list(obj.votes.select_related("member").order_by("id"))
+        # prefetched by the list (votes__member); in vote order (the model's ordering)
+        return list(obj.votes.all())
 
     @staticmethod
     def resolve_decision(obj: Application) -> Any:

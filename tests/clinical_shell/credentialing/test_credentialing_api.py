@@ -10,7 +10,7 @@ from django.utils import timezone
 from shell_personas import Network, Personas
 from training_scores import score_row
 
-from clinical_shell.credentialing.models import Application, Privilege
+from clinical_shell.credentialing.models import Application, Privilege, Requirement
 
 API = "/api/v1/credentialing"
 
@@ -102,3 +102,33 @@ def test_other_people_do_not_see_an_application(
     assert outsider.get(f"{API}/applications/{created['id']}").status_code == 403
     assert outsider.get(f"{API}/applications").json()["items"] == []
     assert signed_in_client(board.members[0]).get(f"{API}/applications").json()["count"] == 1
+
+
+def test_the_application_list_costs_the_same_queries_for_one_or_many(
+    board: Board, shell_network: Network, signed_in_client: Callable[[User], Client]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clinical_shell.credentialing import services
+
+    member = signed_in_client(board.members[0])
+
+    def apply_and_vote(requirement: Requirement) -> None:
+        application = services.submit_application(
+            actor=board.applicant, requirement=requirement, institution=shell_network.center
+        )
+        services.cast_vote(actor=board.members[1], application=application, approve=True)
+
+    for _ in range(2):
+        score_row(board.station, board.applicant, score=85.0)
+    apply_and_vote(board.requirement)
+    member.get(f"{API}/applications")  # the session's first request writes its own rows
+    with CaptureQueriesContext(connection) as one:
+        assert member.get(f"{API}/applications").json()["count"] == 1
+    for grade in (2, 3):
+        apply_and_vote(services.save_requirement(actor=None, grade=grade))
+    with CaptureQueriesContext(connection) as three:
+        assert member.get(f"{API}/applications").json()["count"] == 3
+    assert len(three) == len(one)
+    assert len(one) <= 9
