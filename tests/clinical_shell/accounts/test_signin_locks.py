@@ -2,9 +2,11 @@
 the lock with a second factor, or an administrator of their institution lifts it."""
 
 import re
+from collections.abc import Callable
 
 import pyotp
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django.fixtures import Settings
 from shell_personas import PERSONA_PASSWORD, Personas
@@ -98,15 +100,15 @@ def test_the_owner_is_notified_and_lifts_the_lock_with_a_recovery_code(
 
 
 def test_an_administrator_of_the_users_institution_lifts_the_lock(
-    personas: Personas, quick_lock: int, signed_in_client: object
+    personas: Personas, quick_lock: int, signed_in_client: Callable[[User], Client]
 ) -> None:
     surgeon, outsider = personas.center_surgeon, personas.outsider
     _fail(surgeon.username, quick_lock, "10.9.0.1")
     _fail(outsider.username, quick_lock, "10.9.0.2")
-    make = signed_in_client  # type: ignore[assignment]
+    make = signed_in_client
     # not an administrator: refused
-    assert make(personas.county_surgeon).get("/accounts/locks/").status_code == 403  # type: ignore[operator]
-    admin = make(personas.admin)  # type: ignore[operator]
+    assert make(personas.county_surgeon).get("/accounts/locks/").status_code == 403
+    admin = make(personas.admin)
     page = admin.get("/accounts/locks/").content.decode()
     # the center's administrator sees the center surgeon, not the 永仁-only outsider
     assert surgeon.username in page and outsider.username not in page

@@ -2,9 +2,11 @@
 confirming code; sign-in asks for the code in a second step; recovery codes work once."""
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 import pyotp
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from shell_personas import PERSONA_PASSWORD, Personas
@@ -31,10 +33,10 @@ def _previous_step_code(secret: str) -> str:
 
 
 def test_enrol_then_sign_in_in_two_steps_with_a_recovery_code_once(
-    personas: Personas, signed_in_client: object
+    personas: Personas, signed_in_client: Callable[[User], Client]
 ) -> None:
     user = personas.county_surgeon
-    client = signed_in_client(user)  # type: ignore[operator]
+    client = signed_in_client(user)
     started = client.post("/accounts/security/", {"action": "begin"}).content.decode()
     assert "<svg" in started and "<script" not in started.split("<main", 1)[-1].split("</main")[0]
     secret = _secret(started)
