@@ -8,7 +8,7 @@ mode, no shrinking database, ~a minute on the shared machine.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,26 @@ def _check(case: Any, response: Any, failures: list[str]) -> None:
         failures.append(f"{where}: names a server path")
 
 
+def _fuzz(strategy: Any, label: str, send: Callable[[Any], None], counted: dict[str, int]) -> None:
+    """Send EXAMPLES_PER_MODE generated cases of one operation (no shrinking: a failure is
+    reported as found, the run stays bounded)."""
+
+    @given(case=strategy)
+    @settings(
+        max_examples=EXAMPLES_PER_MODE,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        counted[label] = counted.get(label, 0) + 1
+        send(case)
+
+    run()
+
+
 @pytest.fixture
 def wsgi_app() -> Iterator[WSGIHandler]:
     """The production WSGI handler, minus closing the connection after each request (which
@@ -79,29 +99,17 @@ def test_fuzzed_requests_get_no_500_and_every_error_is_problem_details(
     headers = {"X-CSRFToken": CSRF_TOKEN, "Accept-Language": "en"}
     failures: list[str] = []
     counted: dict[str, int] = {}
+
+    def send(case: Any) -> None:
+        _check(case, case.call(headers=headers, cookies=cookies), failures)
+
     started = time.monotonic()
     # (an operation the schema cannot describe raises here, and fails the test)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 10, "the API's schema lost its operations"
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode)
-
-            @given(case=strategy)
-            @settings(
-                max_examples=EXAMPLES_PER_MODE,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            def run(case: Any, label: str = operation.label) -> None:
-                response = case.call(headers=headers, cookies=cookies)
-                counted[label] = counted.get(label, 0) + 1
-                _check(case, response, failures)
-
-            run()
+            _fuzz(operation.as_strategy(generation_mode=mode), operation.label, send, counted)
     elapsed_s = time.monotonic() - started
     assert failures == [], "\n".join(sorted(set(failures))[:40])
     # every operation was exercised
