@@ -73,6 +73,12 @@ class Curriculum(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def display_name(self) -> str:
+        if self.name_en and (get_language() or "").startswith("en"):
+            return self.name_en
+        return self.name
+
 
 class CurriculumModule(models.Model):
     curriculum = models.ForeignKey(Curriculum, on_delete=models.CASCADE, related_name="entries")

@@ -1,10 +1,13 @@
 """Training pages: a trainee's progress (modules, attempts, learning curves, standing in the
 cohort), an instructor's group (who is behind), and starting a module's session."""
 
+from datetime import date
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -14,7 +17,7 @@ from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedEr
 from clinical_shell.stations.access import access_station, member_institution_ids
 from clinical_shell.stations.selectors import stations_at
 from clinical_shell.training import selectors, services
-from clinical_shell.training.models import Module, TrainingGroup
+from clinical_shell.training.models import Curriculum, Module, TrainingGroup
 from sim_core.metric_labels import metric_label
 
 
@@ -90,8 +93,52 @@ def group(request: HttpRequest, group_id: int) -> HttpResponse:
     return render(
         request,
         "training/group.html",
-        {"group": found, "modules": [modules[m] for m in module_ids], "table": table},
+        {
+            "group": found,
+            "modules": [modules[m] for m in module_ids],
+            "table": table,
+            "all_modules": selectors.modules(),
+            "curricula": Curriculum.objects.all(),
+            "min_due": timezone.localdate().isoformat(),
+        },
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def assign(request: HttpRequest, group_id: int) -> HttpResponse:
+    """Assign a module, or every module of a curriculum, to the whole group by a due date."""
+    user = signed_in_user(request)
+    found = TrainingGroup.objects.filter(pk=group_id, instructors=user).first()
+    if found is None:
+        raise PermissionDeniedError("not_instructor", _("只有该组带教老师可以布置"))
+    try:
+        due_on = date.fromisoformat(request.POST.get("due_on", ""))
+    except ValueError:
+        messages.error(request, _("请填写截止日期"))
+        return redirect("training:group", group_id=found.pk)
+    what = request.POST.get("what", "")
+    try:
+        if what.startswith("curriculum:") and what[11:].isdigit():
+            curriculum = Curriculum.objects.filter(pk=int(what[11:])).first()
+            if curriculum is None:
+                raise NotFoundError("not_found", _("未找到该培训计划"))
+            services.assign_curriculum(
+                actor=user, curriculum=curriculum, group=found, due_on=due_on
+            )
+        elif what.startswith("module:") and what[7:].isdigit():
+            module = selectors.modules().filter(pk=int(what[7:])).first()
+            if module is None:
+                raise NotFoundError("not_found", _("未找到该模块"))
+            for trainee in found.trainees.all():
+                services.assign_module(
+                    actor=user, module=module, trainee=trainee, due_on=due_on, group=found
+                )
+        else:
+            raise DomainError("nothing_chosen", _("请选择模块或培训计划"), status=422)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("training:group", group_id=found.pk)
 
 
 @login_required

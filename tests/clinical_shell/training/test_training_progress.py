@@ -190,3 +190,35 @@ def test_a_module_session_starts_on_the_station_with_its_scenario_and_case(
         basics.case_content_hash,
         resident,
     )
+
+
+def test_the_instructor_assigns_a_curriculum_to_the_group_from_its_page(
+    scene: Scene, signed_in_client: Callable[[User], Client]
+) -> None:
+    extra = services.create_module(
+        actor=None,
+        code="neck-wire",
+        title="股骨颈导针",
+        scenario="femoral_neck_guide_wire",
+        case_kind="teaching",
+        case_content_hash=CASE,
+        pass_score=70,
+    )
+    curriculum = services.create_curriculum(
+        actor=None, code="y1", name="第一年", level="resident_y1", modules=[extra]
+    )
+    due = (timezone.localdate() + timedelta(days=7)).isoformat()
+    url = f"/training/groups/{scene.group.pk}/assign/"
+    outsider = signed_in_client(scene.residents[0])
+    assert (
+        outsider.post(url, {"what": f"curriculum:{curriculum.pk}", "due_on": due}).status_code
+        == 403
+    )
+    client = signed_in_client(scene.instructor)
+    response = client.post(url, {"what": f"curriculum:{curriculum.pk}", "due_on": due})
+    assert response.status_code == 302
+    assigned = {p.module.code for r in scene.residents for p in selectors.progress_of(r)}
+    assert "neck-wire" in assigned
+    assert all(
+        any(p.module.code == "neck-wire" for p in selectors.progress_of(r)) for r in scene.residents
+    )
