@@ -61,7 +61,7 @@ from sim_core.step import run
 DECISION_TICKS = 10  # the hand updates its intent every 10 ms
 APPROACH_S = 1.0
 STANDOFF_MM = 3.0  # the hand starts the drill this far in front of where it aims to enter
-AIR_MM = 35.0  # withdrawn this far back along the tool before moving sideways
+AIR_MM = 60.0  # withdrawn this far back along the tool before moving sideways
 CHECK_DEPTH_MM = 8.0  # how far into the bone it goes before checking its angle
 TREMOR_HZ = (8.0, 12.0)
 
@@ -482,10 +482,15 @@ def run_hand(model: CaseModel, hand: SimulatedHand) -> tuple[SimState, FloatArra
 
 
 def hand_session(
-    model: CaseModel, skill: float, seed: int, **kw: Any
+    model: CaseModel, skill: float, seed: int, *, trial: int = 0, **kw: Any
 ) -> tuple[SimState, FloatArray, SimulatedHand]:
-    """One simulated user of ``skill`` (person ``seed``) on the model's scenario."""
+    """One attempt (``trial``) of simulated user ``seed`` of ``skill`` on the model's scenario.
+
+    The person (their parameters) depends on ``seed`` and ``skill`` only; each trial draws
+    its own aim, tremor and decisions, as a second attempt by the same person would.
+    """
     rng = np.random.default_rng([seed, 7919])
-    hand = SimulatedHand(model, HandParams.from_skill(skill, rng), seed=seed, **kw)
+    params = HandParams.from_skill(skill, rng)
+    hand = SimulatedHand(model, params, seed=seed + 1_000_003 * trial, **kw)
     state, rows = run_hand(model, hand)
     return state, rows, hand
