@@ -87,6 +87,8 @@ def password_step(
     try:
         if request is not None:
             throttle.check_client_allowed(request)
+        else:
+            throttle.check_overall()
         throttle.check_delay(*keys)
     except throttle.ThrottledError:
         _log_failure(username, "throttled", channel)
@@ -116,6 +118,8 @@ def second_factor_step(
     try:
         if request is not None:
             throttle.check_client_allowed(request)
+        else:
+            throttle.check_overall()
         throttle.check_delay(*keys)
     except throttle.ThrottledError:
         _log_failure(user.get_username(), "throttled", channel)
@@ -210,11 +214,16 @@ def _failed(
     newly_locked = throttle.count_failure(
         throttle.account_key(username),
         free=settings.OSTEON_SIGNIN_ACCOUNT_FREE_FAILURES,
+        window_s=settings.OSTEON_SIGNIN_FAILURE_WINDOW_S,
         lock_at=settings.OSTEON_SIGNIN_LOCK_FAILURES,
     )
     if client:
+        # a client's run is forgotten after the cool-off: a hospital behind one NAT address
+        # must not carry a morning's typing errors into the afternoon
         throttle.count_failure(
-            throttle.client_key(client), free=settings.OSTEON_SIGNIN_CLIENT_FREE_FAILURES
+            throttle.client_key(client),
+            free=settings.OSTEON_SIGNIN_CLIENT_FREE_FAILURES,
+            window_s=settings.OSTEON_SIGNIN_CLIENT_COOLOFF_S,
         )
     if request is not None:
         throttle.record_client_failure(request, username)

@@ -74,13 +74,18 @@ def _cooloff() -> timedelta:
     return timedelta(seconds=settings.OSTEON_SIGNIN_CLIENT_COOLOFF_S)
 
 
-def check_client_allowed(request: HttpRequest) -> None:
-    """Raise ThrottledError when this address, or everyone together, failed too often lately."""
+def check_overall() -> None:
+    """Raise ThrottledError while all addresses together failed too often lately."""
     since = timezone.now() - _cooloff()
     recent = AccessAttempt.objects.filter(attempt_time__gte=since)
     total = recent.aggregate(n=Sum("failures_since_start"))["n"] or 0
     if total >= settings.OSTEON_SIGNIN_GLOBAL_FAILURES:
         raise _too_many(settings.OSTEON_SIGNIN_CLIENT_COOLOFF_S)
+
+
+def check_client_allowed(request: HttpRequest) -> None:
+    """Raise ThrottledError when this address, or everyone together, failed too often lately."""
+    check_overall()
     if not AxesProxyHandler.is_allowed(request, {}):
         raise _too_many(_client_retry_after(request))
 
@@ -165,11 +170,13 @@ def _delay_after(failures: int, free: int) -> timedelta:
 
 
 @transaction.atomic
-def count_failure(key: str, *, free: int, lock_at: int | None = None) -> bool:
-    """Add a failure to `key`, set its next allowed attempt; return True if this one locked it."""
+def count_failure(key: str, *, free: int, window_s: int, lock_at: int | None = None) -> bool:
+    """Add a failure to `key`, set its next allowed attempt; return True if this one locked it.
+
+    A run of failures whose last one is older than `window_s` is forgotten first."""
     now = timezone.now()
     row, _created = SignInThrottle.objects.select_for_update().get_or_create(key=key)
-    window = timedelta(seconds=settings.OSTEON_SIGNIN_FAILURE_WINDOW_S)
+    window = timedelta(seconds=window_s)
     if row.last_failure_at is not None and now - row.last_failure_at > window:
         row.failures = 0  # an old run of failures is forgotten
     row.failures += 1

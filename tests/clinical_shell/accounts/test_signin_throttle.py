@@ -193,3 +193,14 @@ async def test_the_address_limit_answers_429_through_the_asgi_stack(
         statuses.append(response.status_code)
     # the third failure reaches the limit: axes' middleware turns that answer into the 429
     assert statuses == [200, 200, 429, 429] and response["Retry-After"].isdigit()
+
+
+def test_a_clients_run_of_failures_is_forgotten_after_the_cooloff(
+    personas: Personas, settings: SettingsWrapper
+) -> None:
+    key = throttle.client_key("10.11.0.1")
+    long_ago = timezone.now() - timedelta(seconds=settings.OSTEON_SIGNIN_CLIENT_COOLOFF_S + 60)
+    SignInThrottle.objects.create(key=key, failures=40, last_failure_at=long_ago)
+    _post(Client(), "wang.county", "wrong-password-1", "10.11.0.1")
+    assert SignInThrottle.objects.get(key=key).failures == 1
+    assert _post(Client(), "wang.county", PERSONA_PASSWORD, "10.11.0.1").status_code == 302
