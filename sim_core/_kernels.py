@@ -176,6 +176,7 @@ TISSUE_VESSEL = 5
 EPS_MM = 1e-9  # column spans are widened by this (and a voxel) so rounding never drops one
 MAX_STEP_VOXELS = 1.0  # the tool moves at most a voxel a tick (0.5 m/s at 0.5 mm, 1 kHz)
 BISECTIONS = 4  # proxy search steps: 1/16 of a step
+BLOCK = 256  # list entries counted between checks for an early stop
 
 # argument types: model arrays are read-only (a writable array is accepted where these are)
 F4_GRID = types.Array(types.float32, 3, "C")
@@ -663,6 +664,15 @@ def _gather_grown(density, label, s, tool, pose, o, c, extra, work):  # type: ig
 @njit(cache=True, nogil=True)
 def _count_inside(work, count, tool, pose, tx, ty, tz):  # type: ignore[no-untyped-def]
     # how many of the first ``count`` listed (bone) voxels lie inside the tool at tip t
+    return _count_in(work, count, tool, pose, tx, ty, tz, -math.inf, count + 1)
+
+
+@njit(cache=True, nogil=True)
+def _count_in(work, count, tool, pose, tx, ty, tz, beyond, stop_at):  # type: ignore[no-untyped-def]
+    # how many of the first ``count`` listed (bone) voxels lie inside the tool at tip t and
+    # more than ``beyond`` mm behind the tip; once ``stop_at`` are found the rest of the
+    # list is not looked at (what is returned is then >= stop_at). Blocks of BLOCK entries
+    # keep the inner loops branch-free (vectorised)
     d, n, w = _axes(pose)
     xs = work[W_X]
     ys = work[W_Y]
@@ -672,49 +682,56 @@ def _count_inside(work, count, tool, pose, tx, ty, tz):  # type: ignore[no-untyp
     r2 = radius * radius
     length = tool[T_LENGTH_MM]
     half_width = 0.5 * tool[T_WIDTH_MM]
+    lo = max(0.0, beyond)
     inside = 0
-    if kind == KIND_SPHERE:
-        for e in range(count):
-            rx = xs[e] - tx
-            ry = ys[e] - ty
-            rz = zs[e] - tz
-            inside += rx * rx + ry * ry + rz * rz <= r2
-    elif kind == KIND_CYLINDER:
-        for e in range(count):
-            rx = xs[e] - tx
-            ry = ys[e] - ty
-            rz = zs[e] - tz
-            behind = -(rx * d[0] + ry * d[1] + rz * d[2])
-            ux = rx + behind * d[0]
-            uy = ry + behind * d[1]
-            uz = rz + behind * d[2]
-            inside += (behind >= 0.0) & (behind <= length) & (ux * ux + uy * uy + uz * uz <= r2)
-    else:
-        for e in range(count):
-            rx = xs[e] - tx
-            ry = ys[e] - ty
-            rz = zs[e] - tz
-            behind = -(rx * d[0] + ry * d[1] + rz * d[2])
-            b = rx * w[0] + ry * w[1] + rz * w[2]
-            c = rx * n[0] + ry * n[1] + rz * n[2]
-            inside += (
-                (behind >= 0.0) & (behind <= length) & (abs(b) <= half_width) & (abs(c) <= radius)
-            )
+    for start in range(0, count, BLOCK):
+        end = min(start + BLOCK, count)
+        if kind == KIND_SPHERE:
+            for e in range(start, end):
+                rx = xs[e] - tx
+                ry = ys[e] - ty
+                rz = zs[e] - tz
+                behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+                inside += (rx * rx + ry * ry + rz * rz <= r2) & (behind > beyond)
+        elif kind == KIND_CYLINDER:
+            for e in range(start, end):
+                rx = xs[e] - tx
+                ry = ys[e] - ty
+                rz = zs[e] - tz
+                behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+                ux = rx + behind * d[0]
+                uy = ry + behind * d[1]
+                uz = rz + behind * d[2]
+                inside += (
+                    (behind >= 0.0)
+                    & (behind > beyond)
+                    & (behind <= length)
+                    & (ux * ux + uy * uy + uz * uz <= r2)
+                )
+        else:
+            for e in range(start, end):
+                rx = xs[e] - tx
+                ry = ys[e] - ty
+                rz = zs[e] - tz
+                behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+                b = rx * w[0] + ry * w[1] + rz * w[2]
+                c = rx * n[0] + ry * n[1] + rz * n[2]
+                inside += (
+                    (behind >= lo)
+                    & (behind > beyond)
+                    & (behind <= length)
+                    & (abs(b) <= half_width)
+                    & (abs(c) <= radius)
+                )
+        if inside >= stop_at:
+            return inside
     return inside
 
 
 @njit(cache=True, nogil=True)
 def _count_beyond(work, count, tool, pose, tx, ty, tz, from_mm):  # type: ignore[no-untyped-def]
     # _occupied_beyond from the first ``count`` listed (bone) voxels, as a voxel count
-    d, n, w = _axes(pose)
-    inside_n = 0
-    for e in range(count):
-        inside, behind, _, _, _ = _member(
-            tool, d, n, w, work[W_X, e] - tx, work[W_Y, e] - ty, work[W_Z, e] - tz
-        )
-        if inside and behind > from_mm:
-            inside_n += 1
-    return inside_n
+    return _count_in(work, count, tool, pose, tx, ty, tz, from_mm, count + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -931,12 +948,14 @@ def _set_turn(pose, cand, u, angle):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _shaft_bone(density, work, listed, s, tool, pose, t):  # type: ignore[no-untyped-def]
-    # voxels with bone left in the tool's non-cutting part (beyond T_CUT_MM), tip at t
+def _shaft_bone(density, work, listed, s, tool, pose, t, stop_at):  # type: ignore[no-untyped-def]
+    # voxels with bone left in the tool's non-cutting part (beyond T_CUT_MM), tip at t; from
+    # the list, counting stops once stop_at are found
     if listed[0] < 0:
         occ = _occupied_beyond(density, s, tool, pose, t[0], t[1], t[2], tool[T_CUT_MM])
         return np.int64(occ / (s * s * s) + 0.5)
-    return np.int64(_count_beyond(work, listed[0], tool, pose, t[0], t[1], t[2], tool[T_CUT_MM]))
+    cut = tool[T_CUT_MM]
+    return np.int64(_count_in(work, listed[0], tool, pose, t[0], t[1], t[2], cut, stop_at))
 
 
 @njit(cache=True, nogil=True)
@@ -951,16 +970,17 @@ def _turn_proxy(density, params, tool, st, work, listed, u, angle, step):  # typ
     t = (pose[Q_TIP], pose[Q_TIP + 1], pose[Q_TIP + 2])
     want = min(angle, step)
     slack = np.int64(params[P_ROT_SLACK_MM3] / (s * s * s))
-    allowed = max(_shaft_bone(density, work, listed, s, tool, pose, t), slack)
+    everything = listed[0] + 1
+    allowed = max(_shaft_bone(density, work, listed, s, tool, pose, t, everything), slack)
     _set_turn(pose, cand, u, want)
     turned = want
-    if _shaft_bone(density, work, listed, s, tool, cand, t) > allowed:
+    if _shaft_bone(density, work, listed, s, tool, cand, t, allowed + 1) > allowed:
         lo = 0.0
         hi = want
         for _ in range(BISECTIONS + 2):
             mid = 0.5 * (lo + hi)
             _set_turn(pose, cand, u, mid)
-            if _shaft_bone(density, work, listed, s, tool, cand, t) <= allowed:
+            if _shaft_bone(density, work, listed, s, tool, cand, t, allowed + 1) <= allowed:
                 lo = mid
             else:
                 hi = mid
@@ -1106,7 +1126,8 @@ def _free_at(density, work, listed, s, tool, pose, t, limit_mm3, n_limit):  # ty
     # one (n_limit = _count_limit(s³, limit)), from the grid when it overflowed
     if listed[0] < 0:
         return _occupied(density, s, tool, pose, t[0], t[1], t[2], limit_mm3) <= limit_mm3
-    return _count_inside(work, listed[0], tool, pose, t[0], t[1], t[2]) < n_limit
+    inside = _count_in(work, listed[0], tool, pose, t[0], t[1], t[2], -math.inf, n_limit)
+    return inside < n_limit
 
 
 @njit(cache=True, nogil=True)
