@@ -29,6 +29,7 @@ from clinical_shell.credentialing.schemas import (
     EligibilityOut,
     GradeOut,
     PrivilegeOut,
+    RequirementIn,
     RequirementOut,
     StatusChangeIn,
     TechniqueIn,
@@ -38,6 +39,7 @@ from clinical_shell.credentialing.schemas import (
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError, ProblemOut
 from clinical_shell.network.models import Institution
 from clinical_shell.network.selectors import person_of
+from clinical_shell.training.models import Module
 
 router = Router(tags=["credentialing / 资格认证"])
 
@@ -91,6 +93,41 @@ def list_grades(request: HttpRequest) -> QuerySet[SurgicalGrade]:
 @router.get("/requirements", response={200: list[RequirementOut], **ERRORS})
 def list_requirements(request: HttpRequest) -> QuerySet[Requirement]:
     return selectors.requirements()
+
+
+@router.put("/requirements", response={200: RequirementOut, **ERRORS}, summary="Edit a rule")
+def put_requirement(request: HttpRequest, payload: RequirementIn) -> Requirement:
+    """Set the requirement of a technique or a grade (administrators): replaces its rules."""
+    user = signed_in_user(request)
+    if not access.admin_institution_ids(user):
+        raise PermissionDeniedError("not_admin", _("只有管理员可以编辑授权要求"))
+    technique = None
+    if payload.technique is not None:
+        technique = Technique.objects.filter(code=payload.technique).first()
+        if technique is None:
+            raise DomainError(
+                "unknown_technique",
+                _("未知技术：%(code)s") % {"code": payload.technique},
+                status=422,
+            )
+    rules = []
+    for rule in payload.modules:
+        module = Module.objects.filter(code=rule.module_code).first()
+        if module is None:
+            raise DomainError("unknown_module", _("未找到该模块"), status=422)
+        rules.append((module, rule.passes, rule.min_score, rule.within_days))
+    requirement = services.save_requirement(
+        actor=user,
+        technique=technique,
+        grade=payload.grade,
+        min_years_practice=payload.min_years_practice,
+        min_hospital_grade=payload.min_hospital_grade,
+        committee_approval=payload.committee_approval,
+        validity_days=payload.validity_days,
+        modules=rules,
+        source=payload.source,
+    )
+    return selectors.requirements().get(pk=requirement.pk)
 
 
 @router.get(

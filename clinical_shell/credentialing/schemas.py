@@ -79,6 +79,26 @@ class RequirementOut(Schema):
         ]
 
 
+class ModuleRuleIn(Schema):
+    module_code: str
+    passes: int = Field(ge=1, le=1000)
+    min_score: float = Field(ge=0, le=100)
+    within_days: int = Field(ge=1, le=3650)
+
+
+class RequirementIn(Schema):
+    """One of `technique` (a catalog code) and `grade` (1-4)."""
+
+    technique: str | None = None
+    grade: int | None = Field(None, ge=1, le=4)
+    min_years_practice: int = Field(0, ge=0, le=60)
+    min_hospital_grade: int = Field(0, ge=0, le=3)
+    committee_approval: bool = True
+    validity_days: int = Field(730, ge=1, le=3650)
+    modules: list[ModuleRuleIn] = Field(default_factory=list)
+    source: str = Field("", max_length=300)
+
+
 class MissingOut(Schema):
     code: str
     message: str

@@ -132,3 +132,29 @@ def test_the_application_list_costs_the_same_queries_for_one_or_many(
         assert member.get(f"{API}/applications").json()["count"] == 3
     assert len(three) == len(one)
     assert len(one) <= 9
+
+
+def test_administrators_edit_the_rules_through_the_api(
+    board: Board, personas: Personas, signed_in_client: Callable[[User], Client]
+) -> None:
+    body = {
+        "technique": "allograft-msk",
+        "min_years_practice": 8,
+        "min_hospital_grade": 3,
+        "modules": [
+            {"module_code": board.module.code, "passes": 4, "min_score": 82.5, "within_days": 90}
+        ],
+    }
+    admin = signed_in_client(personas.admin)
+    response = admin.put(f"{API}/requirements", body, content_type="application/json")
+    assert response.status_code == 200
+    saved = response.json()
+    assert saved["technique"] == "allograft-msk" and saved["modules"][0]["passes"] == 4
+    rule = Requirement.objects.get(pk=saved["id"]).module_requirements.get()
+    assert (rule.min_score, rule.within_days) == (82.5, 90)
+    bad = admin.put(f"{API}/requirements", {**body, "grade": 9}, content_type="application/json")
+    assert bad.status_code == 422 and bad["Content-Type"] == "application/problem+json"
+    refused = signed_in_client(board.applicant).put(
+        f"{API}/requirements", body, content_type="application/json"
+    )
+    assert refused.status_code == 403
