@@ -12,6 +12,7 @@ from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
 
 from clinical_shell.accounts.selectors import signed_in_user
+from clinical_shell.audit import services as audit
 from clinical_shell.credentialing import access, selectors, services
 from clinical_shell.credentialing.eligibility import Eligibility, check_eligibility
 from clinical_shell.credentialing.models import (
@@ -169,7 +170,17 @@ def list_applications(request: HttpRequest) -> QuerySet[Application]:
 
 @router.get("/applications/{application_id}", response={200: ApplicationOut, **ERRORS})
 def get_application(request: HttpRequest, application_id: int) -> Application:
-    return access.access_application(signed_in_user(request), application_id)
+    """The application, its automatic check, votes, signed decision (applicant, committee,
+    administrators of the institution)."""
+    user = signed_in_user(request)
+    application = access.access_application(user, application_id)
+    audit.record(
+        actor=user,
+        action="credentialing.application_view",
+        target=application,
+        detail={"via": "api"},
+    )
+    return application
 
 
 @router.post(
