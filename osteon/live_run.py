@@ -247,8 +247,9 @@ def _run_view_here(
             density=state.density,
             trajectory=(model.plan.entry_mm, model.plan.target_mm),
         )
-        scope = Fluoroscope.for_case(bundle, model.plan, model.instrument)
-        panel = FluoroPanel(view, scope)
+        panel = FluoroPanel(
+            view, lambda: Fluoroscope.for_case(bundle, model.plan, model.instrument)
+        )
         if isinstance(loop.device, MouseKeyboardDevice):
             loop.device.attach(view)
         loop.start()

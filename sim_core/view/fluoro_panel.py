@@ -9,6 +9,7 @@ replay casts it again from the state at that tick (the live image may hold up to
 mouse device leaves ``f`` and ``c`` alone.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,11 @@ def pose_name(view: View) -> str:
 class FluoroPanel:
     """Keys, shots and the HUD image of one live view (a ``SceneView`` in a session)."""
 
-    def __init__(self, view: Any, scope: Fluoroscope) -> None:
+    def __init__(self, view: Any, scope: Fluoroscope | Callable[[], Fluoroscope]) -> None:
+        """``scope``: the case's C-arm, or what makes it on the first shot (its soft-tissue
+        grid takes a few hundred ms: a session that takes no shot does not pay for it)."""
         self.view = view
-        self.scope = scope
+        self._scope = scope
         self.pose = 0
         self.shots: list[ShotRecord] = []
         self.last: Radiograph | None = None
@@ -71,6 +74,12 @@ class FluoroPanel:
         card.set_texture(self.texture)
         card.set_light_off()
         return card
+
+    @property
+    def scope(self) -> Fluoroscope:
+        if not isinstance(self._scope, Fluoroscope):
+            self._scope = self._scope()
+        return self._scope
 
     @property
     def current_view(self) -> View:

@@ -227,7 +227,7 @@ def _serve(
             from sim_core.fluoro import Fluoroscope
             from sim_core.view.fluoro_panel import FluoroPanel
 
-            panel = FluoroPanel(view, Fluoroscope.for_case(bundle, *fluoro))
+            panel = FluoroPanel(view, lambda: Fluoroscope.for_case(bundle, *fluoro))
         view.render_frames(1)
         conn.send(("ready", os.getpid()))
         _frames(conn, view, mailbox, 1.0 / fps, panel)
