@@ -66,7 +66,7 @@ def build(scores: int, seed: int) -> dict[str, Any]:
     from clinical_shell.network import services as network
     from clinical_shell.network.models import Institution, Person, Role
     from clinical_shell.stations import services as stations
-    from clinical_shell.stations.models import SessionResult, StationSession
+    from clinical_shell.stations.models import CaseArchive, SessionResult, StationSession
     from clinical_shell.training.models import Module
 
     rng = random.Random(seed)
@@ -118,6 +118,10 @@ def build(scores: int, seed: int) -> dict[str, Any]:
         hostname="bench",
     )
 
+    CaseArchive.objects.get_or_create(
+        archive_hash="sha256:bench-archive",
+        defaults={"content_hash": CASE, "path": "", "size_bytes": 0, "bundle_path": ""},
+    )
     started = time.perf_counter()
     now = timezone.now()
     sessions = []

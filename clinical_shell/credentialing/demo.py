@@ -83,6 +83,7 @@ def _result(
     user: User,
     module: Module,
     *,
+    archive_hash: str,
     score: float,
     metrics: dict[str, float],
     days_ago: float,
@@ -93,7 +94,7 @@ def _result(
     session = StationSession.objects.create(
         station=station,
         user=user,
-        case_hash="demo:" + module.case_content_hash[-16:],
+        case_hash=archive_hash,
         case_content_hash=module.case_content_hash,
         scenario=module.scenario,
         device="scripted:demo",
@@ -247,6 +248,8 @@ def load_training_demo(*, case_content_hash: str | None = None, seed: int = 17) 
         trainees=residents,
     )
     station = _station(center)
+    # results name the case's archive, as a station's do (packed now if it was not yet)
+    archive = stations.case_archive_for(case_content_hash)
     results = 0
     for index, resident in enumerate(residents):
         for module in (pedicle, burr):
@@ -270,6 +273,7 @@ def load_training_demo(*, case_content_hash: str | None = None, seed: int = 17) 
                 station,
                 resident,
                 pedicle,
+                archive_hash=archive.archive_hash,
                 score=score,
                 metrics=_pedicle_metrics(rng, score),
                 days_ago=days_ago,
@@ -281,6 +285,7 @@ def load_training_demo(*, case_content_hash: str | None = None, seed: int = 17) 
                 station,
                 resident,
                 pedicle,
+                archive_hash=archive.archive_hash,
                 score=score,
                 metrics=_pedicle_metrics(rng, score),
                 days_ago=rng.uniform(1, 60),
@@ -295,6 +300,7 @@ def load_training_demo(*, case_content_hash: str | None = None, seed: int = 17) 
                     station,
                     resident,
                     burr,
+                    archive_hash=archive.archive_hash,
                     score=score,
                     metrics=_burr_metrics(rng, score),
                     days_ago=days_ago,
@@ -357,6 +363,7 @@ def load_training_demo(*, case_content_hash: str | None = None, seed: int = 17) 
             station,
             applicant,
             pedicle,
+            archive_hash=archive.archive_hash,
             score=score,
             metrics=_pedicle_metrics(rng, score),
             days_ago=days_ago,
@@ -367,6 +374,7 @@ def load_training_demo(*, case_content_hash: str | None = None, seed: int = 17) 
             station,
             applicant,
             burr,
+            archive_hash=archive.archive_hash,
             score=score,
             metrics=_burr_metrics(rng, score),
             days_ago=days_ago,

@@ -21,7 +21,7 @@ from clinical_shell.credentialing.models import (
     Requirement,
 )
 from clinical_shell.network.models import Institution
-from clinical_shell.stations.selectors import verified_scores
+from clinical_shell.stations.selectors import archive_hashes_of, verified_scores
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def module_evidence(surgeon: User, rule: ModuleRequirement, *, now: datetime) ->
     module = rule.module
     since = now - timedelta(days=rule.within_days)
     counted = verified_scores(surgeon, scenario=module.scenario, since=since).filter(
-        score__gte=rule.min_score, session__case_content_hash=module.case_content_hash
+        score__gte=rule.min_score, case_hash__in=archive_hashes_of(module.case_content_hash)
     )
     # one query: the newest `passes` ids, each row carrying the total count
     rows = list(

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 
 from clinical_shell.credentialing.models import (
@@ -16,7 +16,7 @@ from clinical_shell.credentialing.models import (
     Technique,
     Vote,
 )
-from clinical_shell.stations.selectors import verified_scores
+from clinical_shell.stations.selectors import archive_hashes_of, verified_scores
 from clinical_shell.training.models import Module
 
 
@@ -100,7 +100,7 @@ def evidence(applicant: User, requirement: Requirement, *, limit: int = 50) -> l
         module = rule.module
         results = list(
             verified_scores(applicant, scenario=module.scenario)
-            .filter(Q(session__case_content_hash=module.case_content_hash))
+            .filter(case_hash__in=archive_hashes_of(module.case_content_hash))
             .values("id", "session_id", "score", "passed", "received_at", "metrics")[:limit]
         )
         results.reverse()

@@ -199,3 +199,11 @@ def judged_results(
     if since is not None:
         results = results.filter(received_at__gte=since)
     return results.order_by("received_at", "id")
+
+
+def archive_hashes_of(content_hash: str) -> QuerySet[CaseArchive, str]:
+    """The archive hashes (what results name) of the case bundle with this content hash, as a
+    subquery: a verified result's case always has its archive (the replay found the case so)."""
+    return CaseArchive.objects.filter(content_hash=content_hash).values_list(
+        "archive_hash", flat=True
+    )

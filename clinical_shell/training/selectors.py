@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinical_shell.stations.models import SessionResult
-from clinical_shell.stations.selectors import judged_results
+from clinical_shell.stations.selectors import archive_hashes_of, judged_results
 from clinical_shell.training.models import Assignment, Module, TrainingGroup
 
 
@@ -51,7 +51,7 @@ class ModuleProgress:
 def _judged(user: User, module: Module, since: datetime | None) -> list[dict[str, Any]]:
     rows = (
         judged_results(user, scenario=module.scenario, since=since)
-        .filter(session__case_content_hash=module.case_content_hash)
+        .filter(case_hash__in=archive_hashes_of(module.case_content_hash))
         .values("id", "session_id", "score", "verification", "received_at", "metrics")
     )
     return [dict(r) for r in rows]

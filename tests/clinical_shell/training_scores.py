@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from clinical_shell.network.models import Institution
 from clinical_shell.stations import services as stations
-from clinical_shell.stations.models import SessionResult, Station, StationSession
+from clinical_shell.stations.models import CaseArchive, SessionResult, Station, StationSession
 
 CASE = "sha256:" + "c4" * 32
 
@@ -47,10 +47,15 @@ def score_row(
 ) -> SessionResult:
     """One finished session and its result, received `days_ago` days ago."""
     uid = uuid.uuid4().hex
+    # the case's archive as the replay found it (results name the archive's hash)
+    archive, _ = CaseArchive.objects.get_or_create(
+        archive_hash="sha256:archive-" + case[-8:],
+        defaults={"content_hash": case, "path": "/nonexistent", "size_bytes": 0, "bundle_path": ""},
+    )
     session = StationSession.objects.create(
         station=station,
         user=user,
-        case_hash="sha256:archive-" + case[-8:],
+        case_hash=archive.archive_hash,
         case_content_hash=case,
         scenario=scenario,
         origin=StationSession.Origin.STATION,

@@ -15,7 +15,7 @@ from clinical_shell.credentialing.models import Application, Privilege
 from clinical_shell.network import services as network
 from clinical_shell.network.models import Institution, Role
 from clinical_shell.stations import services as stations
-from clinical_shell.stations.models import SessionResult, StationSession
+from clinical_shell.stations.models import CaseArchive, SessionResult, StationSession
 from clinical_shell.training.models import Module
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,6 +34,10 @@ def _person(username: str, name: str, institution: Institution, role: str) -> Us
 
 def _verified_row(station_id: int, user: User, score: float, n: int) -> None:
     # a result row in the verified state: how verification happens is the stations app's test
+    CaseArchive.objects.get_or_create(
+        archive_hash="sha256:archive",
+        defaults={"content_hash": CASE, "path": "/nonexistent", "size_bytes": 0, "bundle_path": ""},
+    )
     session = StationSession.objects.create(
         station_id=station_id,
         user=user,

@@ -1,6 +1,9 @@
 """The demo's training and credentialing data: a cohort with learning curves, an application
 waiting for the committee, and every generated score marked as generated."""
 
+from pathlib import Path
+
+from pytest_django.fixtures import Settings
 from shell_personas import make_persona
 
 from clinical_shell.credentialing.demo import DEMO_SIGNATURE, load_training_demo
@@ -8,11 +11,20 @@ from clinical_shell.credentialing.eligibility import check_eligibility
 from clinical_shell.credentialing.models import Application, Committee, Privilege
 from clinical_shell.network import services as network
 from clinical_shell.network.models import Role
+from clinical_shell.stations import case_archives
 from clinical_shell.stations.models import SessionResult
 from clinical_shell.training import selectors
 
 
-def test_the_demo_has_a_cohort_a_pending_application_and_honest_provenance(db: None) -> None:
+def test_the_demo_has_a_cohort_a_pending_application_and_honest_provenance(
+    db: None, tmp_path: Path, settings: Settings
+) -> None:
+    # a stand-in for the built demo case (case.json only): the demo packs it as sessions would
+    settings.OSTEON_CASE_ARCHIVE_ROOT = tmp_path / "archives"
+    bundle = tmp_path / "demo-lumbar"
+    bundle.mkdir()
+    (bundle / "case.json").write_text('{"content_hash": "sha256:demo-stand-in"}')
+    content_hash = case_archives.archive_for_bundle(bundle).content_hash
     institutions = network.build_chuxiong_network(actor=None)
     center = institutions["CX-CENTER"]
     for i in range(8):
@@ -24,7 +36,7 @@ def test_the_demo_has_a_cohort_a_pending_application_and_honest_provenance(db: N
     for i in range(5):
         make_persona(f"committee{i:03d}", f"委员{i}", "chief", (center, Role.COMMITTEE_MEMBER))
 
-    demo = load_training_demo(case_content_hash="sha256:" + "de" * 32)
+    demo = load_training_demo(case_content_hash=content_hash)
     assert demo.created and demo.application_id is not None
     assert not load_training_demo(case_content_hash="sha256:x").created
 
