@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from axes.models import AccessAttempt
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import AsyncClient, Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -186,11 +188,16 @@ async def test_the_address_limit_answers_429_through_the_asgi_stack(
     settings.AXES_FAILURE_LIMIT = 3
     client = AsyncClient(REMOTE_ADDR="10.10.0.1")
     statuses = []
-    for i in range(4):
-        response = await client.post(
-            SIGN_IN, {"username": f"nobody{i}", "password": "Nope-nope-2026"}
-        )
-        statuses.append(response.status_code)
+    try:
+        for i in range(4):
+            response = await client.post(
+                SIGN_IN, {"username": f"nobody{i}", "password": "Nope-nope-2026"}
+            )
+            statuses.append(response.status_code)
+    finally:
+        # the views ran in asgiref's sync thread: its connection must not outlive the test
+        # (PostgreSQL refuses to drop a test database somebody is still connected to)
+        await sync_to_async(connections.close_all)()
     # the third failure reaches the limit: axes' middleware turns that answer into the 429
     assert statuses == [200, 200, 429, 429] and response["Retry-After"].isdigit()
 
