@@ -7,7 +7,7 @@ from django.test import Client
 from shell_personas import PERSONA_PASSWORD, Personas
 
 from clinical_shell import demo
-from clinical_shell.accounts import passwords
+from clinical_shell.accounts import passwords, tokens
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.network import services as network
 
@@ -105,6 +105,7 @@ def test_changing_the_password_ends_the_other_sessions(personas: Personas) -> No
     laptop = _sign_in("wang.county", PERSONA_PASSWORD)
     ward_pc = _sign_in("wang.county", PERSONA_PASSWORD)
     assert ward_pc.get("/patients/").status_code == 200
+    machine = tokens.issue(actor=personas.county_surgeon, name="ward script")
     new = "Changed-on-laptop-2026"
     laptop.post(
         "/accounts/password/",
@@ -114,6 +115,9 @@ def test_changing_the_password_ends_the_other_sessions(personas: Personas) -> No
     assert laptop.get("/patients/").status_code == 200
     gone = ward_pc.get("/patients/")
     assert gone.status_code == 302 and "/accounts/sign-in/" in gone["Location"]
+    # machine tokens die with the old password (accounts.tokens.revoke_all_for)
+    machine.token.refresh_from_db()
+    assert machine.token.revoked_at is not None
     # a wrong current password changes nothing
     with pytest.raises(Exception, match="当前密码错误"):
         passwords.change_password(
