@@ -783,9 +783,14 @@ def _erode_list(density, density0, work, count, vox, tool, pose, amount, removed
     a32 = np.float32(amount)
     acc = (0.0, 0.0, 0.0, 0.0)
     for e in range(count):
-        inside, behind, _, _, _ = _member(
-            tool, d, n, w, work[W_X, e] - tip[0], work[W_Y, e] - tip[1], work[W_Z, e] - tip[2]
-        )
+        rx = work[W_X, e] - tip[0]
+        ry = work[W_Y, e] - tip[1]
+        rz = work[W_Z, e] - tip[2]
+        # most of a long tool's list lies behind its cutting zone: skip it before the shape
+        # test (the same ``behind`` _member computes, so the same voxels are cut)
+        if -(rx * d[0] + ry * d[1] + rz * d[2]) > cut:
+            continue
+        inside, behind, _, _, _ = _member(tool, d, n, w, rx, ry, rz)
         if inside and behind <= cut:
             index = np.int64(work[W_INDEX, e])
             acc = _erode_voxel(acc, flat, flat0, index, np.int64(work[W_LABEL, e]), a32, vox)
@@ -1103,7 +1108,7 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
     if st[S_PROXY_ON] == 1.0:
         gap = math.sqrt((dx - tx) ** 2 + (dy - ty) ** 2 + (dz - tz) ** 2)
         near = gap < params[P_PROXY_RELEASE_MM]
-        if near and _occupied(density, s, tool, pose, dx, dy, dz, off_mm3) < off_mm3:
+        if near and _released(density, work, listed, s, tool, pose, (dx, dy, dz), off_mm3):
             st[S_PROXY_ON] = 0.0
     st[S_TOOL] = tx
     st[S_TOOL + 1] = ty
@@ -1118,6 +1123,17 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
         fresh = False  # the overlap was measured before the turn
     _set_torque(params, st, u, left, blocked)
     return fresh, listed
+
+
+@njit(cache=True, nogil=True)
+def _released(density, work, listed, s, tool, pose, t, off_mm3):  # type: ignore[no-untyped-def]
+    # "_occupied(tool at the hand's tip t) < off": the tick's list (a subset of the grid's
+    # bone) already holding enough voxels there settles "no" without scanning the grid
+    if listed[0] >= 0:
+        n_off = _count_limit(s * s * s, off_mm3)
+        if _count_in(work, listed[0], tool, pose, t[0], t[1], t[2], -math.inf, n_off) >= n_off:
+            return False
+    return _occupied(density, s, tool, pose, t[0], t[1], t[2], off_mm3) < off_mm3
 
 
 @njit(cache=True, nogil=True)
