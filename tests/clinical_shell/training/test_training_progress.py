@@ -134,7 +134,10 @@ def test_the_instructor_sees_who_is_behind(
     client = signed_in_client(scene.instructor)
     page = client.get(f"/training/groups/{scene.group.pk}/")
     assert page.status_code == 200
-    assert 'data-trainee="res1" data-behind="true"' in page.content.decode()
+    html = page.content.decode()
+    assert 'data-trainee="res1" data-behind="true"' in html
+    # the assignment form, once, inside the page body
+    assert html.count('id="assign"') == 1 and html.index('id="assign"') > html.index("<main>")
     other = signed_in_client(residents[0])
     assert other.get(f"/training/groups/{scene.group.pk}/").status_code == 403
 
