@@ -86,6 +86,14 @@ def server_env(url: str) -> dict[str, str]:
         OSTEON_SECRET_KEY=env.get(
             "OSTEON_SECRET_KEY", "load-test-only-key-0123456789abcdef0123456789abcdef"
         ),
+        # no default secrets outside tests (docs/security.md, Secrets)
+        OSTEON_ID_HMAC_KEY=env.get(
+            "OSTEON_ID_HMAC_KEY", "load-test-only-id-key-0123456789abcdef0123456789ab"
+        ),
+        OSTEON_AUDIT_KEY=env.get(
+            "OSTEON_AUDIT_KEY", "load-test-only-audit-key-0123456789abcdef012345678"
+        ),
+        OSTEON_AUDIT_SIGNING_KEY=env.get("OSTEON_AUDIT_SIGNING_KEY", "1d" * 32),
         OSTEON_DICOM_ROOT=str(WORK / "dicom"),
         OSTEON_CASE_ROOT=str(WORK / "cases"),
         OSTEON_MEDIA_ROOT=str(WORK / "media"),

@@ -50,6 +50,10 @@ def setup_django(url: str) -> None:
     sys.path.insert(0, str(REPO))
     os.environ["OSTEON_DATABASE_URL"] = url
     os.environ.setdefault("OSTEON_SECRET_KEY", "benchmark-only-key-0123456789abcdef0123456789")
+    # the shell has no default secrets outside tests (docs/security.md, Secrets)
+    os.environ.setdefault("OSTEON_ID_HMAC_KEY", "benchmark-only-id-key-0123456789abcdef01234567")
+    os.environ.setdefault("OSTEON_AUDIT_KEY", "benchmark-only-audit-key-0123456789abcdef012345")
+    os.environ.setdefault("OSTEON_AUDIT_SIGNING_KEY", "be" * 32)
     os.environ["DJANGO_SETTINGS_MODULE"] = "clinical_shell.settings"
     import django
     from django.core.management import call_command

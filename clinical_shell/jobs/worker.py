@@ -87,6 +87,18 @@ def worker_environment() -> dict[str, str]:
     if settings.OSTEON_REDIS_URL:
         env["OSTEON_REDIS_URL"] = settings.OSTEON_REDIS_URL
     env["OSTEON_HUEY_NAME"] = str(huey.get("name", "osteon"))
+    # the same secrets and checkpoint folder: the worker's audit events join this process's
+    # chain and its ID digests match (under tests these are the fixed test keys, which a child
+    # outside pytest would not have: it would refuse them as missing)
+    secrets = {"OSTEON_SECRET_KEY": settings.SECRET_KEY} | {
+        name: str(getattr(settings, name, ""))
+        for name in ("OSTEON_ID_HMAC_KEY", "OSTEON_AUDIT_KEY", "OSTEON_AUDIT_SIGNING_KEY")
+    }
+    for name, value in secrets.items():
+        if value:
+            env.pop(f"{name}_FILE", None)  # one source per secret
+            env[name] = value
+    env["OSTEON_AUDIT_CHECKPOINT_DIR"] = str(settings.OSTEON_AUDIT_CHECKPOINT_DIR)
     return env
 
 
