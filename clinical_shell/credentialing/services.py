@@ -635,3 +635,42 @@ def revoke_privilege(*, actor: User, privilege: Privilege, reason: str) -> Privi
         action="credentialing.privilege_revoke",
         allowed_from={Privilege.Status.ACTIVE, Privilege.Status.SUSPENDED},
     )
+
+
+# ---- re-credentialing --------------------------------------------------------------------------
+
+# days before expiry on which the surgeon and the chair are reminded
+REMINDER_DAYS = (60, 30, 7)
+
+
+@transaction.atomic
+def remind_expiring_privileges(*, today: date | None = None) -> list[int]:
+    """Tell the surgeon and the committee chair, 60, 30 and 7 days ahead, that an active
+    privilege expires (re-credentialing: the surgeon applies again). Run once a day; returns
+    the privileges reminded of."""
+    today = today or timezone.localdate()
+    due = [today + timedelta(days=d) for d in REMINDER_DAYS]
+    reminded = []
+    for privilege in Privilege.objects.filter(
+        status=Privilege.Status.ACTIVE, valid_until__in=due
+    ).select_related("surgeon", "technique", "institution"):
+        chair = Committee.objects.filter(institution_id=privilege.institution_id).first()
+        recipients = [privilege.surgeon] + ([chair.chair] if chair is not None else [])
+        notify(
+            recipients,
+            title=format_lazy(
+                gettext_lazy("授权即将到期，请重新认证：{}（{} 到期）"),
+                privilege.scope_display,
+                privilege.valid_until.isoformat(),
+            ),
+            url=reverse("credentialing:index"),
+            kind="credentialing.expiry",
+        )
+        audit.record(
+            actor=None,
+            action="credentialing.expiry_reminder",
+            target=privilege,
+            detail={"valid_until": privilege.valid_until.isoformat()},
+        )
+        reminded.append(privilege.pk)
+    return reminded

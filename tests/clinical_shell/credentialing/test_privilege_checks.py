@@ -141,3 +141,26 @@ def test_institution_needs_a_licence_for_the_grade_and_a_filing_for_the_techniqu
     assert institution_licensed(inst, technique="allograft-msk", grade=3).reason_code == (
         "technique_filing_suspended"
     )
+
+
+def test_surgeons_are_reminded_60_30_and_7_days_before_expiry(
+    personas: Personas, shell_network: Network
+) -> None:
+    from datetime import timedelta
+
+    from clinical_shell.credentialing import services
+    from clinical_shell.notifications.models import Notification
+
+    today = date(2026, 6, 1)
+    due = _privilege(personas, shell_network, grade=3, valid_until=today + timedelta(days=30))
+    _privilege(personas, shell_network, grade=2, valid_until=today + timedelta(days=31))
+    _privilege(
+        personas,
+        shell_network,
+        grade=4,
+        valid_until=today + timedelta(days=7),
+        status=Privilege.Status.REVOKED,
+    )
+    assert services.remind_expiring_privileges(today=today) == [due.pk]
+    told = Notification.objects.get(kind="credentialing.expiry")
+    assert told.recipient == personas.county_surgeon
