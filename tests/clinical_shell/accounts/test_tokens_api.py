@@ -151,3 +151,20 @@ def test_a_token_does_not_bypass_lockout_or_totp(
     assert without.status_code == 401 and without.json()["code"] == "totp_required"
     assert _mint(client, totp_code="000000").status_code == 401
     assert _mint(client, totp_code=pyotp.TOTP(secret).now()).status_code == 201
+
+
+def test_the_session_idle_timeout_sign_out_revokes_the_tokens_too(
+    personas: Personas, signed_in_client: Callable[[User], Client], settings: Any
+) -> None:
+    import time
+
+    from clinical_shell.accounts.middleware import LAST_SEEN_KEY
+
+    client = signed_in_client(personas.county_surgeon)
+    raw = _mint(client).json()["token"]
+    session = client.session
+    session[LAST_SEEN_KEY] = time.time() - settings.OSTEON_IDLE_TIMEOUT_SECONDS - 120
+    session.save()
+    assert client.get("/patients/").status_code == 302  # signed out for idleness
+    assert _bearer(raw).get("/api/v1/patients").status_code == 401
+    assert ApiToken.objects.get(user=personas.county_surgeon).revoke_reason == "sign_out"
