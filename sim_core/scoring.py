@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from sim_core.fluoro import fluoro_metrics
 from sim_core.model import CaseModel
 from sim_core.slots import (
     DT_S,
@@ -391,6 +392,9 @@ def score(
     else:
         extras = _guide_wire(model, state, values)
     # further metric groups (e.g. fluoroscopy shots) add their values here, before grading
+    # every sheet counts fluoroscopy (0 shots unless given), so a station's score and the
+    # shell's replay of its recording list the same metrics
+    values.update(fluoro_metrics(()))
     values.update(extra or {})
     thresholds = {t.metric: t for t in model.scenario.thresholds}
     total_weight = sum(t.weight for t in thresholds.values())

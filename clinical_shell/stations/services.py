@@ -880,7 +880,7 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
                 )
             else:
                 model = model_for_recording(rec, case_path=case_path)
-                _, replayed = play(model, rec.inputs)
+                _, replayed = play(model, rec.inputs, rec.shots)
                 replay = {
                     "state_hash": replayed.state_hash,
                     "ticks": replayed.ticks,
