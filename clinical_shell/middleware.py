@@ -2,16 +2,19 @@
 
 from collections.abc import Callable
 
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import (
     PROBLEM_CONTENT_TYPE,
     DomainError,
+    NotFoundError,
     problem_detail,
     problem_response,
     problem_title,
@@ -26,6 +29,15 @@ class DomainErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, OverflowError):
+            # an id in the URL beyond the database's integer range (SQLite's driver overflows):
+            # no such record, not a server error
+            exception = NotFoundError("not_found", problem_detail(404))
+        elif isinstance(exception, DataError):
+            # a value the database refuses (PostgreSQL: an id beyond bigint): the input's fault
+            exception = DomainError(
+                "invalid_value", gettext("请求中的数值超出允许范围"), status=422
+            )
         if not isinstance(exception, DomainError):
             return None
         # the page says the refusal is in the audit log: make it true
