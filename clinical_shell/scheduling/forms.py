@@ -4,13 +4,17 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.network.models import Institution
 from clinical_shell.scheduling import selectors
 from clinical_shell.scheduling.models import Booking
 
-GRADE_CHOICES = [(str(g), _("%(grade)s级手术") % {"grade": g}) for g in (1, 2, 3, 4)]
+
+def grade_choices() -> list[tuple[str, str]]:
+    # built per form, in the request's language (a module-level list would keep the first one)
+    return [(str(g), gettext("%(grade)s级手术") % {"grade": g}) for g in (1, 2, 3, 4)]
 
 
 def technique_choices() -> list[tuple[str, str]]:
@@ -48,7 +52,7 @@ class BookingForm(MarksInvalid, forms.Form):
     procedure_code = forms.CharField(
         label=_("手术编码 (ICD-9-CM-3)"), max_length=16, required=False
     )
-    grade = forms.TypedChoiceField(label=_("手术级别"), choices=GRADE_CHOICES, coerce=int)
+    grade = forms.TypedChoiceField(label=_("手术级别"), choices=grade_choices, coerce=int)
     technique_code = forms.ChoiceField(label=_("限制类技术"), required=False)
     scheduled_on = forms.DateField(
         label=_("手术日期"), widget=forms.DateInput(attrs={"type": "date"})

@@ -82,3 +82,17 @@ class Booking(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def flag_label(self) -> str:
+        """Why it was flagged (the rule), in the active language."""
+        from clinical_shell.scheduling.reasons import label
+
+        return label(self.flag_code) if self.flag_code else ""
+
+    @property
+    def overridden_label(self) -> str:
+        """The rule the emergency overrode, in the active language."""
+        from clinical_shell.scheduling.reasons import label
+
+        return label(self.overridden_code) if self.overridden_code else ""
