@@ -63,7 +63,7 @@ def test_apply_vote_decide_revoke_through_the_api(
     privilege_id = decided["privilege_id"]
 
     today = timezone.localdate().isoformat()
-    query = {
+    query: dict[str, str | int] = {
         "surgeon": board.applicant.username,
         "institution_id": shell_network.center.pk,
         "on": today,
