@@ -191,34 +191,61 @@ def attenuation(
 def instrument_parts(instrument: Instrument, tip_mm: Any, axis: Any, normal: Any) -> FloatArray:
     """The instrument's parts (``_fluoro_kernels.PART_*`` rows) at a pose, from its real sizes.
 
-    Burrs are their head (sphere, or cylinder of ``head_length_mm``), drills their fluted
-    length, wires, awls, probes and screws their ``length_mm``, saws their blade; what the
-    instrument file does not size (shanks, handles, the driver) is not drawn.
+    Burrs are their head (sphere, or cylinder of ``head_length_mm``) on a shank as long and
+    thin as the 3-D view draws it (``BURR_SHANK_MM``; the instrument file does not size it),
+    drills their fluted length, wires, awls, probes and screws their ``length_mm``, saws
+    their blade; handles and the driver are not drawn.
     """
-    part = np.zeros((1, N_PART), dtype=np.float64)
-    row = part[0]
     axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
-    row[PART_TIP : PART_TIP + 3] = tip_mm
-    row[PART_DIR : PART_DIR + 3] = axis
-    row[PART_MU] = MU_STEEL
+    tip = np.asarray(tip_mm, dtype=np.float64)
     kind = instrument.kind
     if kind == "spherical_burr":
-        row[PART_KIND] = KIND_SPHERE
-        row[PART_RADIUS] = instrument.radius_mm
-    elif kind == "oscillating_saw":
+        head = _part(KIND_SPHERE, tip, axis, instrument.radius_mm)
+        return np.stack([head, _shank(instrument, tip, axis)])
+    if kind == "cylindrical_burr":
+        length = instrument.size("head_length_mm")
+        head = _part(KIND_CYLINDER, tip, axis, instrument.radius_mm, length)
+        return np.stack([head, _shank(instrument, tip - length * axis, axis)])
+    if kind == "oscillating_saw":
         n = np.asarray(normal, dtype=np.float64)
         n = n - (n @ axis) * axis
-        row[PART_KIND] = KIND_BOX
-        row[PART_NORMAL : PART_NORMAL + 3] = n / np.linalg.norm(n)
-        row[PART_RADIUS] = 0.5 * instrument.size("blade_thickness_mm")
-        row[PART_LENGTH] = instrument.size("blade_length_mm")
-        row[PART_WIDTH] = instrument.size("blade_width_mm")
-    else:
-        field = {"cylindrical_burr": "head_length_mm", "twist_drill": "flute_length_mm"}
-        row[PART_KIND] = KIND_CYLINDER
-        row[PART_RADIUS] = instrument.radius_mm
-        row[PART_LENGTH] = instrument.size(field.get(kind, "length_mm"))
-    return part
+        blade = _part(
+            KIND_BOX,
+            tip,
+            axis,
+            0.5 * instrument.size("blade_thickness_mm"),
+            instrument.size("blade_length_mm"),
+            instrument.size("blade_width_mm"),
+        )
+        blade[PART_NORMAL : PART_NORMAL + 3] = n / np.linalg.norm(n)
+        return blade[None, :]
+    field = "flute_length_mm" if kind == "twist_drill" else "length_mm"
+    shaft = _part(KIND_CYLINDER, tip, axis, instrument.radius_mm, instrument.size(field))
+    return shaft[None, :]
+
+
+BURR_SHANK_MM = 60.0  # as sim_core.view.session_geometry draws a burr's shaft
+
+
+def _part(
+    kind: float, tip: FloatArray, axis: FloatArray, radius: float, length: float = 0.0,
+    width: float = 0.0,
+) -> FloatArray:  # fmt: skip
+    row = np.zeros(N_PART, dtype=np.float64)
+    row[PART_KIND] = kind
+    row[PART_TIP : PART_TIP + 3] = tip
+    row[PART_DIR : PART_DIR + 3] = axis
+    row[PART_RADIUS] = radius
+    row[PART_LENGTH] = length
+    row[PART_WIDTH] = width
+    row[PART_MU] = MU_STEEL
+    return row
+
+
+def _shank(instrument: Instrument, start: FloatArray, axis: FloatArray) -> FloatArray:
+    # the view's shaft radius rule (sim_core.view.session_geometry.instrument_parts)
+    radius = max(min(instrument.radius_mm * 0.45, 1.2), 0.5)
+    return _part(KIND_CYLINDER, start, axis, radius, BURR_SHANK_MM)
 
 
 def pose_of(st: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
