@@ -11,8 +11,8 @@ from osteon.console import CommandError, print_error
 # (name, module holding `app`, help): imported lazily so `osteon --help` stays fast
 # and a package's heavy imports (panda3d, django) load only when its command runs.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
-    ("phantom", "sim_core.ct.cli", "Generate CT phantoms with known ground truth / 生成体模 CT"),
-    ("case", "sim_core.case.cli", "Build and view simulation cases from CT / 病例构建与查看"),
+    ("phantom", "osteon.phantom_cli", "Generate CT phantoms with known ground truth / 生成体模 CT"),
+    ("case", "osteon.case_cli", "Build and view simulation cases from CT / 病例构建与查看"),
     ("shell", "clinical_shell.cli", "Clinical web shell / 临床平台 (Django)"),
     ("sim", "osteon.sim_cli", "Simulation engine: run, replay, bench / 模拟引擎"),
     ("devices", "haptics.cli", "Haptic and input devices: what is available / 力反馈与输入设备"),

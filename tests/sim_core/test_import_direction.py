@@ -1,16 +1,18 @@
-"""The engine is readable and testable alone: nothing under ``sim_core/`` imports ``haptics``.
+"""The engine is readable and testable alone: nothing under ``sim_core/`` imports ``haptics``
+(nor the command line, ``osteon``, nor the shell or the bridge).
 
 The dependency runs one way, haptics -> sim_core (the servo loop steps the engine). The
-command line and the live session, which join a device to the engine, live in ``osteon/``.
-Checked statically over every import statement, including those inside functions and the
-string arguments of ``importlib.import_module`` / ``__import__``.
+command line (every ``osteon`` subcommand's module) and the live session, which joins a
+device to the engine, live in ``osteon/``. Checked statically over every import statement,
+including those inside functions and the string arguments of ``importlib.import_module`` /
+``__import__``.
 """
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = "haptics"
+FORBIDDEN = ("haptics", "osteon", "clinical_shell", "bridge")
 
 
 def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
@@ -30,11 +32,11 @@ def _imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def _is_forbidden(module: str) -> bool:
-    return module == FORBIDDEN or module.startswith(FORBIDDEN + ".")
+    return any(module == name or module.startswith(name + ".") for name in FORBIDDEN)
 
 
-def haptics_imports_under(package: Path) -> list[str]:
-    """``path:line module`` for every import of haptics in the .py files under ``package``."""
+def forbidden_imports_under(package: Path) -> list[str]:
+    """``path:line module`` for every import of a forbidden package under ``package``."""
     offenders = []
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -44,8 +46,8 @@ def haptics_imports_under(package: Path) -> list[str]:
     return offenders
 
 
-def test_no_module_under_sim_core_imports_haptics() -> None:
-    assert haptics_imports_under(ROOT / "sim_core") == []
+def test_no_module_under_sim_core_imports_haptics_or_the_command_line() -> None:
+    assert forbidden_imports_under(ROOT / "sim_core") == []
 
 
 def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
@@ -56,10 +58,11 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
     (pkg / "b.py").write_text("def f():\n    from haptics.mouse import X\n")
     (pkg / "c.py").write_text("import importlib\nimportlib.import_module('haptics.registry')\n")
     (pkg / "d.py").write_text("import hapticsish\nfrom sim_core import haptics_free\n")
+    (pkg / "e.py").write_text("def main():\n    from osteon.console import emit\n")
     found = [
         module
         for path in sorted(pkg.glob("*.py"))
         for _, module in _imported_modules(ast.parse(path.read_text()))
         if _is_forbidden(module)
     ]
-    assert found == ["haptics.servo", "haptics.mouse", "haptics.registry"]
+    assert found == ["haptics.servo", "haptics.mouse", "haptics.registry", "osteon.console"]
