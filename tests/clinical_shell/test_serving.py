@@ -21,7 +21,14 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 from pytest_django.plugin import DjangoDbBlocker
 from shell_personas import Personas
-from shell_server import REPO, ShellServer, database_url, free_port, start_shell_server
+from shell_server import (
+    REPO,
+    ShellServer,
+    child_secrets_env,
+    database_url,
+    free_port,
+    start_shell_server,
+)
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -56,6 +63,9 @@ def clean_env(**extra: str) -> dict[str, str]:
         if not k.startswith(("PYTEST_", "OSTEON_"))
         and k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SETTINGS_MODULE")
     }
+    # the server refuses to start without its secrets: this process's test keys, never the
+    # install's key files under var/keys
+    env.update(child_secrets_env(), OSTEON_KEY_DIR=str(REPO / "var" / "no-key-files-in-tests"))
     env.update(extra)
     return env
 
