@@ -68,8 +68,12 @@ def _osteon(*args: str) -> list[str]:
 
 
 def load_shell_demo() -> None:
-    """Migrate and load the demo region (a no-op when it is already there)."""
-    done = subprocess.run(_osteon("shell", "demo"), cwd=ROOT, check=False)
+    """Migrate and load the demo region (a no-op when it is already there).
+
+    This command is the demo, so it allows the loader (OSTEON_DEMO); the loader still refuses a
+    database it did not create itself (clinical_shell.demo.ensure_demo_database)."""
+    env = {**os.environ, "OSTEON_DEMO": "true"}
+    done = subprocess.run(_osteon("shell", "demo"), cwd=ROOT, env=env, check=False)
     if done.returncode != 0:
         raise CommandError("演示数据载入失败 / loading the demo region failed (see above)")
 

@@ -6,6 +6,7 @@ from pytest_django.fixtures import Settings
 from shell_personas import Personas
 
 from clinical_shell.accounts.models import DemoDatabase
+from clinical_shell.accounts.signin import check_sign_in
 from clinical_shell.demo import ROLE_PASSWORDS, DemoRefusedError, load_demo
 
 
@@ -24,6 +25,11 @@ def test_every_demo_account_has_its_own_hash_and_the_database_is_marked(
     # still one published password per role: two surgeons, two hashes, both verify
     surgeons = User.objects.filter(username__in=["surgeon001", "surgeon002"])
     assert [u.check_password(ROLE_PASSWORDS["surgeon"]) for u in surgeons] == [True, True]
+    # the demo's cheap hash is replaced by one at the configured cost at the first sign-in
+    first = User.objects.get(username="surgeon001")
+    assert check_sign_in(username="surgeon001", password=ROLE_PASSWORDS["surgeon"]) == first
+    first.refresh_from_db()
+    assert first.password not in hashes and "m=4096" not in first.password
     # loading again into the marked database is allowed (idempotent)
     assert not load_demo(patients=10, ct_cases=0).created
 
