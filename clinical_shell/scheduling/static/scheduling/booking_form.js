@@ -39,6 +39,12 @@
         .then(function (r) { return r.json(); })
         .then(function (body) {
           if (mine !== pending) return;
+          // the server's refusal of the submitted form already says the same: say it once
+          var shown = document.getElementById("booking-refusal");
+          if (shown && shown.dataset.code === body.code) {
+            box.textContent = "";
+            return;
+          }
           box.className = body.ok ? "muted live-ok" : "banner-error live-refused";
           box.dataset.code = body.code || "";
           box.textContent = body.reason || body.detail || "";
