@@ -80,6 +80,7 @@ def _pages(patient: Patient) -> list[str]:
         "/imaging/",
         f"/imaging/patients/{patient.pk}/",
         "/stations/",
+        "/api/v1/docs",  # django-ninja's Swagger UI: its scripts are static files too
     ]
 
 
