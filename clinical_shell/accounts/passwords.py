@@ -48,7 +48,6 @@ def reset_by_administrator(*, actor: User, user: User, password: str) -> None:
     _revoke_other_credentials(user, reason="password_reset")
 
 
-@transaction.atomic
 def change_password(*, user: User, old_password: str, new_password: str) -> None:
     """The owner changes their password: the old one must be right, the new one pass policy.
 
@@ -57,8 +56,14 @@ def change_password(*, user: User, old_password: str, new_password: str) -> None
     with throttle.hashing_slot():
         old_ok = user.check_password(old_password)
     if not old_ok:
+        # outside the transaction below: the refusal's audit event must survive the refusal
         audit.record(actor=user, action="auth.password_change", success=False)
         raise DomainError("bad_old_password", _("当前密码错误"), status=422)
+    _change_checked(user=user, old_password=old_password, new_password=new_password)
+
+
+@transaction.atomic
+def _change_checked(*, user: User, old_password: str, new_password: str) -> None:
     if old_password == new_password:
         raise WeakPasswordError([_("新密码不能与当前密码相同")])
     validate(new_password, user=user)

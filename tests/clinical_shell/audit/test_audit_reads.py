@@ -199,3 +199,17 @@ def test_refusals_over_http_are_audited_once(
     response = client.delete("/api/v1/accounts/tokens/123456")
     assert response.status_code == 404
     assert any(e.outcome == "failure" for e in _events_after(before, user))
+
+
+def test_a_wrong_old_password_at_password_change_is_on_record(personas: Personas) -> None:
+    from clinical_shell.accounts import passwords
+    from clinical_shell.errors import DomainError
+
+    user = personas.county_surgeon
+    before = _last_id()
+    with pytest.raises(DomainError):
+        passwords.change_password(
+            user=user, old_password="not-the-password", new_password="Another-Long-Pass-2026"
+        )
+    (event,) = _events_after(before, user)
+    assert (event.action, event.outcome) == ("auth.password_change", "failure")
