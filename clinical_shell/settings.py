@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first, in the event loop under uvicorn: bounds the sign-in requests a process holds
+    "clinical_shell.accounts.throttle.SignInAdmissionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # static files answered here, before sessions and the database are touched
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -207,6 +209,9 @@ OSTEON_PASSWORD_HASH_CONCURRENCY = env_int(
     "OSTEON_PASSWORD_HASH_CONCURRENCY", max(1, min(4, os.cpu_count() or 1))
 )
 OSTEON_PASSWORD_HASH_WAIT_S = 2.0
+# at most this many password-checking requests (sign-in, unlock, password change) in a process at
+# once, queued or hashing (~0.15 s each); more are refused at once with 503 + Retry-After
+OSTEON_PASSWORD_HASH_QUEUE = env_int("OSTEON_PASSWORD_HASH_QUEUE", 16)
 # the demo loader writes demo accounts (known passwords) only where this is set and into a
 # database it created itself (accounts.DemoDatabase row); `make run` sets it
 OSTEON_DEMO = env_bool("OSTEON_DEMO", False)

@@ -1,5 +1,6 @@
 """Who may try a password now: per client address and overall (django-axes), progressive delay
-per sign-in name and per client, and a bound on concurrent password hashing.
+per sign-in name and per client, and bounds on concurrent password hashing (admission per
+process, slots per thread).
 
 Every refusal here is decided before a password is looked at, and none depends on whether the
 name typed belongs to an account.
@@ -7,12 +8,13 @@ name typed belongs to an account.
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from axes.handlers.proxy import AxesProxyHandler
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -228,3 +230,78 @@ def hashing_slot() -> Iterator[None]:
         yield
     finally:
         slots.release()
+
+
+# ---- admission: how many password-checking requests a process takes in at once ----------------
+
+# POSTs to these run a password hash (the second-factor page does not)
+_HASHING_PATHS = frozenset({"/accounts/sign-in/", "/accounts/unlock/", "/accounts/password/"})
+_admitted_lock = threading.Lock()
+_admitted = 0
+
+
+def _enter() -> bool:
+    global _admitted
+    with _admitted_lock:
+        if _admitted >= max(1, int(settings.OSTEON_PASSWORD_HASH_QUEUE)):
+            return False
+        _admitted += 1
+        return True
+
+
+def _leave() -> None:
+    global _admitted
+    with _admitted_lock:
+        _admitted -= 1
+
+
+def _busy() -> HttpResponse:
+    # answered before sessions, language and the database: fixed words in both languages
+    response = HttpResponse(
+        "登录服务繁忙，请稍后再试 / Sign-in is busy: try again in a moment",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = "1"
+    return response
+
+
+class SignInAdmissionMiddleware:
+    """Refuses a password-checking request at once (503 + Retry-After) while
+    OSTEON_PASSWORD_HASH_QUEUE of them are already in the process, waiting or hashing.
+
+    Under uvicorn Django runs every sync view in one thread per process, so requests queue
+    before `hashing_slot` is reached; this counter sits first in MIDDLEWARE and runs in the
+    event loop, so the queue itself is bounded. `hashing_slot` bounds threads (WSGI, tests)."""
+
+    async_capable = True
+    sync_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        if request.method != "POST" or request.path not in _HASHING_PATHS:
+            return self.get_response(request)
+        if not _enter():
+            return _busy()
+        try:
+            return self.get_response(request)
+        finally:
+            _leave()
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or request.path not in _HASHING_PATHS:
+            response: HttpResponse = await self.get_response(request)
+            return response
+        if not _enter():
+            return _busy()
+        try:
+            response = await self.get_response(request)
+            return response
+        finally:
+            _leave()

@@ -559,7 +559,11 @@ def _unquote(quoted: str) -> str:
 
 
 # the name of the language English, as the switch shows it in every language (settings.LANGUAGES)
-ENGLISH_MSGIDS = {"English"}
+ENGLISH_MSGIDS = {
+    "English",
+    # Django 5.2's own msgid, which Django's zh_Hans catalogue lacks (accounts' zh_Hans catalogue)
+    "This password is too short. It must contain at least %d character.",
+}
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdf]|\{\w*\}")
 
 

@@ -147,7 +147,7 @@ def test_concurrent_hashing_is_bounded_and_the_excess_refused_quickly(
         release.set()
         holder.join()
     assert response.status_code == 503 and response["Retry-After"] == "1"
-    assert elapsed < 2.0
+    assert elapsed < 5.0  # the wait is 0.2 s; the rest is the request on a busy shared machine
     # with the slot free again the same attempt goes through
     assert _post(Client(), "wang.county", PERSONA_PASSWORD, "10.5.5.5").status_code == 302
 
@@ -211,3 +211,26 @@ def test_a_clients_run_of_failures_is_forgotten_after_the_cooloff(
     _post(Client(), "wang.county", "wrong-password-1", "10.11.0.1")
     assert SignInThrottle.objects.get(key=key).failures == 1
     assert _post(Client(), "wang.county", PERSONA_PASSWORD, "10.11.0.1").status_code == 302
+
+
+@pytest.mark.asyncio
+async def test_password_requests_beyond_the_process_bound_are_refused_at_once(
+    settings: SettingsWrapper,
+) -> None:
+    # under uvicorn requests queue for the one thread sync views run in, before any slot:
+    # the admission counter (first middleware, in the event loop) bounds that queue
+    settings.OSTEON_PASSWORD_HASH_QUEUE = 2
+    assert throttle._enter() and throttle._enter()  # two requests already in
+    try:
+        started = time.perf_counter()
+        refused = await AsyncClient().post(SIGN_IN, {"username": "a", "password": "b"})
+        elapsed = time.perf_counter() - started
+        # the second step checks no password: not counted, not refused here
+        other = await AsyncClient().get("/accounts/unlock/")
+    finally:
+        throttle._leave()
+        throttle._leave()
+    assert refused.status_code == 503 and refused["Retry-After"] == "1"
+    assert elapsed < 1.0
+    assert other.status_code != 503
+    assert throttle._admitted == 0
