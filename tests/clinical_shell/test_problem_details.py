@@ -156,3 +156,21 @@ def test_a_page_outside_the_api_keeps_its_html_404(
         404 if len(patient_id) < 19 or connection.vendor == "sqlite" else 422
     )
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_throttled_api_request_is_a_429_problem_with_retry_after(
+    personas: Personas,
+    signed_in_client: Callable[[User], Client],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ninja.errors import Throttled
+
+    from clinical_shell.records import selectors
+
+    def throttled(**_: Any) -> Any:
+        raise Throttled(wait=30)
+
+    monkeypatch.setattr(selectors, "search_patients", throttled)
+    response = signed_in_client(personas.county_surgeon).get("/api/v1/patients")
+    assert_problem(response, 429)
+    assert response["Retry-After"] == "30"
