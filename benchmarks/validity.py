@@ -259,6 +259,7 @@ def main() -> int:
     parser.add_argument("--scenarios", nargs="*", default=list(SCENARIO_REGION))
     parser.add_argument("--cases", nargs="*", default=[v[0] for v in CASE_VARIANTS])
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--skip-bad", action="store_true", help="no bad-technique catalog")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -276,7 +277,7 @@ def main() -> int:
                     jobs.append(Job(scenario, case, "hand", skill, seed))
             for seed in range(min(retest_users, args.users)):
                 jobs.append(Job(scenario, case, "hand", RETEST_SKILL, seed, trial=1))
-        for technique in BAD_TECHNIQUES[load_scenario(scenario).scoring]:
+        for technique in () if args.skip_bad else BAD_TECHNIQUES[load_scenario(scenario).scoring]:
             jobs.append(Job(scenario, args.cases[0], "bad", technique=technique))
     print(f"{len(jobs)} sessions on {args.workers} workers", flush=True)
     results: list[dict[str, Any]] = []
