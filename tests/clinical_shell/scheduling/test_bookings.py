@@ -346,3 +346,25 @@ def test_cancelled_bookings_keep_their_reason(scene: Scene) -> None:
         f"{API}/{booking_id}/cancel", {"reason": "再取消"}, content_type="application/json"
     )
     assert again.status_code == 409
+
+
+def test_the_form_asks_before_booking_and_hears_the_same_answer(
+    scene: Scene, signed_in_client: Callable[[User], Client]
+) -> None:
+    on = (timezone.localdate() + timedelta(days=3)).isoformat()
+    base = (
+        f"{API}/check?surgeon_id={scene.personas.county_surgeon.pk}"
+        f"&institution_id={scene.network.shuangbai.pk}&on={on}"
+    )
+    allowed = scene.client.get(base + "&grade=3").json()
+    assert (allowed["ok"], allowed["code"]) == (True, "ok")
+    refused = scene.client.get(base + "&grade=4").json()
+    assert (refused["ok"], refused["code"], refused["overridable"]) == (
+        False,
+        "institution_grade_too_low",
+        True,
+    )
+    assert refused["reason"] == _book(scene, grade=4).json()["detail"]
+    # only someone who books there may ask
+    assert signed_in_client(scene.personas.outsider).get(base + "&grade=3").status_code == 403
+    assert not Booking.objects.exists()
