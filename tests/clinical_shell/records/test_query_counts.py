@@ -48,8 +48,8 @@ def test_timeline_query_count(
     reads = _reads(user.pk, "patient.read")
     # session, user, patient (registering institution joined), memberships (once: read rule
     # and "new encounter" button), care relationship, audit, encounters, diagnoses,
-    # procedures, person for the header, allergies
-    with django_assert_num_queries(10 + AUDIT):
+    # procedures, person and unread notifications for the header, allergies
+    with django_assert_num_queries(11 + AUDIT):
         response = client.get(url)
     assert response.status_code == 200 and "新建就诊" in response.content.decode()
     assert _reads(user.pk, "patient.read") == reads + 1
@@ -65,8 +65,9 @@ def test_search_query_count(
     client = signed_in_client(user)
     client.get("/patients/", {"q": "zsf"})
     searches = _reads(user.pk, "patient.search")
-    # session, user, memberships, count, page, audit, person for the header
-    with django_assert_num_queries(6 + AUDIT):
+    # session, user, memberships, count, page, audit, person and unread notifications for the
+    # header
+    with django_assert_num_queries(7 + AUDIT):
         response = client.get("/patients/", {"q": "zsf"})
     assert "张三丰" in response.content.decode()
     assert _reads(user.pk, "patient.search") == searches + 1
