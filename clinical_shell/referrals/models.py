@@ -165,3 +165,6 @@ class TransferApproval(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
+
+
+from clinical_shell.referrals.consult_models import *  # noqa: E402, F403
