@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -400,13 +401,19 @@ def outcome(committee: Committee, approvals: int, refusals: int) -> bool | None:
     return approvals * 100 > committee.majority_percent * cast
 
 
-def _sign(payload: str) -> str:
-    return salted_hmac(DECISION_KEY_SALT, payload, algorithm="sha256").hexdigest()
+def _sign(payload: str, secret: str | None = None) -> str:
+    return salted_hmac(DECISION_KEY_SALT, payload, secret=secret, algorithm="sha256").hexdigest()
 
 
 def verify_decision(decision: Decision) -> bool:
-    """Whether the stored payload still carries the chair's signature (nothing was edited)."""
-    return hmac.compare_digest(_sign(decision.payload), decision.signature)
+    """Whether the stored payload still carries the chair's signature (nothing was edited).
+
+    Signed with the current SECRET_KEY or one it replaced (SECRET_KEY_FALLBACKS): rotating the
+    key must not turn every earlier decision into an unverifiable one."""
+    keys = [None, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(
+        hmac.compare_digest(_sign(decision.payload, key), decision.signature) for key in keys
+    )
 
 
 @transaction.atomic

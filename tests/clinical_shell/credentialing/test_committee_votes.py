@@ -3,6 +3,7 @@ the privilege it grants (then suspended, reinstated, revoked)."""
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from credentialing_board import Board
@@ -221,3 +222,16 @@ def test_suspend_reinstate_and_revoke_with_a_reason(
         ).count()
         == 3
     )
+
+
+def test_a_decision_still_verifies_after_the_secret_key_is_rotated(
+    board: Board, application: Application, settings: Any
+) -> None:
+    for member in board.members:
+        _vote(member, application)
+    decision = services.decide_application(actor=board.chair, application=application)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "rotated-" + old
+    assert not services.verify_decision(decision)  # without the old key it cannot be checked
+    settings.SECRET_KEY_FALLBACKS = [old]
+    assert services.verify_decision(decision)
