@@ -1350,6 +1350,8 @@ def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
         + (tip[1] - st[S_PREV_TIP + 1]) * d[1]
         + (tip[2] - st[S_PREV_TIP + 2]) * d[2]
     ) / DT_S
+    if st[S_TICK] == 0.0:
+        speed = 0.0  # the tool starts in the hand, wherever that is: no jump from home
     speed = st[S_TIP_SPEED_MM_S] + (speed - st[S_TIP_SPEED_MM_S]) * (DT_S / SPEED_TAU_S)
     st[S_TIP_SPEED_MM_S] = speed
     for a in range(3):
