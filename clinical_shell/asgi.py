@@ -13,6 +13,11 @@ warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume sy
 # Django first: the websocket routes import models
 django_asgi = get_asgi_application()
 
+from clinical_shell.upload_limits import refuse_oversized_bodies  # noqa: E402
+
+# the upload limit while the body arrives (Django would spool all of it first)
+django_asgi = refuse_oversized_bodies(django_asgi)
+
 from clinical_shell.keyfiles import require_configured_secrets  # noqa: E402
 
 # no development default: a server without its secrets does not start

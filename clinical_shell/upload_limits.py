@@ -9,7 +9,9 @@ request's temporary files, so a refused upload leaves nothing behind.
 
 `UploadLimitMiddleware` parses a multipart body before the CSRF check and the view read it, so
 the refusal is one clear 413 (problem details for the API and for scripts, a page otherwise)
-instead of a CSRF failure or a view running with half the files.
+instead of a CSRF failure or a view running with half the files. Under ASGI (uvicorn), Django
+spools the whole body before either runs: `refuse_oversized_bodies` wraps the ASGI application
+and keeps the same limit while the body arrives.
 """
 
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.translation import gettext
 
 from clinical_shell.errors import DomainError, problem_response, problem_title
@@ -88,3 +91,71 @@ class UploadLimitMiddleware:
                     )
                 return render(request, "error.html", {"error": refused}, status=refused.status)
         return self.get_response(request)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def _asgi_language(scope: dict[str, Any]) -> str:
+    accept = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
+    for part in accept.split(","):
+        code = part.split(";")[0].strip().lower()
+        if code.startswith("en"):
+            return "en"
+        if code.startswith("zh"):
+            break
+    return str(settings.LANGUAGE_CODE)
+
+
+async def _send_too_large(scope: dict[str, Any], send: Any) -> None:
+    limit = int(settings.OSTEON_UPLOAD_MAX_BYTES)
+    with translation.override(_asgi_language(scope)):
+        refused = UploadTooLargeError(limit)
+        response = problem_response(
+            status=413, code=refused.code, title=problem_title(413), detail=refused.message
+        )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", response["Content-Type"].encode()),
+                (b"content-length", str(len(response.content)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": response.content})
+
+
+def refuse_oversized_bodies(app: Any) -> Any:
+    """ASGI wrapper: Django's ASGI handler reads a whole request body into a spooled temporary
+    file before any upload handler runs, so under uvicorn the limit is kept here, on the way in:
+    a declared Content-Length over the limit is refused before reading, and a body (chunked or
+    lying) is cut off once it passes the limit. Answers 413 problem details either way."""
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        limit = int(settings.OSTEON_UPLOAD_MAX_BYTES)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _send_too_large(scope, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message.get("type") == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await app(scope, counting_receive, send)
+        except _BodyTooLargeError:
+            # raised while Django reads the body, before it answers: nothing was sent yet
+            await _send_too_large(scope, send)
+
+    return guarded

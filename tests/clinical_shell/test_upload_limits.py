@@ -188,3 +188,59 @@ def test_a_big_file_under_the_request_limit_streams_to_disk_and_is_refused_by_na
     assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"
     dicom_root, temporary = stores
     assert len(_files_under(dicom_root)) == 1 and _files_under(temporary) == []
+
+
+def _asgi_post(app: Any, body_chunks: int, *, declared: int | None) -> tuple[int, bytes, int]:
+    """POST 1 MiB chunks to /imaging/upload/ through an ASGI app; (status, body, chunks read)."""
+    import asyncio
+
+    read = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read
+        read += 1
+        return {"type": "http.request", "body": b"\0" * MIB, "more_body": read < body_chunks}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"multipart/form-data; boundary=x"), (b"accept-language", b"en")]
+    if declared is not None:
+        headers.append((b"content-length", str(declared).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/imaging/upload/",
+        "raw_path": b"/imaging/upload/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], body, read
+
+
+def test_under_asgi_the_limit_holds_while_the_body_arrives(settings: Any) -> None:
+    # uvicorn's path: Django's ASGI handler would spool the whole body before any upload handler
+    from django.core.asgi import get_asgi_application
+
+    from clinical_shell.upload_limits import refuse_oversized_bodies
+
+    settings.OSTEON_UPLOAD_MAX_BYTES = 8 * MIB
+    app = refuse_oversized_bodies(get_asgi_application())
+    # announced too large: refused before a byte is read
+    status, body, read = _asgi_post(app, 48, declared=48 * MIB)
+    assert (status, read) == (413, 0)
+    assert json.loads(body)["code"] == "upload_too_large"
+    assert "8 MiB" in json.loads(body)["detail"]
+    # chunked, no length: cut off once past the limit, not read to the end
+    status, body, read = _asgi_post(app, 48, declared=None)
+    assert status == 413 and read == 9
