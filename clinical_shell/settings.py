@@ -364,6 +364,12 @@ OSTEON_CASE_ARCHIVE_ROOT = Path(env_str("OSTEON_CASE_ARCHIVE_ROOT", str(VAR_DIR 
 OSTEON_STATION_RECORDING_ROOT = Path(
     env_str("OSTEON_STATION_RECORDING_ROOT", str(VAR_DIR / "station-recordings"))
 )
+# replay videos of session results (clinical_shell.stations.replay_video): frames per second
+# and size, WIDTHxHEIGHT (both even), of the MP4 the background job makes
+OSTEON_REPLAY_VIDEO_FPS = env_int("OSTEON_REPLAY_VIDEO_FPS", 25)
+OSTEON_REPLAY_VIDEO_SIZE = tuple(
+    int(v) for v in env_str("OSTEON_REPLAY_VIDEO_SIZE", "960x600").lower().split("x", 1)
+)
 # a station silent for this long is offline (heartbeats come every second)
 OSTEON_STATION_OFFLINE_AFTER_S = 3.0
 # a running session whose station stays silent this long is aborted; a station back within it

@@ -101,12 +101,7 @@ def _on_end(job: Job) -> None:
 )
 def render_replay_video_job(context: JobContext) -> None:
     """Replay, draw and encode the result's recording; store the MP4 and its timeline."""
-    from streaming.replay_video import (
-        VIDEO_FPS,
-        VIDEO_SIZE,
-        ReplayVideoError,
-        render_replay_video,
-    )
+    from streaming.replay_video import ReplayVideoError, render_replay_video
 
     video = ReplayVideo.objects.select_related("result").get(pk=context.payload["video_id"])
     result = video.result
@@ -118,9 +113,9 @@ def render_replay_video_job(context: JobContext) -> None:
     relative = f"{VIDEO_DIR}/result-{result.pk}-{result.recording_sha256[:16]}.mp4"
     out = Path(settings.MEDIA_ROOT) / relative
     context.progress(STEP_RENDER, 0.02)
-    # tests and small machines ask for fewer, smaller frames (the defaults: 25 fps, 960x600)
-    fps = int(getattr(settings, "OSTEON_REPLAY_VIDEO_FPS", VIDEO_FPS))
-    size = tuple(getattr(settings, "OSTEON_REPLAY_VIDEO_SIZE", VIDEO_SIZE))
+    # OSTEON_REPLAY_VIDEO_FPS / _SIZE: tests and small machines ask for fewer, smaller frames
+    fps = int(settings.OSTEON_REPLAY_VIDEO_FPS)
+    size = tuple(settings.OSTEON_REPLAY_VIDEO_SIZE)
     try:
         made = render_replay_video(
             Path(result.recording_path),
