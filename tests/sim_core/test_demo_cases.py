@@ -68,7 +68,7 @@ def test_each_scenario_runs_a_short_scripted_session_on_its_demo_case(
     assert np.all(np.isfinite([m.value for m in result.sheet.metrics]))
 
 
-def test_the_knee_lesion_scenario_passes_with_the_expert_and_spares_the_subchondral_bone(
+def test_the_knee_lesion_scenario_passes_with_the_expert_and_spares_the_physeal_side(
     demo_cases: Path, osteon_cli: CliRunner
 ) -> None:
     case = demo_case_for("knee_lesion_burr", demo_cases)
