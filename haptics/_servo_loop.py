@@ -9,12 +9,15 @@ buffer -> log the tick. Nothing allocates, logs, locks
 or compiles inside; every array is made by `haptics.servo.ServoLoop` beforehand.
 """
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from haptics import _clock
 from haptics._clock import monotonic_ns, sleep_until_ns
 from haptics.channel import (
     AXIS_X,
@@ -227,77 +230,101 @@ def run_servo(
     return tick
 
 
-# Not cached: numba keys a cache entry on this file alone, so a cached loop keeps running the
-# engine it was compiled with after sim_core/_kernels.py changes (seen: a replay that no longer
-# matched the loop's state). Compiling takes a few seconds, once per process, in warm_up.
-@njit(cache=False, nogil=True)
-def run_engine_servo(
-    model_arrays: Any,
-    density: npt.NDArray[np.float32],
-    st: npt.NDArray[np.float64],
-    dirty: npt.NDArray[np.uint8],
-    work: npt.NDArray[np.float64],
-    mapping: npt.NDArray[np.float64],
-    pose: npt.NDArray[np.float64],
-    script: npt.NDArray[np.float64],
-    force: npt.NDArray[np.float64],
-    control: npt.NDArray[np.int64],
-    timing: npt.NDArray[np.int64],
-    stamps_ns: npt.NDArray[np.int64],
-    inputs: npt.NDArray[np.float64],
-    force_ns: npt.NDArray[np.int64],
-    step_ns: npt.NDArray[np.int64],
-) -> int:
-    """The servo loop running the whole engine step (`sim_core.kernels.tick`) each tick.
+def _engine_fingerprint() -> str:
+    # the sources compiled into the engine loop besides this file
+    import sim_core._kernels
+    import sim_core.slots
 
-    model_arrays: (density0, label, params, tool) of the `CaseModel`; density, st, dirty, work:
-    the `SimState` arrays, advanced in place. Per tick the world pose row is written to
-    `inputs[tick]` (float64[capacity, N_POSE], the TickInput layout: it *is* the session's
-    recording), the tick's first half (`tick_force`) runs on it, its display force (already
-    scaled to the device's stiffness and clamped by the engine) is clamped again to the
-    mapping's limit and written to the device, and only then does the second half
-    (`tick_finish`: erosion, metrics) run. force_ns[tick]: wake-up to force written;
-    step_ns[tick]: wake-up to tick done. Other arguments as `run_servo`. Returns the number of
-    ticks run.
-    """
-    density0, label, params, tool = model_arrays
-    period_ns = timing[TIME_PERIOD_NS]
-    max_behind_ns = timing[TIME_MAX_CATCH_UP_TICKS] * period_ns
-    clock = timing[TIME_SCRATCH : TIME_SCRATCH + 2]
-    n_script = script.shape[0]
-    max_force = mapping[MAP_MAX_FORCE_N]
-    deadline_ns = monotonic_ns(clock) + period_ns
-    slot = 0
-    tick = 0
-    while tick < stamps_ns.shape[0]:
-        if control[STOP] != 0:
-            break
-        if n_script > 0 and slot >= n_script:
-            break
-        sleep_until_ns(deadline_ns, clock)
-        woke_ns = monotonic_ns(clock)
+    h = hashlib.sha256()
+    for module in (sim_core._kernels, sim_core.slots, _clock):
+        h.update(Path(str(module.__file__)).read_bytes())
+    return h.hexdigest()
 
-        # read, step the engine, take its display force
-        row = inputs[tick]
-        if n_script > 0:
-            _to_world(script[slot], mapping, row)
-        else:
-            _to_world(pose[control[POSE_SLOT]], mapping, row)
-        engine_tick_force(density0, label, params, tool, density, st, dirty, work, row)
-        fx, fy, fz = _clamp_force(st[S_DISPLAY], st[S_DISPLAY + 1], st[S_DISPLAY + 2], max_force)
-        torque = (st[S_DISPLAY_TORQUE], st[S_DISPLAY_TORQUE + 1], st[S_DISPLAY_TORQUE + 2])
-        _send_force(force, control, mapping, fx, fy, fz, tick, torque)
-        force_ns[tick] = monotonic_ns(clock) - woke_ns
 
-        # then the rest of the tick: erosion, metrics
-        engine_tick_finish(density0, label, params, tool, density, st, dirty, work, row)
-        step_ns[tick] = monotonic_ns(clock) - woke_ns
+def _build_run_engine_servo(fingerprint: str) -> Any:
+    # numba keys a cache entry on this file's stamp and the function's own bytecode and
+    # closure, not on the functions it calls: a plain cached loop kept running the engine it
+    # was compiled with after sim_core/_kernels.py changed (seen: a replay that no longer
+    # matched the loop's state). The engine's fingerprint in the closure makes a changed
+    # engine a new cache entry, so the loop stays cached (compiling it takes seconds, with the
+    # GIL held, which would stall a live arm's Python callback at every session start).
+    @njit(cache=True, nogil=True)
+    def run_engine_servo(
+        model_arrays: Any,
+        density: npt.NDArray[np.float32],
+        st: npt.NDArray[np.float64],
+        dirty: npt.NDArray[np.uint8],
+        work: npt.NDArray[np.float64],
+        mapping: npt.NDArray[np.float64],
+        pose: npt.NDArray[np.float64],
+        script: npt.NDArray[np.float64],
+        force: npt.NDArray[np.float64],
+        control: npt.NDArray[np.int64],
+        timing: npt.NDArray[np.int64],
+        stamps_ns: npt.NDArray[np.int64],
+        inputs: npt.NDArray[np.float64],
+        force_ns: npt.NDArray[np.int64],
+        step_ns: npt.NDArray[np.int64],
+    ) -> int:
+        """The servo loop running the whole engine step (`sim_core.kernels.tick`) each tick.
 
-        stamps_ns[tick] = woke_ns
-        tick, deadline_ns, slot = _end_tick(
-            tick, deadline_ns, slot, period_ns, max_behind_ns, clock, control
-        )
-    return tick
+        model_arrays: (density0, label, params, tool) of the `CaseModel`; density, st, dirty, work:
+        the `SimState` arrays, advanced in place. Per tick the world pose row is written to
+        `inputs[tick]` (float64[capacity, N_POSE], the TickInput layout: it *is* the session's
+        recording), the tick's first half (`tick_force`) runs on it, its display force (already
+        scaled to the device's stiffness and clamped by the engine) is clamped again to the
+        mapping's limit and written to the device, and only then does the second half
+        (`tick_finish`: erosion, metrics) run. force_ns[tick]: wake-up to force written;
+        step_ns[tick]: wake-up to tick done. Other arguments as `run_servo`. Returns the number of
+        ticks run.
+        """
+        if len(fingerprint) == 0:  # holds the engine's fingerprint in the closure: cache key
+            return 0
+        density0, label, params, tool = model_arrays
+        period_ns = timing[TIME_PERIOD_NS]
+        max_behind_ns = timing[TIME_MAX_CATCH_UP_TICKS] * period_ns
+        clock = timing[TIME_SCRATCH : TIME_SCRATCH + 2]
+        n_script = script.shape[0]
+        max_force = mapping[MAP_MAX_FORCE_N]
+        deadline_ns = monotonic_ns(clock) + period_ns
+        slot = 0
+        tick = 0
+        while tick < stamps_ns.shape[0]:
+            if control[STOP] != 0:
+                break
+            if n_script > 0 and slot >= n_script:
+                break
+            sleep_until_ns(deadline_ns, clock)
+            woke_ns = monotonic_ns(clock)
+
+            # read, step the engine, take its display force
+            row = inputs[tick]
+            if n_script > 0:
+                _to_world(script[slot], mapping, row)
+            else:
+                _to_world(pose[control[POSE_SLOT]], mapping, row)
+            engine_tick_force(density0, label, params, tool, density, st, dirty, work, row)
+            fx, fy, fz = _clamp_force(
+                st[S_DISPLAY], st[S_DISPLAY + 1], st[S_DISPLAY + 2], max_force
+            )
+            torque = (st[S_DISPLAY_TORQUE], st[S_DISPLAY_TORQUE + 1], st[S_DISPLAY_TORQUE + 2])
+            _send_force(force, control, mapping, fx, fy, fz, tick, torque)
+            force_ns[tick] = monotonic_ns(clock) - woke_ns
+
+            # then the rest of the tick: erosion, metrics
+            engine_tick_finish(density0, label, params, tool, density, st, dirty, work, row)
+            step_ns[tick] = monotonic_ns(clock) - woke_ns
+
+            stamps_ns[tick] = woke_ns
+            tick, deadline_ns, slot = _end_tick(
+                tick, deadline_ns, slot, period_ns, max_behind_ns, clock, control
+            )
+        return tick
+
+    return run_engine_servo
+
+
+run_engine_servo = _build_run_engine_servo(_engine_fingerprint())
 
 
 @njit(cache=True, nogil=True)
