@@ -83,6 +83,7 @@ class HandParams:
     correction_gain: float  # share of the error removed by a correction
     lever_probability: float  # a correction by tilting in the bone instead of redrilling
     margin_bias_mm: float  # burr: how far past the lesion's wall it tends to reach
+    burr_feed_mm_s: float  # burr: sweep speed (practice makes a burr faster, a drill slower)
     dwell_s: float  # pause at the bottom before withdrawing
 
     @classmethod
@@ -109,6 +110,7 @@ class HandParams:
             correction_gain=0.85 - 0.45 * n,  # 0.85 .. 0.4
             lever_probability=0.6 * n,  # 0 .. 0.6
             margin_bias_mm=0.2 + 1.8 * n * spread(),  # 0.2 .. 2 mm
+            burr_feed_mm_s=(5.0 - 2.0 * n) * spread(),  # 3 .. 5 mm/s
             dwell_s=0.5,
         )
 
@@ -295,7 +297,7 @@ class SimulatedHand(HapticDevice):
         points.append(centre)
         for i in range(1, len(points)):
             self.segments.append(
-                _Segment(points[i - 1], points[i], axis, axis, i > 1, p.feed_mm_s, i > 1)
+                _Segment(points[i - 1], points[i], axis, axis, i > 1, p.burr_feed_mm_s, i > 1)
             )
         self.entry, self.direction, self.depth_mm = entry, axis, 0.0
         self.checked = True  # a burr has no angle to check

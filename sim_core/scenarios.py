@@ -104,7 +104,7 @@ METRICS: dict[str, tuple[str, ...]] = {
         "removed_outside_mm3",
         "protected_removed_mm3",
     ),
-    "guide_wire": (*COMMON_METRICS, *_DRILLED, "depth_error_mm", "tip_apex_mm"),
+    "guide_wire": (*COMMON_METRICS, *_DRILLED, "depth_error_mm", "tip_apex_mm", "tail_offset_mm"),
 }
 METRIC_FIELDS = {"max", "min", "weight", "ideal", "fail_at"}
 

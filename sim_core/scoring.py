@@ -374,6 +374,7 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
     apex = np.asarray(plan.landmarks_mm.get(apex_name, plan.target_mm))
     values["tip_apex_mm"] = float(np.linalg.norm(traj["tip"] - apex))
     values["angle_deg"] = traj["angle_deg"]
+    values["tail_offset_mm"] = traj["tail_offset_mm"]
     _hole(model, state, traj, values)
     return {"final_tip_mm": [float(x) for x in traj["tip"]], "planned_depth_mm": plan.length_mm}
 
