@@ -118,3 +118,9 @@ def require_party(user: User, referral: Referral, *, side: str, action: str) -> 
         allowed = institution_id in clinical_ids(user, write=True)
     if not allowed:
         raise _refuse(user, referral.pk, action, f"not_{side}")
+
+
+def may_hear_institution(user: User, topic: str) -> bool:
+    """`referrals.<institution id>`: the institution's clinicians hear its incoming emergencies."""
+    _prefix, _dot, rest = topic.partition(".")
+    return rest.isdigit() and int(rest) in clinical_ids(user)
