@@ -29,6 +29,8 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/scheduling", "clinical_shell.scheduling.api"),
     ("/notifications", "clinical_shell.notifications.api"),
     ("/referrals", "clinical_shell.referrals.api"),
+    # its own prefix: "/referrals/{referral_id}" would take "/referrals/consultations"
+    ("/consultations", "clinical_shell.referrals.consult_api"),
     ("/quality", "clinical_shell.quality.api"),
 ]
 

@@ -253,7 +253,8 @@ OSTEON_AUDIT_CHECKPOINT_DIR = Path(
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
-LOCALE_PATHS = [SHELL_DIR / "locale"]
+# teleconsultation's own catalogue beside the referrals app's (two people write them at once)
+LOCALE_PATHS = [SHELL_DIR / "locale", SHELL_DIR / "referrals" / "consult_locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

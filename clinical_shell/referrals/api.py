@@ -286,9 +286,3 @@ def transfer_decision(request: HttpRequest, referral_id: int, payload: DecisionI
         )
 
     return _action(request, referral_id, "transfer_decision", run)
-
-
-# teleconsultation and MDT (helper "consult"): /api/v1/referrals/consultations
-from clinical_shell.referrals.consult_api import router as consult_router  # noqa: E402
-
-router.add_router("/consultations", consult_router)

@@ -1,4 +1,4 @@
-"""`/api/v1/referrals/consultations`: teleconsultation and MDT actions under the same access
+"""`/api/v1/consultations`: teleconsultation and MDT actions under the same access
 rules and audit as the pages; field problems listed one by one (422)."""
 
 from collections.abc import Callable
