@@ -67,12 +67,16 @@ class Eligibility:
 
 
 def module_evidence(surgeon: User, rule: ModuleRequirement, *, now: datetime) -> ModuleEvidence:
-    """Verified results of the module's scenario on its case, at or above the minimum score,
-    received within the window."""
+    """Verified, passed results of the module's scenario on its case, at or above the minimum
+    score, received within the window."""
     module = rule.module
     since = now - timedelta(days=rule.within_days)
+    # passed: the scenario's own verdict, false after any critical error whatever the score, so
+    # a low minimum score set for a rule can never count a failed attempt
     counted = verified_scores(surgeon, scenario=module.scenario, since=since).filter(
-        score__gte=rule.min_score, case_hash__in=archive_hashes_of(module.case_content_hash)
+        passed=True,
+        score__gte=rule.min_score,
+        case_hash__in=archive_hashes_of(module.case_content_hash),
     )
     # one query: the newest `passes` ids, each row carrying the total count
     rows = list(

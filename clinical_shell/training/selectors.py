@@ -52,7 +52,7 @@ def _judged(user: User, module: Module, since: datetime | None) -> list[dict[str
     rows = (
         judged_results(user, scenario=module.scenario, since=since)
         .filter(case_hash__in=archive_hashes_of(module.case_content_hash))
-        .values("id", "session_id", "score", "verification", "received_at", "metrics")
+        .values("id", "session_id", "score", "passed", "verification", "received_at", "metrics")
     )
     return [dict(r) for r in rows]
 
@@ -73,7 +73,12 @@ def module_progress(
     allowed = module.attempts_allowed or len(judged)
     counted = judged[:allowed]
     verified = SessionResult.Verification.VERIFIED
-    passed = any(r["verification"] == verified and r["score"] >= module.pass_score for r in counted)
+    # the scenario's own verdict too: an attempt with a critical error (a breach, a nerve
+    # contact, a plunge) is failed whatever its score and whatever pass score the module sets
+    passed = any(
+        r["verification"] == verified and r["passed"] and r["score"] >= module.pass_score
+        for r in counted
+    )
     scores = [r["score"] for r in judged if r["verification"] == verified]
     locked = passed_modules is not None and any(
         p.pk not in passed_modules for p in module.prerequisites.all()

@@ -44,6 +44,7 @@ def score_row(
     verification: str = SessionResult.Verification.VERIFIED,
     days_ago: float = 0,
     metrics: dict[str, float] | None = None,
+    passed: bool | None = None,
 ) -> SessionResult:
     """One finished session and its result, received `days_ago` days ago."""
     uid = uuid.uuid4().hex
@@ -73,7 +74,7 @@ def score_row(
         recording_path="/nonexistent/test-row",
         metrics=metrics or {"time_s": 60.0, "breach_mm": 0.0},
         score=score,
-        passed=score >= 70,
+        passed=score >= 70 if passed is None else passed,
         final_state_hash="sha256:" + "ab" * 32,
         signature="test-row",
         verification=verification,

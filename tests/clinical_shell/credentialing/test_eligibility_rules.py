@@ -42,6 +42,17 @@ def test_pending_or_rejected_scores_do_not_count(
     assert _eligibility(board, shell_network) == (False, {"module_passes"}, 1)
 
 
+def test_a_failed_attempt_does_not_count_whatever_its_score(
+    board: Board, shell_network: Network
+) -> None:
+    """A critical error (a breach, a nerve contact) fails the attempt in the scenario; a rule's
+    minimum score must not let it count as a pass."""
+    board.requirement.module_requirements.update(min_score=10.0)
+    score_row(board.station, board.applicant, score=95.0)
+    score_row(board.station, board.applicant, score=95.0, passed=False)
+    assert _eligibility(board, shell_network) == (False, {"module_passes"}, 1)
+
+
 def test_a_score_older_than_the_window_does_not_count(board: Board, shell_network: Network) -> None:
     score_row(board.station, board.applicant, score=95.0, days_ago=10)
     score_row(board.station, board.applicant, score=95.0, days_ago=91)

@@ -104,6 +104,15 @@ def test_only_verified_passes_count_and_attempts_are_judged_results(
     assert _row(resident, "burr-lesion").status == "not_started"
 
 
+def test_an_attempt_the_scenario_failed_never_passes_the_module(scene: Scene) -> None:
+    """A critical error fails the attempt whatever its score (sim_core.scoring caps it, but a
+    module's pass score is set by people): the scenario's verdict is required as well."""
+    resident = scene.residents[0]
+    score_row(scene.station, resident, score=95.0, passed=False)
+    row = _row(resident, "pedicle-basic")
+    assert (row.attempts, row.passed) == (1, False)
+
+
 def test_attempts_before_the_assignment_do_not_count_and_a_late_pass_does_not_either(
     scene: Scene,
 ) -> None:
