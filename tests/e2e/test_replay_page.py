@@ -3,6 +3,7 @@ the page follows the background job and shows the video when it is made; the vid
 the server's byte ranges, and clicking a timeline event seeks it to that moment."""
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,17 @@ def _sign_in(page: Page, base: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/sign-in" not in url)
+
+
+def _video_until(page: Page, test: str, timeout_s: float) -> None:
+    """Wait until `test` (a JS function of the video element) holds. Polled from here: the
+    page's CSP forbids eval, which Playwright's wait_for_function relies on."""
+    video = page.locator("#replay-video")
+    deadline = time.monotonic() + timeout_s
+    while not video.evaluate(test):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the replay video never satisfied {test}")
+        time.sleep(0.2)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -141,23 +153,16 @@ def test_the_replay_video_plays_and_a_timeline_event_seeks_it(
         expect(page.locator("#replay")).to_have_attribute("data-state", "ready", timeout=20_000)
 
         video = page.locator("#replay-video")
-        page.wait_for_function(
-            "document.getElementById('replay-video').readyState >= 1", timeout=20_000
-        )
+        _video_until(page, "v => v.readyState >= 1", 20)
         duration = float(video.evaluate("v => v.duration"))
         assert abs(duration - 11.9) < 0.5  # the novice's 11.8 s session
         plunge = page.locator("button.seek[data-kind=plunge]").first
         expect(plunge).to_be_visible()
         target = float(plunge.get_attribute("data-t") or "nan")
         plunge.click()
-        page.wait_for_function(
-            f"Math.abs(document.getElementById('replay-video').currentTime - {target}) < 0.25",
-            timeout=10_000,
-        )
+        _video_until(page, f"v => Math.abs(v.currentTime - {target}) < 0.25", 10)
         # seeking needed byte ranges: the video can be played from there
-        page.wait_for_function(
-            "document.getElementById('replay-video').readyState >= 2", timeout=20_000
-        )
+        _video_until(page, "v => v.readyState >= 2", 20)
         page.screenshot(path=str(tmp_path / "replay-zh.png"), full_page=True)
         page.select_option("#language-form select", "en")
         page.wait_for_load_state()
