@@ -158,6 +158,7 @@ def write_recording(
             "name": device_name,
             "max_force_n": model.device.max_force_n,
             "max_stiffness_n_per_mm": model.device.max_stiffness_n_per_mm,
+            "max_torque_n_mm": model.device.max_torque_n_mm,
         },
         "model_digest": model.digest,
         "initial_state_hash": state_hash(make_state(model)),
@@ -260,7 +261,12 @@ def model_for_recording(rec: Recording, *, case_path: Path | None = None) -> Cas
         bundle,
         rec.meta["scenario"],
         instrument=rec.meta["instrument"],
-        device=DeviceLimits(device["max_force_n"], device["max_stiffness_n_per_mm"]),
+        device=DeviceLimits(
+            device["max_force_n"],
+            device["max_stiffness_n_per_mm"],
+            # engine 2: the torque limit enters the model (and its digest)
+            device.get("max_torque_n_mm", 0.0),
+        ),
     )
     if model.digest != rec.meta["model_digest"]:
         raise RecordingError(

@@ -245,3 +245,28 @@ def test_the_engine_loop_sends_the_torque_to_a_device_that_renders_torque(
     # gets none
     assert sent[20.0] == pytest.approx(20.0)
     assert sent[0.0] == 0.0
+
+
+def test_a_session_on_a_torque_device_replays_from_its_recording(
+    pedicle: dict[str, Any], tmp_path: Path
+) -> None:
+    from sim_core.replay import play, replay_recording, write_recording
+
+    limits = DeviceLimits(max_torque_n_mm=25.0)
+    model = model_from_bundle(pedicle["bundle"], "pedicle_pilot_hole", device=limits)
+    axis, target = pedicle["axis"], pedicle["target"]
+    side = np.cross(axis, [0.0, 0.0, 1.0])
+    rows = rows_from_waypoints(
+        [
+            Waypoint(0.0, tuple(target - 50.0 * axis), tuple(axis), True),
+            Waypoint(2.0, tuple(target - 20.0 * axis), tuple(axis), True),
+            Waypoint(3.0, tuple(target - 20.0 * axis), _turned(axis, side, 10.0), True),
+        ]
+    )
+    _, result = play(model, rows)
+    path = tmp_path / "torque.npz"
+    case = Path(str(pedicle["bundle"].path))
+    write_recording(path, model=model, rows=rows, result=result, case_path=case, device_name="t")
+    out = replay_recording(path)
+    # the device's torque limit is part of the model: recorded, so the replay rebuilds it
+    assert out["reproduced"]
