@@ -214,6 +214,9 @@ def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> 
     from clinical_shell.credentialing.demo import load_training_demo
 
     load_training_demo()
+    from clinical_shell.referrals.demo import load_referral_demo
+
+    load_referral_demo()  # referrals in every state (skipped when present)
     result.seconds = time.perf_counter() - started
     result.sign_ins = _sign_ins()
     return result
