@@ -54,6 +54,9 @@ def consult_list(request: HttpRequest) -> HttpResponse:
         except (DomainError, ValueError) as exc:
             messages.error(request, getattr(exc, "message", _("会诊时段无效")))
         return redirect("referrals:consult_list")
+    patient = (request.GET.get("patient") or "").strip()
+    if patient.isdigit():
+        return redirect("referrals:consult_new", int(patient))
     rows = list(selectors.my_consultations(user)[:100])
     selectors.audit_listed(user, rows)
     return render(
