@@ -30,7 +30,9 @@ class Study(models.Model):
         NOT_RESIDENT_ID = "not_resident_id", _("患者号不是身份证号")
         NO_PATIENT_IN_CARE = "no_patient_in_care", _("未找到对应患者")
 
-    study_uid = models.CharField(max_length=64, unique=True)
+    # unique per uploading institution, not network-wide: an upload must not learn from a refusal
+    # that another institution holds a study with this UID (each institution keeps its own copy)
+    study_uid = models.CharField(max_length=64, db_index=True)
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -53,6 +55,11 @@ class Study(models.Model):
             models.Index(fields=["patient", "study_date"], name="study_patient_date"),
             models.Index(fields=["uploaded_at", "patient"], name="study_queue"),
         ]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["uploaded_at", "study_uid"], name="study_uid_per_institution"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.description or self.study_uid}"
@@ -60,11 +67,16 @@ class Study(models.Model):
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="series")
-    series_uid = models.CharField(max_length=64, unique=True)
+    series_uid = models.CharField(max_length=64, db_index=True)
     modality = models.CharField(max_length=16)
     number = models.IntegerField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["study", "series_uid"], name="series_uid_per_study")
+        ]
 
     def __str__(self) -> str:
         return f"{self.modality} {self.description or self.series_uid}"
@@ -72,7 +84,7 @@ class Series(models.Model):
 
 class Instance(models.Model):
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="instances")
-    sop_uid = models.CharField(max_length=64, unique=True)
+    sop_uid = models.CharField(max_length=64, db_index=True)
     sop_class_uid = models.CharField(max_length=64)
     transfer_syntax_uid = models.CharField(max_length=64)
     number = models.IntegerField(null=True, blank=True)
@@ -89,6 +101,9 @@ class Instance(models.Model):
     class Meta:
         indexes: ClassVar = [
             models.Index(fields=["series", "slice_position_mm", "number"], name="instance_order")
+        ]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["series", "sop_uid"], name="sop_uid_per_series")
         ]
 
 

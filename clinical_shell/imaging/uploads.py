@@ -230,7 +230,11 @@ def _store(
 ) -> tuple[Instance, bool]:
     """Index one prepared instance and move its file into place; (instance, created)."""
     parsed, digest = prepared.parsed, prepared.digest
-    existing = Instance.objects.select_related("series__study").filter(sop_uid=parsed.sop_uid)
+    # everything is looked up within the uploading institution's own index: another
+    # institution's studies are neither found nor refused, so an upload learns nothing of them
+    existing = Instance.objects.select_related("series__study").filter(
+        sop_uid=parsed.sop_uid, series__study__uploaded_at=institution
+    )
     found = existing.first()
     if found is not None:
         if found.sha256 != digest or found.series.series_uid != parsed.series_uid:
@@ -240,7 +244,11 @@ def _store(
         return found, False
     study = cache.studies.get(parsed.study_uid)
     if study is None:
-        study = Study.objects.select_for_update().filter(study_uid=parsed.study_uid).first()
+        study = (
+            Study.objects.select_for_update()
+            .filter(study_uid=parsed.study_uid, uploaded_at=institution)
+            .first()
+        )
         if study is None:
             linked, linked_by, why = _link_for(actor, parsed, patient)
             study = Study.objects.create(
@@ -261,7 +269,9 @@ def _store(
         raise FileRefusedError(gettext_noop("该检查已关联其他患者"))
     series = cache.series.get(parsed.series_uid)
     if series is None:
-        series = Series.objects.filter(series_uid=parsed.series_uid).first()
+        series = Series.objects.filter(
+            series_uid=parsed.series_uid, study__uploaded_at=institution
+        ).first()
     if series is None:
         series = Series.objects.create(
             study=study,
@@ -310,14 +320,18 @@ def _instance_row(series: Series, prepared: _Prepared) -> Instance:
         columns=parsed.columns,
         frames=parsed.frames,
         slice_position_mm=parsed.slice_position_mm,
-        relative_path=f"{parsed.study_uid}/{parsed.series_uid}/{parsed.sop_uid}.dcm",
+        # per institution, as the index: two institutions' copies of one study never share a file
+        relative_path=(
+            f"i{series.study.uploaded_at_id}/{parsed.study_uid}/{parsed.series_uid}/"
+            f"{parsed.sop_uid}.dcm"
+        ),
         size_bytes=prepared.size_bytes,
         sha256=prepared.digest,
     )
 
 
 def _store_batch(
-    batch: list[tuple[str, _Prepared]], cache: _UploadCache
+    batch: list[tuple[str, _Prepared]], cache: _UploadCache, institution: Institution
 ) -> tuple[list[tuple[str, Instance]], list[tuple[str, _Prepared]]]:
     """Index new instances of known series in one transaction; (stored, left for one-by-one).
 
@@ -329,7 +343,9 @@ def _store_batch(
     try:
         with transaction.atomic():
             existing = set(
-                Instance.objects.filter(sop_uid__in=uids).values_list("sop_uid", flat=True)
+                Instance.objects.filter(
+                    sop_uid__in=uids, series__study__uploaded_at=institution
+                ).values_list("sop_uid", flat=True)
             )
             fresh: list[tuple[str, _Prepared]] = []
             rest: list[tuple[str, _Prepared]] = []
@@ -420,7 +436,7 @@ def import_upload(
         pending.clear()
         if not batch:
             return
-        done, rest = _store_batch(batch, cache)
+        done, rest = _store_batch(batch, cache, institution)
         for name, instance in done:
             stored(name, instance, True)
         for name, prepared in rest:

@@ -140,6 +140,42 @@ def test_same_uid_again_is_idempotent_but_different_content_is_refused(
     assert Instance.objects.count() == 1
 
 
+def test_an_upload_learns_nothing_of_another_institutions_study(
+    shell_network: Network,
+    personas: Personas,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    """Uploading a study whose UIDs another institution already holds answers exactly as a
+    never-seen study does, and leaves the other institution's study as it was."""
+    held = ct_slice(study_uid=generate_uid(prefix=ROOT), series_uid=generate_uid(prefix=ROOT))
+    _upload(
+        signed_in_client(personas.county_surgeon),
+        shell_network.shuangbai.pk,
+        {"a.dcm": to_bytes(held)},
+    )
+    theirs = Study.objects.get()
+    fresh = ct_slice(study_uid=generate_uid(prefix=ROOT), series_uid=generate_uid(prefix=ROOT))
+    outsider = signed_in_client(personas.outsider)
+    known = _upload(outsider, shell_network.yongren.pk, {"a.dcm": to_bytes(held)})
+    unknown = _upload(outsider, shell_network.yongren.pk, {"a.dcm": to_bytes(fresh)})
+
+    def shape(report: dict[str, Any]) -> object:
+        return (
+            [(item["name"], item["new"]) for item in report["stored"]],
+            report["refused"],
+            [{k: v for k, v in study.items() if k != "id"} for study in report["studies"]],
+        )
+
+    assert shape(known) == shape(unknown)
+    mine = Study.objects.exclude(pk=theirs.pk).filter(study_uid=theirs.study_uid).get()
+    assert mine.uploaded_at_id == shell_network.yongren.pk
+    assert theirs.series.get().instances.count() == 1  # untouched
+    paths = set(
+        Instance.objects.filter(sop_uid=held.SOPInstanceUID).values_list("relative_path", flat=True)
+    )
+    assert len(paths) == 2  # each institution keeps its own file
+
+
 def test_an_unknown_patient_id_goes_to_the_reconciliation_queue_and_can_be_linked(
     shell_network: Network,
     personas: Personas,
