@@ -1,0 +1,1 @@
+"""Indicator computation: the seeded catalogue, the query engine, the statistics."""
