@@ -20,6 +20,7 @@ SCENARIO_REGION = {
     "pedicle_pilot_hole": "lumbar",
     "burr_lesion": "lumbar",
     "femoral_neck_guide_wire": "hip",
+    "knee_lesion_burr": "knee",
 }
 
 
