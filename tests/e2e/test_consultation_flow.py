@@ -130,7 +130,7 @@ def test_request_signed_opinion_read_by_requester(shell_server: str) -> None:
         page.goto(f"{shell_server}/referrals/consult/{c.pk}/")
         expect(page.locator("#opinion-text")).to_contain_text("人工股骨头置换")
         expect(page.locator("#signature-ok")).to_be_visible()
-        expect(page.locator("#requester-actions")).to_contain_text("邀请方决定")
+        expect(page.locator("#opinion")).to_contain_text("邀请方决定")
         _shot(page, "consult_detail_zh")
         page.goto(f"{shell_server}/referrals/consult/{c.pk}/print/")
         _shot(page, "consult_print_zh")
