@@ -79,3 +79,86 @@ def figures(
     window = rolling12_window(month) if rolling else month_window(month)
     found = engine.compute(definition.spec, definition.aggregate, window, level)
     return {figure.key: figure for figure in found}
+
+
+def referral(
+    patient_: Patient,
+    source: Institution,
+    target: Institution,
+    *,
+    direction: str,
+    sent: datetime,
+    answered: datetime | None = None,
+    by: User,
+) -> None:
+    from clinical_shell.referrals.models import Referral
+
+    Referral.objects.create(
+        patient=patient_,
+        direction=direction,
+        state="accepted" if answered else "sent",
+        from_institution=source,
+        to_institution=target,
+        reason="test",
+        created_by=by,
+        sent_at=sent,
+        answered_at=answered,
+    )
+
+
+def consultation(
+    patient_: Patient,
+    institution: Institution,
+    requested: datetime,
+    signed: datetime | None,
+    by: User,
+) -> None:
+    from clinical_shell.referrals.consult_models import Consultation, OpinionReport
+
+    found = Consultation.objects.create(
+        patient=patient_,
+        requesting_institution=institution,
+        requested_by=by,
+        specialty="orthopedics",
+        question="q",
+        history="h",
+        findings="f",
+        diagnosis_treatment="d",
+        consent_by="x",
+        consent_relationship="self",
+        consent_at=requested,
+        consent_signature="s",
+        answer_due_at=requested + timedelta(days=2),
+    )
+    Consultation.objects.filter(pk=found.pk).update(created_at=requested)
+    if signed is not None:
+        OpinionReport.objects.create(
+            consultation=found,
+            author=by,
+            opinion="o",
+            recommendations="r",
+            payload="{}",
+            signature="00",
+            signed_at=signed,
+        )
+
+
+def override(
+    patient_: Patient, institution: Institution, surgeon_user: User, when: datetime
+) -> int:
+    from clinical_shell.scheduling.models import Booking
+
+    booking = Booking.objects.create(
+        patient=patient_,
+        procedure_name="股骨颈骨折全髋关节置换",
+        procedure_code="81.51",
+        grade=4,
+        surgeon=surgeon_user,
+        institution=institution,
+        scheduled_on=when.date(),
+        emergency_override=True,
+        override_reason="急诊",
+        booked_by=surgeon_user,
+    )
+    Booking.objects.filter(pk=booking.pk).update(created_at=when)
+    return booking.pk
