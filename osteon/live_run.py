@@ -20,6 +20,7 @@ the device origin sits ``STANDOFF_MM`` before the plan's entry, so a device at r
 tool just outside the bone, pointing along the plan.
 """
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sim_core.model import CaseModel
-from sim_core.slots import DT_S, S_DIR, S_FORCE, S_PEAK_FORCE_N, S_TICK, S_TOOL
+from sim_core.slots import DT_S, S_DIR, S_FORCE, S_PEAK_FORCE_N, S_TICK, S_TOOL, S_TORQUE
 from sim_core.state import SimState, make_state, state_hash
 from sim_core.view.snapshot import ChunkIndex
 
@@ -156,8 +157,17 @@ def _snapshot(model: CaseModel, state: SimState) -> Any:
         model,
         state,
         removed_chunks=take_changed_chunks(state),
-        metrics={"peak_force_n": float(state.st[S_PEAK_FORCE_N])},
+        metrics=hud_metrics(state),
     )
+
+
+def hud_metrics(state: SimState) -> dict[str, float]:
+    """The numbers the live HUD shows beside the force bar: the peak force, and the torque bone
+    holds against the hand about the tip, which a device without torque output (every 3-DOF
+    arm, the mouse) cannot render, so the surgeon reads it instead of feeling it."""
+    st = state.st
+    torque = math.sqrt(sum(float(st[S_TORQUE + i]) ** 2 for i in range(3)))
+    return {"peak_force_n": float(st[S_PEAK_FORCE_N]), "torque_n_mm": torque}
 
 
 def _run_view_process(

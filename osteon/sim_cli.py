@@ -5,6 +5,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,7 +50,7 @@ def _device_rows(model: Any, device: str) -> Any:
         raise CommandError(str(exc)) from exc
 
 
-def _load_model(case: Path, scenario: str, instrument: str | None) -> Any:
+def _load_model(case: Path, scenario: str, instrument: str | None, device: Any = None) -> Any:
     from sim_core.case.bundle import BundleError, load_bundle
     from sim_core.instruments import InstrumentError
     from sim_core.model import model_from_bundle
@@ -57,9 +58,19 @@ def _load_model(case: Path, scenario: str, instrument: str | None) -> Any:
 
     try:
         bundle = load_bundle(case)
-        return model_from_bundle(bundle, scenario, instrument=instrument)
+        return model_from_bundle(bundle, scenario, instrument=instrument, device=device)
     except (BundleError, ScenarioError, InstrumentError) as exc:
         raise CommandError(str(exc)) from exc
+
+
+def model_for_device(case: Path, model: Any, spec: Any) -> Any:
+    """The model with the device's torque limit: the engine renders torque only to a device
+    that can take it (its spec says how much); 0 leaves it to the HUD. The recording keeps the
+    limits, so the replay rebuilds the same model."""
+    limits = replace(model.device, max_torque_n_mm=spec.max_torque_n_mm)
+    if limits == model.device:
+        return model
+    return _load_model(case, model.scenario.name, model.instrument.name, device=limits)
 
 
 def _human(result: dict[str, Any]) -> str:
@@ -192,8 +203,10 @@ def _run_live(
             f"实时设备需要窗口 / the live device {device!r} needs a window, but {why}: "
             "use --device scripted:FILE or scripted:expert|novice to run headless"
         )
+    hardware = make_device(device)
+    model = model_for_device(case, model, hardware.spec)
     try:
-        live = run_live(case, model, make_device(device), max_seconds=max_seconds)
+        live = run_live(case, model, hardware, max_seconds=max_seconds)
         result = replayed_result(model, live)
     except (LiveRunError, ValueError) as exc:
         raise CommandError(str(exc)) from exc

@@ -29,6 +29,8 @@ METRIC_LABELS: dict[str, str] = {
     "redirections": "调整方向次数 / redirections",
     "lateral_peak_n": "撬拨峰值侧向力 / peak lateral (levering) force (N)",
     "torque_peak_n_mm": "撬拨峰值扭矩 / peak levering torque (N·mm)",
+    # live HUD only: the torque bone holds against the hand now (what a 3-DOF arm cannot render)
+    "torque_n_mm": "扭矩 / torque (N·mm)",
     "levering_s": "撬拨时长 / levering time (s)",
     "plunge_speed_mm_s": "突破速度 / plunge speed (mm/s)",
     "power_off_push_s": "未开钻推压时长 / pushing with power off (s)",
