@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
+from ninja.responses import Status
 from pydantic import Field
 
 from clinical_shell.accounts.selectors import signed_in_user
@@ -220,7 +221,7 @@ def list_slots(request: HttpRequest, specialty: str = "") -> list[Any]:
 def publish_slot(request: HttpRequest, payload: SlotIn) -> Any:
     user = signed_in_user(request)
     result = _run(lambda: consult.publish_slot(actor=user, **payload.dict()))
-    return result if isinstance(result, HttpResponse) else (201, result)
+    return result if isinstance(result, HttpResponse) else Status(201, result)
 
 
 @router.get("", response={200: list[ConsultationOut], **ERRORS}, summary="My consultations")
@@ -246,7 +247,7 @@ def request_consultation(request: HttpRequest, payload: ConsultationIn) -> Any:
             document_ids=payload.document_ids,
         )
     )
-    return result if isinstance(result, HttpResponse) else (201, result)
+    return result if isinstance(result, HttpResponse) else Status(201, result)
 
 
 @router.get("/{int:consultation_id}", response={200: ConsultationOut, **ERRORS})
@@ -285,7 +286,7 @@ def answer(request: HttpRequest, consultation_id: int, payload: AnswerIn) -> Any
     )
     if isinstance(result, HttpResponse):
         return result
-    return 201, _opinion(result.consultation)
+    return Status(201, _opinion(result.consultation))
 
 
 @router.get("/{int:consultation_id}/opinion", response={200: OpinionOut, **ERRORS})
@@ -321,7 +322,7 @@ def list_meetings(request: HttpRequest) -> list[Any]:
 def create_meeting(request: HttpRequest, payload: MeetingIn) -> Any:
     user = signed_in_user(request)
     result = _run(lambda: consult.create_meeting(actor=user, **payload.dict()))
-    return result if isinstance(result, HttpResponse) else (201, _meeting(result))
+    return result if isinstance(result, HttpResponse) else Status(201, _meeting(result))
 
 
 @router.get("/mdt/{int:meeting_id}", response={200: MeetingOut, **ERRORS})
@@ -334,7 +335,7 @@ def add_case(request: HttpRequest, meeting_id: int, payload: CaseIn) -> Any:
     user = signed_in_user(request)
     consult.access_meeting(user, meeting_id)
     result = _run(lambda: consult.add_case(actor=user, meeting_id=meeting_id, **payload.dict()))
-    return result if isinstance(result, HttpResponse) else (201, _case(result))
+    return result if isinstance(result, HttpResponse) else Status(201, _case(result))
 
 
 @router.post("/mdt/{int:meeting_id}/minutes", response={200: MeetingOut, **ERRORS})
