@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
 from clinical_shell.imaging.models import Study
+from clinical_shell.network.models import Role
+from clinical_shell.network.selectors import institution_ids_with_roles
 from clinical_shell.notifications.services import notify
 from clinical_shell.records.access import access_patient, clinical_institution_ids
 from clinical_shell.records.models import Document
@@ -40,6 +42,7 @@ MDT_KEY_SALT = "clinical_shell.referrals.consult.mdt"
 # used when no ConsultTimeLimit row says otherwise (domain sheet 3.1)
 DEFAULT_ANSWER_MINUTES = {ConsultPriority.ROUTINE: 48 * 60, ConsultPriority.EMERGENCY: 30}
 
+EXPERT_ROLES = frozenset({Role.SURGEON, Role.RADIOLOGIST})
 REQUIRED_FIELDS = (
     "question",
     "history",
@@ -136,8 +139,11 @@ def access_consultation(
 def publish_slot(
     *, actor: User, institution_id: int, specialty: str, starts_at: datetime, minutes: int = 30
 ) -> ExpertSlot:
-    if institution_id not in clinical_institution_ids(actor):
-        raise PermissionDeniedError("not_clinician_here", _("您不是该机构的临床人员"))
+    # publishing slots makes one an expert who reads requests to the specialty: specialists only
+    if institution_id not in institution_ids_with_roles(int(actor.pk), EXPERT_ROLES):
+        raise PermissionDeniedError(
+            "not_specialist_here", _("只有该机构的外科或影像科医生可以开放会诊")
+        )
     if specialty not in Specialty.values:
         raise ConsultFormError({"specialty": _("请选择专科")})
     if not 5 <= minutes <= 480 or starts_at <= timezone.now():

@@ -149,6 +149,8 @@ def consult_detail(request: HttpRequest, consultation_id: int) -> HttpResponse:
     errors: dict[str, str] = {}
     if request.method == "POST":
         action = request.POST.get("action", "")
+        if action not in ("answer", "close", "cancel"):
+            raise DomainError("unknown_action", _("未知的操作"), status=400)
         consult.access_consultation(user, consultation_id, action=f"consultation.{action}")
         try:
             if action == "answer":

@@ -193,3 +193,15 @@ def test_mdt_decision_signed_per_patient_by_the_chair(
     signed.decision = "保守治疗"
     assert not consult.verify_case(signed)
     assert consult.end_meeting(actor=personas.township_doctor, meeting_id=meeting.pk).ended_at
+
+
+def test_only_specialists_offer_slots(shell_network: Network, personas: Personas) -> None:
+    # a slot makes its publisher an expert who reads requests to the specialty
+    with pytest.raises(PermissionDeniedError):
+        consult.publish_slot(
+            actor=personas.township_doctor,
+            institution_id=shell_network.tuodian.pk,
+            specialty="orthopedics",
+            starts_at=timezone.now() + timedelta(hours=1),
+        )
+    assert expert_slot(shell_network, personas).expert_id == personas.center_surgeon.pk
