@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from clinical_shell.audit import services as audit
 from clinical_shell.quality import periods
@@ -55,6 +56,10 @@ def record_fact(
         target=fact,
         detail={"kind": kind, "occurred_at": occurred_at.isoformat()},
     )
+    from clinical_shell.quality.tasks import schedule_recompute
+
+    admitted = timezone.localdate(encounter.started_at)
+    transaction.on_commit(lambda: schedule_recompute(admitted))
     if kind == FactKind.DEATH_30D:
         from clinical_shell.quality import warnings
 
