@@ -40,6 +40,29 @@ def _when(raw: str) -> datetime | None:
 def consult_list(request: HttpRequest) -> HttpResponse:
     user = signed_in_user(request)
     institutions = Institution.objects.filter(pk__in=clinical_institution_ids(user))
+    if request.method == "POST" and request.POST.get("form") == "mdt":
+        names = [
+            n.strip() for n in request.POST.get("participants", "").replace("，", ",").split(",")
+        ]
+        try:
+            meeting = consult.create_meeting(
+                actor=user,
+                institution_id=int(request.POST.get("institution") or 0),
+                title=request.POST.get("title", ""),
+                scheduled_at=_when(request.POST.get("scheduled_at", "")) or timezone.now(),
+                specialties=request.POST.getlist("specialties"),
+                participant_ids=list(
+                    User.objects.filter(username__in=[n for n in names if n]).values_list(
+                        "pk", flat=True
+                    )
+                ),
+            )
+            return redirect("referrals:mdt_detail", meeting.pk)
+        except consult.ConsultFormError as exc:
+            messages.error(request, "; ".join(str(v) for v in exc.errors.values()))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("referrals:consult_list")
     if request.method == "POST":
         try:
             starts = _when(request.POST.get("starts_at", ""))
@@ -207,7 +230,7 @@ def mdt_detail(request: HttpRequest, meeting_id: int) -> HttpResponse:
                     meeting_id=meeting.pk,
                     patient_id=int(request.POST.get("patient") or 0),
                     summary=request.POST.get("summary", ""),
-                    study_ids=_ids(request.POST.getlist("studies")),
+                    study_ids=_ids(request.POST.get("studies", "").replace("，", ",").split(",")),
                 )
             elif action == "end":
                 consult.end_meeting(actor=user, meeting_id=meeting.pk)

@@ -144,3 +144,43 @@ def test_mdt_over_http(
     page = participant.get(f"/referrals/consult/mdt/{mid}/")
     assert page.status_code == 200 and 'id="no-video"' in page.content.decode()
     assert "<video" not in page.content.decode()
+
+
+def test_mdt_through_the_pages(
+    shell_network: Network, personas: Personas, signed_in_client: Callable[[User], Client]
+) -> None:
+    net = shell_network
+    patient = hip_patient(net, personas)
+    study = study_of(patient, net, personas.township_doctor, "1.2.9.4")
+    chair = signed_in_client(personas.township_doctor)
+    made = chair.post(
+        "/referrals/consult/",
+        {
+            "form": "mdt",
+            "title": "髋部骨折讨论",
+            "institution": net.tuodian.pk,
+            "scheduled_at": (timezone.localtime() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+            "specialties": ["orthopedics", "rehabilitation"],
+            "participants": personas.center_surgeon.username,
+        },
+    )
+    assert made.status_code == 302 and "/mdt/" in made["Location"]
+    url = made["Location"]
+    foreign = chair.post(
+        url, {"action": "add_case", "patient": patient.pk, "summary": "x", "studies": "999999"}
+    )
+    assert foreign.status_code == 200 and "只能附上该患者本人的资料" in foreign.content.decode()
+    chair.post(
+        url,
+        {
+            "action": "add_case",
+            "patient": patient.pk,
+            "summary": "股骨颈骨折",
+            "studies": str(study.pk),
+        },
+    )
+    page = signed_in_client(personas.center_surgeon).get(url).content.decode()
+    assert f"/studies/{study.pk}/" in page and 'name="decision"' not in page
+    case_id = page.split('id="case-')[1].split('"')[0]
+    chair.post(url, {"action": "decide", "case": case_id, "decision": "手术"})
+    assert "签名有效" in chair.get(url).content.decode()
