@@ -26,6 +26,10 @@ VIEWER_SRC := $(wildcard $(VIEWER_DIR)/src/*.js) $(VIEWER_DIR)/build.mjs $(VIEWE
 CHARTS := clinical_shell/training/static/training/charts/charts.js
 CHARTS_DIR := clinical_shell/training/frontend
 CHARTS_SRC := $(wildcard $(CHARTS_DIR)/src/*.js) $(CHARTS_DIR)/package-lock.json
+# the quality dashboards' sparklines, funnel plots and network map (ECharts), bundled the same way
+QUALITY_CHARTS := clinical_shell/quality/static/quality/charts/quality.js
+QUALITY_DIR := clinical_shell/quality/frontend
+QUALITY_SRC := $(wildcard $(QUALITY_DIR)/src/*.js) $(QUALITY_DIR)/package-lock.json
 
 .PHONY: help run demo-cases test deps system-deps viewer messages lint typecheck pytest bench clean
 
@@ -60,6 +64,10 @@ $(CHARTS): $(CHARTS_SRC)
 	cd $(CHARTS_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run build
 	@touch $@
 
+$(QUALITY_CHARTS): $(QUALITY_SRC)
+	cd $(QUALITY_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	@touch $@
+
 # compiled translations (.mo) are build outputs: the project catalogue and every app's own
 # (clinical_shell/<app>/locale); compilemessages skips a catalogue whose .mo is up to date
 messages: deps system-deps
@@ -77,7 +85,7 @@ assets/cases/demo-%/case.json: var/demo/ct-%/.done
 
 demo-cases: $(DEMO_CASES)
 
-run: deps system-deps messages $(VIEWER) $(CHARTS) $(DEMO_CASES)
+run: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS) $(DEMO_CASES)
 	$(OSTEON) shell keys
 	OSTEON_DEMO=true $(OSTEON) demo
 
@@ -88,7 +96,7 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
-pytest: deps system-deps messages $(VIEWER) $(CHARTS)
+pytest: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS)
 	.venv/bin/pytest
 
 test: deps system-deps lint typecheck pytest
@@ -97,4 +105,4 @@ bench: deps
 	$(VENV_PY) benchmarks/case_build.py
 
 clean:
-	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER)) $(CHARTS_DIR)/node_modules $(dir $(CHARTS))
+	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER)) $(CHARTS_DIR)/node_modules $(dir $(CHARTS)) $(QUALITY_DIR)/node_modules $(dir $(QUALITY_CHARTS))
