@@ -106,6 +106,10 @@ class Referral(models.Model):
         indexes: ClassVar = [
             models.Index(fields=["to_institution", "state", "-created_at"], name="ref_in_state"),
             models.Index(fields=["from_institution", "state", "-created_at"], name="ref_out_state"),
+            # the inboxes' default boxes: all states of one side, newest first, a page at a time
+            models.Index(fields=["to_institution", "-created_at", "-id"], name="ref_in_new"),
+            models.Index(fields=["from_institution", "-created_at", "-id"], name="ref_out_new"),
+            models.Index(fields=["state", "answer_due_at"], name="ref_state_due"),
         ]
 
     def __str__(self) -> str:

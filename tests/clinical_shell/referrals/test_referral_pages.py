@@ -85,8 +85,28 @@ def test_flow_through_the_pages_and_the_letter(
     assert outsider.get(f"/referrals/{referral.pk}/").status_code == 403
     assert outsider.post(f"/referrals/{referral.pk}/act/accept/").status_code == 403
 
-    # the letter is Chinese even for an English reader
+    # the page in English: nothing Chinese but what people wrote and named
     township.post("/i18n/setlang/", {"language": "en"})
+    body = township.get(f"/referrals/{referral.pk}/").content.decode()
+    # the site header (other apps' links) is checked by the shell's own translation test
+    english = _visible_text(re.sub(r"(?s)<header>.*?</header>", " ", body))
+    assert "Receiving institution" in english and "Records shared with the referral" in english
+    for data in (
+        "杨秀英",
+        "跌倒后右髋疼痛",
+        "无共管条件",
+        "简体中文",
+        "李乡医",
+        "王县医",
+        "赵中心",
+        "首诊记录",
+        "外旋",
+    ):
+        english = english.replace(data, "")
+    for institution in (net.tuodian, net.shuangbai, net.center):
+        english = english.replace(institution.name, "")
+    assert not CHINESE.search(english), CHINESE.findall(english)
+    # the letter is Chinese even for an English reader
     letter = township.get(f"/referrals/{referral.pk}/letter/").content.decode()
     assert "双向转诊单" in letter and "转诊指征" in letter
 
@@ -97,7 +117,8 @@ def test_pages_in_english_leave_no_chinese(
 ) -> None:
     client = signed_in_client(personas.township_doctor)
     client.cookies["django_language"] = "en"
-    text = _visible_text(client.get(url).content.decode())
+    body = client.get(url).content.decode()
+    text = _visible_text(re.sub(r"(?s)<header>.*?</header>", " ", body))
     # institution names are data; the language switcher names Chinese in Chinese
     text = text.replace("简体中文", "")
     for name in ("双柏县人民医院", "双柏县妥甸镇卫生院", "永仁县人民医院", "楚雄州人民医院"):
