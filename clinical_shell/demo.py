@@ -220,6 +220,9 @@ def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> 
     from clinical_shell.referrals.consult_demo import load_consult_demo
 
     load_consult_demo()  # teleconsultations and one MDT meeting (skipped when present)
+    from clinical_shell.quality.demo import load_quality_demo
+
+    load_quality_demo()  # 12 months of indicator data and warnings (skipped when present)
     result.seconds = time.perf_counter() - started
     result.sign_ins = _sign_ins()
     return result

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
+from ninja.responses import Status
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError, ProblemOut
@@ -207,6 +208,9 @@ def record_fact(request: HttpRequest, body: FactIn) -> Any:
             note=body.note,
         )
     )
-    return 201, FactOut(
-        id=fact.pk, encounter_id=encounter.pk, kind=fact.kind, occurred_at=fact.occurred_at
+    return Status(
+        201,
+        FactOut(
+            id=fact.pk, encounter_id=encounter.pk, kind=fact.kind, occurred_at=fact.occurred_at
+        ),
     )

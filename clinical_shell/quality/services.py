@@ -144,7 +144,9 @@ def _store(definition: IndicatorDefinition, kind: str, month: date, window: engi
     return len(rows)
 
 
-def recompute_month(month: date, *, codes: list[str] | None = None) -> int:
+def recompute_month(
+    month: date, *, codes: list[str] | None = None, raise_warnings: bool = True
+) -> int:
     """Recompute and store every active indicator for `month` and the 12 months ending with it,
     then raise the warnings the new figures call for. Returns the number of results stored."""
     month = periods.month_start(month)
@@ -155,8 +157,9 @@ def recompute_month(month: date, *, codes: list[str] | None = None) -> int:
     for definition in definitions:
         stored += _store(definition, PeriodKind.MONTH, month, periods.month_window(month))
         stored += _store(definition, PeriodKind.ROLLING_12, month, periods.rolling12_window(month))
-    from clinical_shell.quality import warnings
+    if raise_warnings:
+        from clinical_shell.quality import warnings
 
-    warnings.raise_threshold_warnings(month)
-    warnings.raise_event_warnings(month)
+        warnings.raise_threshold_warnings(month)
+        warnings.raise_event_warnings(month)
     return stored
