@@ -10,7 +10,7 @@ from django.utils import timezone
 from shell_personas import Network, Personas
 
 from clinical_shell.audit.models import AuditEvent
-from clinical_shell.errors import PermissionDeniedError
+from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.notifications.models import Notification
 from clinical_shell.referrals import consult_services as consult
 from clinical_shell.referrals.consult_models import ConsultState, OpinionReport
@@ -187,7 +187,7 @@ def test_mdt_decision_signed_per_patient_by_the_chair(
         actor=personas.township_doctor, case_id=case1.pk, decision="48 小时内行人工股骨头置换"
     )
     assert consult.verify_case(signed)
-    with pytest.raises(consult.DomainError):
+    with pytest.raises(DomainError):
         consult.end_meeting(actor=personas.township_doctor, meeting_id=meeting.pk)
     consult.decide_case(actor=personas.township_doctor, case_id=case2.pk, decision="PFNA 内固定")
     signed.decision = "保守治疗"
