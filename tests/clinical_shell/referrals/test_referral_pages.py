@@ -4,6 +4,7 @@ emergency topic."""
 import re
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -11,8 +12,9 @@ from shell_personas import Network, Personas
 
 from clinical_shell.records import services as records
 from clinical_shell.records.models import Patient
+from clinical_shell.referrals import services
 from clinical_shell.referrals.access import may_hear_institution
-from clinical_shell.referrals.models import Referral, ReferralShare, State
+from clinical_shell.referrals.models import Direction, Referral, ReferralShare, State
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +147,35 @@ def test_emergency_topic_is_heard_only_by_the_receiving_team(
     assert may_hear_institution(personas.county_surgeon, county)
     assert not may_hear_institution(personas.outsider, county)
     assert not may_hear_institution(personas.township_doctor, county)
+
+
+def test_emergency_is_published_to_the_receiving_team_after_commit(
+    shell_network: Network,
+    personas: Personas,
+    patient: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    heard: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(services, "publish", lambda topic, event: heard.append((topic, event)))
+    referral = services.create_draft(
+        actor=personas.township_doctor,
+        patient_id=patient.pk,
+        direction=Direction.UP,
+        from_institution=shell_network.tuodian,
+        to_institution=shell_network.shuangbai,
+        urgency="emergency",
+        reason="开放性胫骨骨折",
+        criteria=["up_open_fracture_neurovascular"],
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.send(actor=personas.township_doctor, referral_id=referral.pk)
+    assert heard == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert heard == [
+        (
+            f"referrals.{shell_network.shuangbai.pk}",
+            {"kind": "emergency_referral", "referral": referral.pk},
+        )
+    ]
