@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -49,7 +50,7 @@ def _signed_in(browser: Browser, base: str, username: str, violations: list[str]
     return page
 
 
-def _person(username: str, name: str, title: str, at: Institution, role: str) -> object:
+def _person(username: str, name: str, title: str, at: Institution, role: str) -> User:
     person = network.create_person(
         actor=None, username=username, password=PASSWORD, full_name=name, title=title
     )
