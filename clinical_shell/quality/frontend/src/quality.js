@@ -30,7 +30,7 @@ function sparklines() {
       xAxis: { type: 'category', show: false, data: months },
       yAxis: { type: 'value', show: false, scale: true },
       tooltip: { trigger: 'axis', confine: true },
-      series: [{ type: 'line', data: values, symbol: 'none', connectNulls: false, lineStyle: { width: 2, color: COLOURS[status] } }],
+      series: [{ type: 'line', data: values, symbol: 'circle', symbolSize: 4, connectNulls: false, itemStyle: { color: COLOURS[status] }, lineStyle: { width: 2, color: COLOURS[status] } }],
     });
     element.dataset.rendered = 'true';
   }
