@@ -22,6 +22,7 @@ from clinical_shell.imaging.models import Study
 from clinical_shell.network.models import Role
 from clinical_shell.network.selectors import institution_ids_with_roles
 from clinical_shell.notifications.services import notify
+from clinical_shell.records import selectors as records_selectors
 from clinical_shell.records.access import access_patient, clinical_institution_ids
 from clinical_shell.records.models import Document
 from clinical_shell.referrals.consult_models import (
@@ -205,6 +206,9 @@ def request_consultation(
     patient = access_patient(actor, patient_id, write=True, reason="teleconsultation request")
     if requesting_institution_id not in clinical_institution_ids(actor, write=True):
         raise PermissionDeniedError("not_writer_here", _("您在该机构没有录入病历的权限"))
+    # the inviting institution is the one that treats the patient (it owns the decision)
+    if not records_selectors.in_care_at(patient.pk, [requesting_institution_id]):
+        raise PermissionDeniedError("not_in_care_here", _("该患者不在邀请方机构就诊"))
     errors: dict[str, str] = {}
     for field in REQUIRED_FIELDS:
         value = data.get(field)
