@@ -121,7 +121,7 @@ def build(count: int) -> float:
             INSERT INTO records_encounter (patient_id, institution_id, department_id, kind,
                 started_at, attending_id, chief_complaint, notes, deleted_at, deleted_reason,
                 version, created_at, updated_at)
-            SELECT 1 + (g * 7919) % 100000,
+            SELECT 1 + (g::bigint * 7919) % 100000,
                 CASE WHEN g % 3 = 0 THEN ({site_array})[1 + g % 11]
                      ELSE ({site_array})[1 + g % {len(sites)}] END,
                 NULL, (ARRAY['outpatient','inpatient','emergency'])[1 + g % 3],
