@@ -4,6 +4,7 @@ are checked (signature, station, recording) before the shell stores them, once p
 
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -171,50 +172,42 @@ def test_the_enrolment_socket_refuses_a_used_code_and_anything_but_enroll(
     client.close()
 
 
+def _raw(message_type: str, version: int) -> bytes:
+    return msgspec.msgpack.encode(
+        {
+            "type": message_type,
+            "v": version,
+            "id": "ab" * 16,
+            "seq": 99,
+            "sent_at": time.time(),
+            "body": {},
+        }
+    )
+
+
+# frames are made when the test runs, not at collection: a sent_at taken then would be stale by
+# the time a long suite reaches the test (the endpoint refuses frames more than minutes old)
 @pytest.mark.parametrize(
-    ("frame", "code"),
+    ("make_frame", "code"),
     [
-        (b"not msgpack at all \xc1", "malformed"),
+        (lambda: b"not msgpack at all \xc1", "malformed"),
+        (lambda: _raw("heartbeat", 9), "unknown_version"),
+        (lambda: _raw("rm_rf", 1), "unknown_type"),
+        (lambda: encode(Heartbeat(state="idle", user="x" * 10_000), seq=99), "oversized"),
         (
-            msgspec.msgpack.encode(
-                {
-                    "type": "heartbeat",
-                    "v": 9,
-                    "id": "ab" * 16,
-                    "seq": 99,
-                    "sent_at": time.time(),
-                    "body": {},
-                }
-            ),
-            "unknown_version",
-        ),
-        (
-            msgspec.msgpack.encode(
-                {
-                    "type": "rm_rf",
-                    "v": 1,
-                    "id": "ab" * 16,
-                    "seq": 99,
-                    "sent_at": time.time(),
-                    "body": {},
-                }
-            ),
-            "unknown_type",
-        ),
-        (encode(Heartbeat(state="idle", user="x" * 10_000), seq=99), "oversized"),
-        (
-            encode(
+            lambda: encode(
                 Enroll(code="c", curve_public_key="k", signing_public_key="s", hostname="h"), seq=99
             ),
             "unexpected",
         ),
     ],
+    ids=["malformed", "unknown_version", "unknown_type", "oversized", "unexpected"],
 )
 def test_each_bad_frame_gets_its_error_over_the_wire(
-    bridge: Bridge, station: StationIdentity, frame: bytes, code: str
+    bridge: Bridge, station: StationIdentity, make_frame: Callable[[], bytes], code: str
 ) -> None:
     client = station_client(bridge, station)
-    client.send_raw(frame)
+    client.send_raw(make_frame())
     error = client.recv_type(Error)
     assert error is not None and error.code == code
     client.close()
