@@ -63,9 +63,8 @@ def build(count: int) -> float:
     from django.db import connection
 
     from clinical_shell.network.models import Institution
-    from clinical_shell.records.models import Encounter
-
     from clinical_shell.quality.models import ClinicalFact
+    from clinical_shell.records.models import Encounter
 
     # the trauma facts are written last: their presence marks a complete build
     if (
