@@ -42,11 +42,13 @@ def load_referral_demo() -> int:
     """Referrals of one township, its county and the center, one or more in each state."""
     if Referral.objects.exists():
         return 0
-    doctor_row = (
+    # the township (with a township doctor) that has the most patients
+    doctor_row = max(
         Membership.objects.filter(role=Role.TOWNSHIP_DOCTOR, active=True)
         .select_related("institution__parent", "person__user")
-        .order_by("pk")
-        .first()
+        .order_by("pk"),
+        key=lambda m: CareRelationship.objects.filter(institution=m.institution_id).count(),
+        default=None,
     )
     center = Institution.objects.filter(level=Institution.Level.CENTER).order_by("pk").first()
     if doctor_row is None or center is None or doctor_row.institution.parent is None:
