@@ -29,6 +29,7 @@ def test_quality_pages_show_only_their_language(
     assert warning is not None
     data = set(Institution.objects.values_list("name", flat=True))
     data |= {str(p) for p in Patient.objects.all()}
+    data |= set(Patient.objects.values_list("name", flat=True))
     data |= set(QualityWarning.objects.values_list("summary", flat=True))
     data |= set(IndicatorDefinition.objects.values_list("description", flat=True))
     # the switch names both languages in every language; Excel is a product's name; units are data
