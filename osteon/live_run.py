@@ -24,7 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class LiveRun:
     started_s: float = 0.0  # time.monotonic() when the loop started ...
     ended_s: float = 0.0  # ... and when the session ended
     shots: tuple[Any, ...] = ()  # the fluoroscopy shots taken (`sim_core.fluoro.ShotRecord`)
+    # the model the session ran on (`adapt_model`'s, when given): the one to record and replay
+    model: CaseModel | None = None
 
 
 def device_mapping(model: CaseModel) -> Any:
@@ -82,6 +84,7 @@ def run_live(
     size: tuple[int, int] = (1280, 800),
     before_run: Callable[[Any], None] | None = None,
     view_process: bool | None = None,
+    adapt_model: Callable[[Any], CaseModel] | None = None,
 ) -> LiveRun:
     """Open ``device`` (a `HapticDevice`, not yet open), a window, and run until it ends.
 
@@ -89,6 +92,8 @@ def run_live(
     in its own process for every device but the mouse, whose input is the window's events.
     before_run: called with the view just before its main loop starts (tests inject input
     events through it); only for a window in this process.
+    adapt_model: called with the opened device's spec (a device knows its limits only once
+    open); the session runs on the model it returns, which `LiveRun.model` names.
     """
     from haptics.device import DeviceUnavailableError
     from haptics.mouse import MouseKeyboardDevice
@@ -104,6 +109,8 @@ def run_live(
         device.open()
     except DeviceUnavailableError as exc:
         raise LiveRunError(str(exc)) from exc
+    if adapt_model is not None:
+        model = adapt_model(device.spec)
     state = make_state(model)
     loop = EngineServoLoop(
         device,
@@ -113,8 +120,10 @@ def run_live(
         capacity_ticks=SESSION_CAPACITY_TICKS,
     )
     if separate:
-        return _run_view_process(case_dir, model, state, loop, max_seconds, size)
-    return _run_view_here(case_dir, model, state, loop, max_seconds, size, before_run)
+        live = _run_view_process(case_dir, model, state, loop, max_seconds, size)
+    else:
+        live = _run_view_here(case_dir, model, state, loop, max_seconds, size, before_run)
+    return replace(live, model=model)
 
 
 def take_changed_chunks(state: SimState) -> tuple[ChunkIndex, ...]:

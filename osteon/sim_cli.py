@@ -128,7 +128,8 @@ def run_command(
             raise CommandError(
                 "实时设备用 f 键透视 / a live session takes its shots with the f key, not --shot"
             )
-        state, result, rows, live_out, shots = _run_live(
+        # the session's own model: built with the opened device's limits (torque)
+        model, state, result, rows, live_out, shots = _run_live(
             case, model, device, offscreen, max_seconds
         )
         out = {**result.as_dict(), **live_out}
@@ -191,7 +192,7 @@ def _write_shots(case: Path, model: Any, rows: Any, shots: Any, out_dir: Path) -
 
 def _run_live(
     case: Path, model: Any, device: str, offscreen: bool, max_seconds: float | None
-) -> tuple[Any, Any, Any, dict[str, Any], Any]:
+) -> tuple[Any, Any, Any, Any, dict[str, Any], Any]:
     # a live device drives the 1 kHz loop; the window follows; the inputs must replay
     from haptics.registry import make_device
     from osteon.live_run import LiveRunError, replayed_result, run_live
@@ -203,10 +204,16 @@ def _run_live(
             f"实时设备需要窗口 / the live device {device!r} needs a window, but {why}: "
             "use --device scripted:FILE or scripted:expert|novice to run headless"
         )
-    hardware = make_device(device)
-    model = model_for_device(case, model, hardware.spec)
     try:
-        live = run_live(case, model, hardware, max_seconds=max_seconds)
+        live = run_live(
+            case,
+            model,
+            make_device(device),
+            max_seconds=max_seconds,
+            adapt_model=lambda spec: model_for_device(case, model, spec),
+        )
+        assert live.model is not None
+        model = live.model
         result = replayed_result(model, live)
     except (LiveRunError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
@@ -217,7 +224,7 @@ def _run_live(
         # the window's process: its own for all but the mouse (see osteon.live_run)
         "window": {"pid": live.view_pid, "own_process": live.view_pid != os.getpid()},
     }
-    return live.state, result, live.inputs, extra, live.shots
+    return model, live.state, result, live.inputs, extra, live.shots
 
 
 def _screenshot(case: Path, model: Any, state: Any, sheet: Any, png: Path) -> Path:

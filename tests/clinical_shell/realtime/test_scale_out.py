@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from playwright.sync_api import Page, sync_playwright
-from shell_server import REPO, ShellServer, start_shell_server
+from shell_server import REPO, ShellServer, child_secrets_env, start_shell_server
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # this test's own Redis database, apart from the other tests'
@@ -47,6 +47,9 @@ def child_env(**extra: str) -> dict[str, str]:
         if not k.startswith(("PYTEST_", "OSTEON_")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
     env["DJANGO_SETTINGS_MODULE"] = "clinical_shell.settings"
+    # the children are not tests: without this process's secrets they refuse to start on a
+    # fresh checkout, which has no key files
+    env.update(child_secrets_env())
     env.update(extra)
     return env
 
