@@ -32,6 +32,9 @@ _ROUTERS: list[tuple[str, str]] = [
     # its own prefix: "/referrals/{referral_id}" would take "/referrals/consultations"
     ("/consultations", "clinical_shell.referrals.consult_api"),
     ("/quality", "clinical_shell.quality.api"),
+    ("/planning", "clinical_shell.planning.api"),
+    ("/live", "clinical_shell.live.api"),
+    ("/administration", "clinical_shell.administration.api"),
 ]
 
 for _prefix, _module in _ROUTERS:

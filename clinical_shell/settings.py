@@ -87,6 +87,9 @@ INSTALLED_APPS = [
     "clinical_shell.notifications",
     "clinical_shell.referrals",
     "clinical_shell.quality",
+    "clinical_shell.planning",
+    "clinical_shell.live",
+    "clinical_shell.administration",
     "axes",  # sign-in throttling per client address (clinical_shell.accounts.throttle)
 ]
 

@@ -25,6 +25,9 @@ for _prefix, _app in (
     ("scheduling/", "scheduling"),
     ("referrals/", "referrals"),
     ("quality/", "quality"),
+    ("planning/", "planning"),
+    ("live/", "live"),
+    ("administration/", "administration"),
 ):
     if importlib.util.find_spec(f"clinical_shell.{_app}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"clinical_shell.{_app}.urls")))

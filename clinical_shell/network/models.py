@@ -36,6 +36,14 @@ class Department(models.Model):
     )
     code = models.CharField(max_length=32)
     name = models.CharField(max_length=64)
+    # 科主任: answers for the department's escalations (overdue referrals, quality warnings)
+    head = models.ForeignKey(
+        "Person",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="headed_departments",
+    )
 
     class Meta:
         constraints: ClassVar = [

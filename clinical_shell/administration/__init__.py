@@ -1,0 +1,1 @@
+"""Administration pages: users, institutions, departments, stations, the audit log."""

@@ -1,0 +1,1 @@
+"""Live sessions: streamed operations and simulator sessions, viewers, voice, drawings."""
