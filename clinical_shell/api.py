@@ -35,6 +35,7 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/planning", "clinical_shell.planning.api"),
     ("/live", "clinical_shell.live.api"),
     ("/administration", "clinical_shell.administration.api"),
+    ("/imaging-reports", "clinical_shell.imaging.report_api"),
 ]
 
 for _prefix, _module in _ROUTERS:

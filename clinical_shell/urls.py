@@ -28,6 +28,9 @@ for _prefix, _app in (
     ("planning/", "planning"),
     ("live/", "live"),
     ("administration/", "administration"),
+    # imaging reports: their own module beside the viewer's (namespace "radiology")
+    ("imaging/reports/", "imaging.report_urls"),
 ):
-    if importlib.util.find_spec(f"clinical_shell.{_app}.urls") is not None:
-        urlpatterns.append(path(_prefix, include(f"clinical_shell.{_app}.urls")))
+    _module = f"clinical_shell.{_app}" + ("" if "." in _app else ".urls")
+    if importlib.util.find_spec(_module) is not None:
+        urlpatterns.append(path(_prefix, include(_module)))
