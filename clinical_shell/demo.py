@@ -312,6 +312,28 @@ def _hash_each(raw: list[str]) -> list[str]:
         return list(pool.map(lambda pw: make_password(pw, hasher=hasher), raw))
 
 
+SENIORITY = ("chief", "associate_chief", "attending", "resident", "assistant")
+
+
+def _name_department_heads() -> None:
+    """Each orthopedic department's head (科主任) is its most senior surgeon; a township centre's
+    general department is headed by its most senior doctor: escalations reach a named person."""
+    heads = []
+    for department in Department.objects.filter(code__in=("ORTHO", "GENERAL")):
+        role = Role.SURGEON if department.code == "ORTHO" else Role.TOWNSHIP_DOCTOR
+        staff = Membership.objects.filter(
+            institution_id=department.institution_id, role=role, active=True
+        ).values_list("person_id", "person__title")
+        ranked = sorted(
+            staff,
+            key=lambda row: (SENIORITY.index(row[1]) if row[1] in SENIORITY else 9, row[0]),
+        )
+        if ranked:
+            department.head_id = ranked[0][0]
+            heads.append(department)
+    Department.objects.bulk_update(heads, ["head"])
+
+
 @transaction.atomic
 def _load(*, patients: int, rng: random.Random) -> DemoResult:
     institutions = build_chuxiong_network(actor=None)
@@ -361,6 +383,7 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
         for k, p in enumerate(center_surgeons[:6])
     ]
     Membership.objects.bulk_create(memberships)
+    _name_department_heads()
     surgeons_at: dict[int, list[int]] = {}
     for m in memberships:
         if m.role in (Role.SURGEON, Role.TOWNSHIP_DOCTOR):

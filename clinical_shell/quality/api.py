@@ -145,6 +145,7 @@ def _warning_out(w: QualityWarning) -> WarningOut:
         cause=w.cause,
         period_start=w.period_start,
         summary=w.summary,
+        summary_en=w.summary_en,
         status=w.status,
         institution_id=w.institution_id,
         indicator_code=w.indicator.code if w.indicator else None,

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from clinical_shell.errors import PermissionDeniedError
 from clinical_shell.network.models import Institution, Membership, Role
-from clinical_shell.network.selectors import institutions
+from clinical_shell.network.selectors import headed_departments, institutions
 from clinical_shell.quality import geography, periods, selectors
 from clinical_shell.quality.models import IndicatorResult, Level, PeriodKind, Status
 
@@ -65,11 +65,16 @@ def sees_network(user: User) -> bool:
 
 
 def home_scope(user: User) -> Scope:
-    """The network for the center's quality office; else the user's own institution."""
+    """The network for the center's quality office; else the user's own institution (a
+    department head's: the institution whose department they head)."""
     places = _quality_places(user)
     if not places:
+        headed = headed_departments(int(user.pk))
+        if headed:
+            institution = Institution.objects.get(pk=headed[0])
+            return Scope(Level.INSTITUTION, str(institution.pk), institution.name, institution)
         raise PermissionDeniedError(
-            "not_quality_office", _("质控看板仅供质控办公室(质控管理员)查看")
+            "not_quality_office", _("质控看板仅供质控办公室(质控管理员)及科主任查看")
         )
     if any(m.institution.level == Institution.Level.CENTER for m in places):
         return Scope(Level.PREFECTURE, "all", _("全州骨科质控"))
@@ -88,7 +93,9 @@ def scope_for(user: User, level: str, key: str) -> Scope:
     if level == Level.INSTITUTION and key.isdigit():
         institution = Institution.objects.filter(pk=int(key)).first()
         if institution is not None and (
-            network_wide or any(m.institution_id == institution.pk for m in places)
+            network_wide
+            or any(m.institution_id == institution.pk for m in places)
+            or institution.pk in headed_departments(int(user.pk))
         ):
             return Scope(Level.INSTITUTION, key, institution.name, institution)
     if level == Level.SURGEON and network_wide:

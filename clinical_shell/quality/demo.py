@@ -129,12 +129,59 @@ class _Builder:
                 )
         Diagnosis.objects.bulk_create(diagnoses)
         Procedure.objects.bulk_create(procedures)
+        self._bookings(procedures, surgeons)
         ClinicalFact.objects.bulk_create(facts)
         CareRelationship.objects.bulk_create(
             [CareRelationship(patient_id=p, institution_id=i, kind="encounter") for p, i in cares],
             ignore_conflicts=True,
         )
         return len(created)
+
+    def _bookings(self, procedures: list[Procedure], surgeons: dict[int, int | None]) -> None:
+        """The operation bookings behind grade 3-4 operations (credentialing coverage): booked
+        under privilege, except a few whose privilege lapsed before the day (flagged)."""
+        from clinical_shell.network.models import Person
+        from clinical_shell.scheduling.models import Booking
+
+        users = dict(
+            Person.objects.filter(pk__in=[p for p in surgeons.values() if p]).values_list(
+                "pk", "user_id"
+            )
+        )
+        bookings = []
+        for procedure in procedures:
+            grade = OPERATION_GRADE.get(procedure.icd9cm3_code[:4])
+            user_id = users.get(procedure.surgeon_id or 0)
+            if grade is None or user_id is None:
+                continue
+            encounter = procedure.encounter
+            flagged = self.rng.random() < 0.01
+            bookings.append(
+                Booking(
+                    patient_id=encounter.patient_id,
+                    procedure_name=procedure.description,
+                    procedure_code=procedure.icd9cm3_code,
+                    grade=grade,
+                    surgeon_id=user_id,
+                    institution_id=encounter.institution_id,
+                    scheduled_on=timezone.localtime(procedure.performed_at).date(),
+                    state=Booking.State.FLAGGED if flagged else Booking.State.PERFORMED,
+                    flag_code="privilege_expired" if flagged else "",
+                    flag_reason="术前授权已过期(演示数据)" if flagged else "",
+                    booked_by_id=user_id,
+                )
+            )
+        Booking.objects.bulk_create(bookings)
+
+
+# 手术分级 of the demo's operations (ICD-9-CM-3 prefix): replacements and fusions are grade 4,
+# decompression and fracture fixation grade 3 (illustrative, as the demo's licences)
+OPERATION_GRADE = {
+    "81.5": 4,
+    "81.0": 4,
+    "03.0": 3,
+    "79.3": 3,
+}
 
 
 def _hip_facts(

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.network.models import Institution
@@ -179,7 +180,9 @@ class QualityWarning(models.Model):
     institution = models.ForeignKey(
         Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # both languages are written when it is raised: names of indicators and places are data
     summary = models.CharField(max_length=300)
+    summary_en = models.CharField(max_length=300, blank=True)
     status = models.CharField(
         max_length=16, choices=WarningStatus.choices, default=WarningStatus.OPEN
     )
@@ -205,3 +208,10 @@ class QualityWarning(models.Model):
             )
         ]
         indexes: ClassVar = [models.Index(fields=["status", "due_at"], name="warning_due")]
+
+    @property
+    def shown_summary(self) -> str:
+        """The summary in the language of the request (English falls back to Chinese)."""
+        if (translation.get_language() or "").startswith("en") and self.summary_en:
+            return self.summary_en
+        return self.summary

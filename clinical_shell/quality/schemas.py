@@ -84,6 +84,7 @@ class WarningOut(Schema):
     cause: str
     period_start: date
     summary: str
+    summary_en: str
     status: str
     institution_id: int | None
     indicator_code: str | None

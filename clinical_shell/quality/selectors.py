@@ -26,6 +26,7 @@ from django.db.models import Q, QuerySet
 
 from clinical_shell.audit import services as audit
 from clinical_shell.network.models import Institution, Membership, Role
+from clinical_shell.network.selectors import headed_departments
 from clinical_shell.quality import periods
 from clinical_shell.quality.indicators import engine, stats
 from clinical_shell.quality.models import (
@@ -214,13 +215,18 @@ def cases_behind(
 
 
 def visible_warnings(user: User) -> QuerySet[QualityWarning]:
+    """The center's quality office sees all; an institution's quality managers and the heads of
+    its clinical departments see that institution's."""
     found = QualityWarning.objects.select_related("indicator", "institution")
     if _all_seeing(user):
         return found
-    places = Membership.objects.filter(
-        person__user=user, role=Role.QUALITY_MANAGER, active=True
-    ).values_list("institution_id", flat=True)
-    return found.filter(Q(institution_id__in=list(places)))
+    places = set(
+        Membership.objects.filter(
+            person__user=user, role=Role.QUALITY_MANAGER, active=True
+        ).values_list("institution_id", flat=True)
+    )
+    places |= set(headed_departments(int(user.pk)))
+    return found.filter(Q(institution_id__in=sorted(places)))
 
 
 def open_warnings(user: User) -> QuerySet[QualityWarning]:

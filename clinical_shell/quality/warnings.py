@@ -2,23 +2,29 @@
 overdue ones escalate to the prefecture center's quality office.
 
 Who is told: the quality managers (network role) of the institution concerned and of the
-prefecture center. The network has no department-head role, so no department head is told yet.
+prefecture center, and the named heads (科主任, `Department.head`) of the orthopedic (township:
+general) department of the institution concerned, or of the county's hospital for a county
+figure; a head may acknowledge and close the warnings of their own institution.
+Summaries are written in both languages when raised (indicator and place names are data).
 Threshold warnings are raised only from monthly figures that are reliable (enough cases) at
 institution, county and prefecture level; per-surgeon figures are shown, never broadcast.
 """
 
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise, lazy
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.network.models import Institution, Membership, Role
+from clinical_shell.network.selectors import department_heads, headed_departments
 from clinical_shell.notifications.services import notify
 from clinical_shell.quality import periods
 from clinical_shell.quality.indicators.catalogue import ARTHROPLASTY, SPINE
@@ -59,11 +65,47 @@ def _center_ids() -> list[int]:
 
 def responsible(warning: QualityWarning, *, county: str = "") -> set[User]:
     places = _center_ids()
+    headed: list[int] = []
     if warning.institution_id is not None:
         places.append(warning.institution_id)
+        headed.append(warning.institution_id)
     if county:
-        places += list(Institution.objects.filter(county=county).values_list("pk", flat=True))
-    return _quality_managers(places)
+        in_county = Institution.objects.filter(county=county)
+        places += list(in_county.values_list("pk", flat=True))
+        headed += list(
+            in_county.filter(level=Institution.Level.COUNTY).values_list("pk", flat=True)
+        )
+    return _quality_managers(places) | department_heads(headed)
+
+
+def _bilingual(zh: str, en: str) -> Promise:
+    """Text that reads as `en` in English and `zh` otherwise (for notifications, which store
+    both languages)."""
+
+    def chosen() -> str:
+        return en if (translation.get_language() or "").startswith("en") else zh
+
+    return cast(Promise, lazy(chosen, str)())
+
+
+UNITS = {"%": ("", ""), "min": (" 分钟", " min"), "h": (" 小时", " h"), "cases": (" 例", " cases")}
+
+
+def _value_text(value: float, unit: str) -> tuple[str, str]:
+    if unit == "%":
+        shown = f"{value * 100:.1f}%"
+        return shown, shown
+    zh, en = UNITS.get(unit, (f" {unit}", f" {unit}"))
+    return f"{value:.3g}{zh}", f"{value:.3g}{en}"
+
+
+def _place(level: str, key: str) -> tuple[str, str]:
+    if level == Level.INSTITUTION:
+        name = Institution.objects.filter(pk=int(key)).values_list("name", flat=True).first()
+        return (name or key), (name or key)
+    if level == Level.COUNTY:
+        return key, key
+    return "全州", "whole prefecture"
 
 
 def _raise(
@@ -71,7 +113,7 @@ def _raise(
     kind: str,
     cause: str,
     month: date,
-    summary: str,
+    summary: tuple[str, str],
     institution_id: int | None = None,
     indicator_id: int | None = None,
     county: str = "",
@@ -84,7 +126,8 @@ def _raise(
                 kind=kind,
                 cause=cause[:160],
                 period_start=month,
-                summary=summary[:300],
+                summary=summary[0][:300],
+                summary_en=summary[1][:300],
                 institution_id=institution_id,
                 indicator_id=indicator_id,
                 raised_at=now,
@@ -97,7 +140,7 @@ def _raise(
     )
     notify(
         responsible(warning, county=county),
-        title=format_lazy("{}: {}", WarningKind(kind).label, summary),
+        title=format_lazy("{}: {}", WarningKind(kind).label, _bilingual(*summary)),
         body=_("请确认并填写处理措施"),
         url=f"/quality/warnings/{warning.pk}/",
         kind="quality.warning",
@@ -122,11 +165,15 @@ def raise_threshold_warnings(month: date) -> list[QualityWarning]:
         )
         institution_id = int(result.scope_key) if result.level == Level.INSTITUTION else None
         county = result.scope_key if result.level == Level.COUNTY else ""
-        shown = result.value if result.value is not None else 0.0
-        where = f"{result.level}:{result.scope_key}"
-        summary = f"{result.indicator.name_zh} {month:%Y-%m} {where} = {shown:.3g}"
-        if result.numerator is not None:
-            summary += f" ({result.numerator}/{result.denominator})"
+        value_zh, value_en = _value_text(result.value or 0.0, result.indicator.unit)
+        place_zh, place_en = _place(result.level, result.scope_key)
+        counts = (
+            f" ({result.numerator}/{result.denominator})" if result.numerator is not None else ""
+        )
+        summary = (
+            f"{result.indicator.name_zh} {month:%Y-%m} {place_zh} = {value_zh}{counts}",
+            f"{result.indicator.name_en} {month:%Y-%m} {place_en} = {value_en}{counts}",
+        )
         warning = _raise(
             kind=kind,
             cause=f"{result.indicator.code}:{result.level}:{result.scope_key}",
@@ -149,11 +196,15 @@ def raise_event_warnings(day: date) -> list[QualityWarning]:
     window = periods.month_window(month)
     raised = []
     for booking in overrides(window.start).filter(created_at__lt=window.end):
+        where = booking.institution.name
         warning = _raise(
             kind=WarningKind.PRIVILEGE_OVERRIDE,
             cause=f"booking:{booking.pk}",
             month=month,
-            summary=f"{booking.procedure_name} {booking.scheduled_on:%Y-%m-%d}",
+            summary=(
+                f"{where} {booking.procedure_name} {booking.scheduled_on:%Y-%m-%d}",
+                f"{where}: {booking.procedure_name}, {booking.scheduled_on:%Y-%m-%d}",
+            ),
             institution_id=booking.institution_id,
         )
         if warning is not None:
@@ -169,13 +220,19 @@ def raise_event_warnings(day: date) -> list[QualityWarning]:
         occurred_at__gte=window.start,
         occurred_at__lt=window.end,
         encounter_id__in=operated,
-    ).select_related("encounter")
+    ).select_related("encounter__institution")
     for fact in deaths:
+        where = fact.encounter.institution.name
+        day = timezone.localtime(fact.occurred_at).date()
         warning = _raise(
             kind=WarningKind.DEATH_AFTER_KEY_OPERATION,
             cause=f"fact:{fact.pk}",
             month=month,
-            summary=f"encounter {fact.encounter_id} {fact.occurred_at:%Y-%m-%d}",
+            # the encounter number, never the patient: notifications may be read by others
+            summary=(
+                f"{where} 就诊 #{fact.encounter_id} {day:%Y-%m-%d}",
+                f"{where}, encounter #{fact.encounter_id}, {day:%Y-%m-%d}",
+            ),
             institution_id=fact.encounter.institution_id,
         )
         if warning is not None:
@@ -184,6 +241,10 @@ def raise_event_warnings(day: date) -> list[QualityWarning]:
 
 
 def can_handle(user: User, warning: QualityWarning) -> bool:
+    if warning.institution_id is not None and warning.institution_id in headed_departments(
+        int(user.pk)
+    ):
+        return True
     places = Membership.objects.filter(
         person__user=user, role=Role.QUALITY_MANAGER, active=True
     ).values_list("institution_id", "institution__level")
@@ -254,7 +315,11 @@ def escalate_overdue(now: datetime | None = None) -> int:
             ).select_related("person__user")
             notify(
                 _quality_managers(_center_ids()) | {m.person.user for m in admins},
-                title=format_lazy("{}: {}", _("质控预警逾期未处理"), warning.summary),
+                title=format_lazy(
+                    "{}: {}",
+                    _("质控预警逾期未处理"),
+                    _bilingual(warning.summary, warning.summary_en or warning.summary),
+                ),
                 url=f"/quality/warnings/{warning.pk}/",
                 kind="quality.warning.escalated",
             )

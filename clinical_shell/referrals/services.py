@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
 from clinical_shell.imaging.models import Study
+from clinical_shell.network import selectors as network_selectors
 from clinical_shell.network.models import CLINICAL_ROLES, Institution, Person
 from clinical_shell.notifications.services import notify
 from clinical_shell.realtime.events import publish
@@ -120,8 +121,14 @@ def _clinicians(institution_id: int | None) -> list[User]:
 
 
 def department_heads(institution_id: int | None) -> list[User]:
-    """Who an overdue answer escalates to: the receiving institution's chief and associate
-    chief physicians (科主任 hold these titles), or all its clinicians if it has none."""
+    """Who an overdue answer escalates to: the named head (科主任) of the receiving institution's
+    orthopedic (township: general) department; where none is named, its chief and associate
+    chief physicians, or all its clinicians if it has none."""
+    if institution_id is None:
+        return []
+    named = network_selectors.department_heads([institution_id])
+    if named:
+        return sorted(named, key=lambda u: u.pk)
     heads = [
         u
         for u in _clinicians(institution_id)

@@ -3,14 +3,18 @@
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from clinical_shell.accounts.services import check_sign_in
 from clinical_shell.audit.selectors import verify_chain
 from clinical_shell.demo import load_demo
 from clinical_shell.imaging.models import CaseBuildJob, SimulationCase
-from clinical_shell.network.models import Institution, Membership, Person
+from clinical_shell.network.models import Department, Institution, Membership, Person
+from clinical_shell.quality import periods
+from clinical_shell.quality.selectors import indicator_results
 from clinical_shell.records.identity import normalize_resident_id, pinyin_initials
 from clinical_shell.records.models import CareRelationship, DuplicateCandidate, Encounter, Patient
+from clinical_shell.stations.models import SessionResult
 
 
 @pytest.mark.django_db
@@ -43,6 +47,18 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
     assert case.series.modality == "CT" and case.series.instances.count() == 60
     assert CaseBuildJob.objects.get().status == "done"
     assert (Path(case.path) / "case.json").is_file()
+
+    # every orthopedic department is headed by one of its surgeons (escalations reach them)
+    for ortho in Department.objects.filter(code="ORTHO"):
+        assert ortho.head is not None
+        assert ortho.head.memberships.filter(institution=ortho.institution, role="surgeon")
+    # the indicators fed by training and credentialing have values in the demo
+    last = periods.add_months(periods.month_start(timezone.localdate()), -1)
+    shown = {f.code: f for f in indicator_results(month=last, period_kind="rolling12")}
+    coverage = shown["credentialing-coverage"]
+    assert coverage.denominator > 50 and 0.9 < (coverage.value or 0) < 1.0
+    if SessionResult.objects.filter(verification="verified").exists():
+        assert shown["training-pass-rate"].denominator > 0
 
     again = load_demo(patients=300, seed=7, ct_cases=1)
     assert not again.created and Patient.objects.count() == 305

@@ -14,7 +14,8 @@ Spec vocabulary (interpreted by engine.py into aggregate queries):
   measure (median_minutes): {"from": ts, "to": ts}
   timestamps: "admission" (encounter start), "procedure" (first cohort procedure), "fact:<kind>",
     "sent", "answered" (referrals), "requested", "opinion_signed" (consultations)
-Sources "training" and "credentialing" are defined but not yet computed: they show "no data yet".
+  training: verified simulator results (stations); credentialing: operation bookings under
+    privilege management (scheduling), cohort min_grade.
 """
 
 from typing import Any
@@ -382,32 +383,32 @@ INDICATORS: list[dict[str, Any]] = [
     },
     {
         "code": "training-pass-rate",
-        "name_zh": "模拟培训通过率",
-        "name_en": "Simulator training pass rate",
-        "description": "分子: 通过的培训考核; 分母: 全部培训考核(尚未接入: 暂无数据)",
-        "source_note": "培训模块",
+        "name_zh": "模拟培训考核通过率",
+        "name_en": "Simulator assessment pass rate",
+        "description": "分子: 经回放验证且通过的模拟考核; 分母: 全部经回放验证的模拟考核(按考核结束时间与工作站所在机构); 排除: 未验证或验证不符的结果",
+        "source_note": "培训模块(网络自定指标, 阈值为示例)",
         "spec": {"source": "training", "cohort": {}},
         "aggregate": "rate",
         "unit": "%",
         "direction": "higher",
         "per_surgeon": False,
-        "target": None,
-        "warning": None,
-        "alarm": None,
+        "target": 0.7,
+        "warning": 0.5,
+        "alarm": 0.3,
     },
     {
         "code": "credentialing-coverage",
-        "name_zh": "限制类技术授权覆盖率",
-        "name_en": "Credentialing coverage of restricted techniques",
-        "description": "分子: 持有有效授权的限制类技术手术; 分母: 全部限制类技术手术(尚未接入: 暂无数据)",
-        "source_note": "医疗技术临床应用管理办法",
-        "spec": {"source": "credentialing", "cohort": {}},
+        "name_zh": "限制类技术及三、四级手术授权覆盖率",
+        "name_en": "Credentialing coverage of restricted and grade 3-4 operations",
+        "description": "分子: 术者持有有效授权预约且未被标记的手术; 分母: 限制类技术或三、四级手术(按手术日期, 不含已取消); 紧急越权及授权被撤销或过期后未处理的手术不计入分子",
+        "source_note": "医疗技术临床应用管理办法; 医疗机构手术分级管理办法",
+        "spec": {"source": "credentialing", "cohort": {"min_grade": 3}},
         "aggregate": "rate",
         "unit": "%",
         "direction": "higher",
-        "per_surgeon": False,
-        "target": None,
-        "warning": None,
-        "alarm": None,
+        "per_surgeon": True,
+        "target": 1.0,
+        "warning": 0.99,
+        "alarm": 0.95,
     },
 ]

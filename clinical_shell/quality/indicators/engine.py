@@ -26,6 +26,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import Combinable, Window
 from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear, RowNumber
+from django.utils import timezone
 
 from clinical_shell.quality.models import ClinicalFact, Level
 from clinical_shell.records.models import Diagnosis, Encounter, Procedure
@@ -249,7 +250,47 @@ def _overrides(spec: Spec, window: Span) -> QuerySet[Any]:
     )
 
 
-def _override_group(spec: Spec, level: str) -> Combinable:
+def _training(spec: Spec, window: Span) -> QuerySet[Any]:
+    from clinical_shell.stations.models import SessionResult
+
+    # only results verified by replay count, as for credentialing; rejected ones never do. The
+    # period is when the assessment ended (signed by the station), not when it reached the shell
+    return SessionResult.objects.filter(
+        verification=SessionResult.Verification.VERIFIED,
+        ended_at__gte=window.start,
+        ended_at__lt=window.end,
+    )
+
+
+def _training_numerator(spec: Spec, rows: QuerySet[Any]) -> tuple[QuerySet[Any], Q]:
+    return rows, Q(passed=True)
+
+
+def _training_group(spec: Spec, level: str) -> Combinable:
+    # where the assessment was taken: the station's institution
+    return _grouped(level, "station__institution_id", "station__institution__county")
+
+
+def _restricted_operations(spec: Spec, window: Span) -> QuerySet[Any]:
+    from clinical_shell.scheduling.models import Booking
+
+    # operations under privilege management: a restricted technique or a grade 3-4 operation
+    return Booking.objects.filter(
+        Q(technique_code__gt="") | Q(grade__gte=spec.get("cohort", {}).get("min_grade", 3)),
+        scheduled_on__gte=timezone.localtime(window.start).date(),
+        scheduled_on__lt=timezone.localtime(window.end).date(),
+    ).exclude(state=Booking.State.CANCELLED)
+
+
+def _covered_numerator(spec: Spec, rows: QuerySet[Any]) -> tuple[QuerySet[Any], Q]:
+    from clinical_shell.scheduling.models import Booking
+
+    # covered: booked under valid privileges (no emergency override) and not flagged since,
+    # when a privilege it relied on was revoked or ran out before the operation
+    return rows, Q(emergency_override=False) & ~Q(state=Booking.State.FLAGGED)
+
+
+def _booking_group(spec: Spec, level: str) -> Combinable:
     if level == Level.SURGEON:
         return F("surgeon__person__id")
     return _grouped(level, "institution_id", "institution__county")
@@ -270,7 +311,11 @@ SOURCES: dict[str, _Source] = {
     ),
     "referrals": _Source(_referrals, _referral_group, _referral_time, _referral_numerator),
     "consultations": _Source(_consultations, _consultation_group, _consultation_time),
-    "overrides": _Source(_overrides, _override_group, surgeon=True),
+    "overrides": _Source(_overrides, _booking_group, surgeon=True),
+    "training": _Source(_training, _training_group, numerator=_training_numerator),
+    "credentialing": _Source(
+        _restricted_operations, _booking_group, numerator=_covered_numerator, surgeon=True
+    ),
 }
 
 

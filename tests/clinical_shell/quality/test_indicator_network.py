@@ -6,9 +6,6 @@ import pytest
 from quality_cohorts import at, consultation, encounter, figures, override, patient, referral
 from shell_personas import Network, Personas
 
-from clinical_shell.quality import selectors, services
-from clinical_shell.quality.indicators import engine
-
 JAN = date(2026, 1, 1)
 
 
@@ -84,12 +81,3 @@ def test_privilege_overrides_counted(shell_network: Network, personas: Personas)
     assert sites[str(n.shuangbai.pk)].value == 2 and str(n.center.pk) not in sites
     surgeons = figures("privilege-overrides", JAN, "surgeon")
     assert surgeons[str(personas.county_surgeon.person.pk)].value == 2
-
-
-def test_unconnected_sources_show_no_data(shell_network: Network) -> None:
-    with pytest.raises(engine.NoSourceError):
-        figures("training-pass-rate", JAN)
-    services.recompute_month(JAN, codes=["training-pass-rate", "credentialing-coverage"])
-    shown = {f.code: f for f in selectors.indicator_results(month=JAN)}
-    for code in ("training-pass-rate", "credentialing-coverage"):
-        assert shown[code].status == "no_data" and shown[code].value is None
