@@ -128,13 +128,14 @@ def cases(
     )
     return [
         CaseOut(
-            encounter_id=e.pk,
-            patient_id=e.patient_id,
-            institution_id=e.institution_id,
-            started_at=e.started_at,
-            kind=e.kind,
+            source=c.source,
+            id=c.id,
+            patient_id=c.patient_id,
+            institution_id=c.institution_id,
+            at=c.at,
+            detail=c.detail,
         )
-        for e in found[:500]
+        for c in found.page(500)
     ]
 
 

@@ -71,11 +71,14 @@ class FunnelOut(Schema):
 
 
 class CaseOut(Schema):
-    encounter_id: int
-    patient_id: int
+    """One row behind a figure: an encounter, referral, consultation, booking or assessment."""
+
+    source: str
+    id: int
+    patient_id: int | None
     institution_id: int
-    started_at: datetime
-    kind: str
+    at: datetime | date | None
+    detail: str
 
 
 class WarningOut(Schema):

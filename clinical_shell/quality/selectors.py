@@ -11,9 +11,10 @@ Interface for the dashboards (views call only these):
       points (scope key, n, numerator, value) and the network proportion `p` with binomial
       control limits (95 % and 99.8 %) at each point's n and along a curve of n.
   cases_behind(user, code, *, month, period_kind, level, key, numerator=False)
-      -> QuerySet[Encounter] of the cases behind that figure that `user` may see (the
-         institutions where the user is a clinician or quality manager; the center's quality
-         managers see all). Audited. Encounter-based indicators only (others: empty).
+      -> CasesBehind (quality.cases): the rows behind that figure, whatever its source
+         (encounters, referrals, consultations, bookings, assessments), that `user` may see
+         (the institutions where the user is a clinician or quality manager; the center's
+         quality managers see all). Audited.
   open_warnings(user) -> QuerySet[QualityWarning] the user may handle, not closed, due first.
   visible_warnings(user) -> the same, with closed ones.
 """
@@ -27,7 +28,8 @@ from django.db.models import Q, QuerySet
 from clinical_shell.audit import services as audit
 from clinical_shell.network.models import Institution, Membership, Role
 from clinical_shell.network.selectors import headed_departments
-from clinical_shell.quality import periods
+from clinical_shell.quality import cases, periods
+from clinical_shell.quality.cases import CasesBehind
 from clinical_shell.quality.indicators import engine, stats
 from clinical_shell.quality.models import (
     IndicatorDefinition,
@@ -177,41 +179,32 @@ def cases_behind(
     level: str = Level.PREFECTURE,
     key: str = "all",
     numerator: bool = False,
-) -> QuerySet[Encounter]:
+) -> CasesBehind:
     definition = IndicatorDefinition.objects.get(code=code)
+    spec = definition.spec
+    source = spec.get("source", "")
     month = periods.month_start(month)
     window = (
         periods.rolling12_window(month)
         if period_kind == PeriodKind.ROLLING_12
         else periods.month_window(month)
     )
-    if definition.spec.get("source") != "encounters":
-        return Encounter.objects.none()
-    rows = (
-        engine.numerator_rows(definition.spec, window)
-        if numerator
-        else engine.cohort(definition.spec, window)
-    )
-    if level == Level.INSTITUTION:
-        rows = rows.filter(institution_id=int(key))
-    elif level == Level.COUNTY:
-        rows = rows.filter(institution__county=key)
-    elif level == Level.SURGEON:
-        rows = rows.annotate(_g=engine._encounter_group(definition.spec, level)).filter(_g=int(key))
-    allowed = visible_institution_ids(user)
-    if allowed is not None:
-        rows = rows.filter(institution_id__in=allowed)
     audit.record(
         actor=user,
         action="quality.cases.view",
         target=definition,
         detail={"month": month.isoformat(), "level": level, "key": key, "numerator": numerator},
     )
-    return (
-        Encounter.objects.filter(pk__in=rows.values("pk"))
-        .select_related("patient", "institution")
-        .order_by("started_at", "pk")
-    )
+    if not cases.listed(source):
+        return cases.behind(source, Encounter.objects.none())
+    rows = engine.numerator_rows(spec, definition.aggregate, window) if numerator else engine.cohort(spec, window)
+    if level != Level.PREFECTURE:
+        wanted: int | str = int(key) if level in (Level.INSTITUTION, Level.SURGEON) else key
+        rows = rows.annotate(_g=engine.group_of(spec, level)).filter(_g=wanted)
+    allowed = visible_institution_ids(user)
+    if allowed is not None:
+        rows = rows.filter(**{f"{cases.institution_field(source)}__in": allowed})
+    return cases.behind(source, rows)
 
 
 def visible_warnings(user: User) -> QuerySet[QualityWarning]:

@@ -17,7 +17,7 @@ from clinical_shell.network.selectors import institutions
 from clinical_shell.quality import dashboard, export, periods, selectors, warnings
 from clinical_shell.quality.models import IndicatorDefinition, Level, PeriodKind
 
-CASES_SHOWN = 200
+CASES_PER_PAGE = 50
 
 
 def _scope(request: HttpRequest) -> dashboard.Scope:
@@ -105,6 +105,13 @@ def cases(request: HttpRequest, code: str) -> HttpResponse:
         numerator=numerator,
     )
     total = found.count()
+    pages = max(1, -(-total // CASES_PER_PAGE))
+    try:
+        page = min(max(1, int(request.GET.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "quality/cases.html",
@@ -115,10 +122,13 @@ def cases(request: HttpRequest, code: str) -> HttpResponse:
             "month": month,
             "period": period,
             "numerator": numerator,
-            "encounter_based": definition.spec.get("source") == "encounters",
-            "cases": found[:CASES_SHOWN],
+            "listed": bool(found.source),
+            "about_patients": found.kind != "assessment",
+            "cases": found.page(CASES_PER_PAGE, (page - 1) * CASES_PER_PAGE),
             "total": total,
-            "shown_max": CASES_SHOWN,
+            "page": page,
+            "pages": pages,
+            "query": query.urlencode(),
         },
     )
 
@@ -218,7 +228,8 @@ def warning_detail(request: HttpRequest, warning_id: int) -> HttpResponse:
         except ValidationError as exc:
             error = " ".join(exc.messages)
     drill = ""
-    if found.indicator is not None and found.indicator.spec.get("source") == "encounters":
+    # a threshold warning's cause is "<indicator>:<level>:<key>"; events name their one case
+    if found.indicator is not None and found.cause.startswith(f"{found.indicator.code}:"):
         level, _sep, key = found.cause.partition(":")[2].partition(":")
         drill = (
             reverse("quality:cases", args=[found.indicator.code])

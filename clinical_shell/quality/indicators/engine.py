@@ -338,10 +338,16 @@ def cohort(spec: Spec, window: Span) -> QuerySet[Any]:
     return _source(spec).rows(spec, window)
 
 
-def numerator_rows(spec: Spec, window: Span) -> QuerySet[Any]:
+def group_of(spec: Spec, level: str) -> Combinable:
+    """The expression a figure at `level` is grouped by (its key), to narrow rows to one."""
+    return _source(spec).group(spec, level)
+
+
+def numerator_rows(spec: Spec, aggregate: str, window: Span) -> QuerySet[Any]:
+    """The rows in the numerator of a rate (all the cohort's rows for counts and medians)."""
     source = _source(spec)
     rows = source.rows(spec, window)
-    if source.numerator is None or "numerator" not in spec:
+    if aggregate != "rate" or source.numerator is None:
         return rows
     rows, condition = source.numerator(spec, rows)
     return rows.filter(condition)

@@ -1,11 +1,13 @@
 """Training pass rate (verified simulator results) and credentialing coverage (operations under
 privilege management booked under valid privileges), on hand-built cohorts."""
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from itertools import count
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from quality_cohorts import at, figures, patient
 from shell_personas import Network, Personas
 
@@ -145,3 +147,59 @@ def test_result_window_is_when_the_assessment_ended(
         station, personas.county_surgeon, at(2026, 1, 31, 23) - timedelta(minutes=1), passed=True
     )
     assert figures("training-pass-rate", JAN)["all"].denominator == 1
+
+
+def test_drill_down_lists_assessments_and_bookings_of_the_scope(
+    shell_network: Network, personas: Personas
+) -> None:
+    n, t = shell_network, at(2026, 1, 10)
+    center, county = _station(n.center), _station(n.shuangbai)
+    _result(center, personas.county_surgeon, t, passed=True)
+    _result(center, personas.county_surgeon, t, passed=False)
+    _result(county, personas.county_surgeon, t, passed=False)
+    office = personas.quality_manager
+    every = selectors.cases_behind(office, "training-pass-rate", month=JAN)
+    assert every.count() == 3 and {r.source for r in every.page(10)} == {"assessment"}
+    at_center = selectors.cases_behind(
+        office, "training-pass-rate", month=JAN, level="institution", key=str(n.center.pk)
+    )
+    rows = at_center.page(10)
+    assert len(rows) == 2 and {r.institution_id for r in rows} == {n.center.pk}
+    assert all(r.patient_id is None and "/stations/" in r.link for r in rows)
+    passed = selectors.cases_behind(
+        office,
+        "training-pass-rate",
+        month=JAN,
+        level="institution",
+        key=str(n.center.pk),
+        numerator=True,
+    )
+    assert passed.count() == 1
+
+    _booking(personas.county_surgeon, n.shuangbai, date(2026, 1, 12))
+    _booking(personas.county_surgeon, n.shuangbai, date(2026, 1, 12), override=True)
+    uncovered = selectors.cases_behind(office, "credentialing-coverage", month=JAN)
+    assert [r.detail.endswith("紧急越权") for r in uncovered.page(10)] == [False, True]
+    # the county surgeon works at 双柏: the county's bookings, not the center's assessments
+    own = selectors.cases_behind(personas.county_surgeon, "training-pass-rate", month=JAN)
+    assert [r.institution_id for r in own.page(10)] == [n.shuangbai.pk]
+
+
+def test_the_drill_down_page_lists_assessments_a_page_at_a_time(
+    shell_network: Network, personas: Personas, signed_in_client: Callable[[User], Client]
+) -> None:
+    station = _station(shell_network.center)
+    for i in range(55):
+        _result(
+            station, personas.county_surgeon, at(2026, 1, 10) + timedelta(minutes=i), passed=True
+        )
+    client = signed_in_client(personas.quality_manager)
+    url = "/quality/cases/training-pass-rate/?level=prefecture&key=all&month=2026-01"
+    first = client.get(url)
+    assert first.status_code == 200
+    assert first.context["total"] == 55 and first.context["pages"] == 2
+    html = first.content.decode()
+    assert html.count('data-source="assessment"') == 50
+    second = client.get(url + "&page=2")
+    assert second.content.decode().count('data-source="assessment"') == 5
+    assert client.get(url + "&page=x").context["page"] == 1
