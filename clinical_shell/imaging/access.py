@@ -2,8 +2,13 @@
 
 A linked study is the patient's record: `records.access.access_patient` decides and audits.
 A study waiting for reconciliation has no patient yet; people with a clinical role at the
-institution that uploaded it may see it (to link it), nobody else.
+institution that uploaded it may see it (to link it), nobody else. A linked study may also be
+read (never changed) by someone another app grants it to without a care relationship: the
+receiving side of an open referral that shares it, the expert of an open consultation, the
+participants of a meeting that discusses it (`register_study_grant`); the grant is audited.
 """
+
+from collections.abc import Callable
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.utils.translation import gettext as _
@@ -15,6 +20,27 @@ from clinical_shell.network.models import CLINICAL_ROLES
 from clinical_shell.network.selectors import institution_ids_with_roles
 from clinical_shell.records import selectors as records
 from clinical_shell.records.access import access_patient, clinical_institution_ids
+
+# (reader, study) -> why the reader may see it ("referral:12"), or None
+StudyGrant = Callable[[User, Study], str | None]
+_STUDY_GRANTS: list[StudyGrant] = []
+
+
+def register_study_grant(grant: StudyGrant) -> None:
+    if grant not in _STUDY_GRANTS:
+        _STUDY_GRANTS.append(grant)
+
+
+def _granted(user: User | AnonymousUser, study: Study) -> str | None:
+    if not isinstance(user, User) or study.patient_id is None:
+        return None
+    if records.in_care_at(study.patient_id, clinical_institution_ids(user)):
+        return None  # the records rule decides (and audits) as for any record
+    for grant in _STUDY_GRANTS:
+        why = grant(user, study)
+        if why is not None:
+            return why
+    return None
 
 
 def imaging_institution_ids(user: User | AnonymousUser) -> list[int]:
@@ -41,6 +67,17 @@ def access_study(
             "study_not_found", _("未找到编号为 %(study_id)s 的影像检查") % {"study_id": study_id}
         )
     if study.patient_id is not None:
+        via = None if write else _granted(user, study)
+        if via is not None:
+            audit.record(
+                actor=user,
+                action="study.read",
+                patient_id=study.patient_id,
+                target=study,
+                reason=reason,
+                detail={"via": via},
+            )
+            return study
         access_patient(user, study.patient_id, write=write, reason=reason or "imaging")
         return study
     allowed = study.uploaded_at_id in imaging_institution_ids(user)

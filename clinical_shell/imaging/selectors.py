@@ -52,6 +52,16 @@ def instances_in_viewing_order(series_id: int) -> QuerySet[Instance]:
     )
 
 
+def viewer_series(study_ids: list[int]) -> dict[int, int]:
+    """The series each study opens on in the viewer (its first by number): study id -> series
+    id; a study without series is absent."""
+    first: dict[int, int] = {}
+    rows = Series.objects.filter(study_id__in=study_ids).order_by("number", "id")
+    for study_id, series_id in rows.values_list("study_id", "id"):
+        first.setdefault(study_id, series_id)
+    return first
+
+
 def study_with_series(study_id: int) -> Study:
     """One study with its series and their instance counts (the caller checked access)."""
     return studies_of_any(Study.objects.filter(pk=study_id)).get()

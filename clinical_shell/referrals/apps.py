@@ -9,8 +9,17 @@ class ReferralsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from clinical_shell.imaging.access import register_study_grant
         from clinical_shell.realtime.events import register_topic
+        from clinical_shell.referrals import study_grants
         from clinical_shell.referrals.access import may_hear_institution
 
         # "referrals.<institution id>": emergency pre-notifications for that receiving team
         register_topic("referrals", may_hear_institution)
+        # studies a referral, a consultation or a meeting shares open in the viewer
+        for grant in (
+            study_grants.through_referral,
+            study_grants.through_consultation,
+            study_grants.through_meeting,
+        ):
+            register_study_grant(grant)

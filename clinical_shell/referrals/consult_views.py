@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError
+from clinical_shell.imaging import selectors as imaging_selectors
 from clinical_shell.imaging.models import Series, Study
 from clinical_shell.network.models import Institution
 from clinical_shell.records.access import access_patient, clinical_institution_ids
@@ -155,8 +156,11 @@ def _detail_context(user: User, consultation_id: int) -> dict[str, Any]:
     if requester or c.is_open:
         items = consult.read_attachments(user, c)
     report = getattr(c, "opinion", None)
+    opens = imaging_selectors.viewer_series([s.pk for s in items["studies"]] if items else [])
     return {
         "c": c,
+        # each attached study with the series the viewer opens it on (None: no images)
+        "studies": [(s, opens.get(s.pk)) for s in items["studies"]] if items else [],
         "is_requester": requester,
         "is_expert": expert,
         "items": items,

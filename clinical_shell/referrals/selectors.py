@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import NotFoundError, PermissionDeniedError
+from clinical_shell.imaging import selectors as imaging_selectors
 from clinical_shell.imaging.models import Study
 from clinical_shell.records.models import Document, Encounter
 from clinical_shell.referrals.access import (
@@ -85,6 +86,8 @@ class SharedItem:
     object_id: int
     label: str
     body: str
+    # a study: the series the viewer opens it on
+    series_id: int | None = None
 
 
 def shared_items(user: User, referral: Referral) -> list[SharedItem]:
@@ -100,8 +103,11 @@ def shared_items(user: User, referral: Referral) -> list[SharedItem]:
         items.append(SharedItem("document", d.pk, d.title, d.body))
     for e in Encounter.objects.filter(pk__in=ids["encounter"], patient_id=referral.patient_id):
         items.append(SharedItem("encounter", e.pk, e.chief_complaint, e.notes))
-    for s in Study.objects.filter(pk__in=ids["study"], patient_id=referral.patient_id):
-        items.append(SharedItem("study", s.pk, s.description or s.study_uid, ""))
+    studies = list(Study.objects.filter(pk__in=ids["study"], patient_id=referral.patient_id))
+    opens = imaging_selectors.viewer_series([s.pk for s in studies])
+    for s in studies:
+        label = s.description or s.study_uid
+        items.append(SharedItem("study", s.pk, label, "", opens.get(s.pk)))
     audit.record(
         actor=user,
         action="referral.shares.read",
