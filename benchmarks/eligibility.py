@@ -48,6 +48,8 @@ def setup_django(url: str) -> None:
     sys.path.insert(0, str(REPO))
     os.environ["OSTEON_DATABASE_URL"] = url
     os.environ.setdefault("OSTEON_SECRET_KEY", "benchmark-only-key-0123456789abcdef0123456789")
+    # a fresh checkout has no key files: the audit chain needs a key of its own here
+    os.environ.setdefault("OSTEON_AUDIT_KEY", "benchmark-only-audit-key-0123456789abcdef012345")
     os.environ["DJANGO_SETTINGS_MODULE"] = "clinical_shell.settings"
     import django
     from django.core.management import call_command

@@ -62,13 +62,22 @@ def inbox(user: User, f: InboxFilter) -> QuerySet[Referral]:
         rows = rows.filter(direction=f.direction)
     text = f.q.strip()
     if text:
-        rows = rows.filter(
-            Q(patient__name__icontains=text)
-            | Q(patient__name_pinyin_initials__istartswith=text.lower())
-            | Q(reason__icontains=text)
-        )
+        rows = rows.filter(_text_match(text))
     order = ("answer_due_at", "id") if f.box == "overdue" else ("-created_at", "-id")
     return rows.order_by(*order)
+
+
+def _text_match(text: str) -> Q:
+    """A name, pinyin initials or words of the reason. Chinese text has no case: matched with
+    LIKE, which is several times cheaper than ILIKE's case folding over every reason in the box
+    on PostgreSQL; Latin text (pinyin, English) keeps case-insensitive matching."""
+    if text.isascii():
+        return (
+            Q(patient__name__icontains=text)
+            | Q(patient__name_pinyin_initials__istartswith=text)
+            | Q(reason__icontains=text)
+        )
+    return Q(patient__name__contains=text) | Q(reason__contains=text)
 
 
 def audit_listed(user: User, box: str, referrals: list[Referral]) -> None:

@@ -273,6 +273,10 @@ def test_inboxes_and_their_audit(
     services.send(actor=personas.township_doctor, referral_id=referral.pk)
     incoming = list(selectors.inbox(personas.county_surgeon, selectors.InboxFilter(q="杨")))
     assert incoming == [referral]
+    # by a word of the reason, by pinyin initials in either case, and a miss
+    for q, found in (("股骨颈", [referral]), ("YXY", [referral]), ("yx", [referral]), ("王", [])):
+        box = selectors.inbox(personas.county_surgeon, selectors.InboxFilter(q=q))
+        assert list(box) == found, q
     outgoing = selectors.inbox(personas.township_doctor, selectors.InboxFilter(box="outgoing"))
     assert list(outgoing) == [referral]
     assert not selectors.inbox(personas.outsider, selectors.InboxFilter()).exists()
