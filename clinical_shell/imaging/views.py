@@ -1,10 +1,14 @@
 """Imaging pages: upload (with progress), the reconciliation queue, a patient's studies, viewer."""
 
+from datetime import date
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
@@ -25,6 +29,11 @@ from clinical_shell.records.access import access_patient
 
 # radiograph and CT modalities the viewer lays out; CT gets MPR when a volume can be built
 MPR_MODALITIES = frozenset({"CT", "MR", "PT"})
+
+
+def _age_years(birth_date: date, on: date) -> int:
+    """Whole years of age on `on` (a birthday not yet reached that year does not count)."""
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
 
 def _int_or_none(raw: str) -> int | None:
@@ -145,13 +154,38 @@ def viewer(request: HttpRequest, series_id: int) -> HttpResponse:
         "mpr": series.modality in MPR_MODALITIES and len(instances) >= 3,
         "imageUrls": [reverse("imaging:instance_file", args=[i.pk]) for i in instances],
     }
+    study = series.study
+    # the banner names the patient the access check just authorised (nothing more goes to the
+    # page's script); age on the day of the study, as a reader compares it with the image
+    patient = study.patient
+    age_years = None
+    if patient is not None:
+        age_years = _age_years(patient.birth_date, study.study_date or timezone.localdate())
+    # each view's name, Chinese first (translated by the page's language)
+    views = [
+        {"key": "stack", "name": _("图像")},
+        {"key": "axial", "name": _("轴位")},
+        {"key": "sagittal", "name": _("矢状位")},
+        {"key": "coronal", "name": _("冠状位")},
+    ]
     return render(
         request,
         "imaging/viewer.html",
-        {"series": series, "study": series.study, "config": config, "count": len(instances)},
+        {
+            "series": series,
+            "study": study,
+            "patient": patient,
+            "age_years": age_years,
+            "views": views,
+            "config": config,
+            "count": len(instances),
+        },
     )
 
 
+# gzip where the browser asks for it: an uncompressed 16-bit CT slice shrinks to about half, and
+# a county link pays for every byte (docs/viewer.md, measured); the viewer reads it unchanged
+@gzip_page
 @login_required
 @require_http_methods(["GET"])
 def instance_file(request: HttpRequest, instance_id: int) -> HttpResponse:

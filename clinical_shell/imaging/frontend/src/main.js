@@ -1,11 +1,17 @@
 // Osteon imaging viewer: Cornerstone3D stack view for radiographs and CT slices, MPR for CT volumes.
 //
 // The page renders <div id="osteon-viewer" data-config="ID"> and a json_script element ID holding
-// {modality, imageUrls: [...], mpr: bool}. Every image is fetched from the shell's own
-// /imaging/instances/<id>/file endpoint (access-checked and audited there); nothing comes from a CDN.
+// {modality, imageUrls: [...], mpr: bool}, the URLs in viewing order (along the slice normal).
+// Every image is fetched from the shell's own /imaging/instances/<id>/file endpoint
+// (access-checked and audited there); nothing comes from a CDN.
+//
+// Loading on a slow link (docs/viewer.md): the middle slice first, shown at once in the axial
+// view; then the others from the middle outwards, counted on the progress bar; the volume and
+// its sagittal and coronal reformats once every slice is in (a reformat needs them all).
 import * as core from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
+import { ViewOverlay, crosshairPoint, fill } from './overlays.js';
 
 const { Enums: CoreEnums, RenderingEngine, volumeLoader, utilities: coreUtilities } = core;
 const { ToolGroupManager, Enums: ToolEnums } = tools;
@@ -117,19 +123,50 @@ function selectPrimaryTool(group, key) {
   group.setToolActive(wanted, { bindings: [{ mouseButton: MouseBindings.Primary }] });
 }
 
-async function showStack(engine, element, imageIds) {
+// slice indices from `start` outwards: start, start+1, start-1, start+2, ... (viewing order)
+export function middleOut(count, start) {
+  const order = [start];
+  for (let d = 1; order.length < count; d++) {
+    if (start + d < count) order.push(start + d);
+    if (start - d >= 0) order.push(start - d);
+  }
+  return order;
+}
+
+// fetch and decode the images in `order`, `parallel` at a time (a browser opens six connections
+// per host over HTTP/1.1); `onLoaded(count)` after each. The order holds within a few images.
+async function loadInOrder(imageIds, order, onLoaded, parallel = 6) {
+  let next = 0;
+  let loaded = 0;
+  async function fetchNext() {
+    while (next < order.length) {
+      const index = order[next];
+      next += 1;
+      // through the registered loader, not dicomImageLoader.wadouri.loadImage: that one is the
+      // legacy loader, whose metadata provider is not registered, and it fails on every slice
+      await core.imageLoader.loadAndCacheImage(imageIds[index]);
+      loaded += 1;
+      onLoaded(loaded);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, order.length) }, fetchNext));
+}
+
+// the first image, in a stack viewport on `element`, while the rest of the series streams in
+async function showFirstImage(engine, viewportId, element, imageIds, index) {
   engine.enableElement({
-    viewportId: 'stack',
+    viewportId,
     type: CoreEnums.ViewportType.STACK,
     element,
     defaultOptions: { background: [0, 0, 0] },
   });
-  const viewport = engine.getViewport('stack');
-  await viewport.setStack(imageIds, Math.floor((imageIds.length - 1) / 2));
+  const viewport = engine.getViewport(viewportId);
+  await viewport.setStack(imageIds, index);
   viewport.render();
-  return [viewport];
+  return viewport;
 }
 
+// the three reformats of the volume; every slice is in the cache by now
 async function showMpr(engine, elements, imageIds) {
   const orientations = {
     axial: CoreEnums.OrientationAxis.AXIAL,
@@ -144,10 +181,6 @@ async function showMpr(engine, elements, imageIds) {
       defaultOptions: { orientation, background: [0, 0, 0] },
     })),
   );
-  // a volume needs every slice's geometry before it can be laid out: load the slices first.
-  // Through the registered loader, not dicomImageLoader.wadouri.loadImage: that one is the
-  // legacy loader, whose metadata provider is not registered, and it fails on every slice.
-  await Promise.all(imageIds.map((id) => core.imageLoader.loadAndCacheImage(id)));
   const volume = await volumeLoader.createAndCacheVolume(VOLUME_ID, { imageIds });
   volume.load();
   await core.setVolumesForViewports(engine, [{ volumeId: VOLUME_ID }], Object.keys(orientations));
@@ -187,9 +220,47 @@ function listMeasurements(root) {
   );
 }
 
+// the page's translated sentences for the overlays and the progress bar (viewer.html data-text-*)
+function pageTexts(root) {
+  const d = root.dataset;
+  return {
+    slice: d.textSlice ?? '{n}/{total}',
+    position: d.textPosition ?? '{position} mm / {thickness} mm',
+    windowLevel: d.textWindowLevel ?? 'W {width} L {center}',
+    progress: d.textProgress ?? '{loaded}/{total}',
+    progressDone: d.textProgressDone ?? '{total}',
+    waiting: d.textWaiting ?? '{loaded}/{total}',
+  };
+}
+
+function showProgress(root, texts, loaded, total) {
+  const done = loaded >= total;
+  const box = root.querySelector('[data-role="loading"]');
+  const bar = root.querySelector('[data-role="progress"]');
+  if (bar) {
+    bar.max = total;
+    bar.value = loaded;
+  }
+  if (box) box.dataset.done = String(done);
+  root.dataset.loaded = String(loaded);
+  const label = root.querySelector('[data-role="progress-label"]');
+  if (label) label.textContent = fill(done ? texts.progressDone : texts.progress, { loaded, total });
+  for (const placeholder of root.querySelectorAll('[data-role="placeholder"]')) {
+    placeholder.textContent = fill(texts.waiting, { loaded, total });
+  }
+}
+
+// milliseconds since the page was requested (performance.now() counts from navigation start),
+// once the frame that shows it has been drawn; benchmarks/viewer_load.py reads these
+async function markDrawn(root, key) {
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  root.dataset[key] = String(Math.round(performance.now()));
+}
+
 export async function startViewer(root) {
   const config = JSON.parse(document.getElementById(root.dataset.config).textContent);
   const imageIds = makeImageIds(config.imageUrls);
+  const texts = pageTexts(root);
   setState(root, 'loading');
   if (imageIds.length === 0) throw new Error('no images');
 
@@ -209,28 +280,108 @@ export async function startViewer(root) {
 
   // MPR needs a volume (several parallel slices) and GPU rendering; otherwise one stack view
   const wantMpr = Boolean(config.mpr) && imageIds.length >= 3 && !core.getShouldUseCPURendering();
+  root.dataset.layout = wantMpr ? 'mpr' : 'stack';
   const stackEl = root.querySelector('[data-viewport="stack"]');
   const mprEls = {
     axial: root.querySelector('[data-viewport="axial"]'),
     sagittal: root.querySelector('[data-viewport="sagittal"]'),
     coronal: root.querySelector('[data-viewport="coronal"]'),
   };
+  const total = imageIds.length;
+  const middle = Math.floor((total - 1) / 2);
+  const rest = middleOut(total, middle).slice(1);
+  const progress = (loaded) => showProgress(root, texts, loaded, total);
+  progress(0);
+
+  // the middle slice first: the reader sees the patient's image while the rest streams in
+  root.dataset.step = 'first-image';
   let viewports;
-  root.dataset.step = 'loading-images';
+  const overlays = {};
   if (wantMpr) {
-    root.dataset.layout = 'mpr';
+    const first = await showFirstImage(engine, 'first', mprEls.axial, imageIds, middle);
+    overlays.axial = new ViewOverlay(root.querySelector('[data-view="axial"]'), texts);
+    overlays.axial.update(first);
+    progress(1);
+    await markDrawn(root, 'firstImageMs');
+    root.dataset.step = 'loading-images';
+    // a volume needs every slice's geometry before it can be laid out
+    await loadInOrder(imageIds, rest, (loaded) => progress(loaded + 1));
+    root.dataset.step = 'volume';
+    engine.disableElement('first');
     viewports = await showMpr(engine, mprEls, imageIds);
+    for (const placeholder of root.querySelectorAll('[data-role="placeholder"]')) {
+      placeholder.hidden = true;
+    }
+    await markDrawn(root, 'allSlicesMs');
   } else {
-    root.dataset.layout = 'stack';
-    viewports = await showStack(engine, stackEl, imageIds);
+    viewports = [await showFirstImage(engine, 'stack', stackEl, imageIds, middle)];
+    progress(1);
+    await markDrawn(root, 'firstImageMs');
+    // the others are fetched ahead of the reader's scrolling, in the same order
+    loadInOrder(imageIds, rest, (loaded) => progress(loaded + 1))
+      .then(() => markDrawn(root, 'allSlicesMs'))
+      .catch((error) => console.error(error));
   }
   root.dataset.step = 'tools';
   const group = setupTools(viewports.map((v) => v.id));
+
+  // overlays follow every camera (scroll, pan, zoom) and window change, once per frame
+  const figureOf = (viewport) => root.querySelector(`[data-view="${viewport.id}"]`);
+  for (const viewport of viewports) {
+    // a radiograph says nothing of the patient's axes (no Image Orientation): no letters
+    const plane = core.metaData.get('imagePlaneModule', imageIds[middle]) ?? {};
+    const oriented = wantMpr || Boolean(plane.imageOrientationPatient);
+    overlays[viewport.id] = new ViewOverlay(figureOf(viewport), texts, {
+      showOrientation: oriented,
+    });
+  }
+  let crosshairPlaced = false;
+  let redrawPending = false;
+  const redraw = () => {
+    redrawPending = false;
+    for (const viewport of viewports) overlays[viewport.id].update(viewport);
+    if (!wantMpr) return;
+    const point = crosshairPlaced ? crosshairPoint(viewports) : null;
+    for (const viewport of viewports) {
+      const others = viewports.filter((v) => v !== viewport);
+      overlays[viewport.id].drawCrosshair(
+        point,
+        others.map((v) => v.getCamera().viewPlaneNormal),
+      );
+    }
+  };
+  const scheduleRedraw = () => {
+    if (redrawPending) return;
+    redrawPending = true;
+    requestAnimationFrame(redraw);
+  };
+  for (const viewport of viewports) {
+    for (const eventName of [
+      CoreEnums.Events.CAMERA_MODIFIED,
+      CoreEnums.Events.VOI_MODIFIED,
+      CoreEnums.Events.STACK_NEW_IMAGE,
+    ]) {
+      viewport.element.addEventListener(eventName, scheduleRedraw);
+    }
+  }
+  // the crosshair: a click (no drag) in one view moves the other two through that point
+  if (wantMpr) {
+    for (const viewport of viewports) {
+      viewport.element.addEventListener(tools.Enums.Events.MOUSE_CLICK, (event) => {
+        if (root.dataset.tool === 'length') return; // a click there starts a measurement
+        const world = event.detail.currentPoints.world;
+        for (const other of viewports) if (other !== viewport) other.jumpToWorld(world);
+        crosshairPlaced = true;
+        scheduleRedraw();
+      });
+    }
+  }
 
   for (const button of root.querySelectorAll('[data-preset]')) {
     button.addEventListener('click', () => {
       applyPreset(viewports, button.dataset.preset);
       root.dataset.preset = button.dataset.preset;
+      scheduleRedraw();
     });
   }
   for (const button of root.querySelectorAll('[data-tool]')) {
@@ -255,8 +406,14 @@ export async function startViewer(root) {
       viewport.resetProperties();
       viewport.render();
     }
+    crosshairPlaced = false;
+    scheduleRedraw();
   });
-  window.addEventListener('resize', () => engine.resize(true, true));
+  window.addEventListener('resize', () => {
+    engine.resize(true, true);
+    scheduleRedraw();
+  });
+  redraw();
 
   // a test or a person can tell the image is drawn, and how
   root.dataset.renderer = core.getShouldUseCPURendering() ? 'cpu' : 'webgl';
