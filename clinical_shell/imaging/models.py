@@ -232,3 +232,6 @@ class StudyLinkRequest(models.Model):
                 name="study_link_request_decided_by_another",
             ),
         ]
+
+
+from clinical_shell.imaging.report_models import ImagingReport, ImagingReportVersion  # noqa: E402, F401
