@@ -7,6 +7,7 @@ administrators have no access to identified records through this door (separatio
 Every decision, granted or refused, is written to the audit log.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -60,13 +61,16 @@ def access_patient(
     write: bool = False,
     reason: str = "",
     memberships: Memberships | None = None,
+    grant: Callable[[int], str | None] | None = None,
 ) -> Patient:
     """Return the patient if `user` may read it (or change it, with write=True); audit either way.
 
     A merged patient resolves to the surviving record. Raises NotFoundError or
     PermissionDeniedError (both audited as failures). `memberships`, when the caller already
     read them for this request (`memberships_of(user)`), saves reading them again; they must
-    be the same user's.
+    be the same user's. `grant`, for a read without a care relationship, is asked last (with
+    the patient's id) whether something else lets this user read it (an open referral sharing
+    a study, say): its answer is audited as the reason ("via"); None refuses as before.
     """
     action = "patient.write" if write else "patient.read"
     actor = user if user.is_authenticated else None
@@ -100,13 +104,15 @@ def access_patient(
             patient_id=patient.pk, institution_id__in=institution_ids
         ).exists()
     )
+    via = grant(patient.pk) if grant is not None and not allowed and not write else None
+    allowed = allowed or via is not None
     audit.record(
         actor=actor,
         action=action,
         success=allowed,
         patient_id=patient.pk,
         reason=reason,
-        detail={} if allowed else {"why": "no_care_relationship"},
+        detail=({"via": via} if via else {}) if allowed else {"why": "no_care_relationship"},
     )
     if not allowed:
         raise PermissionDeniedError(
