@@ -197,7 +197,11 @@ def cases_behind(
     )
     if not cases.listed(source):
         return cases.behind(source, Encounter.objects.none())
-    rows = engine.numerator_rows(spec, definition.aggregate, window) if numerator else engine.cohort(spec, window)
+    rows = (
+        engine.numerator_rows(spec, definition.aggregate, window)
+        if numerator
+        else engine.cohort(spec, window)
+    )
     if level != Level.PREFECTURE:
         wanted: int | str = int(key) if level in (Level.INSTITUTION, Level.SURGEON) else key
         rows = rows.annotate(_g=engine.group_of(spec, level)).filter(_g=wanted)
