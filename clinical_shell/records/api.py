@@ -11,7 +11,7 @@ from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit.reads import AuditedPageNumberPagination
 from clinical_shell.errors import DomainError, NotFoundError, ProblemOut
 from clinical_shell.network.models import Institution
-from clinical_shell.records import selectors, services
+from clinical_shell.records import coding, selectors, services
 from clinical_shell.records.access import (
     access_duplicate,
     access_patient,
@@ -20,6 +20,8 @@ from clinical_shell.records.access import (
 )
 from clinical_shell.records.models import DuplicateCandidate, Encounter, MergeRequest, Patient
 from clinical_shell.records.schemas import (
+    CodeOut,
+    CodeSearchParams,
     DuplicateOut,
     EncounterIn,
     EncounterOut,
@@ -162,6 +164,24 @@ def reject_merge(request: HttpRequest, candidate_id: int, payload: MergeDecision
 def dismiss_duplicate(request: HttpRequest, candidate_id: int) -> DuplicateCandidate:
     candidate, _first, _second = access_duplicate(request.user, candidate_id)
     return services.dismiss_duplicate(actor=signed_in_user(request), candidate=candidate)
+
+
+@router.get(
+    "/codes",
+    response={200: list[CodeOut], **ERRORS},
+    url_name="record_codes",
+    summary="Search the code tables / 编码检索 (ICD-10, ICD-9-CM-3, AO/OTA)",
+)
+def search_codes(request: HttpRequest, params: Query[CodeSearchParams]) -> list[coding.CodeEntry]:
+    """By code prefix (S72, 79.3, 31A), Chinese name (股骨颈), pinyin initials (ggjgz) or English.
+
+    The tables are curated orthopedic subsets (docs/records.md); no patient data, no audit.
+    An unknown `system` is a 422 problem (`unknown_code_system`).
+    """
+    signed_in_user(request)
+    return coding.search(
+        params.system, params.q, limit=params.limit, selectable_only=params.selectable
+    )
 
 
 @router.get("/{patient_id}", response={200: PatientOut, **ERRORS}, summary="Patient / 患者详情")

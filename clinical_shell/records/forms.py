@@ -6,7 +6,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.network.models import Department, Institution
-from clinical_shell.records.models import Encounter
+from clinical_shell.records import services
+from clinical_shell.records.models import Allergy, Encounter, Laterality, Patient, Problem
 
 
 class MarksInvalid:
@@ -18,6 +19,11 @@ class MarksInvalid:
         for name in self.errors:
             if name in self.fields:
                 self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})
+
+
+def _coded(system: str, **attrs: str) -> forms.TextInput:
+    """A code box the page's script (records/code_search.js) offers table matches for."""
+    return forms.TextInput(attrs={"data-code-system": system, "autocomplete": "off", **attrs})
 
 
 class EncounterForm(MarksInvalid, forms.Form):
@@ -32,10 +38,22 @@ class EncounterForm(MarksInvalid, forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
     chief_complaint = forms.CharField(label=_("主诉"), max_length=300, required=False)
-    icd10_code = forms.CharField(label=_("诊断编码 (ICD-10)"), max_length=10, required=False)
+    icd10_code = forms.CharField(
+        label=_("诊断编码 (ICD-10)"),
+        max_length=10,
+        required=False,
+        widget=_coded("icd10", **{"data-description": "diagnosis"}),
+    )
     diagnosis = forms.CharField(label=_("诊断"), max_length=200, required=False)
-    ao_ota_code = forms.CharField(label=_("骨折分型 (AO/OTA)"), max_length=16, required=False)
-    icd9cm3_code = forms.CharField(label=_("手术编码 (ICD-9-CM-3)"), max_length=8, required=False)
+    ao_ota_code = forms.CharField(
+        label=_("骨折分型 (AO/OTA)"), max_length=16, required=False, widget=_coded("aoota")
+    )
+    icd9cm3_code = forms.CharField(
+        label=_("手术编码 (ICD-9-CM-3)"),
+        max_length=8,
+        required=False,
+        widget=_coded("icd9cm3", **{"data-description": "procedure"}),
+    )
     procedure = forms.CharField(label=_("手术/操作"), max_length=200, required=False)
     notes = forms.CharField(
         label=_("备注"), widget=forms.Textarea(attrs={"rows": 3}), required=False
@@ -89,4 +107,195 @@ class DuplicateDecisionForm(MarksInvalid, forms.Form):
                 self.add_error("reason", _("合并须说明原因"))
         if data.get("action") == "reject" and not str(data.get("note") or "").strip():
             self.add_error("note", _("驳回须说明原因"))
+        return data
+
+
+class ServiceChecked:
+    """Adds the service's own field errors to the form's, so every problem shows at once."""
+
+    errors: Any
+
+    def add_service_errors(self, errors: dict[str, str]) -> None:
+        for key, message in errors.items():
+            # a field already refused by the form (required, format) keeps that one message
+            if key not in self.errors:
+                self.add_error(key if key in self.fields else None, message)  # type: ignore[attr-defined]
+
+
+LATERALITY_CHOICES = [("", _("请选择")), *Laterality.choices]
+
+
+class CodedDiagnosisForm(MarksInvalid, ServiceChecked, forms.Form):
+    code = forms.CharField(
+        label=_("诊断编码 (ICD-10)"),
+        max_length=10,
+        widget=_coded("icd10", **{"data-description": "description"}),
+    )
+    laterality = forms.ChoiceField(choices=LATERALITY_CHOICES, label=_("侧别"))
+    description = forms.CharField(
+        label=_("诊断描述"),
+        max_length=200,
+        required=False,
+        help_text=_("留空时使用编码表中的名称"),
+    )
+    ao_ota_code = forms.CharField(
+        label=_("骨折分型 (AO/OTA)"), max_length=16, required=False, widget=_coded("aoota")
+    )
+    primary = forms.BooleanField(label=_("主要诊断"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.add_service_errors(services.validate_coded_diagnosis(self.to_service(data)))
+        return data
+
+    @staticmethod
+    def to_service(data: dict[str, Any]) -> services.CodedDiagnosisIn:
+        return services.CodedDiagnosisIn(
+            code=data.get("code") or "",
+            laterality=data.get("laterality") or "",
+            description=data.get("description") or "",
+            ao_ota_code=data.get("ao_ota_code") or "",
+            primary=bool(data.get("primary")),
+        )
+
+
+class CodedProcedureForm(MarksInvalid, ServiceChecked, forms.Form):
+    code = forms.CharField(
+        label=_("手术操作编码 (ICD-9-CM-3)"),
+        max_length=8,
+        widget=_coded("icd9cm3", **{"data-description": "description"}),
+    )
+    laterality = forms.ChoiceField(choices=LATERALITY_CHOICES, label=_("侧别"))
+    performed_at = forms.DateTimeField(
+        label=_("手术操作时间"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    description = forms.CharField(
+        label=_("手术操作描述"),
+        max_length=200,
+        required=False,
+        help_text=_("留空时使用编码表中的名称"),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        checked = self.to_service(data)
+        errors = services.validate_coded_procedure(checked)
+        self.add_service_errors(errors)
+        return data
+
+    @staticmethod
+    def to_service(data: dict[str, Any]) -> services.CodedProcedureIn:
+        return services.CodedProcedureIn(
+            code=data.get("code") or "",
+            laterality=data.get("laterality") or "",
+            performed_at=data.get("performed_at"),
+            description=data.get("description") or "",
+        )
+
+
+class RemoveForm(MarksInvalid, forms.Form):
+    """Remove one row (soft delete): which, and why."""
+
+    item = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(label=_("删除原因"), max_length=300)
+
+
+class PatientForm(MarksInvalid, ServiceChecked, forms.Form):
+    """Registration: identity checked by services.validate_demographics, all errors at once."""
+
+    name = forms.CharField(label=_("姓名"), max_length=64)
+    sex = forms.ChoiceField(choices=[("", _("请选择")), *Patient.Sex.choices], label=_("性别"))
+    birth_date = forms.DateField(
+        label=_("出生日期"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        input_formats=["%Y-%m-%d"],
+    )
+    resident_id = forms.CharField(
+        label=_("身份证号"),
+        max_length=18,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "text"}),
+    )
+    phone = forms.CharField(label=_("电话"), max_length=32, required=False)
+    address = forms.CharField(label=_("住址"), max_length=200, required=False)
+    institution = forms.ModelChoiceField(queryset=Institution.objects.none(), label=_("建档机构"))
+
+    def __init__(self, *args: object, institution_ids: list[int], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["institution"].queryset = Institution.objects.filter(pk__in=institution_ids)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.add_service_errors(
+            services.validate_demographics(
+                name=data.get("name") or "",
+                sex=data.get("sex") or "",
+                birth_date=data.get("birth_date"),
+                resident_id=data.get("resident_id") or "",
+            )
+        )
+        return data
+
+
+class DemographicsForm(MarksInvalid, ServiceChecked, forms.Form):
+    """A change of demographics, with the reason kept in the record's history."""
+
+    name = forms.CharField(label=_("姓名"), max_length=64)
+    sex = forms.ChoiceField(choices=Patient.Sex.choices, label=_("性别"))
+    birth_date = forms.DateField(
+        label=_("出生日期"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        input_formats=["%Y-%m-%d"],
+    )
+    resident_id = forms.CharField(label=_("身份证号"), max_length=18, required=False)
+    phone = forms.CharField(label=_("电话"), max_length=32, required=False)
+    address = forms.CharField(label=_("住址"), max_length=200, required=False)
+    reason = forms.CharField(label=_("修改原因"), max_length=300)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.add_service_errors(
+            services.validate_demographics(
+                name=data.get("name") or "",
+                sex=data.get("sex") or "",
+                birth_date=data.get("birth_date"),
+                resident_id=data.get("resident_id") or "",
+            )
+        )
+        return data
+
+
+class AllergyForm(MarksInvalid, forms.Form):
+    substance = forms.CharField(label=_("过敏物质"), max_length=100)
+    severity = forms.ChoiceField(
+        choices=[("", _("请选择")), *Allergy.Severity.choices], label=_("严重程度")
+    )
+    reaction = forms.CharField(label=_("过敏反应"), max_length=200, required=False)
+
+
+class ProblemForm(MarksInvalid, ServiceChecked, forms.Form):
+    description = forms.CharField(label=_("问题"), max_length=200)
+    code = forms.CharField(
+        label=_("诊断编码 (ICD-10)"), max_length=10, required=False, widget=_coded("icd10")
+    )
+    status = forms.ChoiceField(choices=Problem.Status.choices, label=_("状态"))
+    onset_date = forms.DateField(
+        label=_("起病日期"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        input_formats=["%Y-%m-%d"],
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        self.add_service_errors(
+            services.validate_problem(
+                description=data.get("description") or "",
+                code=data.get("code") or "",
+                status=data.get("status") or "",
+                onset_date=data.get("onset_date"),
+            )
+        )
         return data

@@ -135,12 +135,33 @@ class Encounter(SoftDeletable):
         ]
 
 
+class Laterality(models.TextChoices):
+    """Which side a diagnosis or procedure concerns; blank on rows recorded before it was asked."""
+
+    LEFT = "left", _("左侧")
+    RIGHT = "right", _("右侧")
+    BILATERAL = "bilateral", _("双侧")
+    NOT_APPLICABLE = "na", _("不适用")
+
+
 class Diagnosis(SoftDeletable):
+    """A diagnosis of an encounter. `code_system` names the code table (assets/codes) the code was
+    checked against; blank when only its format was checked (the quick encounter form, imports)."""
+
+    class CodeSystem(models.TextChoices):
+        ICD10 = "icd10", "ICD-10"
+
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="diagnoses")
     icd10_code = models.CharField(max_length=10)
+    code_system = models.CharField(max_length=16, choices=CodeSystem.choices, blank=True)
     description = models.CharField(max_length=200)
     ao_ota_code = models.CharField(max_length=16, blank=True)
+    laterality = models.CharField(max_length=16, choices=Laterality.choices, blank=True)
     primary = models.BooleanField(default=False)
+
+    @property
+    def code(self) -> str:
+        return self.icd10_code
 
     def clean(self) -> None:
         errors = {}
@@ -153,9 +174,16 @@ class Diagnosis(SoftDeletable):
 
 
 class Procedure(SoftDeletable):
+    """A procedure of an encounter; `code_system` as on Diagnosis."""
+
+    class CodeSystem(models.TextChoices):
+        ICD9CM3 = "icd9cm3", "ICD-9-CM-3"
+
     encounter = models.ForeignKey(Encounter, on_delete=models.PROTECT, related_name="procedures")
     icd9cm3_code = models.CharField(max_length=8)
+    code_system = models.CharField(max_length=16, choices=CodeSystem.choices, blank=True)
     description = models.CharField(max_length=200)
+    laterality = models.CharField(max_length=16, choices=Laterality.choices, blank=True)
     performed_at = models.DateTimeField()
     surgeon = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -164,6 +192,10 @@ class Procedure(SoftDeletable):
     def clean(self) -> None:
         if not ICD9CM3_PATTERN.match(self.icd9cm3_code):
             raise ValidationError({"icd9cm3_code": _("ICD-9-CM-3 编码格式错误(如 79.35)")})
+
+    @property
+    def code(self) -> str:
+        return self.icd9cm3_code
 
 
 class Allergy(SoftDeletable):
@@ -176,6 +208,21 @@ class Allergy(SoftDeletable):
     substance = models.CharField(max_length=100)
     reaction = models.CharField(max_length=200, blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices)
+
+
+class Problem(SoftDeletable):
+    """The patient's problem list: lasting conditions, across encounters and institutions."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("活动")
+        RESOLVED = "resolved", _("已解决")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="problems")
+    description = models.CharField(max_length=200)
+    # optional ICD-10 code, checked against assets/codes/icd10.csv when given
+    code = models.CharField(max_length=10, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    onset_date = models.DateField(null=True, blank=True)
 
 
 class Document(SoftDeletable):
@@ -218,6 +265,8 @@ class DuplicateCandidate(models.Model):
     class Reason(models.TextChoices):
         SAME_RESIDENT_ID = "same_resident_id", _("身份证号相同")
         SAME_DEMOGRAPHICS = "same_demographics", _("姓名、出生日期、性别相同")
+        # 张伟 / 章伟: the same spoken name typed with another character
+        SAME_PINYIN = "same_pinyin", _("拼音、出生日期、性别相同")
 
     class Status(models.TextChoices):
         OPEN = "open", _("待审核")

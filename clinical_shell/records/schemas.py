@@ -51,6 +51,17 @@ class ProcedureSchema(Schema):
     performed_at: datetime
 
 
+class DiagnosisOut(DiagnosisSchema):
+    # "icd10" when checked against the code table; "" when only its format was checked
+    code_system: str
+    laterality: str
+
+
+class ProcedureOut(ProcedureSchema):
+    code_system: str
+    laterality: str
+
+
 class EncounterIn(Schema):
     institution_id: int
     kind: str = model_field(Encounter, "kind")
@@ -70,8 +81,8 @@ class EncounterOut(Schema):
     kind: str
     started_at: datetime
     chief_complaint: str
-    diagnoses: list[DiagnosisSchema]
-    procedures: list[ProcedureSchema]
+    diagnoses: list[DiagnosisOut]
+    procedures: list[ProcedureOut]
 
 
 class DuplicateOut(Schema):
@@ -113,3 +124,22 @@ class MergeRequestOut(Schema):
 
 class MergeDecisionIn(Schema):
     note: str = model_field(MergeRequest, "decision_note", "")
+
+
+class CodeOut(Schema):
+    """One entry of an offline code table; `name` is in the request's language."""
+
+    system: str
+    code: str
+    name: str
+    name_zh: str
+    name_en: str
+    level: str
+    selectable: bool
+
+
+class CodeSearchParams(Schema):
+    system: str
+    q: str = Field("", max_length=100)
+    limit: int = Field(20, ge=1, le=50)
+    selectable: bool = False

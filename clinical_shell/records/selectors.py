@@ -2,11 +2,13 @@
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from django.db.models import (
     Case,
     Exists,
     IntegerField,
+    Model,
     OuterRef,
     Prefetch,
     Q,
@@ -18,16 +20,21 @@ from django.db.models import (
 from clinical_shell.records.identity import (
     ResidentIdError,
     normalize_resident_id,
+    pinyin_full,
     resident_id_digest,
 )
 from clinical_shell.records.models import (
+    Allergy,
     CareRelationship,
     Diagnosis,
+    Document,
     DuplicateCandidate,
     Encounter,
     MergeRequest,
     Patient,
+    Problem,
     Procedure,
+    RecordVersion,
 )
 
 _ASCII_LETTERS = re.compile(r"^[a-zA-Z]+$")
@@ -176,3 +183,119 @@ def pending_merge_request(candidate_id: int) -> MergeRequest | None:
         .filter(candidate_id=candidate_id, status=MergeRequest.Status.PENDING)
         .first()
     )
+
+
+def encounter_detail(encounter_id: int) -> Encounter | None:
+    """A live encounter with its institution, department, attending and live codes."""
+    return (
+        Encounter.objects.filter(pk=encounter_id, deleted_at__isnull=True)
+        .select_related("institution", "department", "attending", "patient")
+        .prefetch_related(
+            Prefetch(
+                "diagnoses",
+                queryset=Diagnosis.objects.filter(deleted_at__isnull=True).order_by(
+                    "-primary", "id"
+                ),
+            ),
+            Prefetch(
+                "procedures",
+                queryset=Procedure.objects.filter(deleted_at__isnull=True).order_by(
+                    "performed_at", "id"
+                ),
+            ),
+            Prefetch(
+                "documents",
+                queryset=Document.objects.filter(deleted_at__isnull=True)
+                .select_related("author")
+                .order_by("created_at", "id"),
+            ),
+        )
+        .first()
+    )
+
+
+def live_diagnosis(encounter_id: int, diagnosis_id: int) -> Diagnosis | None:
+    return Diagnosis.objects.filter(
+        pk=diagnosis_id, encounter_id=encounter_id, deleted_at__isnull=True
+    ).first()
+
+
+def live_procedure(encounter_id: int, procedure_id: int) -> Procedure | None:
+    return Procedure.objects.filter(
+        pk=procedure_id, encounter_id=encounter_id, deleted_at__isnull=True
+    ).first()
+
+
+def record_history(row: Model) -> QuerySet[RecordVersion]:
+    """Every version of a record, newest first, with who changed it."""
+    return (
+        RecordVersion.objects.filter(model_label=row._meta.label_lower, object_id=row.pk)
+        .select_related("changed_by__person")
+        .order_by("-version", "-id")
+    )
+
+
+def patient_allergies(patient_id: int) -> QuerySet[Allergy]:
+    return Allergy.objects.filter(patient_id=patient_id, deleted_at__isnull=True).order_by("id")
+
+
+def patient_allergy(patient_id: int, allergy_id: int) -> Allergy | None:
+    return patient_allergies(patient_id).filter(pk=allergy_id).first()
+
+
+def patient_problems(patient_id: int, *, active_only: bool = False) -> QuerySet[Problem]:
+    """The problem list: active problems first, then by onset (unknown onset last)."""
+    problems = Problem.objects.filter(patient_id=patient_id, deleted_at__isnull=True)
+    if active_only:
+        problems = problems.filter(status=Problem.Status.ACTIVE)
+    return problems.annotate(
+        resolved=Case(
+            When(status=Problem.Status.RESOLVED, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    ).order_by("resolved", "-onset_date", "id")
+
+
+def patient_problem(patient_id: int, problem_id: int) -> Problem | None:
+    return Problem.objects.filter(
+        pk=problem_id, patient_id=patient_id, deleted_at__isnull=True
+    ).first()
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    patient: Patient
+    reasons: tuple[str, ...]  # "resident_id", "name_birth_date", "pinyin_birth_date"
+
+
+def possible_duplicates(
+    *, name: str, birth_date: date | None, resident_id: str = "", limit: int = 10
+) -> list[PossibleDuplicate]:
+    """Live patients anywhere in the regional index who may be the person about to be registered.
+
+    Same resident ID (by digest), or same name and birth date, or the same spelled pinyin and
+    birth date (张伟 / 章伟 typed for the same man). The caller shows them masked and audits it.
+    """
+    reasons: dict[int, list[str]] = {}
+    live = live_patients()
+    if resident_id:
+        try:
+            digest = resident_id_digest(normalize_resident_id(resident_id))
+        except ResidentIdError:
+            digest = ""
+        if digest:
+            for pk in live.filter(resident_id_digest=digest).values_list("pk", flat=True)[:limit]:
+                reasons.setdefault(pk, []).append("resident_id")
+    name = name.strip()
+    if name and birth_date is not None:
+        same_day = live.filter(birth_date=birth_date)
+        for pk in same_day.filter(name=name).values_list("pk", flat=True)[:limit]:
+            reasons.setdefault(pk, []).append("name_birth_date")
+        spelled = pinyin_full(name)
+        if spelled:
+            by_pinyin = same_day.filter(name_pinyin=spelled).exclude(name=name)
+            for pk in by_pinyin.values_list("pk", flat=True)[:limit]:
+                reasons.setdefault(pk, []).append("pinyin_birth_date")
+    patients = live.filter(pk__in=reasons).select_related("registered_at").order_by("id")
+    return [PossibleDuplicate(p, tuple(reasons[p.pk])) for p in patients[:limit]]

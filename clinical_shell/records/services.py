@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.network.models import Department, Institution
+from clinical_shell.records import coding
 from clinical_shell.records.identity import (
     ResidentIdError,
     birth_date_of,
@@ -37,8 +38,10 @@ from clinical_shell.records.models import (
     Document,
     DuplicateCandidate,
     Encounter,
+    Laterality,
     MergeRequest,
     Patient,
+    Problem,
     Procedure,
     RecordVersion,
 )
@@ -70,16 +73,34 @@ def _write_version(instance: Any, *, actor: User | None, reason: str = "") -> No
     )
 
 
-def _validate_resident_id(raw: str, *, birth_date: date, sex: str) -> str:
-    try:
-        resident_id = normalize_resident_id(raw)
-    except ResidentIdError as exc:
-        raise RecordValidationError({"resident_id": str(exc)}) from None
-    if birth_date_of(resident_id) != birth_date:
-        raise RecordValidationError({"birth_date": _("出生日期与身份证号不符")})
-    if sex in ("M", "F") and sex_of(resident_id) != sex:
-        raise RecordValidationError({"sex": _("性别与身份证号不符")})
-    return resident_id
+def validate_demographics(
+    *, name: str, sex: str, birth_date: date | None, resident_id: str
+) -> dict[str, str]:
+    """Every problem with a patient's identity at once, keyed by field; empty when all is well.
+
+    A resident ID number is checked by GB 11643 (format, birth date, check character) and then
+    against the sex and birth date given: the number encodes both.
+    """
+    errors: dict[str, str] = {}
+    if not name.strip():
+        errors["name"] = _("姓名不能为空")
+    if sex not in Patient.Sex.values:
+        errors["sex"] = _("性别无效(须为 M、F 或 U)")
+    if birth_date is None:
+        errors["birth_date"] = _("请填写出生日期")
+    elif birth_date > timezone.localdate():
+        errors["birth_date"] = _("出生日期不能晚于今天")
+    if resident_id.strip():
+        try:
+            normalized = normalize_resident_id(resident_id)
+        except ResidentIdError as exc:
+            errors["resident_id"] = str(exc)
+        else:
+            if birth_date is not None and birth_date_of(normalized) != birth_date:
+                errors.setdefault("birth_date", _("出生日期与身份证号不符"))
+            if sex in ("M", "F") and sex_of(normalized) != sex:
+                errors.setdefault("sex", _("性别与身份证号不符"))
+    return errors
 
 
 @transaction.atomic
@@ -94,17 +115,18 @@ def register_patient(
     phone: str = "",
     address: str = "",
 ) -> Patient:
-    """Register a patient at `institution`; a possible duplicate goes to the review queue."""
+    """Register a patient at `institution`; a possible duplicate goes to the review queue.
+
+    Every field problem is reported at once (`validate_demographics`). The registration page
+    shows possible duplicates (selectors.possible_duplicates) before it calls this.
+    """
     name = name.strip()
-    if not name:
-        raise RecordValidationError({"name": _("姓名不能为空")})
-    if sex not in Patient.Sex.values:
-        raise RecordValidationError({"sex": _("性别无效(须为 M、F 或 U)")})
-    if birth_date > timezone.localdate():
-        raise RecordValidationError({"birth_date": _("出生日期不能晚于今天")})
-    normalized = (
-        _validate_resident_id(resident_id, birth_date=birth_date, sex=sex) if resident_id else ""
+    errors = validate_demographics(
+        name=name, sex=sex, birth_date=birth_date, resident_id=resident_id
     )
+    if errors:
+        raise RecordValidationError(errors)
+    normalized = normalize_resident_id(resident_id) if resident_id.strip() else ""
     patient = Patient.objects.create(
         resident_id=normalized,
         resident_id_digest=resident_id_digest(normalized) if normalized else "",
@@ -134,7 +156,8 @@ def register_patient(
 
 
 def _flag_duplicates(patient: Patient) -> int:
-    """Queue every live patient with the same ID digest, or same name + birth date + sex."""
+    """Queue every live patient with the same ID digest, or same name + birth date + sex, or
+    the same spelled pinyin + birth date + sex."""
     live = Patient.objects.filter(deleted_at__isnull=True, merged_into__isnull=True).exclude(
         pk=patient.pk
     )
@@ -147,6 +170,18 @@ def _flag_duplicates(patient: Patient) -> int:
     same_people = live.filter(name=patient.name, birth_date=patient.birth_date, sex=patient.sex)
     for pk in same_people.values_list("pk", flat=True):
         found.setdefault(pk, DuplicateCandidate.Reason.SAME_DEMOGRAPHICS)
+    same_sound = live.filter(
+        name_pinyin=patient.name_pinyin, birth_date=patient.birth_date, sex=patient.sex
+    )
+    for pk in same_sound.values_list("pk", flat=True) if patient.name_pinyin else []:
+        found.setdefault(pk, DuplicateCandidate.Reason.SAME_PINYIN)
+    # a pair already queued (either way round, e.g. before a demographics change) stays as it is
+    queued = DuplicateCandidate.objects.filter(
+        models.Q(patient=patient, other_id__in=found)
+        | models.Q(other=patient, patient_id__in=found)
+    ).values_list("patient_id", "other_id")
+    for first, second in queued:
+        found.pop(second if first == patient.pk else first, None)
     DuplicateCandidate.objects.bulk_create(
         DuplicateCandidate(patient=patient, other_id=pk, reason=reason)
         for pk, reason in found.items()
@@ -163,30 +198,63 @@ def update_patient(
     phone: str | None = None,
     address: str | None = None,
     name: str | None = None,
+    sex: str | None = None,
+    birth_date: date | None = None,
+    resident_id: str | None = None,
 ) -> Patient:
+    """Change demographics (the fields given); a new version with `reason` keeps the old ones.
+
+    Sex, birth date and resident ID are checked together as at registration; a changed ID
+    number gets a new digest (search) and may show a new possible duplicate.
+    """
+    errors: dict[str, str] = {}
     if not reason.strip():
-        raise RecordValidationError({"reason": _("修改须说明原因")})
+        errors["reason"] = _("修改须说明原因")
+    new_name = name.strip() if name is not None and name.strip() else patient.name
+    new_sex = sex if sex is not None else patient.sex
+    new_birth = birth_date if birth_date is not None else patient.birth_date
+    new_id = resident_id.strip().upper() if resident_id is not None else patient.resident_id
+    errors.update(
+        validate_demographics(name=new_name, sex=new_sex, birth_date=new_birth, resident_id=new_id)
+    )
+    if errors:
+        raise RecordValidationError(errors)
     fields = ["version", "updated_at"]
     if phone is not None:
-        patient.phone, fields = phone, [*fields, "phone"]
+        patient.phone, fields = phone.strip(), [*fields, "phone"]
     if address is not None:
-        patient.address, fields = address, [*fields, "address"]
-    if name is not None and name.strip():
-        patient.name = name.strip()
+        patient.address, fields = address.strip(), [*fields, "address"]
+    if new_name != patient.name:
+        patient.name = new_name
         patient.name_pinyin = pinyin_full(patient.name)
         patient.name_pinyin_initials = pinyin_initials(patient.name)
         patient.name_sort_key = pinyin_sort_key(patient.name)
         fields = [*fields, "name", "name_pinyin", "name_pinyin_initials", "name_sort_key"]
+    if new_sex != patient.sex:
+        patient.sex, fields = new_sex, [*fields, "sex"]
+    if new_birth != patient.birth_date:
+        patient.birth_date, fields = new_birth, [*fields, "birth_date"]
+    id_changed = new_id != patient.resident_id
+    if id_changed:
+        patient.resident_id = normalize_resident_id(new_id) if new_id else ""
+        patient.resident_id_digest = (
+            resident_id_digest(patient.resident_id) if patient.resident_id else ""
+        )
+        fields = [*fields, "resident_id", "resident_id_digest"]
     patient.version += 1
     patient.save(update_fields=fields)
     _write_version(patient, actor=actor, reason=reason)
+    duplicates = _flag_duplicates(patient) if id_changed else 0
     audit.record(
         actor=actor,
         action="patient.update",
         patient_id=patient.pk,
         target=patient,
         reason=reason,
-        detail={"fields": sorted(set(fields) - {"version", "updated_at"})},
+        detail={
+            "fields": sorted(set(fields) - {"version", "updated_at"}),
+            "possible_duplicates": duplicates,
+        },
     )
     return patient
 
@@ -269,10 +337,14 @@ def record_encounter(
         chief_complaint=data.chief_complaint.strip(),
         notes=data.notes,
     )
+    # codes here are checked for their format only; one the code table lists is marked checked
     diagnoses = Diagnosis.objects.bulk_create(
         Diagnosis(
             encounter=encounter,
             icd10_code=dx.icd10_code.strip().upper(),
+            code_system=Diagnosis.CodeSystem.ICD10
+            if coding.lookup(coding.ICD10, dx.icd10_code) is not None
+            else "",
             description=dx.description.strip(),
             ao_ota_code=dx.ao_ota_code.strip().upper(),
             primary=dx.primary,
@@ -283,6 +355,9 @@ def record_encounter(
         Procedure(
             encounter=encounter,
             icd9cm3_code=px.icd9cm3_code.strip(),
+            code_system=Procedure.CodeSystem.ICD9CM3
+            if coding.lookup(coding.ICD9CM3, px.icd9cm3_code) is not None
+            else "",
             description=px.description.strip(),
             performed_at=px.performed_at,
         )
@@ -336,6 +411,289 @@ def add_allergy(
     _write_version(allergy, actor=actor, reason="recorded")
     audit.record(actor=actor, action="allergy.create", patient_id=patient.pk, target=allergy)
     return allergy
+
+
+@transaction.atomic
+def remove_allergy(*, actor: User, allergy: Allergy, reason: str) -> Allergy:
+    """Soft delete an allergy entry (recorded in error, or disproved); its history stays."""
+    _soft_delete(allergy, actor=actor, reason=reason)
+    audit.record(
+        actor=actor,
+        action="allergy.delete",
+        patient_id=allergy.patient_id,
+        target=allergy,
+        reason=reason,
+    )
+    return allergy
+
+
+def _soft_delete(row: Any, *, actor: User, reason: str) -> None:
+    """Mark a row deleted with when and why, as a new version; the caller audits."""
+    if not reason.strip():
+        raise RecordValidationError({"reason": _("删除须说明原因")})
+    if row.deleted_at is not None:
+        raise DomainError("already_deleted", _("该记录已删除"))
+    row.deleted_at = timezone.now()
+    row.deleted_reason = reason.strip()[:300]
+    row.version += 1
+    row.save(update_fields=["deleted_at", "deleted_reason", "version", "updated_at"])
+    _write_version(row, actor=actor, reason=reason)
+
+
+def _laterality_error(laterality: str) -> dict[str, str]:
+    if laterality not in Laterality.values:
+        return {"laterality": _("请选择侧别(左侧、右侧、双侧或不适用)")}
+    return {}
+
+
+@dataclass(frozen=True)
+class CodedDiagnosisIn:
+    """A diagnosis picked from the ICD-10 table; `description` defaults to the table's name."""
+
+    code: str
+    laterality: str
+    description: str = ""
+    ao_ota_code: str = ""
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class CodedProcedureIn:
+    """A procedure picked from the ICD-9-CM-3 table; `description` defaults to the table's name."""
+
+    code: str
+    laterality: str
+    performed_at: datetime | None
+    description: str = ""
+
+
+def validate_coded_diagnosis(data: CodedDiagnosisIn) -> dict[str, str]:
+    """Every problem at once, keyed by field: the code must be in the ICD-10 table (and the
+    AO/OTA class, when given, in the AO/OTA table); laterality is always stated."""
+    errors = _laterality_error(data.laterality)
+    if not data.code.strip():
+        errors["code"] = _("请填写诊断编码")
+    elif coding.lookup(coding.ICD10, data.code) is None:
+        errors["code"] = _("编码表中没有该 ICD-10 编码:%(code)s") % {"code": data.code.strip()}
+    if data.ao_ota_code.strip() and coding.lookup(coding.AOOTA, data.ao_ota_code) is None:
+        errors["ao_ota_code"] = _("编码表中没有该 AO/OTA 分型:%(code)s") % {
+            "code": data.ao_ota_code.strip()
+        }
+    if len(data.description.strip()) > 200:
+        errors["description"] = _("诊断描述不能超过200字")
+    return errors
+
+
+def validate_coded_procedure(data: CodedProcedureIn) -> dict[str, str]:
+    """As `validate_coded_diagnosis`, against the ICD-9-CM-3 table; the time is required."""
+    errors = _laterality_error(data.laterality)
+    if not data.code.strip():
+        errors["code"] = _("请填写手术操作编码")
+    elif coding.lookup(coding.ICD9CM3, data.code) is None:
+        errors["code"] = _("编码表中没有该 ICD-9-CM-3 编码(或只是类目):%(code)s") % {
+            "code": data.code.strip()
+        }
+    if data.performed_at is None:
+        errors["performed_at"] = _("请填写手术操作时间")
+    elif data.performed_at > timezone.now():
+        errors["performed_at"] = _("手术操作时间不能晚于现在")
+    if len(data.description.strip()) > 200:
+        errors["description"] = _("手术操作描述不能超过200字")
+    return errors
+
+
+@transaction.atomic
+def add_diagnosis(*, actor: User, encounter: Encounter, data: CodedDiagnosisIn) -> Diagnosis:
+    """Add a coded diagnosis to an encounter (several per encounter; one primary at most).
+
+    The caller opened the encounter for writing (access_encounter(write=True)).
+    """
+    errors = validate_coded_diagnosis(data)
+    if errors:
+        raise RecordValidationError(errors)
+    entry = coding.lookup(coding.ICD10, data.code)
+    assert entry is not None  # validated above
+    ao_entry = coding.lookup(coding.AOOTA, data.ao_ota_code) if data.ao_ota_code.strip() else None
+    if data.primary:
+        # a new primary diagnosis demotes the previous one, as a new version of it
+        for previous in encounter.diagnoses.filter(primary=True, deleted_at__isnull=True):
+            previous.primary = False
+            previous.version += 1
+            previous.save(update_fields=["primary", "version", "updated_at"])
+            _write_version(previous, actor=actor, reason="primary moved")
+    diagnosis = Diagnosis.objects.create(
+        encounter=encounter,
+        icd10_code=entry.code,
+        code_system=Diagnosis.CodeSystem.ICD10,
+        description=data.description.strip() or entry.name_zh,
+        ao_ota_code=ao_entry.code if ao_entry is not None else "",
+        laterality=data.laterality,
+        primary=data.primary,
+    )
+    _write_version(diagnosis, actor=actor, reason="recorded")
+    audit.record(
+        actor=actor,
+        action="diagnosis.create",
+        patient_id=encounter.patient_id,
+        target=diagnosis,
+        detail={
+            "encounter_id": encounter.pk,
+            "code": diagnosis.icd10_code,
+            "laterality": diagnosis.laterality,
+        },
+    )
+    return diagnosis
+
+
+@transaction.atomic
+def remove_diagnosis(*, actor: User, diagnosis: Diagnosis, reason: str) -> Diagnosis:
+    """Soft delete a diagnosis (recorded in error); its versions keep what it said."""
+    _soft_delete(diagnosis, actor=actor, reason=reason)
+    audit.record(
+        actor=actor,
+        action="diagnosis.delete",
+        patient_id=diagnosis.encounter.patient_id,
+        target=diagnosis,
+        reason=reason,
+        detail={"encounter_id": diagnosis.encounter_id, "code": diagnosis.icd10_code},
+    )
+    return diagnosis
+
+
+@transaction.atomic
+def add_procedure(
+    *, actor: User, encounter: Encounter, data: CodedProcedureIn, surgeon_id: int | None = None
+) -> Procedure:
+    """Add a coded procedure to an encounter; the caller opened it for writing."""
+    errors = validate_coded_procedure(data)
+    if errors:
+        raise RecordValidationError(errors)
+    entry = coding.lookup(coding.ICD9CM3, data.code)
+    assert entry is not None and data.performed_at is not None  # validated above
+    procedure = Procedure.objects.create(
+        encounter=encounter,
+        icd9cm3_code=entry.code,
+        code_system=Procedure.CodeSystem.ICD9CM3,
+        description=data.description.strip() or entry.name_zh,
+        laterality=data.laterality,
+        performed_at=data.performed_at,
+        surgeon_id=surgeon_id,
+    )
+    _write_version(procedure, actor=actor, reason="recorded")
+    audit.record(
+        actor=actor,
+        action="procedure.create",
+        patient_id=encounter.patient_id,
+        target=procedure,
+        detail={
+            "encounter_id": encounter.pk,
+            "code": procedure.icd9cm3_code,
+            "laterality": procedure.laterality,
+        },
+    )
+    return procedure
+
+
+@transaction.atomic
+def remove_procedure(*, actor: User, procedure: Procedure, reason: str) -> Procedure:
+    """Soft delete a procedure (recorded in error); its versions keep what it said."""
+    _soft_delete(procedure, actor=actor, reason=reason)
+    audit.record(
+        actor=actor,
+        action="procedure.delete",
+        patient_id=procedure.encounter.patient_id,
+        target=procedure,
+        reason=reason,
+        detail={"encounter_id": procedure.encounter_id, "code": procedure.icd9cm3_code},
+    )
+    return procedure
+
+
+def validate_problem(
+    *, description: str, code: str, status: str, onset_date: date | None
+) -> dict[str, str]:
+    """Every problem of a problem-list entry at once; the ICD-10 code is optional."""
+    errors: dict[str, str] = {}
+    if not description.strip():
+        errors["description"] = _("问题描述不能为空")
+    if code.strip() and coding.lookup(coding.ICD10, code) is None:
+        errors["code"] = _("编码表中没有该 ICD-10 编码:%(code)s") % {"code": code.strip()}
+    if status not in Problem.Status.values:
+        errors["status"] = _("状态无效")
+    if onset_date is not None and onset_date > timezone.localdate():
+        errors["onset_date"] = _("起病日期不能晚于今天")
+    return errors
+
+
+@transaction.atomic
+def add_problem(
+    *,
+    actor: User,
+    patient: Patient,
+    description: str,
+    code: str = "",
+    status: str = Problem.Status.ACTIVE,
+    onset_date: date | None = None,
+) -> Problem:
+    """Add an entry to the patient's problem list; the caller opened the patient for writing."""
+    errors = validate_problem(
+        description=description, code=code, status=status, onset_date=onset_date
+    )
+    if errors:
+        raise RecordValidationError(errors)
+    entry = coding.lookup(coding.ICD10, code) if code.strip() else None
+    problem = Problem.objects.create(
+        patient=patient,
+        description=description.strip(),
+        code=entry.code if entry is not None else "",
+        status=status,
+        onset_date=onset_date,
+    )
+    _write_version(problem, actor=actor, reason="recorded")
+    audit.record(
+        actor=actor,
+        action="problem.create",
+        patient_id=patient.pk,
+        target=problem,
+        detail={"code": problem.code, "status": problem.status},
+    )
+    return problem
+
+
+@transaction.atomic
+def set_problem_status(*, actor: User, problem: Problem, status: str, reason: str = "") -> Problem:
+    """Mark a problem resolved (or active again), as a new version."""
+    if status not in Problem.Status.values:
+        raise RecordValidationError({"status": _("状态无效")})
+    if problem.deleted_at is not None:
+        raise DomainError("already_deleted", _("该记录已删除"))
+    problem.status = status
+    problem.version += 1
+    problem.save(update_fields=["status", "version", "updated_at"])
+    _write_version(problem, actor=actor, reason=reason or f"status {status}")
+    audit.record(
+        actor=actor,
+        action="problem.update",
+        patient_id=problem.patient_id,
+        target=problem,
+        reason=reason,
+        detail={"status": status},
+    )
+    return problem
+
+
+@transaction.atomic
+def remove_problem(*, actor: User, problem: Problem, reason: str) -> Problem:
+    """Soft delete a problem-list entry recorded in error."""
+    _soft_delete(problem, actor=actor, reason=reason)
+    audit.record(
+        actor=actor,
+        action="problem.delete",
+        patient_id=problem.patient_id,
+        target=problem,
+        reason=reason,
+    )
+    return problem
 
 
 @transaction.atomic
@@ -572,6 +930,7 @@ def _merge_patients(
         "encounters": Encounter.objects.filter(patient=merged).update(patient=survivor),
         "allergies": Allergy.objects.filter(patient=merged).update(patient=survivor),
         "documents": Document.objects.filter(patient=merged).update(patient=survivor),
+        "problems": Problem.objects.filter(patient=merged).update(patient=survivor),
     }
     existing = set(
         CareRelationship.objects.filter(patient=survivor).values_list("institution_id", "kind")

@@ -1,25 +1,43 @@
-"""Record pages: patient search, timeline across the network, encounter entry, duplicate review."""
+"""Record pages: patient search and registration, timeline across the network, encounter entry
+and detail (coded diagnoses and procedures), demographics with history, allergies and problem
+list, duplicate review."""
+
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit.reads import record_read
-from clinical_shell.errors import DomainError
+from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
+from clinical_shell.imaging import report_selectors
 from clinical_shell.records import selectors, services
 from clinical_shell.records.access import (
     access_duplicate,
+    access_encounter,
     access_patient,
     clinical_institution_ids,
     memberships_of,
     require_writer_at,
 )
-from clinical_shell.records.forms import DuplicateDecisionForm, EncounterForm
+from clinical_shell.records.forms import (
+    AllergyForm,
+    CodedDiagnosisForm,
+    CodedProcedureForm,
+    DemographicsForm,
+    DuplicateDecisionForm,
+    EncounterForm,
+    PatientForm,
+    ProblemForm,
+    RemoveForm,
+)
+from clinical_shell.records.models import Patient
 
 PAGE_SIZE = 20
 
@@ -28,7 +46,9 @@ PAGE_SIZE = 20
 @require_http_methods(["GET"])
 def patient_search(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "").strip()
-    institution_ids = clinical_institution_ids(request.user)
+    # read once: where the user may read (the list) and whether to offer registration
+    memberships = memberships_of(request.user)
+    institution_ids = memberships.institution_ids()
     patients = selectors.search_patients(institution_ids=institution_ids, text=text)
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     query = selectors.classify_query(text)
@@ -51,6 +71,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
             "q": text,
             "query_kind": query.kind,
             "has_clinical_role": bool(institution_ids),
+            "can_register": bool(memberships.institution_ids(write=True)),
         },
     )
 
@@ -70,6 +91,8 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
             "patient": patient,
             "encounters": encounters,
             "allergies": patient.allergies.filter(deleted_at__isnull=True),
+            # preliminary and signed imaging reports, beside the encounters they explain
+            "imaging_reports": list(report_selectors.reports_of_patient(patient.pk)),
             "institutions": sorted({e.institution.name for e in encounters}),
             "can_write": can_write,
         },
@@ -207,3 +230,319 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     if confirm:
         context["survivor"], context["merged"] = survivor, merged
     return render(request, "records/duplicate_review.html", context, status=status)
+
+
+def _add_service_errors(form: Any, exc: services.RecordValidationError) -> None:
+    for key, message in exc.field_errors.items():
+        form.add_error(key if key in form.fields else None, message)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_detail(request: HttpRequest, patient_id: int, encounter_id: int) -> HttpResponseBase:
+    """One encounter: its diagnoses, procedures and documents; writers at its institution add
+    coded diagnoses and procedures (ICD-10, ICD-9-CM-3, AO/OTA, with laterality) or remove them."""
+    posting = request.method == "POST"
+    encounter = access_encounter(request.user, encounter_id, write=posting)
+    if encounter.patient_id != patient_id:
+        # an old link (the patient was merged since): the encounter's own address
+        return redirect("records:encounter_detail", encounter.patient_id, encounter.pk)
+    action = request.POST.get("action", "") if posting else ""
+    dx_form = CodedDiagnosisForm(request.POST if action == "add_diagnosis" else None, prefix="dx")
+    px_initial = {"performed_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M")}
+    px_form = CodedProcedureForm(
+        request.POST if action == "add_procedure" else None, prefix="px", initial=px_initial
+    )
+    remove_form = RemoveForm(request.POST if action.startswith("remove_") else None)
+    if posting:
+        actor = signed_in_user(request)
+        done = False
+        if action == "add_diagnosis" and dx_form.is_valid():
+            services.add_diagnosis(
+                actor=actor, encounter=encounter, data=dx_form.to_service(dx_form.cleaned_data)
+            )
+            done = True
+        elif action == "add_procedure" and px_form.is_valid():
+            services.add_procedure(
+                actor=actor,
+                encounter=encounter,
+                data=px_form.to_service(px_form.cleaned_data),
+                surgeon_id=getattr(getattr(request.user, "person", None), "pk", None),
+            )
+            done = True
+        elif action in ("remove_diagnosis", "remove_procedure") and remove_form.is_valid():
+            item, reason = remove_form.cleaned_data["item"], remove_form.cleaned_data["reason"]
+            if action == "remove_diagnosis":
+                diagnosis = selectors.live_diagnosis(encounter.pk, item)
+                if diagnosis is None:
+                    raise NotFoundError("diagnosis_not_found", _("未找到该诊断"))
+                services.remove_diagnosis(actor=actor, diagnosis=diagnosis, reason=reason)
+            else:
+                procedure = selectors.live_procedure(encounter.pk, item)
+                if procedure is None:
+                    raise NotFoundError("procedure_not_found", _("未找到该手术操作"))
+                services.remove_procedure(actor=actor, procedure=procedure, reason=reason)
+            done = True
+        elif action not in (
+            "add_diagnosis",
+            "add_procedure",
+            "remove_diagnosis",
+            "remove_procedure",
+        ):
+            raise DomainError("unknown_action", _("无效的操作"), status=400)
+        if done:
+            return redirect("records:encounter_detail", encounter.patient_id, encounter.pk)
+    for form in (dx_form, px_form, remove_form):
+        form.mark_invalid()
+    detail = selectors.encounter_detail(encounter.pk)
+    if detail is None:  # deleted between the access check and now
+        raise NotFoundError("encounter_not_found", _("未找到该就诊记录"))
+    can_write = encounter.institution_id in clinical_institution_ids(request.user, write=True)
+    return render(
+        request,
+        "records/encounter_detail.html",
+        {
+            "patient": detail.patient,
+            "encounter": detail,
+            "dx_form": dx_form,
+            "px_form": px_form,
+            "remove_form": remove_form,
+            "remove_action": action if action.startswith("remove_") else "",
+            "can_write": can_write,
+        },
+        status=422 if posting else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_new(request: HttpRequest) -> HttpResponseBase:
+    """Registration. Possible duplicates anywhere in the regional index (same ID number, same
+    name and birth date, same pinyin and birth date) are shown, masked, before anything is saved;
+    registering anyway needs an explicit confirmation. Then the new patient's timeline."""
+    writer_ids = clinical_institution_ids(request.user, write=True)
+    if not writer_ids:
+        raise PermissionDeniedError("not_writer_anywhere", _("您没有在任何机构录入病历的权限"))
+    initial = {"institution": str(writer_ids[0])} if len(writer_ids) == 1 else {}
+    form = PatientForm(request.POST or None, initial=initial, institution_ids=writer_ids)
+    duplicates: list[selectors.PossibleDuplicate] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        actor = signed_in_user(request)
+        duplicates = selectors.possible_duplicates(
+            name=data["name"], birth_date=data["birth_date"], resident_id=data["resident_id"]
+        )
+        # the clerk sees masked rows of other records: that look is itself audited
+        if duplicates:
+            record_read(
+                actor=actor,
+                action="patient.duplicate_check",
+                items=[d.patient for d in duplicates],
+                detail={"shown": [d.patient.pk for d in duplicates]},
+            )
+        # "register anyway" names the possible duplicates the clerk was shown: a changed form
+        # that finds another one shows it first
+        shown = {
+            int(pk) for pk in request.POST.get("confirm_duplicates", "").split(",") if pk.isdigit()
+        }
+        if not duplicates or {d.patient.pk for d in duplicates} <= shown:
+            require_writer_at(request.user, data["institution"].pk)
+            try:
+                patient = services.register_patient(
+                    actor=actor,
+                    institution=data["institution"],
+                    name=data["name"],
+                    sex=data["sex"],
+                    birth_date=data["birth_date"],
+                    resident_id=data["resident_id"],
+                    phone=data["phone"],
+                    address=data["address"],
+                )
+            except services.RecordValidationError as exc:
+                _add_service_errors(form, exc)
+            else:
+                return redirect("records:patient_timeline", patient_id=patient.pk)
+    form.mark_invalid()
+    status = 422 if request.method == "POST" and (form.errors or duplicates) else 200
+    memberships = memberships_of(request.user)
+    readable = set(memberships.institution_ids())
+    return render(
+        request,
+        "records/patient_new.html",
+        {
+            "form": form,
+            "duplicates": [
+                (d, selectors.in_care_at(d.patient.pk, sorted(readable))) for d in duplicates
+            ],
+            "duplicate_ids": ",".join(str(d.patient.pk) for d in duplicates),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponseBase:
+    """Demographics, changed with a reason; every earlier version is listed below the form."""
+    patient = access_patient(
+        request.user, patient_id, write=request.method == "POST", reason="demographics"
+    )
+    initial = {
+        "name": patient.name,
+        "sex": patient.sex,
+        "birth_date": patient.birth_date.isoformat(),
+        "resident_id": patient.resident_id,
+        "phone": patient.phone,
+        "address": patient.address,
+    }
+    form = DemographicsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.update_patient(
+                actor=signed_in_user(request),
+                patient=patient,
+                reason=data["reason"],
+                name=data["name"],
+                sex=data["sex"],
+                birth_date=data["birth_date"],
+                resident_id=data["resident_id"],
+                phone=data["phone"],
+                address=data["address"],
+            )
+        except services.RecordValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            return redirect("records:patient_timeline", patient_id=patient.pk)
+    form.mark_invalid()
+    return render(
+        request,
+        "records/patient_edit.html",
+        {
+            "patient": patient,
+            "form": form,
+            "history": _history_rows(patient),
+            "can_write": selectors.in_care_at(
+                patient.pk, clinical_institution_ids(request.user, write=True)
+            ),
+        },
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+# reasons the services write for people to read in the history
+_REASONS = {"registered": _lazy("建档"), "recorded": _lazy("录入")}
+# the fields a demographics version shows (the digest and sort keys are derived)
+_HISTORY_FIELDS = ("name", "sex", "birth_date", "resident_id", "phone", "address")
+
+
+def _history_rows(patient: Patient) -> list[dict[str, Any]]:
+    """Versions newest first, each with the fields that changed from the version before."""
+    versions = list(selectors.record_history(patient))
+    rows = []
+    for i, version in enumerate(versions):
+        before = versions[i + 1].snapshot if i + 1 < len(versions) else {}
+        changed = [
+            f for f in _HISTORY_FIELDS if before and before.get(f) != version.snapshot.get(f)
+        ]
+        sex = version.snapshot.get("sex", "")
+        rows.append(
+            {
+                "version": version,
+                "changed": changed,
+                "snapshot": version.snapshot,
+                "sex": Patient.Sex(sex).label if sex in Patient.Sex.values else sex,
+                "reason": _REASONS.get(version.reason, version.reason),
+            }
+        )
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponseBase:
+    """Problem list and allergies: add, resolve or remove (writers at a treating institution)."""
+    posting = request.method == "POST"
+    patient = access_patient(request.user, patient_id, write=posting, reason="problem list")
+    action = request.POST.get("action", "") if posting else ""
+    problem_form = ProblemForm(
+        request.POST if action == "add_problem" else None,
+        prefix="problem",
+        initial={"status": "active"},
+    )
+    allergy_form = AllergyForm(request.POST if action == "add_allergy" else None, prefix="allergy")
+    remove_form = RemoveForm(request.POST if action.startswith("remove_") else None)
+    if posting:
+        actor = signed_in_user(request)
+        done = False
+        if action == "add_problem" and problem_form.is_valid():
+            data = problem_form.cleaned_data
+            services.add_problem(
+                actor=actor,
+                patient=patient,
+                description=data["description"],
+                code=data["code"],
+                status=data["status"],
+                onset_date=data["onset_date"],
+            )
+            done = True
+        elif action == "add_allergy" and allergy_form.is_valid():
+            data = allergy_form.cleaned_data
+            services.add_allergy(
+                actor=actor,
+                patient=patient,
+                substance=data["substance"],
+                severity=data["severity"],
+                reaction=data["reaction"],
+            )
+            done = True
+        elif action in ("resolve_problem", "reopen_problem"):
+            problem = selectors.patient_problem(patient.pk, _int(request.POST.get("item")))
+            if problem is None:
+                raise NotFoundError("problem_not_found", _("未找到该问题"))
+            status = "resolved" if action == "resolve_problem" else "active"
+            services.set_problem_status(actor=actor, problem=problem, status=status)
+            done = True
+        elif action in ("remove_problem", "remove_allergy") and remove_form.is_valid():
+            item, reason = remove_form.cleaned_data["item"], remove_form.cleaned_data["reason"]
+            if action == "remove_problem":
+                problem = selectors.patient_problem(patient.pk, item)
+                if problem is None:
+                    raise NotFoundError("problem_not_found", _("未找到该问题"))
+                services.remove_problem(actor=actor, problem=problem, reason=reason)
+            else:
+                allergy = selectors.patient_allergy(patient.pk, item)
+                if allergy is None:
+                    raise NotFoundError("allergy_not_found", _("未找到该过敏记录"))
+                services.remove_allergy(actor=actor, allergy=allergy, reason=reason)
+            done = True
+        elif action not in ("add_problem", "add_allergy", "remove_problem", "remove_allergy"):
+            raise DomainError("unknown_action", _("无效的操作"), status=400)
+        if done:
+            return redirect("records:patient_chart", patient_id=patient.pk)
+    for form in (problem_form, allergy_form, remove_form):
+        form.mark_invalid()
+    return render(
+        request,
+        "records/patient_chart.html",
+        {
+            "patient": patient,
+            "problems": selectors.patient_problems(patient.pk),
+            "allergies": selectors.patient_allergies(patient.pk),
+            "problem_form": problem_form,
+            "allergy_form": allergy_form,
+            "remove_form": remove_form,
+            "remove_action": action if action.startswith("remove_") else "",
+            "can_write": selectors.in_care_at(
+                patient.pk, clinical_institution_ids(request.user, write=True)
+            ),
+        },
+        status=422 if posting else 200,
+    )
+
+
+def _int(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        raise DomainError("invalid_item", _("无效的记录编号"), status=400) from None

@@ -48,8 +48,8 @@ def test_timeline_query_count(
     reads = _reads(user.pk, "patient.read")
     # session, user, patient (registering institution joined), memberships (once: read rule
     # and "new encounter" button), care relationship, audit, encounters, diagnoses,
-    # procedures, person and unread notifications for the header, allergies
-    with django_assert_num_queries(11 + AUDIT):
+    # procedures, person and unread notifications for the header, allergies, imaging reports
+    with django_assert_num_queries(12 + AUDIT):
         response = client.get(url)
     assert response.status_code == 200 and "新建就诊" in response.content.decode()
     assert _reads(user.pk, "patient.read") == reads + 1
