@@ -109,6 +109,16 @@ def audit_listed(user: User, studies: list[Study]) -> None:
     )
 
 
+def published_report(study_id: int) -> ImagingReport | None:
+    """The study's report when others may read it (preliminary, signed, amended), for the page
+    that shows it beside the images (caller has checked access to the study); one query."""
+    return (
+        ImagingReport.objects.select_related("signed_by__person")
+        .filter(study_id=study_id, state__in=[State.PRELIMINARY, State.SIGNED, State.AMENDED])
+        .first()
+    )
+
+
 def report_of_study(study_id: int) -> ImagingReport | None:
     """The study's report with its signed versions (caller has checked access to the study)."""
     return (

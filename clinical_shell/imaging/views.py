@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, PermissionDeniedError
-from clinical_shell.imaging import selectors, services
+from clinical_shell.imaging import report_selectors, selectors, services
 from clinical_shell.imaging.access import (
     access_case_build,
     access_instance,
@@ -179,6 +179,8 @@ def viewer(request: HttpRequest, series_id: int) -> HttpResponse:
             "views": views,
             "config": config,
             "count": len(instances),
+            # the study's report beside its images, once it is no longer a private draft
+            "report": report_selectors.published_report(study.pk),
         },
     )
 

@@ -230,6 +230,27 @@ def test_the_patient_timeline_shows_reports_once_they_leave_draft(
     assert FULL.impression in section and f"/imaging/reports/studies/{study.pk}/" in section
 
 
+def test_the_viewer_shows_the_report_beside_the_images(
+    shell_network: Network,
+    personas: Personas,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    study = _study(shell_network, personas, patient_in_shuangbai, 1)
+    series = Series.objects.get(study=study)
+    report = services.create_draft(actor=personas.radiologist, study_id=study.pk, text=FULL)
+    surgeon = signed_in_client(personas.county_surgeon)
+    viewer = f"/imaging/series/{series.pk}/"
+    page = surgeon.get(viewer).content.decode()
+    assert 'id="study-report" style="margin:12px 0 0" data-state="none"' in page
+    assert FULL.impression not in page
+    services.sign_report(actor=personas.radiologist, report_id=report.pk, version=1)
+    page = surgeon.get(viewer).content.decode()
+    panel = page[page.index('id="study-report"') :]
+    assert 'data-state="signed"' in panel[:80] and FULL.impression in panel
+    assert FULL.findings in panel
+
+
 def test_the_api_answers_with_problem_details(
     shell_network: Network,
     personas: Personas,

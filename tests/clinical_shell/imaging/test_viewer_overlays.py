@@ -21,6 +21,7 @@ from pytest_django.fixtures import Settings
 from shell_personas import PERSONA_PASSWORD, Network, Personas
 from shell_server import database_url, start_shell_server
 
+from clinical_shell.imaging import report_services as reports
 from clinical_shell.imaging import services as imaging
 from clinical_shell.imaging.models import Instance, Series
 from clinical_shell.records.models import Patient
@@ -84,6 +85,16 @@ def test_the_viewer_shows_who_and_where_and_links_the_views(
 ) -> None:
     # Playwright's sync API keeps an event loop in this thread; the ORM calls here are plain sync
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # the radiologist has reported the study: the surgeon reads it beside the images
+    draft = reports.create_draft(
+        actor=personas.radiologist,
+        study_id=phantom_ct.study_id,
+        text=reports.ReportText(
+            findings="L4 椎体形态正常，双侧椎弓根完整，未见骨折线。",
+            impression="腰椎未见明显骨折。",
+        ),
+    )
+    reports.sign_report(actor=personas.radiologist, report_id=draft.pk, version=1)
     server = start_shell_server(
         env={
             "OSTEON_DATABASE_URL": database_url(),
@@ -126,6 +137,11 @@ def test_the_viewer_shows_who_and_where_and_links_the_views(
             assert (
                 "phantom lumbar" in banner.locator('[data-role="study-description"]').inner_text()
             )
+
+            # the signed report beside the images
+            panel = page.locator("#study-report")
+            assert panel.get_attribute("data-state") == "signed"
+            assert "腰椎未见明显骨折" in panel.inner_text()
 
             # every slice arrived, counted on the progress bar
             loading = page.locator('[data-role="loading"]')
