@@ -17,6 +17,7 @@ from clinical_shell.accounts.forms import CodeForm, PasswordChangeForm, SignInFo
 from clinical_shell.accounts.middleware import MUST_CHANGE_KEY
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError
+from clinical_shell.network import selectors as network
 
 BACKEND = "clinical_shell.accounts.backends.LockoutModelBackend"
 # the password was right, the second factor is still to come: {"uid", "at", "next"}
@@ -54,7 +55,8 @@ def _refusal(
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request.POST or None)
-    context: dict[str, object] = {"form": form}
+    # whose platform this is, before anyone signs in (the prefecture center runs it)
+    context: dict[str, object] = {"form": form, "institution": network.home_institution_name()}
     if request.method == "POST" and form.is_valid():
         try:
             user = signin.password_step(

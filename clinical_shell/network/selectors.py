@@ -73,3 +73,14 @@ def department_heads(
         if head.user.is_active and still_there:
             found.add(head.user)
     return found
+
+
+def home_institution_name() -> str | None:
+    """The prefecture center's name: the institution that runs the platform (None before the
+    region is loaded)."""
+    return (
+        Institution.objects.filter(level=Institution.Level.CENTER)
+        .order_by("code")
+        .values_list("name", flat=True)
+        .first()
+    )

@@ -33,6 +33,13 @@ def test_sign_in_page_signs_in(personas: Personas) -> None:
     assert response.status_code == 302 and response["Location"] == "/patients/"
 
 
+def test_the_sign_in_page_names_the_institution_and_has_an_icon(personas: Personas) -> None:
+    page = Client().get("/accounts/sign-in/").content.decode()
+    # the personas' network has its prefecture center: its name greets the user
+    assert '<p id="sign-in-institution">' in page and "州" in page
+    assert 'rel="icon"' in page and 'autocomplete="current-password"' in page
+
+
 def test_an_idle_session_is_signed_out_after_30_minutes(
     personas: Personas, signed_in_client: object
 ) -> None:
