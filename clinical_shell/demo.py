@@ -35,7 +35,7 @@ from clinical_shell.accounts import passwords
 from clinical_shell.accounts.models import DemoDatabase
 from clinical_shell.audit import services as audit
 from clinical_shell.demo_data import (
-    COMPLAINTS,
+    COMPLAINTS_BY_DIAGNOSIS,
     GIVEN_FEMALE,
     GIVEN_MALE,
     ORTHO_DIAGNOSES,
@@ -417,7 +417,7 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
 
     care: set[tuple[int, int, str]] = set()
     encounters: list[Encounter] = []
-    codes: list[tuple[int, tuple[str, str, str, tuple[str, str] | None]]] = []
+    codes: list[tuple[int, tuple[str, str, str, tuple[str, str] | None], bool]] = []
     for patient in saved:
         home = patient.registered_at
         care.add((patient.pk, home.pk, CareRelationship.Kind.REGISTRATION))
@@ -434,6 +434,12 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
             care.add((patient.pk, center.pk, CareRelationship.Kind.REFERRAL))
         when = DEMO_NOW - timedelta(days=rng.randrange(30, 3 * 365))
         dx = rng.choice(ORTHO_DIAGNOSES)
+        complaint = rng.choice(COMPLAINTS_BY_DIAGNOSIS[dx[0]])
+        # the operation is done once, where the patient ended up (the last hospital of the path)
+        operated = max(
+            (step for step, inst in enumerate(path) if inst.level != Institution.Level.TOWNSHIP),
+            default=None,
+        )
         for step, inst in enumerate(path):
             kind = (
                 Encounter.Kind.EMERGENCY
@@ -451,10 +457,11 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
                     kind=kind,
                     started_at=when + timedelta(days=step * rng.randrange(1, 10)),
                     attending_id=rng.choice(staff) if staff else None,
-                    chief_complaint=rng.choice(COMPLAINTS),
+                    # later steps are transfers of the same complaint
+                    chief_complaint=complaint if step == 0 else f"{complaint}（转入）",
                 )
             )
-            codes.append((len(encounters) - 1, dx))
+            codes.append((len(encounters) - 1, dx, step == operated))
             care.add((patient.pk, inst.pk, CareRelationship.Kind.ENCOUNTER))
     saved_encounters = Encounter.objects.bulk_create(encounters, batch_size=1000)
     Diagnosis.objects.bulk_create(
@@ -466,7 +473,7 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
                 ao_ota_code=dx[2],
                 primary=True,
             )
-            for i, dx in codes
+            for i, dx, _operated in codes
         ),
         batch_size=2000,
     )
@@ -478,8 +485,10 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
                 description=dx[3][1],
                 performed_at=saved_encounters[i].started_at + timedelta(days=1),
             )
-            for i, dx in codes
-            if dx[3] is not None and saved_encounters[i].kind == Encounter.Kind.INPATIENT
+            for i, dx, operated in codes
+            if operated
+            and dx[3] is not None
+            and saved_encounters[i].kind != Encounter.Kind.OUTPATIENT
         ),
         batch_size=2000,
     )

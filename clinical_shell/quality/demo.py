@@ -10,6 +10,7 @@ patients, their diagnoses and procedures are consistent with the encounter they 
 Skipped when clinical facts exist."""
 
 import random
+from collections import deque
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -53,6 +54,45 @@ TRAUMA = [
 
 def _aware(day: date, hour: int) -> datetime:
     return timezone.make_aware(datetime.combine(day, time(hour)), timezone.get_default_timezone())
+
+
+class _Pool:
+    """Patients handed out so that nobody has two operations within weeks of each other: each
+    draw takes the next patient in turn whose operations (the region's records and this
+    demo's) are all at least GAP away. A demo smaller than its workload reuses someone: never
+    within a week at another hospital (one hospital does a patient's operation), else the one
+    whose nearest operation is farthest away."""
+
+    GAP = timedelta(days=60)
+    # a week between two hospitals, plus the two days an admission may wait for its operation
+    WEEK = timedelta(days=9)
+
+    def __init__(self, ids: list[int], rng: random.Random) -> None:
+        shuffled = list(ids)
+        rng.shuffle(shuffled)
+        self.queue = deque(shuffled)
+        self.done: dict[int, list[tuple[datetime, int]]] = {p: [] for p in shuffled}
+        for patient_id, at, site_id in Procedure.objects.filter(
+            encounter__patient_id__in=ids
+        ).values_list("encounter__patient_id", "performed_at", "encounter__institution_id"):
+            self.done[patient_id].append((at, site_id))
+
+    def _fit(self, patient_id: int, when: datetime, site_id: int) -> tuple[bool, timedelta]:
+        gaps = [(abs(when - at), site) for at, site in self.done[patient_id]]
+        nearest = min((gap for gap, _site in gaps), default=self.GAP)
+        safe = all(site == site_id or gap >= self.WEEK for gap, site in gaps)
+        return safe, nearest
+
+    def take(self, when: datetime, site_id: int) -> int:
+        for _ in range(len(self.queue)):
+            patient_id = self.queue[0]
+            self.queue.rotate(-1)
+            if self._fit(patient_id, when, site_id)[1] >= self.GAP:
+                break
+        else:
+            patient_id = max(self.queue, key=lambda p: self._fit(p, when, site_id))
+        self.done[patient_id].append((when, site_id))
+        return patient_id
 
 
 class _Builder:
@@ -239,6 +279,10 @@ def load_quality_demo(*, seed: int = 2026, month_count: int = 12) -> dict[str, A
     months = periods.last_months(last, month_count)
     late_county = counties[0]  # operates late on hip fractures: the alarm of the demo
     builder = _Builder(rng)
+    # the elderly are also adults: one pool each would let a person be drawn by both, so the
+    # adults' pool holds only those under 65
+    old_people = _Pool(elderly[2:] or elderly, rng)  # the first two: the death and override
+    grown_ups = _Pool(sorted(set(adults) - set(elderly)) or adults, rng)
     for month in months:
         recent = month == last
         for site in sites:
@@ -249,12 +293,12 @@ def load_quality_demo(*, seed: int = 2026, month_count: int = 12) -> dict[str, A
             for _ in range(hips):
                 dx = rng.choice(HIP_DX)
                 facts, surgery = _hip_facts(rng, late, 0.68 if recent else 0.88)
-                day = month + timedelta(days=rng.randrange(27))
+                start = _aware(month + timedelta(days=rng.randrange(27)), rng.randint(0, 23))
                 builder.add(
-                    patients[rng.choice(elderly)],
+                    patients[old_people.take(start, site.pk)],
                     site,
                     surgeons[site.pk],
-                    _aware(day, rng.randint(0, 23)),
+                    start,
                     dx,
                     HIP_OP[dx[0]] if any(k == "surgery_start" for k, _ in facts) else None,
                     surgery,
@@ -272,11 +316,12 @@ def load_quality_demo(*, seed: int = 2026, month_count: int = 12) -> dict[str, A
                     facts.append(("ssi_30d", op + timedelta(days=rng.uniform(5, 25))))
                 if rng.random() < 0.015:
                     facts.append(("unplanned_reoperation", op + timedelta(days=rng.uniform(2, 20))))
+                start = _aware(month + timedelta(days=rng.randrange(27)), 9)
                 builder.add(
-                    patients[rng.choice(elderly)],
+                    patients[old_people.take(start, site.pk)],
                     site,
                     surgeons[site.pk],
-                    _aware(month + timedelta(days=rng.randrange(27)), 9),
+                    start,
                     (code, text, ""),
                     (icd9, op_text),
                     op,
@@ -288,11 +333,12 @@ def load_quality_demo(*, seed: int = 2026, month_count: int = 12) -> dict[str, A
                 facts = [("clean_incision", op)]
                 if rng.random() < 0.02:
                     facts.append(("unplanned_reoperation", op + timedelta(days=3)))
+                start = _aware(month + timedelta(days=rng.randrange(27)), 10)
                 builder.add(
-                    patients[rng.choice(adults)],
+                    patients[grown_ups.take(start, site.pk)],
                     site,
                     surgeons[site.pk],
-                    _aware(month + timedelta(days=rng.randrange(27)), 10),
+                    start,
                     (code, text, ""),
                     (icd9, op_text),
                     op,
@@ -306,11 +352,12 @@ def load_quality_demo(*, seed: int = 2026, month_count: int = 12) -> dict[str, A
                     ("arrival", timedelta(0)),
                     ("surgery_start", op),
                 ]
+                start = _aware(month + timedelta(days=rng.randrange(27)), rng.randint(0, 23))
                 builder.add(
-                    patients[rng.choice(adults)],
+                    patients[grown_ups.take(start, site.pk)],
                     site,
                     surgeons[site.pk],
-                    _aware(month + timedelta(days=rng.randrange(27)), rng.randint(0, 23)),
+                    start,
                     (code, text, ""),
                     (icd9, op_text),
                     op,

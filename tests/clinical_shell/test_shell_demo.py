@@ -1,5 +1,8 @@
 """The demo loader: the whole Chuxiong network, valid records, working sign-ins, idempotent."""
 
+import itertools
+from collections import defaultdict
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -8,12 +11,20 @@ from django.utils import timezone
 from clinical_shell.accounts.services import check_sign_in
 from clinical_shell.audit.selectors import verify_chain
 from clinical_shell.demo import load_demo
+from clinical_shell.demo_data import COMPLAINTS_BY_DIAGNOSIS
 from clinical_shell.imaging.models import CaseBuildJob, SimulationCase
 from clinical_shell.network.models import Department, Institution, Membership, Person
 from clinical_shell.quality import periods
 from clinical_shell.quality.selectors import indicator_results
 from clinical_shell.records.identity import normalize_resident_id, pinyin_initials
-from clinical_shell.records.models import CareRelationship, DuplicateCandidate, Encounter, Patient
+from clinical_shell.records.models import (
+    CareRelationship,
+    Diagnosis,
+    DuplicateCandidate,
+    Encounter,
+    Patient,
+    Procedure,
+)
 from clinical_shell.stations.models import SessionResult
 
 
@@ -39,6 +50,21 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
     # every encounter's institution has a care relationship with its patient
     for e in Encounter.objects.all()[:200]:
         assert CareRelationship.objects.filter(patient=e.patient_id, institution=e.institution_id)
+    # clinically coherent: the complaint fits the diagnosis, each patient operated on once
+    for d in Diagnosis.objects.select_related("encounter")[:300]:
+        told = d.encounter.chief_complaint.removesuffix("（转入）")
+        assert told in COMPLAINTS_BY_DIAGNOSIS[d.icd10_code], (told, d.icd10_code)
+    # never the same operation twice within a week at two hospitals (one hospital operates)
+    done: dict[tuple[int, str], list[tuple[datetime, int]]] = defaultdict(list)
+    for patient_id, code, at, where in Procedure.objects.values_list(
+        "encounter__patient_id", "icd9cm3_code", "performed_at", "encounter__institution_id"
+    ):
+        done[(patient_id, code)].append((at, where))
+    assert done
+    for key, times in done.items():
+        times.sort()
+        for (t0, i0), (t1, i1) in itertools.pairwise(times):
+            assert i0 == i1 or t1 - t0 >= timedelta(days=7), (key, t0, t1, times)
     assert DuplicateCandidate.objects.filter(status="open").count() == 5
     assert verify_chain().intact
     # a patient referred to the center has a CT phantom study and a case built from it
