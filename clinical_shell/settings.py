@@ -136,6 +136,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clinical_shell.notifications.context_processors.unread_notifications",
+                "clinical_shell.administration.context.administration_nav",
             ],
         },
     },

@@ -34,3 +34,7 @@ for _prefix, _app in (
     _module = f"clinical_shell.{_app}" + ("" if "." in _app else ".urls")
     if importlib.util.find_spec(_module) is not None:
         urlpatterns.append(path(_prefix, include(_module)))
+
+handler403 = "clinical_shell.administration.error_pages.permission_denied"
+handler404 = "clinical_shell.administration.error_pages.page_not_found"
+handler500 = "clinical_shell.administration.error_pages.server_error"

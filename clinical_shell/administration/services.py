@@ -1,0 +1,261 @@
+"""Every administrative write: accounts, roles, departments, and the audited reading of the log.
+
+Each function is keyword-only with `actor` first, atomic, checks the actor's scope
+(administration.access) and writes its audit event in the same transaction. Passwords never
+reach the audit log: events name the account, not the password.
+"""
+
+import secrets
+import string
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from clinical_shell.accounts import passwords, throttle, tokens
+from clinical_shell.administration import access
+from clinical_shell.administration.selectors import AuditFilter
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError
+from clinical_shell.network import services as network
+from clinical_shell.network.models import Department, Institution, Membership, Person, Role
+from clinical_shell.notifications.services import notify
+
+
+def nav_cache_key(user: User) -> str:
+    # with the account's creation time: a test database reuses ids, a cache outlives it
+    return f"administration:nav:{user.pk}:{user.date_joined.timestamp()}"
+
+
+# no look-alikes (0/O, 1/l/I): a temporary password is read aloud or copied from a screen
+_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
+
+
+def generate_password(length: int = 16) -> str:
+    """A random password that passes the project's validators (letters, digits and a dash)."""
+    while True:
+        body = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        candidate = f"{body[:8]}-{body[8:]}"
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            try:
+                passwords.validate(candidate)
+            except passwords.WeakPasswordError:
+                continue
+            return candidate
+
+
+def forget_nav_flag(user: User) -> None:
+    """The header's administration link is cached per user (context.py): drop it on role changes."""
+    cache.delete(nav_cache_key(user))
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    person: Person
+    password: str  # shown once to the administrator, stored only as a hash
+
+
+@transaction.atomic
+def create_account(
+    *,
+    actor: User,
+    username: str,
+    full_name: str,
+    institution: Institution,
+    role: str,
+    title: str = Person.Title.NONE,
+    department: Department | None = None,
+    password: str = "",
+) -> NewAccount:
+    """A person with one role at one institution; with no password given, a strong one is made.
+
+    Either way the owner must change it at the first sign-in."""
+    access.require_manages_institution(actor, institution.pk)
+    username, full_name = username.strip(), full_name.strip()
+    if not username or not full_name:
+        raise DomainError("missing_field", _("请填写用户名和姓名"), status=422)
+    chosen = password or generate_password()
+    person = network.create_person(
+        actor=actor, username=username, password=chosen, full_name=full_name, title=title
+    )
+    network.add_membership(
+        actor=actor, person=person, institution=institution, role=role, department=department
+    )
+    audit.record(
+        actor=actor,
+        action="admin.account_create",
+        target=person.user,
+        detail={"institution": institution.pk, "role": role, "generated": not password},
+    )
+    return NewAccount(person=person, password=chosen)
+
+
+@transaction.atomic
+def deactivate_account(*, actor: User, user: User) -> User:
+    """The account can no longer sign in; its sessions and API tokens end. Its history stays."""
+    access.require_manages_user(actor, user)
+    if user.pk == actor.pk:
+        raise DomainError("self_deactivation", _("不能停用自己的账户"))
+    if user.is_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        tokens.revoke_all_for(user, "deactivated")
+    audit.record(actor=actor, action="admin.account_deactivate", target=user)
+    forget_nav_flag(user)
+    return user
+
+
+@transaction.atomic
+def reactivate_account(*, actor: User, user: User) -> User:
+    access.require_manages_user(actor, user)
+    if not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+    audit.record(actor=actor, action="admin.account_reactivate", target=user)
+    return user
+
+
+@transaction.atomic
+def reset_password(*, actor: User, user: User) -> str:
+    """A new temporary password (returned, never logged); the owner must change it at sign-in.
+
+    Other sessions and tokens end (accounts.passwords)."""
+    access.require_manages_user(actor, user)
+    temporary = generate_password()
+    passwords.reset_by_administrator(actor=actor, user=user, password=temporary)
+    return temporary
+
+
+@transaction.atomic
+def unlock_account(*, actor: User, user: User) -> User:
+    """Lift a lock left by failed sign-ins (the accounts app's throttle row for the name) and
+    tell the owner. accounts.signin.unlock_by_administrator does the same for administrators
+    of the user's own institution; this one follows the administration scope (center: all)."""
+    access.require_manages_user(actor, user)
+    key = throttle.account_key(user.get_username())
+    if not throttle.is_locked(key):
+        raise DomainError("not_locked", _("该账户没有被锁定"))
+    throttle.clear(key)
+    audit.record(actor=actor, action="auth.account_unlock", target=user, detail={"by": "admin"})
+    notify(
+        [user],
+        title=gettext_lazy("你的账户已由管理员解锁"),
+        url="/accounts/sign-in/",
+        kind="account_unlocked",
+    )
+    return user
+
+
+@transaction.atomic
+def add_role(
+    *,
+    actor: User,
+    user: User,
+    institution: Institution,
+    role: str,
+    department: Department | None = None,
+) -> Membership:
+    """Give `user` a role at `institution` (or make an ended one active again)."""
+    access.require_manages_institution(actor, institution.pk)
+    if role not in Role.values:
+        raise DomainError("bad_role", _("未知角色：%(role)s") % {"role": role}, status=422)
+    person = Person.objects.get(user=user)
+    membership = network.add_membership(
+        actor=actor, person=person, institution=institution, role=role, department=department
+    )
+    if not membership.active:
+        membership.active = True
+        membership.save(update_fields=["active"])
+    audit.record(
+        actor=actor,
+        action="admin.role_add",
+        target=membership,
+        detail={"user": user.pk, "institution": institution.pk, "role": role},
+    )
+    forget_nav_flag(user)
+    return membership
+
+
+@transaction.atomic
+def remove_role(*, actor: User, membership: Membership) -> Membership:
+    """End a role (the row stays, inactive: records and the log still name it)."""
+    access.require_manages_institution(actor, membership.institution_id)
+    user = User.objects.get(person__pk=membership.person_id)
+    user_id = user.pk
+    if user_id == actor.pk and membership.role == Role.ADMINISTRATOR:
+        raise DomainError("self_demotion", _("不能取消自己的管理员角色"))
+    membership.active = False
+    membership.save(update_fields=["active"])
+    audit.record(
+        actor=actor,
+        action="admin.role_remove",
+        target=membership,
+        detail={"user": user_id, "institution": membership.institution_id, "role": membership.role},
+    )
+    forget_nav_flag(user)
+    return membership
+
+
+@transaction.atomic
+def update_department(
+    *, actor: User, department: Department, name: str, code: str, head: Person | None
+) -> Department:
+    """Rename a department, change its code, name its head (科主任) among the active members."""
+    access.require_manages_institution(actor, department.institution_id)
+    name, code = name.strip(), code.strip().upper()
+    if not name or not code:
+        raise DomainError("missing_field", _("请填写科室名称和代码"), status=422)
+    taken = (
+        Department.objects.filter(institution_id=department.institution_id, code=code)
+        .exclude(pk=department.pk)
+        .exists()
+    )
+    if taken:
+        raise DomainError("code_taken", _("本机构已有该科室代码：%(code)s") % {"code": code})
+    if head is not None:
+        working = Membership.objects.filter(
+            person=head, institution_id=department.institution_id, active=True
+        ).exists()
+        if not working or not head.user.is_active:
+            raise DomainError("head_not_member", _("科主任须是本机构在职人员"), status=422)
+    before = {"name": department.name, "code": department.code, "head": department.head_id}
+    department.name, department.code, department.head = name, code, head
+    department.save(update_fields=["name", "code", "head"])
+    audit.record(
+        actor=actor,
+        action="admin.department_update",
+        target=department,
+        detail={
+            "before": before,
+            "after": {"name": name, "code": code, "head": department.head_id},
+        },
+    )
+    return department
+
+
+@transaction.atomic
+def create_department(*, actor: User, institution: Institution, name: str, code: str) -> Department:
+    access.require_manages_institution(actor, institution.pk)
+    name, code = name.strip(), code.strip().upper()
+    if not name or not code:
+        raise DomainError("missing_field", _("请填写科室名称和代码"), status=422)
+    if Department.objects.filter(institution=institution, code=code).exists():
+        raise DomainError("code_taken", _("本机构已有该科室代码：%(code)s") % {"code": code})
+    department = Department.objects.create(institution=institution, name=name, code=code)
+    audit.record(actor=actor, action="admin.department_create", target=department)
+    return department
+
+
+@transaction.atomic
+def record_audit_read(*, actor: User, audit_filter: AuditFilter, export: bool) -> None:
+    """Reading the log is itself logged: one event per page or export, with the filter."""
+    access.require_audit_reader(actor)
+    audit.record(
+        actor=actor,
+        action="audit.export" if export else "audit.browse",
+        patient_id=audit_filter.patient_id,
+        detail={"filter": audit_filter.as_detail()},
+    )
