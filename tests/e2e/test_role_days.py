@@ -1,7 +1,8 @@
 """Each role's day in a real browser: a township doctor registers a patient and records an
 encounter with two coded diagnoses; a radiologist reports a study from the work list and signs
-it; a surgeon finds the patient and reads the report beside the images. Screenshots in
-/tmp/role-days. No CSP violation, no page error."""
+it; a surgeon finds the patient and reads the report beside the images; an administrator
+unlocks an account and reads the audit log. Screenshots in /tmp/role-days. No CSP violation,
+no page error."""
 
 import os
 import re
@@ -13,6 +14,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from clinical_shell.accounts.models import SignInThrottle
+from clinical_shell.accounts.throttle import account_key
 from clinical_shell.imaging import services as imaging
 from clinical_shell.network import services as network
 from clinical_shell.network.models import Institution, Role
@@ -82,6 +85,7 @@ def test_a_township_doctor_a_radiologist_and_a_surgeon_do_their_day(
     _person("e2e.town", "李乡医", township, Role.TOWNSHIP_DOCTOR)
     _person("e2e.surgeon", "王县医", county, Role.SURGEON)
     _person("e2e.radiologist", "郑放射", county, Role.RADIOLOGIST)
+    _person("e2e.admin", "赵管理", center, Role.ADMINISTRATOR)
     SHOTS.mkdir(exist_ok=True)
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     problems: list[str] = []
@@ -167,6 +171,24 @@ def test_a_township_doctor_a_radiologist_and_a_surgeon_do_their_day(
         doc.wait_for_selector("#osteon-viewer[data-state=ready]", timeout=60_000)
         assert "Garden IV" in doc.inner_text("#study-report")
         doc.screenshot(path=str(SHOTS / "surgeon-viewer.png"))
+
+        # the township doctor mistyped the password too often: the administrator unlocks her
+        SignInThrottle.objects.create(
+            key=account_key("e2e.town"), failures=10, locked_at=timezone.now()
+        )
+        admin = _signed_in(browser, base, "e2e.admin", problems)
+        admin.click("header nav a[href='/administration/']")
+        admin.goto(f"{base}/administration/users/?locked=yes")
+        admin.click("td a:text-is('e2e.town')")
+        admin.click("a[href$='/unlock/']")
+        admin.click("button.primary")
+        admin.wait_for_load_state()
+        assert not SignInThrottle.objects.filter(key=account_key("e2e.town")).exists()
+        # and reads who opened the patient's record today
+        admin.goto(f"{base}/administration/audit/?patient_id={patient.pk}")
+        log = admin.inner_text("main")
+        assert "e2e.surgeon" in log and "e2e.radiologist" in log
+        admin.screenshot(path=str(SHOTS / "admin-audit.png"), full_page=True)
         browser.close()
     assert problems == []
     assert Path(settings.OSTEON_DICOM_ROOT).exists()
