@@ -403,6 +403,7 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
             Patient(
                 resident_id=rid,
                 resident_id_digest=resident_id_digest(rid) if rid else "",
+                resident_id_suffix=rid[-6:],
                 name=name,
                 name_pinyin=pinyin_full(name),
                 name_pinyin_initials=pinyin_initials(name),

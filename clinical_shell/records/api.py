@@ -1,11 +1,15 @@
 """`/api/v1/patients`: the same access policy and audit as the pages."""
 
+from datetime import date
+from typing import Literal
+
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
+from pydantic import Field
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit.reads import AuditedPageNumberPagination
@@ -44,7 +48,32 @@ ERRORS: dict[int, type[Schema]] = {
 
 
 class SearchParams(Schema):
+    """Search text (as on the page) and filters; see docs/records.md, Search."""
+
     q: str = ""
+    institution: int | None = None
+    sex: Literal["", "M", "F", "U"] = ""
+    age_min: int | None = Field(None, ge=0, le=150)
+    age_max: int | None = Field(None, ge=0, le=150)
+    registered_from: date | None = None
+    registered_to: date | None = None
+    visited_from: date | None = None
+    visited_to: date | None = None
+    mine: bool = False
+    recent: bool = False
+    sort: Literal[
+        "",
+        "name",
+        "-name",
+        "birth_date",
+        "-birth_date",
+        "sex",
+        "-sex",
+        "institution",
+        "-institution",
+        "last_visit",
+        "-last_visit",
+    ] = ""
 
 
 def _institution(institution_id: int) -> Institution:
@@ -60,14 +89,31 @@ def _institution(institution_id: int) -> Institution:
 @router.get("", response=list[PatientListOut], summary="Search patients / 检索患者")
 @paginate(AuditedPageNumberPagination, audit_action="patient.search")
 def list_patients(request: HttpRequest, params: Query[SearchParams]) -> QuerySet[Patient]:
-    """By name prefix (汉字), pinyin initials or spelling (zsf, zhangsan) or an exact ID number."""
+    """By name prefix or given name (汉字), pinyin (zsf, zhangsan), birth date, an exact ID number
+    or its last 4-6 characters, or the patient number; filters and sort as on the page
+    (docs/records.md, Patient search)."""
     institution_ids = clinical_institution_ids(request.user)
     # the page returned is audited by the paginator, naming every patient on it
     request.audit_detail = {  # type: ignore[attr-defined]
         "query_kind": selectors.classify_query(params.q).kind,
         "via": "api",
     }
-    return selectors.search_patients(institution_ids=institution_ids, text=params.q)
+    user_id = signed_in_user(request).pk
+    filters = selectors.SearchFilters(
+        institution_id=params.institution,
+        sex=params.sex,
+        age_min=params.age_min,
+        age_max=params.age_max,
+        registered_from=params.registered_from,
+        registered_to=params.registered_to,
+        visited_from=params.visited_from,
+        visited_to=params.visited_to,
+        mine_user_id=user_id if params.mine else None,
+        recent_user_id=user_id if params.recent else None,
+    )
+    return selectors.search_patients(
+        institution_ids=institution_ids, text=params.q, filters=filters, sort=params.sort
+    )
 
 
 @router.post("", response={201: PatientOut, **ERRORS}, summary="Register a patient / 建档")

@@ -299,3 +299,60 @@ class ProblemForm(MarksInvalid, ServiceChecked, forms.Form):
             )
         )
         return data
+
+
+# dates typed as 1958-03-14, 1958/3/14 or 19580314 (the date picker sends the first)
+SEARCH_DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"]
+SEARCH_SORTS = ["name", "birth_date", "sex", "institution", "last_visit"]
+
+
+def _date_box() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"})
+
+
+class PatientSearchForm(forms.Form):
+    """The search page's query string: text, filters and sort. Invalid filters are ignored (and
+    shown as such); `institution` offers only the user's own institutions."""
+
+    q = forms.CharField(required=False, max_length=100)
+    institution = forms.TypedChoiceField(
+        label=_("机构"), required=False, coerce=int, empty_value=None
+    )
+    sex = forms.ChoiceField(
+        label=_("性别"), required=False, choices=[("", _("全部")), *Patient.Sex.choices]
+    )
+    age_min = forms.IntegerField(label=_("年龄自"), required=False, min_value=0, max_value=150)
+    age_max = forms.IntegerField(label=_("年龄至"), required=False, min_value=0, max_value=150)
+    registered_from = forms.DateField(
+        label=_("建档自"), required=False, input_formats=SEARCH_DATE_FORMATS, widget=_date_box()
+    )
+    registered_to = forms.DateField(
+        label=_("建档至"), required=False, input_formats=SEARCH_DATE_FORMATS, widget=_date_box()
+    )
+    visited_from = forms.DateField(
+        label=_("就诊自"), required=False, input_formats=SEARCH_DATE_FORMATS, widget=_date_box()
+    )
+    visited_to = forms.DateField(
+        label=_("就诊至"), required=False, input_formats=SEARCH_DATE_FORMATS, widget=_date_box()
+    )
+    mine = forms.BooleanField(label=_("我的患者"), required=False)
+    recent = forms.BooleanField(label=_("最近打开"), required=False)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("", ""), *[(k, k) for k in SEARCH_SORTS], *[(f"-{k}", k) for k in SEARCH_SORTS]],
+    )
+
+    def __init__(
+        self, *args: object, institutions: list[tuple[int, str]], **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        institution = self.fields["institution"]
+        assert isinstance(institution, forms.ChoiceField)
+        institution.choices = [("", _("全部机构")), *institutions]
+        for name in ("age_min", "age_max"):
+            self.fields[name].widget.attrs.update({"inputmode": "numeric", "style": "width:5em"})
+
+    def cleaned(self, name: str) -> Any:
+        """A field's value if it is valid, else None (a bad filter narrows nothing)."""
+        data = getattr(self, "cleaned_data", {})
+        return data.get(name) if name not in self.errors else None

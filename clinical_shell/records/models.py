@@ -10,6 +10,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Right, Substr
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.network.models import Department, Institution, Person
@@ -41,6 +42,10 @@ class Patient(SoftDeletable):
     # the full number, needed on the detail page and for merges; lists show `masked_resident_id`
     resident_id = models.CharField(max_length=18, blank=True)
     resident_id_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    # the last six characters of `resident_id` (blank without one): search by the last 4-6, as a
+    # clerk reads them off a card; indexed whole and by its last 4 and 5 (see Meta). A database
+    # default keeps bulk loads that predate it (COPY in benchmarks/) working
+    resident_id_suffix = models.CharField(max_length=6, blank=True, db_default="", db_index=True)
     name = models.CharField(max_length=64)
     name_pinyin = models.CharField(max_length=256)
     name_pinyin_initials = models.CharField(max_length=64)
@@ -74,6 +79,14 @@ class Patient(SoftDeletable):
             # birth date first: an index leading with name would offer the planner a name-ordered
             # scan for ORDER BY name LIMIT n, which it takes and then filters all rows (seconds)
             models.Index(fields=["birth_date", "sex", "name"], name="patient_demographics"),
+            # search by the last 4 or 5 characters of the resident ID (equality on RIGHT(...))
+            models.Index(Right("resident_id_suffix", 4), name="patient_id_last4"),
+            models.Index(Right("resident_id_suffix", 5), name="patient_id_last5"),
+            # search by the whole given name (the name without its one-character surname): 三丰
+            # finds 张三丰 by equality on SUBSTRING(name, 2)
+            models.Index(Substr("name", 2), name="patient_given_name"),
+            # registration-date filter (the day the row was created)
+            models.Index(fields=["created_at"], name="patient_registered_on"),
         ]
 
     def __str__(self) -> str:
@@ -131,7 +144,9 @@ class Encounter(SoftDeletable):
 
     class Meta:
         indexes: ClassVar = [
-            models.Index(fields=["patient", "started_at"], name="encounter_timeline")
+            models.Index(fields=["patient", "started_at"], name="encounter_timeline"),
+            # patient search: "seen between these days" (selectors.SearchFilters.visited_*)
+            models.Index(fields=["started_at"], name="encounter_started"),
         ]
 
 

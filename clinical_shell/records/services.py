@@ -130,6 +130,7 @@ def register_patient(
     patient = Patient.objects.create(
         resident_id=normalized,
         resident_id_digest=resident_id_digest(normalized) if normalized else "",
+        resident_id_suffix=normalized[-6:],
         name=name,
         name_pinyin=pinyin_full(name),
         name_pinyin_initials=pinyin_initials(name),
@@ -240,7 +241,8 @@ def update_patient(
         patient.resident_id_digest = (
             resident_id_digest(patient.resident_id) if patient.resident_id else ""
         )
-        fields = [*fields, "resident_id", "resident_id_digest"]
+        patient.resident_id_suffix = patient.resident_id[-6:]
+        fields = [*fields, "resident_id", "resident_id_digest", "resident_id_suffix"]
     patient.version += 1
     patient.save(update_fields=fields)
     _write_version(patient, actor=actor, reason=reason)
@@ -945,8 +947,17 @@ def _merge_patients(
     if not survivor.resident_id and merged.resident_id:
         survivor.resident_id = merged.resident_id
         survivor.resident_id_digest = merged.resident_id_digest
+        survivor.resident_id_suffix = merged.resident_id[-6:]
     survivor.version += 1
-    survivor.save(update_fields=["resident_id", "resident_id_digest", "version", "updated_at"])
+    survivor.save(
+        update_fields=[
+            "resident_id",
+            "resident_id_digest",
+            "resident_id_suffix",
+            "version",
+            "updated_at",
+        ]
+    )
     merged.merged_into = survivor
     merged.version += 1
     merged.save(update_fields=["merged_into", "version", "updated_at"])

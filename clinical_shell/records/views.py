@@ -17,6 +17,7 @@ from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit.reads import record_read
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
 from clinical_shell.imaging import report_selectors
+from clinical_shell.network import selectors as network_selectors
 from clinical_shell.records import selectors, services
 from clinical_shell.records.access import (
     access_duplicate,
@@ -34,6 +35,7 @@ from clinical_shell.records.forms import (
     DuplicateDecisionForm,
     EncounterForm,
     PatientForm,
+    PatientSearchForm,
     ProblemForm,
     RemoveForm,
 )
@@ -45,31 +47,86 @@ PAGE_SIZE = 20
 @login_required
 @require_http_methods(["GET"])
 def patient_search(request: HttpRequest) -> HttpResponse:
-    text = request.GET.get("q", "").strip()
     # read once: where the user may read (the list) and whether to offer registration
     memberships = memberships_of(request.user)
     institution_ids = memberships.institution_ids()
-    patients = selectors.search_patients(institution_ids=institution_ids, text=text)
+    # the institution filter is shown (one more query, for the names) only to a user of several;
+    # a user of one may still name it (a link from elsewhere), unnamed
+    institutions = (
+        [(i.pk, i.name) for i in network_selectors.institutions().filter(pk__in=institution_ids)]
+        if len(institution_ids) > 1
+        else [(pk, "") for pk in institution_ids]
+    )
+    form = PatientSearchForm(request.GET, institutions=institutions)
+    form.is_valid()
+    text = (form.cleaned("q") or "").strip()
+    sort = form.cleaned("sort") or ""
+    user = signed_in_user(request)
+    user_id = user.pk
+    filters = selectors.SearchFilters(
+        institution_id=form.cleaned("institution"),
+        sex=form.cleaned("sex") or "",
+        age_min=form.cleaned("age_min"),
+        age_max=form.cleaned("age_max"),
+        registered_from=form.cleaned("registered_from"),
+        registered_to=form.cleaned("registered_to"),
+        visited_from=form.cleaned("visited_from"),
+        visited_to=form.cleaned("visited_to"),
+        mine_user_id=user_id if form.cleaned("mine") else None,
+        recent_user_id=user_id if form.cleaned("recent") else None,
+    )
+    patients = selectors.search_patients(
+        institution_ids=institution_ids, text=text, filters=filters, sort=sort
+    )
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     query = selectors.classify_query(text)
     # a list of masked rows is still patient data: one audit event per page shown
     record_read(
-        actor=signed_in_user(request),
+        actor=user,
         action="patient.search",
         items=page.object_list,
         detail={
             "query_kind": query.kind,
+            "filters": sorted(k for k, v in request.GET.items() if v and k not in ("q", "page")),
             "page": page.number,
             "shown": [p.pk for p in page.object_list],
         },
     )
+    today = timezone.localdate()
+    rows = [(p, selectors.age_in_years(p.birth_date, today)) for p in page.object_list]
+    # the query string without page and sort, for the pager and the column headers
+    params = request.GET.copy()
+    params.pop("page", None)
+    pager_query = params.urlencode()
+    params.pop("sort", None)
+    columns = []  # (label, query string sorting by it, ▲/▼ when the list is sorted by it)
+    for label, ascending in (
+        (_("姓名"), "name"),
+        (_("性别"), "sex"),
+        (_("出生日期"), "birth_date"),
+        (_("年龄"), "-birth_date"),
+        (_("建档机构"), "institution"),
+        (_("最近就诊"), "last_visit"),
+    ):
+        descending = ascending[1:] if ascending.startswith("-") else f"-{ascending}"
+        params["sort"] = descending if sort == ascending else ascending
+        mark = "▲" if sort == ascending else "▼" if sort == descending else ""
+        columns.append((label, params.urlencode(), mark))
     return render(
         request,
         "records/patient_search.html",
         {
             "page": page,
+            "rows": rows,
+            "columns": columns,
+            "form": form,
             "q": text,
+            "pager_query": pager_query,
             "query_kind": query.kind,
+            "invalid_filters": [
+                str(form.fields[name].label) for name in form.errors if name not in ("q", "sort")
+            ],
+            "filtered": any(v for k, v in request.GET.items() if k not in ("q", "page", "sort")),
             "has_clinical_role": bool(institution_ids),
             "can_register": bool(memberships.institution_ids(write=True)),
         },

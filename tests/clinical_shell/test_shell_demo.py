@@ -47,6 +47,8 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
     for patient in Patient.objects.exclude(resident_id="")[:200]:
         assert normalize_resident_id(patient.resident_id).startswith("5323")
         assert patient.name_pinyin_initials == pinyin_initials(patient.name)
+        # found by the last digits of the ID, as clinicians search
+        assert patient.resident_id_suffix == patient.resident_id[-6:]
     # every encounter's institution has a care relationship with its patient
     for e in Encounter.objects.all()[:200]:
         assert CareRelationship.objects.filter(patient=e.patient_id, institution=e.institution_id)
