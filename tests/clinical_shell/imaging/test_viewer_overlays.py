@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 from pytest_django.fixtures import Settings
 from shell_personas import PERSONA_PASSWORD, Network, Personas
 from shell_server import database_url, start_shell_server
@@ -172,10 +172,10 @@ def test_the_viewer_shows_who_and_where_and_links_the_views(
             # window/level: the readout follows a change
             before = view_text(page, "axial", "wl")
             page.click("[data-preset=bone]")
-            page.wait_for_function(
-                "document.querySelector('[data-view=axial] [data-role=wl]').textContent"
-                " === '窗宽 2000 · 窗位 500'",
-                timeout=60_000,
+            # expect() polls from Playwright's own script: wait_for_function would need eval,
+            # which the page's CSP forbids once the condition is not true at the first look
+            expect(page.locator("[data-view=axial] [data-role=wl]")).to_have_text(
+                "窗宽 2000 · 窗位 500", timeout=60_000
             )
             assert before != view_text(page, "axial", "wl")
             assert view_text(page, "coronal", "wl") == "窗宽 2000 · 窗位 500"
@@ -186,12 +186,11 @@ def test_the_viewer_shows_who_and_where_and_links_the_views(
             box = page.locator("[data-viewport=axial]").bounding_box()
             assert box is not None
             page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.35)
-            page.wait_for_function(
-                "([s, c]) => document.querySelector('[data-view=sagittal]').dataset.slice !== s"
-                " && document.querySelector('[data-view=coronal]').dataset.slice !== c",
-                arg=[sagittal, coronal],
-                timeout=60_000,  # a loaded CI machine renders the three views slowly
-            )
+            # a loaded CI machine renders the three views slowly
+            for view, was in (("sagittal", sagittal), ("coronal", coronal)):
+                expect(page.locator(f"[data-view={view}]")).not_to_have_attribute(
+                    "data-slice", was or "", timeout=60_000
+                )
             assert slice_number(page, "axial") == axial
             # the sagittal slice is the clicked column: the square image fills the view's width
             # or height, centred; its 128 columns run from the patient's right (screen left)
@@ -199,6 +198,34 @@ def test_the_viewer_shows_who_and_where_and_links_the_views(
             column = (box["width"] * 0.3 - (box["width"] - side) / 2) / side * MATRIX
             assert abs(int(slice_number(page, "sagittal") or 0) - 1 - column) <= 1.5
             assert page.locator('[data-view="sagittal"] [data-role="crosshair"]').is_visible()
+
+            # measurements on the axial view: a length, an angle, a region's CT values
+            def at(fx: float, fy: float) -> tuple[float, float]:
+                assert box is not None
+                return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+            def drag(a: tuple[float, float], b: tuple[float, float]) -> None:
+                page.mouse.move(*a)
+                page.mouse.down()
+                page.mouse.move((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, steps=4)
+                page.mouse.move(*b, steps=4)
+                page.mouse.up()
+
+            page.click("[data-tool=length]")
+            drag(at(0.3, 0.5), at(0.7, 0.5))
+            page.click("[data-tool=roi]")
+            drag(at(0.45, 0.3), at(0.55, 0.4))
+            page.click("[data-tool=angle]")
+            drag(at(0.3, 0.7), at(0.5, 0.6))
+            page.mouse.click(*at(0.7, 0.7))
+            measured = page.locator('[data-role="measurements"] li')
+            expect(measured).to_have_count(3, timeout=30_000)
+            kinds = {m.get_attribute("data-kind"): m.inner_text() for m in measured.all()}
+            assert set(kinds) == {"length", "roi", "angle"}, kinds
+            length = page.locator('[data-role="measurements"] li[data-kind=length]')
+            assert float(length.get_attribute("data-value") or 0) > 0
+            assert kinds["roi"].endswith("mm²") and " HU" in kinds["roi"]
+            assert kinds["angle"].endswith("°") and 0 < float(kinds["angle"][:-1]) < 180
             page.wait_for_timeout(200)
             page.screenshot(path=str(SCREENSHOT))
             browser.close()

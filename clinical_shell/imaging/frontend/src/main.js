@@ -32,7 +32,11 @@ const PRIMARY_TOOLS = {
   pan: tools.PanTool.toolName,
   zoom: tools.ZoomTool.toolName,
   length: tools.LengthTool.toolName,
+  angle: tools.AngleTool.toolName,
+  roi: tools.EllipticalROITool.toolName,
 };
+// tools whose click on an image starts a measurement (not a crosshair move)
+const MEASURING = new Set(['length', 'angle', 'roi']);
 
 function setState(root, state, message) {
   root.dataset.state = state;
@@ -83,6 +87,8 @@ function setupTools(viewportIds) {
     tools.ZoomTool,
     tools.StackScrollTool,
     tools.LengthTool,
+    tools.AngleTool,
+    tools.EllipticalROITool,
   ]) {
     tools.addTool(Tool);
   }
@@ -103,6 +109,8 @@ function setupTools(viewportIds) {
     bindings: [{ mouseButton: MouseBindings.Wheel }],
   });
   group.setToolPassive(tools.LengthTool.toolName);
+  group.setToolPassive(tools.AngleTool.toolName);
+  group.setToolPassive(tools.EllipticalROITool.toolName);
   for (const viewportId of viewportIds) group.addViewport(viewportId, ENGINE_ID);
   return group;
 }
@@ -201,22 +209,40 @@ function applyPreset(viewports, key) {
   }
 }
 
+function describe(annotation) {
+  // a length in mm, an angle in degrees, a region's mean and spread in HU with its area
+  const stats = Object.values(annotation.data?.cachedStats ?? {})[0] ?? {};
+  const num = (v, digits) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '?');
+  switch (annotation.metadata?.toolName) {
+    case tools.LengthTool.toolName:
+      return { kind: 'length', value: num(stats.length, 1), text: `${num(stats.length, 1)} ${stats.unit ?? 'mm'}` };
+    case tools.AngleTool.toolName:
+      return { kind: 'angle', value: num(stats.angle, 1), text: `${num(stats.angle, 1)}°` };
+    case tools.EllipticalROITool.toolName:
+      return {
+        kind: 'roi',
+        value: num(stats.mean, 0),
+        text: `${num(stats.mean, 0)} ± ${num(stats.stdDev, 0)} HU · ${num(stats.area, 1)} ${stats.areaUnit ?? 'mm²'}`,
+      };
+    default:
+      return null;
+  }
+}
+
 function listMeasurements(root) {
-  // lengths are shown in mm beside the image so they can be read and copied
+  // measurements are listed beside the image so they can be read and copied
   const list = root.querySelector('[data-role="measurements"]');
   if (!list) return;
-  const annotations = tools.annotation.state.getAllAnnotations();
+  const found = tools.annotation.state.getAllAnnotations().map(describe).filter(Boolean);
   list.replaceChildren(
-    ...annotations
-      .filter((a) => a.metadata?.toolName === tools.LengthTool.toolName)
-      .map((a) => {
-        const stats = Object.values(a.data?.cachedStats ?? {})[0] ?? {};
-        const item = document.createElement('li');
-        const length = typeof stats.length === 'number' ? stats.length.toFixed(1) : '?';
-        item.textContent = `${length} ${stats.unit ?? 'mm'}`;
-        item.dataset.lengthMm = length;
-        return item;
-      }),
+    ...found.map((m) => {
+      const item = document.createElement('li');
+      item.textContent = m.text;
+      item.dataset.kind = m.kind;
+      item.dataset.value = m.value;
+      if (m.kind === 'length') item.dataset.lengthMm = m.value;
+      return item;
+    }),
   );
 }
 
@@ -368,7 +394,7 @@ export async function startViewer(root) {
   if (wantMpr) {
     for (const viewport of viewports) {
       viewport.element.addEventListener(tools.Enums.Events.MOUSE_CLICK, (event) => {
-        if (root.dataset.tool === 'length') return; // a click there starts a measurement
+        if (MEASURING.has(root.dataset.tool)) return; // a click there starts a measurement
         const world = event.detail.currentPoints.world;
         for (const other of viewports) if (other !== viewport) other.jumpToWorld(world);
         crosshairPlaced = true;
