@@ -268,11 +268,11 @@ def _build_run_engine_servo(fingerprint: str) -> Any:
     ) -> int:
         """The servo loop running the whole engine step (`sim_core.kernels.tick`) each tick.
 
-        model_arrays: (density0, label, params, tool) of the `CaseModel`; density, st, dirty, work:
-        the `SimState` arrays, advanced in place. Per tick the world pose row is written to
-        `inputs[tick]` (float64[capacity, N_POSE], the TickInput layout: it *is* the session's
-        recording), the tick's first half (`tick_force`) runs on it, its display force (already
-        scaled to the device's stiffness and clamped by the engine) is clamped again to the
+        model_arrays: (density0, label, columns, params, tool) of the `CaseModel`; density, st,
+        dirty, work: the `SimState` arrays, advanced in place. Per tick the world pose row is
+        written to `inputs[tick]` (float64[capacity, N_POSE], the TickInput layout: it *is* the
+        session's recording), the tick's first half (`tick_force`) runs on it, its display force
+        (already scaled to the device's stiffness and clamped by the engine) is clamped again to the
         mapping's limit and written to the device, and only then does the second half
         (`tick_finish`: erosion, metrics) run. force_ns[tick]: wake-up to force written;
         step_ns[tick]: wake-up to tick done. Other arguments as `run_servo`. Returns the number of
@@ -280,7 +280,7 @@ def _build_run_engine_servo(fingerprint: str) -> Any:
         """
         if len(fingerprint) == 0:  # holds the engine's fingerprint in the closure: cache key
             return 0
-        density0, label, params, tool = model_arrays
+        density0, label, columns, params, tool = model_arrays
         period_ns = timing[TIME_PERIOD_NS]
         max_behind_ns = timing[TIME_MAX_CATCH_UP_TICKS] * period_ns
         clock = timing[TIME_SCRATCH : TIME_SCRATCH + 2]
@@ -303,7 +303,7 @@ def _build_run_engine_servo(fingerprint: str) -> Any:
                 _to_world(script[slot], mapping, row)
             else:
                 _to_world(pose[control[POSE_SLOT]], mapping, row)
-            engine_tick_force(density0, label, params, tool, density, st, dirty, work, row)
+            engine_tick_force(density0, label, columns, params, tool, density, st, dirty, work, row)
             fx, fy, fz = _clamp_force(
                 st[S_DISPLAY], st[S_DISPLAY + 1], st[S_DISPLAY + 2], max_force
             )
@@ -312,7 +312,9 @@ def _build_run_engine_servo(fingerprint: str) -> Any:
             force_ns[tick] = monotonic_ns(clock) - woke_ns
 
             # then the rest of the tick: erosion, metrics
-            engine_tick_finish(density0, label, params, tool, density, st, dirty, work, row)
+            engine_tick_finish(
+                density0, label, columns, params, tool, density, st, dirty, work, row
+            )
             step_ns[tick] = monotonic_ns(clock) - woke_ns
 
             stamps_ns[tick] = woke_ns

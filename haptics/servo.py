@@ -465,7 +465,13 @@ class EngineServoLoop(_CompiledLoop):
         )
         self.model = model
         self.state = state
-        self._model_arrays = (model.density0, model.label, model.params, model.tool)
+        self._model_arrays = (
+            model.density0,
+            model.label,
+            model.columns,
+            model.params,
+            model.tool,
+        )
         self.force_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
         self.step_ns: npt.NDArray[np.int64] = prefaulted_zeros(capacity_ticks, np.int64)
         self.inputs: FloatArray = prefaulted_zeros((capacity_ticks, N_POSE), np.float64)

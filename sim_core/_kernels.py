@@ -44,12 +44,23 @@ from sim_core.slots import (
     KIND_SPHERE,
     N_HANDOFF,
     N_HOLE_BINS,
+    N_NEXT,
     N_OVERLAP,
     N_POSE,
     N_REMOVED,
     N_TOOL,
     N_WORK_MIN,
     N_WORK_ROWS,
+    NEXT_BONE,
+    NEXT_DIR,
+    NEXT_GROWTH_MM,
+    NEXT_LABELLED,
+    NEXT_NORMAL,
+    NEXT_REMOVED,
+    NEXT_RNG,
+    NEXT_TICK,
+    NEXT_TIP,
+    NEXT_VALID,
     O_BONE_VOXELS,
     O_NERVE_VOXELS,
     O_OCC_MM3,
@@ -159,6 +170,7 @@ from sim_core.slots import (
     W_HANDOFF,
     W_INDEX,
     W_LABEL,
+    W_NEXT,
     W_RHO,
     W_TOOL,
     W_X,
@@ -183,6 +195,7 @@ F4_GRID = types.Array(types.float32, 3, "C")
 F4_GRID_RO = types.Array(types.float32, 3, "C", readonly=True)
 U1_GRID = types.Array(types.uint8, 3, "C")
 U1_GRID_RO = types.Array(types.uint8, 3, "C", readonly=True)
+I4_COLUMNS_RO = types.Array(types.int32, 3, "C", readonly=True)  # CaseModel.columns
 F8_ROW = types.Array(types.float64, 1, "C")
 F8_ROW_RO = types.Array(types.float64, 1, "C", readonly=True)
 F8_ROWS = types.Array(types.float64, 2, "C")
@@ -343,6 +356,37 @@ def _k_span(tool, pose, tip, x, y, s, k0, k1, length):  # type: ignore[no-untype
     return ka, max(ka, kb)
 
 
+@njit(cache=True, nogil=True)
+def _j_range(tool, pose, tip, x, s, j0, j1, length):  # type: ignore[no-untyped-def]
+    # the j range of the row of columns at x that can hold voxels of a cylinder's first
+    # `length` mm behind the tip: a column _k_span finds empty is skipped without asking it.
+    # Any point of the cylinder lies within its radius of the axis segment, so its column lies
+    # where the segment's points within radius (+ a voxel) of x lie, widened by that. Other
+    # kinds: the whole j0..j1
+    if tool[T_KIND] != KIND_CYLINDER:
+        return j0, j1
+    d = (pose[Q_DIR], pose[Q_DIR + 1], pose[Q_DIR + 2])
+    reach = tool[T_RADIUS_MM] + s
+    # the axis point at β behind the tip is tip - β·d, β in [0, length]
+    b_lo = 0.0
+    b_hi = length
+    if abs(d[0]) < 1e-12:
+        if abs(tip[0] - x) > reach:
+            return j0, j0
+    else:
+        a = (tip[0] - x - reach) / d[0]
+        b = (tip[0] - x + reach) / d[0]
+        b_lo = max(b_lo, min(a, b))
+        b_hi = min(b_hi, max(a, b))
+        if b_lo > b_hi:
+            return j0, j0
+    y_a = tip[1] - b_lo * d[1]
+    y_b = tip[1] - b_hi * d[1]
+    ja = max(j0, math.floor((min(y_a, y_b) - reach) / s) - 1)
+    jb = min(j1, math.ceil((max(y_a, y_b) + reach) / s) + 2)
+    return ja, max(ja, jb)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _overlap_voxel(acc, lab, rho, vox, ux, uy, uz):  # type: ignore[no-untyped-def]
     # one voxel inside the tool added to the overlap sums ``acc`` = (occupied, weighted, push
@@ -438,14 +482,10 @@ def _overlap(density, label, spacing_mm, tool, pose, out):  # type: ignore[no-un
     _store_overlap(out, acc)
 
 
-@njit(f8(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, f8, f8, f8), cache=True, nogil=True)
-def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: ignore[no-untyped-def]
-    """Volume (mm³) of voxels with bone left inside the tool with its tip at (tx, ty, tz).
-
-    Orientation comes from ``pose``; its tip is ignored. Used by the proxy search, which only
-    asks "above ``limit_mm3``?": the count stops as soon as it passes the limit (pass ``inf``
-    for the whole volume).
-    """
+@njit(cache=True, nogil=True)
+def _occupied_in(density, columns, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: ignore[no-untyped-def]
+    # _occupied, skipping what lies outside each column's occupied range (``columns``, the
+    # model's broad phase; None: no skipping): the same voxels counted in the same order
     s = spacing_mm
     vox = s * s * s
     tip = (tx, ty, tz)
@@ -454,9 +494,17 @@ def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: 
     occ = np.float64(0.0)
     for i in range(i0, i1):
         x = i * s
-        for j in range(j0, j1):
+        ja, jb = _j_range(tool, pose, tip, x, s, j0, j1, tool[T_LENGTH_MM])
+        for j in range(ja, jb):
             y = j * s
-            ka, kb = _k_span(tool, pose, tip, x, y, s, k0, k1, tool[T_LENGTH_MM])
+            lo = k0
+            hi = k1
+            if columns is not None:
+                lo = max(lo, np.int64(columns[i, j, 0]))
+                hi = min(hi, np.int64(columns[i, j, 1]))
+                if lo >= hi:
+                    continue
+            ka, kb = _k_span(tool, pose, tip, x, y, s, lo, hi, tool[T_LENGTH_MM])
             for k in range(ka, kb):
                 if density[i, j, k] <= 0.0:
                     continue
@@ -466,6 +514,17 @@ def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: 
                     if occ > limit_mm3:
                         return occ
     return occ
+
+
+@njit(f8(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, f8, f8, f8), cache=True, nogil=True)
+def _occupied(density, spacing_mm, tool, pose, tx, ty, tz, limit_mm3):  # type: ignore[no-untyped-def]
+    """Volume (mm³) of voxels with bone left inside the tool with its tip at (tx, ty, tz).
+
+    Orientation comes from ``pose``; its tip is ignored. Used by the proxy search, which only
+    asks "above ``limit_mm3``?": the count stops as soon as it passes the limit (pass ``inf``
+    for the whole volume).
+    """
+    return _occupied_in(density, None, spacing_mm, tool, pose, tx, ty, tz, limit_mm3)
 
 
 @njit(f8(F4_GRID_RO, f8, F8_ROW_RO, F8_ROW_RO, f8, f8, f8, f8), cache=True, nogil=True)
@@ -607,6 +666,14 @@ def _gather(density, label, s, tool, pose, o, c, work):  # type: ignore[no-untyp
 def _gather_grown(density, label, s, tool, pose, o, c, extra, work):  # type: ignore[no-untyped-def]
     # as _gather, the tool grown ``extra`` mm more: room for the proxy's turn this tick (a
     # turn by a about the tip moves no point of the tool more than a times its reach)
+    return _gather_in(density, label, None, s, tool, pose, o, c, extra, work)
+
+
+@njit(cache=True, nogil=True)
+def _gather_in(density, label, columns, s, tool, pose, o, c, extra, work):  # type: ignore[no-untyped-def]
+    # _gather_grown with the model's broad phase: each column is scanned only over its
+    # occupied range (``columns``; None: the whole span). Outside it every voxel is air with
+    # no label, which the scan skips anyway, so the list is the same, in the same order
     # List in ``work`` every voxel holding bone or a label that the tool could cover with its
     # tip anywhere on the segment o..c (orientation from ``pose``): the tool grown by
     # g = |c - o| in every direction (radius, width and both ends) holds the tool at any tip
@@ -636,9 +703,17 @@ def _gather_grown(density, label, s, tool, pose, o, c, extra, work):  # type: ig
     back = capacity
     for i in range(i0, i1):
         x = i * s
-        for j in range(j0, j1):
+        ja, jb = _j_range(grown, pose, tip, x, s, j0, j1, length)
+        for j in range(ja, jb):
             y = j * s
-            ka, kb = _k_span(grown, pose, tip, x, y, s, k0, k1, length)
+            lo = k0
+            hi = k1
+            if columns is not None:
+                lo = max(lo, np.int64(columns[i, j, 0]))
+                hi = min(hi, np.int64(columns[i, j, 1]))
+                if lo >= hi:
+                    continue  # nothing but air with no label in this column's span
+            ka, kb = _k_span(grown, pose, tip, x, y, s, lo, hi, length)
             for k in range(ka, kb):
                 lab = label[i, j, k]
                 rho = np.float64(density[i, j, k])
@@ -1028,7 +1103,7 @@ def _saturate(f, limit):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-untyped-def]
+def _move_proxy(density, label, columns, params, tool, st, work):  # type: ignore[no-untyped-def]
     # god object, 6 DOF: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so
     # it cannot tunnel through bone, and stops where going on would bury it in intact bone
     # (bisection); from then on (proxy on) a spring pulls the hand back to it. Forsslund's
@@ -1069,13 +1144,13 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
         angle = 0.0
     elif angle > 0.0:
         turn_step = min(angle, MAX_STEP_VOXELS * s / _reach_mm(tool))
-    # the bone along the step (and the turn) is listed once; the candidate, every bisection
-    # point and the final overlap and erosion are then counted from that list, not from the
-    # grid. Out of the proxy the candidate is usually free: its whole overlap is measured at
-    # once (the same voxels, order and sum as _occupied), which _tick then need not repeat;
-    # in the proxy, where it usually is not, _occupied stops counting early instead
-    extra = turn_step * _reach_mm(tool)
-    listed = _gather_grown(density, label, s, tool, pose, (ox, oy, oz), (cx, cy, cz), extra, work)
+    # the bone along the step (and the turn) is listed once (or was, by the last tick's
+    # second half: _next_list); the candidate, every bisection point and the final overlap
+    # and erosion are then counted from that list, not from the grid. Out of the proxy the
+    # candidate is usually free: its whole overlap is measured at once (the same voxels,
+    # order and sum as _occupied), which _tick then need not repeat; in the proxy, where it
+    # usually is not, _occupied stops counting early instead
+    listed = _tick_list(density, label, columns, tool, st, work, (cx, cy, cz), turn_step, s)
     n_on = 0  # _count_limit(vox, on_mm3), once needed
     fresh = False
     if st[S_PROXY_ON] == 0.0:
@@ -1108,7 +1183,8 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
     if st[S_PROXY_ON] == 1.0:
         gap = math.sqrt((dx - tx) ** 2 + (dy - ty) ** 2 + (dz - tz) ** 2)
         near = gap < params[P_PROXY_RELEASE_MM]
-        if near and _released(density, work, listed, s, tool, pose, (dx, dy, dz), off_mm3):
+        hand = (dx, dy, dz)
+        if near and _released(density, columns, work, listed, s, tool, pose, hand, off_mm3):
             st[S_PROXY_ON] = 0.0
     st[S_TOOL] = tx
     st[S_TOOL + 1] = ty
@@ -1126,14 +1202,101 @@ def _move_proxy(density, label, params, tool, st, work):  # type: ignore[no-unty
 
 
 @njit(cache=True, nogil=True)
-def _released(density, work, listed, s, tool, pose, t, off_mm3):  # type: ignore[no-untyped-def]
+def _growth_needed(tool, step_mm, turn_rad):  # type: ignore[no-untyped-def]
+    # how far from the pose a list was gathered about (tip t, axis d) the tool may be, tip
+    # moved by up to step_mm and axis turned by up to turn_rad, and still lie inside the tool
+    # grown by that much about t, d. A point at β behind the tip across the axis by v (|v| <=
+    # r) moves by at most |Δt| + β·|Δd| along the axis line, and the axis turn tilts v out of
+    # the grown tool's cross-section by at most r·|Δd|, with |Δd| <= the angle: so
+    # |Δt| + (L + r)·angle. A sphere has no axis. Blades (whose frame turns about the axis
+    # too) are not prefetched: -1
+    kind = tool[T_KIND]
+    if kind == KIND_SPHERE:
+        return step_mm
+    if kind == KIND_CYLINDER:
+        return step_mm + (tool[T_LENGTH_MM] + tool[T_RADIUS_MM]) * turn_rad
+    return -1.0
+
+
+@njit(cache=True, nogil=True)
+def _tick_list(density, label, columns, tool, st, work, c, turn_step, s):  # type: ignore[no-untyped-def]
+    # the tick's voxel list: the one the last tick's second half gathered for this tick when
+    # the state is still the one it was gathered from and this tick's candidate poses (tip on
+    # the tool..c, axis turned by up to turn_step) lie within it; else gathered now
+    pose = st[S_POSE : S_POSE + N_POSE]
+    o = (st[S_TOOL], st[S_TOOL + 1], st[S_TOOL + 2])
+    nxt = work[W_NEXT, :N_NEXT]
+    if nxt[NEXT_VALID] == 1.0 and _next_holds(st, nxt):
+        step_mm = math.sqrt((c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 + (c[2] - o[2]) ** 2)
+        need = _growth_needed(tool, step_mm, turn_step)
+        # a margin far above rounding, far below a voxel
+        if need >= 0.0 and need + 1e-6 <= nxt[NEXT_GROWTH_MM]:
+            nxt[NEXT_VALID] = 0.0  # used once: the tick's erosion makes it stale
+            return np.int64(nxt[NEXT_BONE]), np.int64(nxt[NEXT_LABELLED])
+    nxt[NEXT_VALID] = 0.0
+    extra = turn_step * _reach_mm(tool)
+    return _gather_in(density, label, columns, s, tool, pose, o, c, extra, work)
+
+
+@njit(cache=True, nogil=True)
+def _next_holds(st, nxt):  # type: ignore[no-untyped-def]
+    # the state is the one the next tick's list was gathered from: the same tick, tool pose,
+    # bone removed and RNG (a state restored from elsewhere differs in one of these)
+    same = nxt[NEXT_TICK] == st[S_TICK]
+    same &= nxt[NEXT_REMOVED] == st[S_REMOVED + R_TOTAL_MM3]
+    same &= nxt[NEXT_RNG] == st[S_RNG]
+    for a in range(3):
+        same &= nxt[NEXT_TIP + a] == st[S_TOOL + a]
+        same &= nxt[NEXT_DIR + a] == st[S_DIR + a]
+        same &= nxt[NEXT_NORMAL + a] == st[S_TOOL_NORMAL + a]
+    return same
+
+
+@njit(cache=True, nogil=True)
+def _next_list(density, label, columns, params, tool, st, work):  # type: ignore[no-untyped-def]
+    # at the end of a tick (after its erosion): gather the list the next tick will need, so
+    # that its first half (the force the device waits for) need not. Grown enough for the
+    # next tick's step (at most MAX_STEP_VOXELS) and, when the hand is turned away from the
+    # tool now, for a turn (at most a voxel at the far end); a next tick that needs more
+    # gathers its own (_tick_list). Either way the tick counts from a superset of the voxels
+    # its poses cover, in grid order: the same results bit for bit
+    nxt = work[W_NEXT, :N_NEXT]
+    nxt[NEXT_VALID] = 0.0
+    s = params[P_SPACING_MM]
+    turn = 0.0
+    if st[S_ANGLE_GAP_RAD] > 0.0:
+        turn = MAX_STEP_VOXELS * s / _reach_mm(tool)
+    # 1 % over: a full step is |c - o| = s up to rounding, which must fit with _tick_list's margin
+    growth = 1.01 * _growth_needed(tool, MAX_STEP_VOXELS * s, turn)
+    if growth < 0.0:
+        return
+    pose = st[S_POSE : S_POSE + N_POSE]
+    t = (st[S_TOOL], st[S_TOOL + 1], st[S_TOOL + 2])
+    bone, labelled = _gather_in(density, label, columns, s, tool, pose, t, t, growth, work)
+    if bone < 0:
+        return
+    nxt[NEXT_TICK] = st[S_TICK]
+    nxt[NEXT_REMOVED] = st[S_REMOVED + R_TOTAL_MM3]
+    nxt[NEXT_RNG] = st[S_RNG]
+    for a in range(3):
+        nxt[NEXT_TIP + a] = st[S_TOOL + a]
+        nxt[NEXT_DIR + a] = st[S_DIR + a]
+        nxt[NEXT_NORMAL + a] = st[S_TOOL_NORMAL + a]
+    nxt[NEXT_GROWTH_MM] = growth
+    nxt[NEXT_BONE] = bone
+    nxt[NEXT_LABELLED] = labelled
+    nxt[NEXT_VALID] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def _released(density, columns, work, listed, s, tool, pose, t, off_mm3):  # type: ignore[no-untyped-def]
     # "_occupied(tool at the hand's tip t) < off": the tick's list (a subset of the grid's
     # bone) already holding enough voxels there settles "no" without scanning the grid
     if listed[0] >= 0:
         n_off = _count_limit(s * s * s, off_mm3)
         if _count_in(work, listed[0], tool, pose, t[0], t[1], t[2], -math.inf, n_off) >= n_off:
             return False
-    return _occupied(density, s, tool, pose, t[0], t[1], t[2], off_mm3) < off_mm3
+    return _occupied_in(density, columns, s, tool, pose, t[0], t[1], t[2], off_mm3) < off_mm3
 
 
 @njit(cache=True, nogil=True)
@@ -1414,8 +1577,19 @@ def _past_exit(tip, st, d):  # type: ignore[no-untyped-def]
     )
 
 
-# the model's arrays (density0, label, params, tool), then the state's (density, st, dirty, work)
-_MODEL_STATE = (F4_GRID_RO, U1_GRID_RO, F8_ROW_RO, F8_ROW_RO, F4_GRID, F8_ROW, U1_GRID, F8_ROWS)
+# the model's arrays (density0, label, columns, params, tool), then the state's (density, st,
+# dirty, work)
+_MODEL_STATE = (
+    F4_GRID_RO,
+    U1_GRID_RO,
+    I4_COLUMNS_RO,
+    F8_ROW_RO,
+    F8_ROW_RO,
+    F4_GRID,
+    F8_ROW,
+    U1_GRID,
+    F8_ROWS,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -1430,7 +1604,7 @@ def _power(tool, inp):  # type: ignore[no-untyped-def]
 
 
 @njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
-def _tick_force(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
+def _tick_force(density0, label, columns, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
     """The tick's first half: pose, proxy, overlap, force and the display force the device is
     sent (``st[S_DISPLAY:S_DISPLAY + 3]``). Arguments as ``_tick``."""
     if work.shape[0] < N_WORK_ROWS or work.shape[1] < N_WORK_MIN:
@@ -1442,7 +1616,7 @@ def _tick_force(density0, label, params, tool, density, st, dirty, work, inp):  
     handoff[2] = 1.0 if ov[O_NERVE_VOXELS] > 0.0 else 0.0
     handoff[3] = 1.0 if ov[O_PROTECTED_VOXELS] > 0.0 else 0.0
     _set_pose(st, inp)
-    fresh, listed = _move_proxy(density, label, params, tool, st, work)
+    fresh, listed = _move_proxy(density, label, columns, params, tool, st, work)
     handoff[0] = listed[0]
     handoff[1] = listed[1]
     if not fresh:
@@ -1453,7 +1627,7 @@ def _tick_force(density0, label, params, tool, density, st, dirty, work, inp):  
 
 
 @njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
-def _tick_finish(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
+def _tick_finish(density0, label, columns, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
     """The tick's second half, after ``_tick_force`` on the same row: erosion, changed chunks,
     metrics, contacts, the tick count. Arguments as ``_tick``."""
     s = params[P_SPACING_MM]
@@ -1491,27 +1665,32 @@ def _tick_finish(density0, label, params, tool, density, st, dirty, work, inp): 
     _levering(params, st)
     _track_tip(params, label, st)
     st[S_TICK] += 1.0
+    # after the force is sent: the next tick's list (its first half then only counts)
+    _next_list(density, label, columns, params, tool, st, work)
 
 
 @njit(void(*_MODEL_STATE, F8_ROW_RO), cache=True, nogil=True)
-def _tick(density0, label, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
+def _tick(density0, label, columns, params, tool, density, st, dirty, work, inp):  # type: ignore[no-untyped-def]
     """Advance the simulation one tick (``DT_S``) from one input row; writes only state.
 
     density0, label: model grids (float32 g/cm³, uint8 tissue | zone bits), read only;
-    params: ``P_*`` row; tool: ``T_*`` row; density: float32 grid of bone left, eroded in place;
+    columns: the model's broad phase (``CaseModel.columns``, int32 (n0, n1, 2)); params:
+    ``P_*`` row; tool: ``T_*`` row; density: float32 grid of bone left, eroded in place;
     st: float64[N_STATE] state scalars; dirty: uint8 chunk flags (set where bone was removed);
-    work: float64[N_WORK_ROWS, capacity >= N_WORK_MIN] scratch (``W_*`` rows), nothing in it
-    outlives the tick; inp: float64[N_TICK] input row (case frame).
+    work: float64[N_WORK_ROWS, capacity >= N_WORK_MIN] scratch (``W_*`` rows): the tick's voxel
+    list, and the one gathered for the next tick, which that tick uses only when the state is
+    still the one it was gathered from (``_next_holds``); inp: float64[N_TICK] input row (case
+    frame).
 
     The tick is its two halves, ``_tick_force`` then ``_tick_finish``: a servo loop may send
     the force between them.
     """
-    _tick_force(density0, label, params, tool, density, st, dirty, work, inp)
-    _tick_finish(density0, label, params, tool, density, st, dirty, work, inp)
+    _tick_force(density0, label, columns, params, tool, density, st, dirty, work, inp)
+    _tick_finish(density0, label, columns, params, tool, density, st, dirty, work, inp)
 
 
 @njit(void(*_MODEL_STATE, F8_ROWS_RO), cache=True, nogil=True)
-def _run(density0, label, params, tool, density, st, dirty, work, inputs):  # type: ignore[no-untyped-def]
+def _run(density0, label, columns, params, tool, density, st, dirty, work, inputs):  # type: ignore[no-untyped-def]
     """``_tick`` over each row of ``inputs`` (float64[n, N_TICK]), in order."""
     for r in range(inputs.shape[0]):
-        _tick(density0, label, params, tool, density, st, dirty, work, inputs[r])
+        _tick(density0, label, columns, params, tool, density, st, dirty, work, inputs[r])

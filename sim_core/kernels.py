@@ -16,18 +16,20 @@ Stable interface (the haptics servo loop depends on it):
     - returns the Forsslund overlap force F = P·(V/R³)·n̂ − D·v on the tool in N (case frame),
       *not* clamped and without the proxy spring, and the bone volume inside the tool (mm³).
 
-``tick(density0, label, params, tool, density, st, dirty, work, inp) -> None``
+``tick(density0, label, columns, params, tool, density, st, dirty, work, inp) -> None``
     The jitted ``_tick``: one full engine step (proxy, force, erosion, metrics) for callers
     that run the whole simulation inside their own compiled loop. Arguments are
-    ``model.density0, model.label, model.params, model.tool, state.density, state.st,
-    state.dirty, state.work`` and one float64[N_TICK] input row; the display force to send is
-    ``state.st[S_DISPLAY:S_DISPLAY + 3]`` (scaled to the device's stiffness, clamped to its
+    ``model.density0, model.label, model.columns, model.params, model.tool, state.density,
+    state.st, state.dirty, state.work`` and one float64[N_TICK] input row; the display force to
+    send is ``state.st[S_DISPLAY:S_DISPLAY + 3]`` (scaled to the device's stiffness, clamped to its
     maximum force).
 
 ``tick_force(...)``, ``tick_finish(...)``
     ``tick``'s two halves, same arguments: after ``tick_force`` the display force is ready
     to send; ``tick_finish`` (erosion, metrics) completes the tick. Called in that order on
-    the same row they are ``tick`` exactly (``tick`` is implemented as the pair).
+    the same row they are ``tick`` exactly (``tick`` is implemented as the pair). ``tick_finish``
+    also gathers the voxel list the next ``tick_force`` will count from, so that the half the
+    device waits for need not scan the grid.
 
 ``checked_contact_force`` is the same as ``contact_force`` with its inputs checked once, for
 Python callers.

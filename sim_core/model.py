@@ -95,6 +95,9 @@ class CaseModel:
     density0: float32 (n0, n1, n2) bone density at the start, g/cm³, 0 outside bone.
     label: uint8, tissue (low 3 bits, ``sim_core.case.bundle`` values) | ``ZONE_*`` bits.
     params: float64 ``P_*`` row; tool: float64 ``T_*`` row.
+    columns: int32 (n0, n1, 2), the broad phase: per voxel column (i, j) the first k and one
+    past the last k holding bone or a label (``occupied_columns``); derived from ``density0``
+    and ``label``, so the digest, which covers those, covers it too.
     """
 
     case_name: str
@@ -109,6 +112,7 @@ class CaseModel:
     plan: Plan
     device: DeviceLimits
     digest: str
+    columns: npt.NDArray[np.int32]
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -117,6 +121,28 @@ class CaseModel:
 
     def tissue(self) -> npt.NDArray[np.uint8]:
         return np.asarray(self.label & 7, dtype=np.uint8)
+
+
+def occupied_columns(
+    density0: npt.NDArray[np.float32], label: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.int32]:
+    """Per voxel column (i, j): [first k, one past the last k) of the voxels holding bone or a
+    label; (0, 0) for a column with none.
+
+    The kernels' broad phase: a voxel outside its column's range is air with no label and
+    stays so (bone is only ever removed), so a scan may skip it and still see every voxel it
+    would count, in the same order. A long tool mostly in air (a 230 mm guide wire) then
+    costs what its part over the bone costs.
+    """
+    occupied = (label != 0) | (density0 > 0)
+    n2 = occupied.shape[2]
+    anywhere = occupied.any(axis=2)
+    first = np.argmax(occupied, axis=2)
+    last = n2 - np.argmax(occupied[:, :, ::-1], axis=2)
+    out = np.zeros((*occupied.shape[:2], 2), dtype=np.int32)
+    out[..., 0] = np.where(anywhere, first, 0)
+    out[..., 1] = np.where(anywhere, last, 0)
+    return out
 
 
 def _sphere_mask(
@@ -234,6 +260,7 @@ def model_from_grids(
         plan=plan,
         device=device,
         digest=digest,
+        columns=_readonly(occupied_columns(density0, label)),
     )
 
 

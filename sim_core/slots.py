@@ -241,11 +241,28 @@ W_RHO = 3  # density when gathered, g/cm³
 W_LABEL = 4  # tissue | zone bits
 W_INDEX = 5  # flat index into the grid
 W_TOOL = 6  # first N_TOOL entries: the tool grown by the step's length (what was gathered)
-N_WORK_ROWS = 7
 # in the W_TOOL row after the grown tool: what the tick's first half (force) hands its second
 # half (cutting, metrics): the list's two counts, and the nerve / protected contact flags the
 # tick started with
 W_HANDOFF = N_TOOL
 N_HANDOFF = 4
-N_WORK_MIN = N_TOOL + N_HANDOFF  # the least capacity a work array may have
+N_WORK_TOOL = N_TOOL + N_HANDOFF
+# row W_NEXT: the list the tick's second half gathered for the next tick (the only thing
+# ``work`` keeps between ticks), and what it is valid for: the next tick takes it instead of
+# gathering when the state is the one it was gathered from (tick, tool pose, bone removed,
+# RNG) and that tick's candidate poses lie within the growth it was gathered with
+W_NEXT = 7
+NEXT_VALID = 0  # 1.0: the rows hold a list gathered for the next tick
+NEXT_TICK = 1  # S_TICK of the tick it is for
+NEXT_TIP = 2  # 3: the tool's tip, axis and blade normal it was gathered about
+NEXT_DIR = 5
+NEXT_NORMAL = 8
+NEXT_REMOVED = 11  # S_REMOVED + R_TOTAL_MM3 then
+NEXT_RNG = 12  # S_RNG then
+NEXT_GROWTH_MM = 13  # how far the tool was grown (G): any pose within G of that one is listed
+NEXT_BONE = 14  # the list's two counts
+NEXT_LABELLED = 15
+N_NEXT = 16
+N_WORK_ROWS = 8
+N_WORK_MIN = max(N_WORK_TOOL, N_NEXT)  # the least capacity a work array may have
 WORK_CAPACITY = 65536  # voxels; a longer list falls back to scanning the grid (same result)

@@ -26,6 +26,7 @@ def step(model: CaseModel, state: SimState, inp: npt.NDArray[np.float64]) -> Non
     _tick(
         model.density0,
         model.label,
+        model.columns,
         model.params,
         model.tool,
         state.density,
@@ -42,6 +43,7 @@ def run(model: CaseModel, state: SimState, inputs: npt.NDArray[Any]) -> None:
     _run(
         model.density0,
         model.label,
+        model.columns,
         model.params,
         model.tool,
         state.density,
