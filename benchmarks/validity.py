@@ -12,12 +12,15 @@ Per scenario it reports:
 - what part of the score each metric carries: its nominal weight, and over all hand sessions
   the mean points it earned and lost and the correlation of its points with the score.
 
-Users run on the base phantoms (seed 1, the test phantoms) and on other cases (other seeds,
-tilted acquisitions, osteoporotic bone), built once under ``var/validity-cases/``. Sessions
+Users run on the base phantoms (seed 1, the test phantoms) and on other people's anatomy
+(``CASE_VARIANTS``: a small person with narrow pedicles and a varus hip, a large one with wide
+pedicles and a valgus hip; other noise seeds and tilted acquisitions), each with its plan made
+on its own landmarks, built once under ``var/validity-cases/``. Sessions
 run headless through the engine's own step, faster than real time; wall time per session is
 recorded. Writes ``benchmarks/results/validity-<date>.json`` with the machine and date.
 
     .venv/bin/python benchmarks/validity.py [--users 20] [--scenarios ...] [--workers 2]
+        [--cases base small large] [--suffix name]
 """
 
 import argparse
@@ -29,12 +32,14 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sim_core.ct.anatomy import Variation
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,9 +51,58 @@ SCENARIO_REGION = {
 }
 SKILLS = (0.0, 0.33, 0.67, 1.0)
 RETEST_SKILL = 0.67
-# (name, phantom seed, acquisition tilt in degrees, osteoporotic); "base" is the tests' phantom
-CASE_VARIANTS = (("base", 1, (0.0, 0.0, 0.0), False), ("other", 2, (4.0, 0.0, -3.0), False))
 SLICES, MATRIX = 80, 128  # the tests' phantom size: small enough to build in seconds
+
+
+@dataclass(frozen=True)
+class CaseVariant:
+    """One simulated patient: noise seed, acquisition tilt and anatomy per region."""
+
+    name: str
+    seed: int
+    tilt_deg: tuple[float, float, float]
+    variation: dict[str, Variation]  # region -> anatomy; absent: the template
+
+    def anatomy(self, region: str) -> Variation:
+        return self.variation.get(region, Variation())
+
+
+# "base" is the tests' phantom. The others are other people, not other noise: the small one
+# is near the small end of adult lumbar and femoral dimensions (narrow pedicles, shallow body,
+# short neck in varus), the large one near the large end (wide pedicles, valgus, long neck).
+CASE_VARIANTS = (
+    CaseVariant("base", 1, (0.0, 0.0, 0.0), {}),
+    CaseVariant(
+        "small",
+        2,
+        (4.0, 0.0, -3.0),
+        {
+            "lumbar": Variation(
+                scale=0.9, pedicle_width_mm=7.0, pedicle_medial_offset_deg=3.0, body_depth_mm=29.0
+            ),
+            "hip": Variation(
+                scale=0.9, neck_shaft_deg=125.0, anteversion_deg=8.0, neck_diameter_mm=25.0
+            ),
+        },
+    ),
+    CaseVariant(
+        "large",
+        3,
+        (-3.0, 2.0, 2.0),
+        {
+            "lumbar": Variation(
+                scale=1.12,
+                pedicle_width_mm=12.0,
+                pedicle_medial_offset_deg=-3.0,
+                body_width_mm=58.0,
+                level_spacing_mm=43.0,
+            ),
+            "hip": Variation(
+                scale=1.1, neck_shaft_deg=136.0, anteversion_deg=16.0, neck_length_mm=58.0
+            ),
+        },
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -76,24 +130,26 @@ def case_path(region: str, variant: str) -> Path:
     return CASES / f"{region}-{variant}"
 
 
-def build_cases(regions: Sequence[str]) -> None:
+def build_cases(regions: Sequence[str], names: Sequence[str] | None = None) -> None:
     from sim_core.case.build import build_case
     from sim_core.ct.phantom import make_phantom, write_phantom
 
     for region in regions:
-        for name, seed, tilt, osteoporotic in CASE_VARIANTS:
-            out = case_path(region, name)
+        for variant in CASE_VARIANTS:
+            if names is not None and variant.name not in names:
+                continue
+            out = case_path(region, variant.name)
             if (out / "case.json").exists():
                 continue
-            series = CASES / f"{region}-{name}-ct"
+            series = CASES / f"{region}-{variant.name}-ct"
             if not series.exists():
                 phantom = make_phantom(
                     region,
-                    seed=seed,
+                    seed=variant.seed,
                     slices=SLICES,
                     matrix=MATRIX,
-                    rotation_deg=tilt,
-                    osteoporotic=osteoporotic,
+                    rotation_deg=variant.tilt_deg,
+                    variation=variant.anatomy(region),
                 )
                 write_phantom(phantom, series)
             build_case(series, out)
@@ -252,53 +308,28 @@ def summarise(scenario: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=20, help="simulated users per skill level")
-    parser.add_argument("--retest-users", type=int, default=None, help="default: --users")
-    parser.add_argument("--scenarios", nargs="*", default=list(SCENARIO_REGION))
-    parser.add_argument("--cases", nargs="*", default=[v[0] for v in CASE_VARIANTS])
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--skip-bad", action="store_true", help="no bad-technique catalog")
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from sim_core.scenarios import load_scenario
-    from sim_core.trajectories import BAD_TECHNIQUES
-
-    started = time.perf_counter()
-    build_cases(sorted({SCENARIO_REGION[s] for s in args.scenarios}))
-    retest_users = args.users if args.retest_users is None else args.retest_users
-    jobs: list[Job] = []
-    for scenario in args.scenarios:
-        for case in args.cases:
-            for skill in SKILLS:
-                for seed in range(args.users):
-                    jobs.append(Job(scenario, case, "hand", skill, seed))
-            for seed in range(min(retest_users, args.users)):
-                jobs.append(Job(scenario, case, "hand", RETEST_SKILL, seed, trial=1))
-        for technique in () if args.skip_bad else BAD_TECHNIQUES[load_scenario(scenario).scoring]:
-            jobs.append(Job(scenario, args.cases[0], "bad", technique=technique))
-    print(f"{len(jobs)} sessions on {args.workers} workers", flush=True)
-    results: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for r in pool.map(run_job, jobs):
-            results.append(r)
-            label = r["technique"] or f"skill {r['skill']:.2f} user {r['seed']} t{r['trial']}"
-            print(
-                f"{r['scenario']} {r['case']} {label}: {r['score']:.1f} "
-                f"{'pass' if r['passed'] else 'fail'} {r['critical_errors']} "
-                f"({r['sim_s']:.0f} s simulated in {r['wall_s']:.1f} s)",
-                flush=True,
-            )
-    report = {
+def _report(
+    args: argparse.Namespace, started: float, results: list[dict[str, Any]], *, complete: bool
+) -> dict[str, Any]:
+    users: dict[str, int] = {}
+    for r in results:
+        if r["kind"] == "hand" and r["trial"] == 0:
+            key = f"{r['scenario']}/{r['case']}/{r['skill']:.2f}"
+            users[key] = users.get(key, 0) + 1
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
+        "complete": complete,
         "users_per_skill_per_case": args.users,
+        "users_run": users,
         "cases": {
-            v[0]: {"seed": v[1], "tilt_deg": v[2], "osteoporotic": v[3]}
+            v.name: {
+                "seed": v.seed,
+                "tilt_deg": v.tilt_deg,
+                "anatomy": {r: asdict(a) for r, a in v.variation.items()},
+            }
             for v in CASE_VARIANTS
-            if v[0] in args.cases
+            if v.name in args.cases
         },
         "skills": SKILLS,
         "wall_s": time.perf_counter() - started,
@@ -307,9 +338,70 @@ def main() -> int:
         },
         "sessions": results,
     }
+
+
+def _write(out: Path, report: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = args.out or RESULTS / f"validity-{datetime.now(UTC).date().isoformat()}.json"
     out.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=20, help="simulated users per skill level")
+    parser.add_argument("--retest-users", type=int, default=None, help="default: --users")
+    parser.add_argument("--scenarios", nargs="*", default=list(SCENARIO_REGION))
+    parser.add_argument("--cases", nargs="*", default=[v.name for v in CASE_VARIANTS])
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--skip-bad", action="store_true", help="no bad-technique catalog")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--suffix", default="", help="validity-<date>-<suffix>.json")
+    parser.add_argument(
+        "--budget-min", type=float, default=0.0, help="stop starting sessions after this long"
+    )
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from sim_core.scenarios import load_scenario
+    from sim_core.trajectories import BAD_TECHNIQUES
+
+    started = time.perf_counter()
+    build_cases(sorted({SCENARIO_REGION[s] for s in args.scenarios}), args.cases)
+    retest_users = args.users if args.retest_users is None else args.retest_users
+    jobs: list[Job] = []
+    for scenario in args.scenarios:
+        for technique in () if args.skip_bad else BAD_TECHNIQUES[load_scenario(scenario).scoring]:
+            jobs.append(Job(scenario, args.cases[0], "bad", technique=technique))
+    # user by user across scenarios, cases and skills: a run stopped by --budget-min is balanced
+    for seed in range(args.users):
+        for scenario in args.scenarios:
+            for case in args.cases:
+                for skill in SKILLS:
+                    jobs.append(Job(scenario, case, "hand", skill, seed))
+                if seed < retest_users:
+                    jobs.append(Job(scenario, case, "hand", RETEST_SKILL, seed, trial=1))
+    print(f"{len(jobs)} sessions on {args.workers} workers", flush=True)
+    tail = f"-{args.suffix}" if args.suffix else ""
+    out = args.out or RESULTS / f"validity-{datetime.now(UTC).date().isoformat()}{tail}.json"
+    results: list[dict[str, Any]] = []
+    stopped = False
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for start in range(0, len(jobs), args.workers):
+            if args.budget_min and time.perf_counter() - started > 60.0 * args.budget_min:
+                stopped = True
+                print(f"time budget spent: {len(results)} of {len(jobs)} sessions", flush=True)
+                break
+            for r in pool.map(run_job, jobs[start : start + args.workers]):
+                results.append(r)
+                label = r["technique"] or f"skill {r['skill']:.2f} user {r['seed']} t{r['trial']}"
+                print(
+                    f"{r['scenario']} {r['case']} {label}: {r['score']:.1f} "
+                    f"{'pass' if r['passed'] else 'fail'} {r['critical_errors']} "
+                    f"({r['sim_s']:.0f} s simulated in {r['wall_s']:.1f} s)",
+                    flush=True,
+                )
+            # written after every batch: a stopped or killed run keeps what it finished
+            _write(out, _report(args, started, results, complete=False))
+    report = _report(args, started, results, complete=not stopped)
+    _write(out, report)
     for s, summary in report["scenarios"].items():
         print(
             s,

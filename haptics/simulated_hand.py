@@ -15,6 +15,11 @@ and it errs the way hands err:
 - correction: once in bone it checks its angle (with perception noise); past its tolerance
   it corrects, either by withdrawing and redrilling (better aim the second time) or, with a
   probability that falls with skill, by tilting the tool in the bone (levering).
+- finishing (burr): after its sweep a hand looks at the cavity on the screen, as a surgeon
+  looks before closing, and burrs what it sees left inside the lesion, never reaching farther
+  from the lesion's centre than where it believes the wall is (its margin). How often it
+  looks, the smallest remnant it notices and how precisely it places the burr on it improve
+  with skill; a novice does not look.
 
 Skill is one number in [0, 1] (0: first-year trainee, 1: expert); `HandParams.from_skill`
 maps it to the parameters, each documented with its range. The parameters are a model, not
@@ -32,11 +37,13 @@ its `ServoChannel`; after each block the driver writes the engine's device force
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
 from haptics.channel import FloatArray
 from haptics.device import BUTTON_DRILL, DeviceSpec, HapticDevice
@@ -54,6 +61,7 @@ from sim_core.slots import (
     N_TICK,
     S_DISPLAY,
     S_TOOL,
+    ZONE_TARGET,
 )
 from sim_core.state import SimState, make_state
 from sim_core.step import run
@@ -64,6 +72,11 @@ STANDOFF_MM = 3.0  # the hand starts the drill this far in front of where it aim
 AIR_MM = 60.0  # withdrawn this far back along the tool before moving sideways
 CHECK_DEPTH_MM = 8.0  # how far into the bone it goes before checking its angle
 TREMOR_HZ = (8.0, 12.0)
+LOOK_S = 1.0  # burr: a look at the cavity, the burr still and off
+LEFT_FRACTION = 0.5  # burr: a voxel with over half its bone left reads as bone on the screen
+FINISH_GRID_MM = 1.5  # burr: the hand places the burr on remnants about this far apart
+FINISH_BITE_MM = 0.5  # burr: how far into a remnant it sets the burr's edge
+FINISH_POINTS = 120  # burr: at most this many placements per look
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,9 @@ class HandParams:
     margin_bias_mm: float  # burr: how far past the lesion's wall it tends to reach
     burr_feed_mm_s: float  # burr: sweep speed (practice makes a burr faster, a drill slower)
     dwell_s: float  # pause at the bottom before withdrawing
+    finish_looks: int  # burr: times it looks at the cavity and finishes what it sees left
+    notice_mm3: float  # burr: the smallest remnant of lesion it notices when it looks
+    finish_sigma_mm: float  # burr: placement error of the burr on a remnant it saw
 
     @classmethod
     def from_skill(cls, skill: float, rng: np.random.Generator | None = None) -> "HandParams":
@@ -112,6 +128,10 @@ class HandParams:
             margin_bias_mm=0.2 + 1.8 * n * spread(),  # 0.2 .. 2 mm
             burr_feed_mm_s=(5.0 - 2.0 * n) * spread(),  # 3 .. 5 mm/s
             dwell_s=0.5,
+            # drawn last, so that every other parameter of a person stays as it was drawn
+            finish_looks=round(3.0 * s),  # 0 .. 3
+            notice_mm3=(1.0 + 29.0 * n) * spread(),  # 1 .. 30 mm³
+            finish_sigma_mm=(0.2 + 1.3 * n) * spread(),  # 0.2 .. 1.5 mm
         )
 
 
@@ -165,6 +185,9 @@ class SimulatedHand(HapticDevice):
     checked: bool = field(init=False, default=False)
     corrections: int = field(init=False, default=0)
     events: list[str] = field(init=False, default_factory=list)
+    # what the screen shows of the bone now (density per voxel); `run_hand` connects it
+    screen: Callable[[], npt.NDArray[np.float32]] | None = None
+    looks_left: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         HapticDevice.__init__(self)
@@ -301,6 +324,76 @@ class SimulatedHand(HapticDevice):
             )
         self.entry, self.direction, self.depth_mm = entry, axis, 0.0
         self.checked = True  # a burr has no angle to check
+        self.looks_left = p.finish_looks
+
+    def _look_and_finish(self) -> bool:
+        """Look at the cavity; plan burr placements on the lesion it sees left. False: none."""
+        if self.screen is None:
+            return False
+        p, m = self.params, self.model
+        self.looks_left -= 1
+        density = self.screen()
+        left = (m.label & ZONE_TARGET).astype(bool) & (density > LEFT_FRACTION * m.density0)
+        left &= m.density0 > 0
+        clusters, n = ndimage.label(left)
+        if n == 0:
+            return False
+        voxel_mm3 = m.spacing_mm**3
+        sizes = ndimage.sum_labels(left, clusters, index=np.arange(1, n + 1)) * voxel_mm3
+        seen = np.flatnonzero(sizes >= p.notice_mm3) + 1
+        if seen.size == 0:
+            return False
+        idx = np.argwhere(np.isin(clusters, seen))
+        # one placement per cell of a coarse grid: a hand works a patch, not voxel by voxel
+        cells = np.floor(idx * m.spacing_mm / FINISH_GRID_MM).astype(np.int64)
+        _, cell, count = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+        cell = cell.reshape(-1)
+        spots = np.stack(
+            [np.bincount(cell, weights=idx[:, a] * m.spacing_mm) / count for a in range(3)],
+            axis=1,
+        )
+        burr_r = m.instrument.radius_mm
+        zone = m.plan.target_zone
+        assert zone is not None
+        # it finishes against the lesion's wall as the screen shows it, with its own margin
+        centre = np.asarray(zone.centre_mm)
+        wall = max(0.5, zone.radius_mm - burr_r + p.margin_bias_mm)
+        placements: list[FloatArray] = []
+        here = self.pos.copy()
+        todo = list(spots)
+        while todo and len(placements) < FINISH_POINTS:
+            k = int(np.argmin([np.linalg.norm(q - here) for q in todo]))
+            spot = todo.pop(k)
+            # the burr's edge into the remnant, its centre no farther out than the wall
+            off = spot - centre
+            dist = float(np.linalg.norm(off))
+            reach = min(wall, max(0.0, dist - burr_r + FINISH_BITE_MM))
+            target = centre + (off / dist if dist > 0 else off) * reach
+            target = target + self.rng.normal(0.0, p.finish_sigma_mm, 3)
+            placements.append(target)
+            here = target
+        self.events.append(f"finish:{len(placements)}")
+        feed = p.burr_feed_mm_s
+        start = self.pos.copy()
+        self.segments.append(
+            _Segment(
+                start,
+                start,
+                self.axis.copy(),
+                self.axis.copy(),
+                False,
+                0.0,
+                False,
+                kind="dwell",
+                seconds=LOOK_S,
+            )
+        )
+        for q in placements:
+            self.segments.append(
+                _Segment(start, q, self.axis.copy(), self.axis.copy(), True, feed, True)
+            )
+            start = q
+        return True
 
     # --- one decision ------------------------------------------------------------------------
     def _tool_depth(self, tool: FloatArray) -> float:
@@ -402,6 +495,9 @@ class SimulatedHand(HapticDevice):
                     self._after_drill()
                 continue
             return True
+        if self.looks_left > 0 and self._look_and_finish():
+            self.power = False  # it stops the burr to look; the look's dwell starts next
+            return True
         return False
 
     def _after_drill(self) -> None:
@@ -465,6 +561,8 @@ class SimulatedHand(HapticDevice):
 def run_hand(model: CaseModel, hand: SimulatedHand) -> tuple[SimState, FloatArray]:
     """Run ``hand`` closed loop on the engine, headless; return the final state and the rows."""
     state = make_state(model)
+    if hand.screen is None:
+        hand.screen = lambda: state.density
     hand.open()
     hand._last_pos = hand.pos.copy()
     blocks: list[FloatArray] = []

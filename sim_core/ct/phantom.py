@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sim_core.case.bundle import TISSUE_NAMES, TissueLabel
-from sim_core.ct.anatomy import Anatomy, anatomy
+from sim_core.ct.anatomy import TEMPLATE, Anatomy, Variation, anatomy
 from sim_core.ct.shapes import Array
 from sim_core.ct.volume import CtVolume, affine_from_geometry
 
@@ -120,6 +120,7 @@ def make_phantom(
     osteoporotic: bool = False,
     pixel_mm: float | None = None,
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    variation: Variation = TEMPLATE,
     progress: Progress | None = None,
 ) -> Phantom:
     """Generate a phantom CT of ``region`` (lumbar, hip, knee); deterministic per arguments.
@@ -127,10 +128,12 @@ def make_phantom(
     The slices cover the region's fixed extent along the slice normal, so more slices means
     thinner slices. ``matrix`` x ``pixel_mm`` is the reconstruction field of view, centred on
     the anatomy. ``rotation_deg`` tilts the whole acquisition (orientation, not gantry tilt).
+    ``variation`` makes another person's anatomy (`sim_core.ct.anatomy.Variation`); the truth
+    (bones, landmarks) is that person's, and names the variation.
     """
     if slices < 2 or matrix < 16:
         raise ValueError("a phantom needs at least 2 slices and a 16 x 16 matrix")
-    anat = anatomy(region)
+    anat = anatomy(region, variation)
     px = float(pixel_mm or anat.pixel_mm)
     dz = anat.extent_z_mm / slices
     rot = rotation_matrix(rotation_deg)
@@ -212,6 +215,9 @@ def make_phantom(
             "noise_sd": NOISE_SD_HU,
         },
     }
+    if not variation.is_template:
+        # only then: the template's truth (and every case built from it) stays as it was
+        truth["variation"] = asdict(variation)
     return Phantom(volume=volume, tissue=tissue, bone_id=bone_id, truth=truth)
 
 
