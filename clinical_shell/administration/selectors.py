@@ -1,4 +1,5 @@
-"""Reads for the administration pages: the audit log filtered, accounts, departments."""
+"""Reads for the administration pages: the audit log filtered, accounts, institutions and their
+departments and history, stations and enrolment codes (through the stations app's selectors)."""
 
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
@@ -7,11 +8,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from clinical_shell.accounts import throttle
 from clinical_shell.accounts.models import SignInThrottle
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.network.models import Department, Institution, Membership, Person
+from clinical_shell.stations import selectors as stations
+from clinical_shell.stations.models import EnrolmentCode, Station
 
 AUDIT_PAGE_SIZE = 50
 USER_PAGE_SIZE = 50
@@ -142,4 +146,116 @@ def active_members(institution_id: int) -> QuerySet[Person]:
         )
         .distinct()
         .order_by("full_name")
+    )
+
+
+def institution(institution_id: int) -> Institution | None:
+    return Institution.objects.select_related("parent").filter(pk=institution_id).first()
+
+
+def parent_choices() -> QuerySet[Institution]:
+    """Institutions another one can hang under (the center and county hospitals)."""
+    return Institution.objects.filter(
+        level__in=[Institution.Level.CENTER, Institution.Level.COUNTY]
+    ).order_by("level", "code")
+
+
+INSTITUTION_HISTORY_SIZE = 20
+
+
+_FIELD_LABELS = {
+    "name": gettext_lazy("机构名称"),
+    "name_en": gettext_lazy("英文名称"),
+    "level": gettext_lazy("级别"),
+    "county": gettext_lazy("所属县市"),
+    "parent_id": gettext_lazy("上级机构"),
+    "longitude": gettext_lazy("经度"),
+    "latitude": gettext_lazy("纬度"),
+    "active": gettext_lazy("启用"),
+}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class InstitutionHistoryRow:
+    occurred_at: datetime
+    actor_username: str
+    created: bool  # the institution's creation (no fields listed)
+    changes: list[FieldChange]
+
+
+def institution_history(institution_id: int) -> list[InstitutionHistoryRow]:
+    """The institution's latest recorded changes (creation and edits), newest first, each field
+    with its value before and after as people read it."""
+    events = list(
+        AuditEvent.objects.filter(
+            target_type=Institution._meta.label_lower,
+            target_id=str(institution_id),
+            action__in=["network.institution_create", "admin.institution_update"],
+        ).order_by("-occurred_at", "-id")[:INSTITUTION_HISTORY_SIZE]
+    )
+    parent_ids = {
+        side.get("parent_id")
+        for event in events
+        for side in (event.detail.get("before", {}), event.detail.get("after", {}))
+    }
+    names = dict(Institution.objects.filter(pk__in=parent_ids - {None}).values_list("pk", "name"))
+
+    def shown(field: str, value: object) -> str:
+        if value is None or value == "":
+            return "—"
+        if field == "level" and value in Institution.Level.values:
+            return str(Institution.Level(value).label)
+        if field == "active":
+            return str(gettext_lazy("启用") if value else gettext_lazy("停用"))
+        if field == "parent_id" and isinstance(value, int):
+            return names.get(value, str(value))
+        return str(value)
+
+    rows = []
+    for event in events:
+        before, after = event.detail.get("before", {}), event.detail.get("after", {})
+        changes = [
+            FieldChange(
+                str(_FIELD_LABELS.get(field, field)),
+                shown(field, before.get(field)),
+                shown(field, after.get(field)),
+            )
+            for field in after
+        ]
+        rows.append(
+            InstitutionHistoryRow(
+                occurred_at=event.occurred_at,
+                actor_username=event.actor_username,
+                created=event.action == "network.institution_create",
+                changes=changes,
+            )
+        )
+    return rows
+
+
+def stations_in(scope: list[int] | None) -> QuerySet[Station]:
+    """Stations of the institutions in `scope` (None: all), revoked ones last."""
+    ids = list(manageable_institutions(scope).values_list("pk", flat=True))
+    return stations.stations_at(ids).order_by(
+        "status", "institution__level", "institution__code", "room", "name"
+    )
+
+
+def enrolment_codes_in(scope: list[int] | None) -> QuerySet[EnrolmentCode]:
+    ids = list(manageable_institutions(scope).values_list("pk", flat=True))
+    return stations.enrolment_codes_at(ids)
+
+
+def station(station_id: int) -> Station | None:
+    return (
+        Station.objects.select_related("institution", "signed_in_user__person", "current_session")
+        .filter(pk=station_id)
+        .first()
     )

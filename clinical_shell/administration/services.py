@@ -1,4 +1,5 @@
-"""Every administrative write: accounts, roles, departments, and the audited reading of the log.
+"""Every administrative write: accounts, roles, institutions, departments, and the audited reading
+of the log.
 
 Each function is keyword-only with `actor` first, atomic, checks the actor's scope
 (administration.access) and writes its audit event in the same transaction. Passwords never
@@ -7,7 +8,8 @@ reach the audit log: events name the account, not the password.
 
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -23,6 +25,8 @@ from clinical_shell.errors import DomainError
 from clinical_shell.network import services as network
 from clinical_shell.network.models import Department, Institution, Membership, Person, Role
 from clinical_shell.notifications.services import notify
+from clinical_shell.stations import services as stations
+from clinical_shell.stations.models import Station
 
 
 def nav_cache_key(user: User) -> str:
@@ -52,6 +56,14 @@ def forget_nav_flag(user: User) -> None:
     cache.delete(nav_cache_key(user))
 
 
+def _require_active(institution: Institution) -> None:
+    if not institution.active:
+        raise DomainError(
+            "institution_inactive",
+            _("%(name)s 已停用：不能再为它新建账户或分配角色") % {"name": institution.name},
+        )
+
+
 @dataclass(frozen=True)
 class NewAccount:
     person: Person
@@ -74,6 +86,7 @@ def create_account(
 
     Either way the owner must change it at the first sign-in."""
     access.require_manages_institution(actor, institution.pk)
+    _require_active(institution)
     username, full_name = username.strip(), full_name.strip()
     if not username or not full_name:
         raise DomainError("missing_field", _("请填写用户名和姓名"), status=422)
@@ -160,6 +173,7 @@ def add_role(
 ) -> Membership:
     """Give `user` a role at `institution` (or make an ended one active again)."""
     access.require_manages_institution(actor, institution.pk)
+    _require_active(institution)
     if role not in Role.values:
         raise DomainError("bad_role", _("未知角色：%(role)s") % {"role": role}, status=422)
     person = Person.objects.get(user=user)
@@ -259,3 +273,195 @@ def record_audit_read(*, actor: User, audit_filter: AuditFilter, export: bool) -
         patient_id=audit_filter.patient_id,
         detail={"filter": audit_filter.as_detail()},
     )
+
+
+# ---- institutions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstitutionChange:
+    """An institution as the administrator wants it (every editable field, changed or not)."""
+
+    name: str
+    name_en: str
+    level: str
+    county: str
+    parent_id: int | None
+    longitude: float | None  # WGS-84 degrees
+    latitude: float | None
+    active: bool
+
+    @classmethod
+    def of(cls, institution: Institution) -> "InstitutionChange":
+        """The institution as it is now."""
+        return cls(
+            name=institution.name,
+            name_en=institution.name_en,
+            level=institution.level,
+            county=institution.county,
+            parent_id=institution.parent_id,
+            longitude=institution.longitude,
+            latitude=institution.latitude,
+            active=institution.active,
+        )
+
+
+class InstitutionInvalidError(DomainError):
+    """Every problem with an institution change at once, keyed by field ."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("institution_invalid", "；".join(errors.values()), status=422)
+        self.errors = errors
+
+
+# only the center's administrators may move an institution in the network: its level and parent
+# decide whose administrators see what (a center-level institution's administrators see all)
+_NETWORK_FIELDS = ("level", "county", "parent_id", "active")
+# the parent each level hangs under (network/chuxiong.py)
+_PARENT_LEVEL = {
+    Institution.Level.COUNTY: Institution.Level.CENTER,
+    Institution.Level.TOWNSHIP: Institution.Level.COUNTY,
+}
+
+
+def institution_errors(
+    *, actor: User, institution: Institution, change: InstitutionChange
+) -> dict[str, str]:
+    """Every problem with `change` at once, keyed by field; empty when it may be saved."""
+    errors: dict[str, str] = {}
+    if not change.name.strip():
+        errors["name"] = _("请填写机构名称")
+    elif len(change.name.strip()) > 128:
+        errors["name"] = _("机构名称不能超过 128 个字符")
+    if len(change.name_en.strip()) > 128:
+        errors["name_en"] = _("英文名称不能超过 128 个字符")
+    if not change.county.strip():
+        errors["county"] = _("请填写所属县市")
+    elif len(change.county.strip()) > 32:
+        errors["county"] = _("县市名称不能超过 32 个字符")
+    errors.update(_position_errors(change.longitude, change.latitude))
+
+    before = InstitutionChange.of(institution)
+    if access.require_administrator(actor) is not None:
+        for field in _NETWORK_FIELDS:
+            if getattr(change, field) != getattr(before, field):
+                errors[field] = _(
+                    "只有州级中心的管理员可以修改机构级别、所属县市、上级机构和启用状态"
+                )
+        return errors
+    errors.update(_network_errors(institution, before, change))
+    return errors
+
+
+def _position_errors(longitude: float | None, latitude: float | None) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if (longitude is None) != (latitude is None):
+        errors["latitude" if latitude is None else "longitude"] = _(
+            "经度和纬度须同时填写或同时留空"
+        )
+    if longitude is not None and not -180 <= longitude <= 180:
+        errors["longitude"] = _("经度须在 -180 到 180 之间")
+    if latitude is not None and not -90 <= latitude <= 90:
+        errors["latitude"] = _("纬度须在 -90 到 90 之间")
+    return errors
+
+
+def _network_errors(
+    institution: Institution, before: InstitutionChange, change: InstitutionChange
+) -> dict[str, str]:
+    """Level, parent and active flag: the center stays the one center, each level under the
+    level above it, nobody left under a closed institution."""
+    errors: dict[str, str] = {}
+    center = Institution.Level.CENTER
+    if change.level not in Institution.Level.values:
+        errors["level"] = _("未知的机构级别")
+    elif change.level != before.level and center in (change.level, before.level):
+        errors["level"] = _("州级中心的级别不能修改，其他机构也不能改为州级中心")
+    parent = (
+        Institution.objects.filter(pk=change.parent_id).first()
+        if change.parent_id is not None
+        else None
+    )
+    if change.level == center:
+        if change.parent_id is not None:
+            errors["parent_id"] = _("州级中心没有上级机构")
+    elif change.level in _PARENT_LEVEL:
+        wanted = Institution.Level(_PARENT_LEVEL[Institution.Level(change.level)])
+        if parent is None or parent.pk == institution.pk or parent.level != wanted:
+            errors["parent_id"] = _("上级机构须是一家%(level)s") % {"level": wanted.label}
+        elif change.active and not parent.active:
+            errors["parent_id"] = _("上级机构已停用")
+    if not change.active and before.active:
+        if before.level == center:
+            errors["active"] = _("州级中心不能停用")
+        else:
+            open_children = institution.children.filter(active=True).count()
+            if open_children:
+                errors["active"] = _("请先停用其下属的 %(n)s 家机构") % {"n": open_children}
+    return errors
+
+
+@transaction.atomic
+def update_institution(
+    *, actor: User, institution: Institution, change: InstitutionChange
+) -> Institution:
+    """Save an institution's names, place in the network, position and active flag.
+
+    Raises InstitutionInvalidError with every problem at once. The audit event holds the changed
+    fields before and after (the institution page's history reads it)."""
+    access.require_manages_institution(actor, institution.pk)
+    institution = Institution.objects.select_for_update().get(pk=institution.pk)
+    change = InstitutionChange(
+        name=change.name.strip(),
+        name_en=change.name_en.strip(),
+        level=change.level,
+        county=change.county.strip(),
+        parent_id=change.parent_id,
+        longitude=change.longitude,
+        latitude=change.latitude,
+        active=change.active,
+    )
+    errors = institution_errors(actor=actor, institution=institution, change=change)
+    if errors:
+        raise InstitutionInvalidError(errors)
+    before = asdict(InstitutionChange.of(institution))
+    after = asdict(change)
+    changed = [field for field in after if after[field] != before[field]]
+    if not changed:
+        return institution
+    for field in changed:
+        setattr(institution, field, after[field])
+    institution.save(update_fields=changed)
+    audit.record(
+        actor=actor,
+        action="admin.institution_update",
+        target=institution,
+        detail={
+            "before": {field: before[field] for field in changed},
+            "after": {field: after[field] for field in changed},
+        },
+    )
+    return institution
+
+
+# ---- stations (the stations app's services, under the administration scope) --------------------
+
+
+@transaction.atomic
+def issue_enrolment_code(
+    *, actor: User, institution: Institution, room: str, ttl: timedelta
+) -> stations.IssuedCode:
+    """A one-time code for a new station at `institution`/`room`, shown once (stations stores
+    its hash). The center's administrators issue codes for any institution, others only for
+    their own (the stations app's own page asks for an administrator role there)."""
+    access.require_manages_institution(actor, institution.pk)
+    _require_active(institution)
+    return stations.create_enrolment_code(actor=actor, institution=institution, room=room, ttl=ttl)
+
+
+@transaction.atomic
+def revoke_station(*, actor: User, station: Station, reason: str) -> Station:
+    """Cut a station off the bridge for good (stations.services.revoke_station), by an
+    administrator of its institution or of the center."""
+    access.require_manages_institution(actor, station.institution_id)
+    return stations.revoke_station(actor=actor, station=station, reason=reason)

@@ -23,5 +23,12 @@ urlpatterns: list[URLPattern] = [
         views.institution_detail,
         name="institution_detail",
     ),
+    path(
+        "institutions/<int:institution_id>/edit/",
+        views.institution_edit,
+        name="institution_edit",
+    ),
     path("departments/<int:department_id>/", views.department_edit, name="department_edit"),
+    path("stations/", views.station_list, name="stations"),
+    path("stations/<int:station_id>/revoke/", views.station_revoke, name="station_revoke"),
 ]

@@ -1,10 +1,11 @@
-"""Administration pages: the audit log, accounts, institutions and departments. Thin: parse,
-check access, one selector or service, render."""
+"""Administration pages: the audit log, accounts, institutions and departments, stations and
+enrolment codes. Thin: parse, check access, one selector or service, render."""
 
 import csv
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
@@ -12,13 +13,17 @@ from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpRespo
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from bridge.keys import shell_public_key
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.administration import access, selectors, services
+from clinical_shell.administration.forms import InstitutionForm
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.errors import DomainError, NotFoundError
 from clinical_shell.network.models import Department, Institution, Membership, Person, Role
+from clinical_shell.stations.selectors import presence_of
 
 
 def _int_or_none(raw: str | None, field: str) -> int | None:
@@ -203,7 +208,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
     actor = signed_in_user(request)
     scope = access.require_administrator(actor)
     context: dict[str, object] = {
-        "institutions": selectors.manageable_institutions(scope),
+        "institutions": selectors.manageable_institutions(scope).filter(active=True),
         "roles": Role.choices,
         "titles": Person.Title.choices,
         "form": request.POST,
@@ -257,7 +262,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
             .select_related("institution", "department")
             .order_by("-active", "institution__code", "role"),
             "is_locked": selectors.is_locked(account),
-            "institutions": selectors.manageable_institutions(scope),
+            "institutions": selectors.manageable_institutions(scope).filter(active=True),
             "roles": Role.choices,
         },
     )
@@ -366,8 +371,150 @@ def institution_detail(request: HttpRequest, institution_id: int) -> HttpRespons
         {
             "institution": institution,
             "departments": selectors.departments_of(institution),
+            "history": selectors.institution_history(institution.pk),
             "error": error,
         },
+        status=422 if error else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def institution_edit(request: HttpRequest, institution_id: int) -> HttpResponse:
+    actor = signed_in_user(request)
+    institution = selectors.institution(institution_id)
+    if institution is None:
+        raise NotFoundError("institution_not_found", _("未找到该机构"))
+    scope = access.require_administrator(actor)
+    access.require_manages_institution(actor, institution.pk)
+    form = InstitutionForm(
+        request.POST if request.method == "POST" else None,
+        initial=InstitutionForm.initial_of(institution),
+        parents=[p for p in selectors.parent_choices() if p.pk != institution.pk],
+        network_fields_locked=scope is not None,
+    )
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.update_institution(
+                    actor=actor, institution=institution, change=form.change()
+                )
+            except services.InstitutionInvalidError as exc:
+                form.add_service_errors(exc.errors)
+            else:
+                return redirect("administration:institution_detail", institution_id=institution_id)
+        else:
+            # the form's own refusals (a number that is not one) and the rules', together
+            form.add_service_errors(
+                services.institution_errors(
+                    actor=actor, institution=institution, change=form.change()
+                )
+            )
+        form.mark_invalid()
+    return render(
+        request,
+        "administration/institution_edit.html",
+        {"institution": institution, "form": form, "network_fields_locked": scope is not None},
+        status=422 if form.errors else 200,
+    )
+
+
+# ---- stations and enrolment codes ---------------------------------------------------------------
+
+ENROLMENT_TTL_CHOICES_MIN = (15, 60, 240, 1440, 10080)
+
+
+def _ttl_choices() -> list[tuple[int, str]]:
+    """(minutes, label) for the enrolment code's lifetime, in the page's language."""
+    choices = []
+    for minutes in ENROLMENT_TTL_CHOICES_MIN:
+        if minutes < 60:
+            label = ngettext("%(n)s 分钟", "%(n)s 分钟", minutes) % {"n": minutes}
+        elif minutes < 1440:
+            hours = minutes // 60
+            label = ngettext("%(n)s 小时", "%(n)s 小时", hours) % {"n": hours}
+        else:
+            days = minutes // 1440
+            label = ngettext("%(n)s 天", "%(n)s 天", days) % {"n": days}
+        choices.append((minutes, label))
+    return choices
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def station_list(request: HttpRequest) -> HttpResponse:
+    """Stations of the institutions the administrator manages, and issuing an enrolment code
+    (a POST answers with the code, shown this once)."""
+    actor = signed_in_user(request)
+    scope = access.require_administrator(actor)
+    issued = None
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        institution_id = _int_or_none(request.POST.get("institution"), _("机构"))
+        institution = selectors.institution(institution_id or 0)
+        ttl_minutes = _int_or_none(request.POST.get("ttl_minutes"), _("有效期")) or 60
+        if institution is None:
+            errors["institution"] = _("请选择机构")
+        else:
+            try:
+                issued = services.issue_enrolment_code(
+                    actor=actor,
+                    institution=institution,
+                    room=request.POST.get("room", ""),
+                    ttl=timedelta(minutes=ttl_minutes),
+                )
+            except DomainError as exc:
+                if exc.status == 403:
+                    raise
+                errors["room" if exc.code == "room_required" else "form"] = exc.message
+    now = timezone.now()
+    rows = [(s, presence_of(s, now=now)) for s in selectors.stations_in(scope)]
+    codes = selectors.enrolment_codes_in(scope)[:20]
+    return render(
+        request,
+        "administration/stations.html",
+        {
+            "rows": rows,
+            "codes": codes,
+            "institutions": selectors.manageable_institutions(scope).filter(active=True),
+            "ttl_choices": _ttl_choices(),
+            "issued": issued,
+            "shell_key": shell_public_key(settings.OSTEON_BRIDGE_KEY_DIR) if issued else "",
+            "bridge_url": settings.OSTEON_BRIDGE_URL,
+            "errors": errors,
+            "form": request.POST,
+            "now": now,
+        },
+        status=422 if errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def station_revoke(request: HttpRequest, station_id: int) -> HttpResponse:
+    """GET: what revoking means, and the reason asked for; POST: revoke."""
+    actor = signed_in_user(request)
+    access.require_administrator(actor)
+    station = selectors.station(station_id)
+    if station is None:
+        raise NotFoundError("station_not_found", _("未找到该工作站"))
+    access.require_manages_institution(actor, station.institution_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            services.revoke_station(
+                actor=actor, station=station, reason=request.POST.get("reason", "")
+            )
+        except DomainError as exc:
+            if exc.status == 403:
+                raise
+            error = exc.message
+        else:
+            return redirect("administration:stations")
+    return render(
+        request,
+        "administration/station_revoke.html",
+        {"station": station, "presence": presence_of(station), "error": error},
         status=422 if error else 200,
     )
 

@@ -21,6 +21,14 @@ class Institution(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
+    # shown on English pages; empty: the Chinese name is shown there too
+    name_en = models.CharField(max_length=128, blank=True)
+    # WGS-84 degrees, where the quality map draws it; None: quality.geography's demo table, or
+    # listed beside the map
+    longitude = models.FloatField(null=True, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    # a closed or merged institution keeps its rows (records and the log name it)
+    active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -218,7 +218,12 @@ def network_map(month: date) -> tuple[list[MapPoint], list[Institution], list[tu
     placed: list[MapPoint] = []
     unplaced: list[Institution] = []
     for institution in institutions():
-        position = geography.POSITIONS.get(institution.code)
+        # coordinates set in administration win over the demo region's table
+        position = (
+            (institution.longitude, institution.latitude)
+            if institution.longitude is not None and institution.latitude is not None
+            else geography.POSITIONS.get(institution.code)
+        )
         if position is None:
             unplaced.append(institution)
             continue
