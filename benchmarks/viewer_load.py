@@ -1,7 +1,12 @@
 """CT viewer load on a county link: time to the first image, time to every slice, bytes per open.
 
 Usage: .venv/bin/python benchmarks/viewer_load.py [--runs 3] [--mbits 4 10 100] [--latency-ms 40]
-           [--slices 60] [--matrix 256]
+           [--slices 60] [--matrix 256] [--variants gzip identity] [--visits cold warm]
+           [--out benchmarks/results/viewer_load-<date>-<suffix>.json]
+
+The 300-slice 512 x 512 CT of the issue (157 MB of DICOM: one open takes minutes at 4 Mbit/s):
+    .venv/bin/python benchmarks/viewer_load.py --slices 300 --matrix 512 --runs 1 \
+        --variants gzip --visits cold --suffix 300
 
 1. Data: a fresh SQLite database under var/bench-viewer/, migrated, with one center, one surgeon
    and one patient, whose CT is the demo patient's (clinical_shell/demo.py: the lumbar phantom,
@@ -26,7 +31,7 @@ Usage: .venv/bin/python benchmarks/viewer_load.py [--runs 3] [--mbits 4 10 100] 
    the viewer also drew nothing until every slice had arrived, so the old time to the first
    image is the "identity" time to every slice.
 
-Result: benchmarks/results/viewer_load-<date>.json (medians over --runs, and every run).
+Result: benchmarks/results/viewer_load-<date>[-<suffix>].json (medians over --runs, and every run).
 """
 
 import argparse
@@ -272,6 +277,8 @@ def open_viewer(page: Any, cdp: Any, url: str) -> dict[str, Any]:
     )
     root = page.locator("#osteon-viewer")
     first_ms = float(root.get_attribute("data-first-image-ms") or "nan")
+    # when the sagittal and coronal views first showed (filling in, or complete)
+    reformats_ms = float(root.get_attribute("data-reformats-ms") or "nan")
     all_ms = float(root.get_attribute("data-all-slices-ms") or "nan")
     cdp.remove_listener("Network.responseReceived", on_response)
     cdp.remove_listener("Network.loadingFinished", on_finished)
@@ -279,6 +286,7 @@ def open_viewer(page: Any, cdp: Any, url: str) -> dict[str, Any]:
     slice_bytes = sum(received.get(rid, 0) for rid in slice_ids)
     return {
         "first_image_ms": round(first_ms),
+        "reformats_ms": round(reformats_ms) if reformats_ms == reformats_ms else None,
         "all_slices_ms": round(all_ms),
         "bytes": sum(received.values()),
         "slice_bytes": slice_bytes,
@@ -289,9 +297,16 @@ def open_viewer(page: Any, cdp: Any, url: str) -> dict[str, Any]:
 
 
 def run_once(
-    browser: Any, relay: Relay, series_id: int, mbits: float, latency_ms: float, variant: str
+    browser: Any,
+    relay: Relay,
+    series_id: int,
+    link: tuple[float, float],
+    variant: str,
+    visits: list[str],
 ) -> dict[str, Any]:
-    """A fresh context (cold cache): sign in, throttle, open the viewer twice."""
+    """A fresh context (cold cache): sign in, throttle, open the viewer once per visit (the
+    first "cold", the next "warm": static files from the cache)."""
+    mbits, latency_ms = link
     relay.identity_slices = variant == "identity"
     base = relay.url
     context = browser.new_context(viewport={"width": 1500, "height": 900}, locale="zh-CN")
@@ -316,16 +331,19 @@ def run_once(
             },
         )
         viewer = f"{base}/imaging/series/{series_id}/"
-        cold = open_viewer(page, cdp, viewer)
-        warm = open_viewer(page, cdp, viewer)
-        return {"cold": cold, "warm": warm}
+        return {visit: open_viewer(page, cdp, viewer) for visit in visits}
     finally:
         context.close()
 
 
-def medians(runs: list[dict[str, Any]], visit: str) -> dict[str, float]:
-    keys = runs[0][visit].keys()
-    return {k: statistics.median(r[visit][k] for r in runs) for k in keys}
+def medians(runs: list[dict[str, Any]], visit: str) -> dict[str, float | None]:
+    """Per measure, the median of the runs that have it (a radiograph has no reformats)."""
+    found: dict[str, list[float]] = {k: [] for k in runs[0][visit]}
+    for run in runs:
+        for k, value in run[visit].items():
+            if value is not None:
+                found[k].append(value)
+    return {k: statistics.median(v) if v else None for k, v in found.items()}
 
 
 def machine() -> dict[str, Any]:
@@ -351,11 +369,18 @@ def main() -> None:
     # the demo patient's CT (clinical_shell/demo.py) unless given
     parser.add_argument("--slices", type=int, default=None)
     parser.add_argument("--matrix", type=int, default=None)
+    parser.add_argument("--variants", nargs="+", choices=["gzip", "identity"], default=None)
+    parser.add_argument("--visits", nargs="+", choices=["cold", "warm"], default=None)
+    # the result file's name: viewer_load-<date>-<suffix>.json (a series of another size)
+    parser.add_argument("--suffix", default="")
     args = parser.parse_args()
+    variants: list[str] = args.variants or ["gzip", "identity"]
+    visits: list[str] = sorted(args.visits or ["cold", "warm"])  # cold opens first
 
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     study = prepare(args.slices, args.matrix)
     port = free_port()
     server = start_server(port, WORK / "server.log")
@@ -366,10 +391,15 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             for mbits in args.mbits:
-                for variant in ("gzip", "identity"):
+                for variant in variants:
                     runs = [
                         run_once(
-                            browser, relay, study["series_id"], mbits, args.latency_ms, variant
+                            browser,
+                            relay,
+                            study["series_id"],
+                            (mbits, args.latency_ms),
+                            variant,
+                            visits,
                         )
                         for _ in range(args.runs)
                     ]
@@ -377,18 +407,19 @@ def main() -> None:
                         "mbit_per_s": mbits,
                         "latency_ms": args.latency_ms,
                         "variant": variant,
-                        "cold": medians(runs, "cold"),
-                        "warm": medians(runs, "warm"),
+                        **{visit: medians(runs, visit) for visit in visits},
                         "runs": runs,
                     }
                     links.append(link)
                     print(
-                        f"{mbits:>5} Mbit/s {variant:>8}: first image "
-                        f"{link['cold']['first_image_ms'] / 1000:.2f} s, all slices "
-                        f"{link['cold']['all_slices_ms'] / 1000:.2f} s, "
-                        f"{link['cold']['bytes'] / 1e6:.2f} MB cold; warm "
-                        f"{link['warm']['all_slices_ms'] / 1000:.2f} s, "
-                        f"{link['warm']['bytes'] / 1e6:.2f} MB",
+                        f"{mbits:>5} Mbit/s {variant:>8}: "
+                        + "; ".join(
+                            f"{visit}: first image {link[visit]['first_image_ms'] / 1000:.2f} s, "
+                            f"reformats {(link[visit]['reformats_ms'] or 0) / 1000:.2f} s, "
+                            f"all slices {link[visit]['all_slices_ms'] / 1000:.2f} s, "
+                            f"{link[visit]['bytes'] / 1e6:.2f} MB"
+                            for visit in visits
+                        ),
                         flush=True,
                     )
             browser.close()
@@ -399,12 +430,15 @@ def main() -> None:
         "benchmark": "viewer_load",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        # 1, 5 and 15 minute load averages when the run began (the machine's at its end)
+        "load_at_start": load_at_start,
         "series": study,
         "runs_per_link": args.runs,
         "links": links,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    out = REPO / "benchmarks" / "results" / f"viewer_load-{datetime.now(UTC).date()}.json"
+    suffix = f"-{args.suffix}" if args.suffix else ""
+    out = REPO / "benchmarks" / "results" / f"viewer_load-{datetime.now(UTC).date()}{suffix}.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"written to {out}")
 

@@ -8,7 +8,7 @@ from ninja.responses import Status
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import ProblemOut
-from clinical_shell.imaging import selectors, services
+from clinical_shell.imaging import key_images_api, selectors, services, viewer_geometry
 from clinical_shell.imaging.access import (
     access_case,
     access_case_build,
@@ -17,9 +17,11 @@ from clinical_shell.imaging.access import (
 )
 from clinical_shell.imaging.models import CaseBuildJob, SimulationCase, Study
 from clinical_shell.imaging.schemas import CaseBuildIn, CaseBuildOut, SimulationCaseOut, StudyOut
-from clinical_shell.records.access import access_patient
+from clinical_shell.records.access import access_patient, record_scope
 
 router = Router(tags=["imaging / 影像"])
+# a study's key images: /studies/{study_id}/key-images
+router.add_router("", key_images_api.router)
 
 ERRORS: dict[int, type[Schema]] = {
     401: ProblemOut,
@@ -42,13 +44,38 @@ class PatientParams(Schema):
 @paginate(PageNumberPagination)
 def list_studies(request: HttpRequest, params: Query[PatientParams]) -> QuerySet[Study]:
     patient = access_patient(request.user, params.patient_id, reason="api imaging list")
-    return selectors.studies_of_patient(patient.pk)
+    return selectors.studies_of_patient(patient.pk, record_scope(request.user, patient.pk))
 
 
 @router.get("/studies/{study_id}", response={200: StudyOut, **ERRORS}, summary="Study / 检查详情")
 def get_study(request: HttpRequest, study_id: int) -> Study:
     study = access_study(request.user, study_id, reason="api study")
     return selectors.study_with_series(study.pk)
+
+
+class SliceGeometryOut(Schema):
+    instance_id: int
+    position_mm: list[float]
+    rescale_slope: float
+    rescale_intercept: float
+
+
+class SeriesGeometryOut(Schema):
+    uniform: bool
+    slices: list[SliceGeometryOut]
+
+
+@router.get(
+    "/series/{series_id}/geometry",
+    response={200: SeriesGeometryOut, **ERRORS},
+    summary="Where each slice lies, for the viewer / 各层空间位置",
+)
+def get_series_geometry(request: HttpRequest, series_id: int) -> viewer_geometry.SeriesGeometry:
+    """Each slice's Image Position (Patient) and rescale, in viewing order, read from the stored
+    headers: the viewer lays out its reformats before the slices arrive. `uniform` is false
+    when the slices differ in orientation, pixel spacing or size (the viewer then waits)."""
+    series = access_series(request.user, series_id, reason="viewer geometry")
+    return viewer_geometry.series_geometry(series)
 
 
 @router.post(
@@ -110,7 +137,7 @@ def cancel_case_build(request: HttpRequest, job_id: int) -> Status[CaseBuildJob]
 @paginate(PageNumberPagination)
 def list_cases(request: HttpRequest, params: Query[PatientParams]) -> QuerySet[SimulationCase]:
     patient = access_patient(request.user, params.patient_id, reason="api case list")
-    return selectors.cases_of_patient(patient.pk)
+    return selectors.cases_of_patient(patient.pk, record_scope(request.user, patient.pk))
 
 
 @router.get(

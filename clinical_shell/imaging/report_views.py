@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError
+from clinical_shell.imaging import key_images_selectors
 from clinical_shell.imaging import report_selectors as selectors
 from clinical_shell.imaging import report_services as services
 from clinical_shell.imaging.models import Study
@@ -112,6 +113,8 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
         {
             **_study_context(study),
             "report": report,
+            # the slices the readers marked, each a link into the viewer at that slice
+            "key_images": key_images_selectors.key_images_of_study(study.pk),
             "may_write": may_report(user, study),
             "data": data,
             "errors": errors,

@@ -25,7 +25,7 @@ from clinical_shell.imaging.access import (
 )
 from clinical_shell.jobs import selectors as jobs
 from clinical_shell.network.models import Institution
-from clinical_shell.records.access import access_patient
+from clinical_shell.records.access import access_patient, record_scope
 
 # radiograph and CT modalities the viewer lays out; CT gets MPR when a volume can be built
 MPR_MODALITIES = frozenset({"CT", "MR", "PT"})
@@ -95,14 +95,15 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def patient_studies(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = access_patient(request.user, patient_id, reason="imaging list")
+    scope = record_scope(request.user, patient.pk)
     return render(
         request,
         "imaging/patient_studies.html",
         {
             "patient": patient,
-            "studies": selectors.studies_of_patient(patient.pk),
-            "cases": selectors.cases_of_patient(patient.pk),
-            "builds": selectors.case_builds_of_patient(patient.pk, limit=10),
+            "studies": selectors.studies_of_patient(patient.pk, scope),
+            "cases": selectors.cases_of_patient(patient.pk, scope),
+            "builds": selectors.case_builds_of_patient(patient.pk, scope, limit=10),
         },
     )
 
@@ -153,6 +154,11 @@ def viewer(request: HttpRequest, series_id: int) -> HttpResponse:
         "modality": series.modality,
         "mpr": series.modality in MPR_MODALITIES and len(instances) >= 3,
         "imageUrls": [reverse("imaging:instance_file", args=[i.pk]) for i in instances],
+        # which stored image each URL is (key images name it); same order
+        "instanceIds": [i.pk for i in instances],
+        # each slice's position before its file arrives: the reformats stream in (MPR only)
+        "geometryUrl": reverse("api-v1:get_series_geometry", args=[series.pk]),
+        "keyImagesUrl": reverse("api-v1:list_key_images", args=[series.study_id]),
     }
     study = series.study
     # the banner names the patient the access check just authorised (nothing more goes to the

@@ -1,17 +1,22 @@
 // Osteon imaging viewer: Cornerstone3D stack view for radiographs and CT slices, MPR for CT volumes.
 //
 // The page renders <div id="osteon-viewer" data-config="ID"> and a json_script element ID holding
-// {modality, imageUrls: [...], mpr: bool}, the URLs in viewing order (along the slice normal).
-// Every image is fetched from the shell's own /imaging/instances/<id>/file endpoint
-// (access-checked and audited there); nothing comes from a CDN.
+// {modality, imageUrls: [...], instanceIds: [...], mpr: bool, geometryUrl, keyImagesUrl}, the
+// URLs in viewing order (along the slice normal). Every image is fetched from the shell's own
+// /imaging/instances/<id>/file endpoint (access-checked and audited there); nothing comes from a
+// CDN. A URL ending in #slice=<instance id> (the report page's key images) opens on that slice.
 //
-// Loading on a slow link (docs/viewer.md): the middle slice first, shown at once in the axial
-// view; then the others from the middle outwards, counted on the progress bar; the volume and
-// its sagittal and coronal reformats once every slice is in (a reformat needs them all).
+// Loading on a slow link (docs/viewer.md): the start slice (the middle one) first, shown at once
+// in the axial view; meanwhile the series' geometry (each slice's position, ~100 bytes each);
+// with it the volume is laid out and the three reformats appear, filling in as the other slices
+// arrive from the start slice outwards, counted on the progress bar. A series whose slices differ in
+// orientation, spacing or size (geometry not uniform) waits for every slice, as a reformat of it
+// cannot be laid out from one slice's header.
 import * as core from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import dicomImageLoader from '@cornerstonejs/dicom-image-loader';
 import { ViewOverlay, crosshairPoint, fill } from './overlays.js';
+import { KeyImagePanel } from './keyImages.js';
 
 const { Enums: CoreEnums, RenderingEngine, volumeLoader, utilities: coreUtilities } = core;
 const { ToolGroupManager, Enums: ToolEnums } = tools;
@@ -73,6 +78,68 @@ function unknownSpacingProvider(type, imageId, options) {
     pixelSpacing: [1, 1],
     usingDefaultValues: true,
   };
+}
+
+// Before a slice's file has arrived, the DICOM loader knows nothing of it, and a volume cannot be
+// laid out. This provider answers for such a slice from the series' geometry (the server read it
+// from the stored headers: position, rescale) and, for what every slice of a uniform series
+// shares (orientation, spacing, size, pixel format), from a slice already loaded. It is asked
+// last: once a slice's own file is in, the loader's answer from that file wins.
+const FROM_TEMPLATE = new Set([
+  'imagePlaneModule',
+  'imagePixelModule',
+  'modalityLutModule',
+  'voiLutModule',
+  'generalSeriesModule',
+  'transferSyntax',
+]);
+
+function addGeometryProvider(imageIds, geometry, templateImageId) {
+  const byImageId = new Map(imageIds.map((imageId, i) => [imageId, geometry.slices[i]]));
+  const provider = (type, imageId) => {
+    const slice = byImageId.get(imageId);
+    if (!slice || imageId === templateImageId || !FROM_TEMPLATE.has(type)) return undefined;
+    const template = core.metaData.get(type, templateImageId);
+    if (!template) return undefined;
+    if (type === 'imagePlaneModule') {
+      return { ...template, imagePositionPatient: slice.position_mm, sliceLocation: undefined };
+    }
+    if (type === 'modalityLutModule') {
+      return {
+        ...template,
+        rescaleSlope: slice.rescale_slope,
+        rescaleIntercept: slice.rescale_intercept,
+      };
+    }
+    return template;
+  };
+  core.metaData.addProvider(provider, -1000);
+}
+
+// the geometry, or null when the reformats must wait for every slice (not uniform, or unknown)
+async function fetchGeometry(url, instanceIds) {
+  if (!url) return null;
+  try {
+    const response = await fetch(url, {
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json' },
+    });
+    if (!response.ok) return null;
+    const geometry = await response.json();
+    const same = geometry.slices.map((s) => s.instance_id).join() === instanceIds.join();
+    return geometry.uniform && same ? geometry : null;
+  } catch (error) {
+    console.error(error);
+    return null;
+  }
+}
+
+// the slice to open on: #slice=<instance id> when the link names one of this series', else the
+// middle one
+function startIndex(instanceIds, total) {
+  const named = Number(new URLSearchParams(window.location.hash.slice(1)).get('slice'));
+  const index = instanceIds ? instanceIds.indexOf(named) : -1;
+  return index >= 0 ? index : Math.floor((total - 1) / 2);
 }
 
 function makeImageIds(imageUrls) {
@@ -174,8 +241,43 @@ async function showFirstImage(engine, viewportId, element, imageIds, index) {
   return viewport;
 }
 
-// the three reformats of the volume; every slice is in the cache by now
-async function showMpr(engine, elements, imageIds) {
+// the three reformats of the volume, laid out from the geometry before the slices arrive; they
+// fill in as the slices come, fetched in `order` (indices into imageIds). `onLoaded(count)` after
+// each slice; the returned `loaded` settles once every slice is in the volume.
+async function showMprStreaming(engine, elements, imageIds, order, onLoaded) {
+  // the loader fetches the first and last slices before it lays the volume out (the first image
+  // stays on screen meanwhile)
+  const volume = await volumeLoader.createAndCacheVolume(VOLUME_ID, { imageIds });
+  // the request pool serves first in, first out, and load() queues its requests last first: so
+  // sorted last-to-first in viewing order, the slices are fetched from the start slice outwards
+  const rank = new Map(order.map((index, r) => [imageIds[index], r]));
+  const requestsOf = volume.getImageLoadRequests.bind(volume);
+  volume.getImageLoadRequests = (priority) =>
+    requestsOf(priority).sort((a, b) => rank.get(b.imageId) - rank.get(a.imageId));
+  const progress = (event) => {
+    if (event.detail.volumeId === VOLUME_ID) onLoaded(event.detail.framesProcessed);
+  };
+  core.eventTarget.addEventListener(CoreEnums.Events.IMAGE_VOLUME_MODIFIED, progress);
+  const ours = new Set(imageIds);
+  const loaded = new Promise((resolve, reject) => {
+    // a slice that cannot be had leaves a hole in every reformat: the reader must know
+    const failed = (event) => {
+      if (ours.has(event.detail.imageId)) reject(event.detail.error ?? new Error('image load'));
+    };
+    core.eventTarget.addEventListener(CoreEnums.Events.IMAGE_LOAD_ERROR, failed);
+    volume.load(() => {
+      core.eventTarget.removeEventListener(CoreEnums.Events.IMAGE_VOLUME_MODIFIED, progress);
+      core.eventTarget.removeEventListener(CoreEnums.Events.IMAGE_LOAD_ERROR, failed);
+      resolve();
+    });
+  });
+  engine.disableElement('first');
+  const viewports = await showMpr(engine, elements, imageIds, volume);
+  return { viewports, loaded };
+}
+
+// the three reformats of the volume (created and loading, or built here from a full cache)
+async function showMpr(engine, elements, imageIds, streamingVolume) {
   const orientations = {
     axial: CoreEnums.OrientationAxis.AXIAL,
     sagittal: CoreEnums.OrientationAxis.SAGITTAL,
@@ -189,8 +291,10 @@ async function showMpr(engine, elements, imageIds) {
       defaultOptions: { orientation, background: [0, 0, 0] },
     })),
   );
-  const volume = await volumeLoader.createAndCacheVolume(VOLUME_ID, { imageIds });
-  volume.load();
+  if (!streamingVolume) {
+    const volume = await volumeLoader.createAndCacheVolume(VOLUME_ID, { imageIds });
+    volume.load();
+  }
   await core.setVolumesForViewports(engine, [{ volumeId: VOLUME_ID }], Object.keys(orientations));
   engine.renderViewports(Object.keys(orientations));
   return Object.keys(orientations).map((id) => engine.getViewport(id));
@@ -256,6 +360,11 @@ function pageTexts(root) {
     progress: d.textProgress ?? '{loaded}/{total}',
     progressDone: d.textProgressDone ?? '{total}',
     waiting: d.textWaiting ?? '{loaded}/{total}',
+    filling: d.textFilling ?? '{loaded}/{total}',
+    keySlice: d.textKeySlice ?? '{n}/{total}',
+    keySaved: d.textKeySaved ?? 'saved',
+    keyRemoved: d.textKeyRemoved ?? 'removed',
+    keyFailed: d.textKeyFailed ?? 'not saved',
   };
 }
 
@@ -274,6 +383,11 @@ function showProgress(root, texts, loaded, total) {
   for (const placeholder of root.querySelectorAll('[data-role="placeholder"]')) {
     placeholder.textContent = fill(texts.waiting, { loaded, total });
   }
+  // reformats shown while they fill: each says so until every slice is in
+  for (const badge of root.querySelectorAll('[data-role="filling"]')) {
+    badge.textContent = fill(texts.filling, { loaded, total });
+    if (done) badge.hidden = true;
+  }
 }
 
 // milliseconds since the page was requested (performance.now() counts from navigation start),
@@ -289,6 +403,9 @@ export async function startViewer(root) {
   const texts = pageTexts(root);
   setState(root, 'loading');
   if (imageIds.length === 0) throw new Error('no images');
+  // asked at once: it travels while the bundle initialises and the first slice is fetched
+  const geometryPromise =
+    config.mpr && imageIds.length >= 3 ? fetchGeometry(config.geometryUrl, config.instanceIds) : null;
 
   // each step is marked on the root, so a stalled start says where it stalled
   root.dataset.step = 'core-init';
@@ -314,39 +431,70 @@ export async function startViewer(root) {
     coronal: root.querySelector('[data-viewport="coronal"]'),
   };
   const total = imageIds.length;
-  const middle = Math.floor((total - 1) / 2);
-  const rest = middleOut(total, middle).slice(1);
+  const middle = startIndex(config.instanceIds, total);
+  const order = middleOut(total, middle);
+  const rest = order.slice(1);
   const progress = (loaded) => showProgress(root, texts, loaded, total);
   progress(0);
 
-  // the middle slice first: the reader sees the patient's image while the rest streams in
+  // the start slice first: the reader sees the patient's image while the rest streams in
   root.dataset.step = 'first-image';
   let viewports;
+  // settles once every slice is in (the reformats are then complete)
+  let allLoaded;
   const overlays = {};
-  if (wantMpr) {
-    const first = await showFirstImage(engine, 'first', mprEls.axial, imageIds, middle);
-    overlays.axial = new ViewOverlay(root.querySelector('[data-view="axial"]'), texts);
-    overlays.axial.update(first);
-    progress(1);
-    await markDrawn(root, 'firstImageMs');
-    root.dataset.step = 'loading-images';
-    // a volume needs every slice's geometry before it can be laid out
-    await loadInOrder(imageIds, rest, (loaded) => progress(loaded + 1));
-    root.dataset.step = 'volume';
-    engine.disableElement('first');
-    viewports = await showMpr(engine, mprEls, imageIds);
+  // the axial view stays on the start slice the reader has been looking at
+  const showStartSlice = (axial) => {
+    const plane = core.metaData.get('imagePlaneModule', imageIds[middle]);
+    if (plane?.imagePositionPatient) axial.jumpToWorld(plane.imagePositionPatient);
+  };
+  const hidePlaceholders = () => {
     for (const placeholder of root.querySelectorAll('[data-role="placeholder"]')) {
       placeholder.hidden = true;
     }
-    await markDrawn(root, 'allSlicesMs');
+  };
+  if (wantMpr) {
+    const first = await showFirstImage(engine, 'first', mprEls.axial, imageIds, middle);
+    overlays.axial = new ViewOverlay(root.querySelector('[data-view="axial"]'), texts, {
+      imageIds,
+    });
+    overlays.axial.update(first);
+    progress(1);
+    await markDrawn(root, 'firstImageMs');
+    const geometry = await geometryPromise;
+    if (geometry) {
+      // laid out now, filled as the slices arrive
+      root.dataset.step = 'volume';
+      root.dataset.reformats = 'streaming';
+      addGeometryProvider(imageIds, geometry, imageIds[middle]);
+      const streaming = await showMprStreaming(engine, mprEls, imageIds, order, (loaded) =>
+        progress(Math.max(loaded, 1)),
+      );
+      viewports = streaming.viewports;
+      showStartSlice(viewports[0]);
+      for (const badge of root.querySelectorAll('[data-role="filling"]')) badge.hidden = false;
+      hidePlaceholders();
+      await markDrawn(root, 'reformatsMs');
+      allLoaded = streaming.loaded.then(() => progress(total));
+    } else {
+      root.dataset.step = 'loading-images';
+      root.dataset.reformats = 'after-all-slices';
+      // without every slice's geometry the volume cannot be laid out before all have arrived
+      await loadInOrder(imageIds, rest, (loaded) => progress(loaded + 1));
+      root.dataset.step = 'volume';
+      engine.disableElement('first');
+      viewports = await showMpr(engine, mprEls, imageIds);
+      showStartSlice(viewports[0]);
+      hidePlaceholders();
+      await markDrawn(root, 'reformatsMs');
+      allLoaded = Promise.resolve();
+    }
   } else {
     viewports = [await showFirstImage(engine, 'stack', stackEl, imageIds, middle)];
     progress(1);
     await markDrawn(root, 'firstImageMs');
     // the others are fetched ahead of the reader's scrolling, in the same order
-    loadInOrder(imageIds, rest, (loaded) => progress(loaded + 1))
-      .then(() => markDrawn(root, 'allSlicesMs'))
-      .catch((error) => console.error(error));
+    allLoaded = loadInOrder(imageIds, rest, (loaded) => progress(loaded + 1));
   }
   root.dataset.step = 'tools';
   const group = setupTools(viewports.map((v) => v.id));
@@ -359,13 +507,32 @@ export async function startViewer(root) {
     const oriented = wantMpr || Boolean(plane.imageOrientationPatient);
     overlays[viewport.id] = new ViewOverlay(figureOf(viewport), texts, {
       showOrientation: oriented,
+      // the axial (or only) view shows acquired slices; the reformats count their own
+      imageIds: viewport === viewports[0] ? imageIds : null,
     });
   }
   let crosshairPlaced = false;
   let redrawPending = false;
+  // the slice in view is the axial one (MPR) or the stack's
+  const sliceView = viewports[0];
+  const keyImages = new KeyImagePanel(root, config, texts, {
+    currentIndex: () => imageIds.indexOf(sliceView.getCurrentImageId()),
+    jumpTo: (index) => {
+      if (index < 0) return;
+      if (wantMpr) {
+        const plane = core.metaData.get('imagePlaneModule', imageIds[index]);
+        if (plane?.imagePositionPatient) sliceView.jumpToWorld(plane.imagePositionPatient);
+      } else {
+        sliceView.setImageIdIndex(index);
+      }
+      sliceView.render();
+      scheduleRedraw();
+    },
+  });
   const redraw = () => {
     redrawPending = false;
     for (const viewport of viewports) overlays[viewport.id].update(viewport);
+    keyImages.update();
     if (!wantMpr) return;
     const point = crosshairPlaced ? crosshairPoint(viewports) : null;
     for (const viewport of viewports) {
@@ -440,10 +607,19 @@ export async function startViewer(root) {
     scheduleRedraw();
   });
   redraw();
-
-  // a test or a person can tell the image is drawn, and how
   root.dataset.renderer = core.getShouldUseCPURendering() ? 'cpu' : 'webgl';
   window.osteonViewer = { engine, viewports, group, presets: PRESETS };
+  // the tools work on what has arrived; the key images list loads beside it
+  root.dataset.step = 'filling';
+  keyImages.start().catch((error) => {
+    const status = root.querySelector('[data-role="key-status"]');
+    if (status) status.textContent = `${texts.keyFailed}: ${error.message}`;
+  });
+  await allLoaded;
+  scheduleRedraw();
+  await markDrawn(root, 'allSlicesMs');
+  // a test or a person can tell every slice is drawn, and how
+  root.dataset.step = 'done';
   setState(root, 'ready', '');
 }
 

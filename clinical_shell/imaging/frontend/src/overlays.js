@@ -85,11 +85,14 @@ function mmPerPixel(viewport) {
 
 export class ViewOverlay {
   // `figure`: the view's <figure data-view=...>; `texts`: the page's translated templates;
-  // `showOrientation`: false where the image carries no patient orientation (a radiograph)
-  constructor(figure, texts, { showOrientation = true } = {}) {
+  // `showOrientation`: false where the image carries no patient orientation (a radiograph);
+  // `imageIds`: the series in viewing order, to number an acquired slice as the rest of the
+  // shell does (key images, the report page) whatever the view's direction
+  constructor(figure, texts, { showOrientation = true, imageIds = null } = {}) {
     this.figure = figure;
     this.texts = texts;
     this.showOrientation = showOrientation;
+    this.imageIds = imageIds;
     this.part = (role) => figure.querySelector(`[data-role="${role}"]`);
   }
 
@@ -98,6 +101,13 @@ export class ViewOverlay {
     const camera = viewport.getCamera();
     const facts = sliceFacts(viewport);
     const figure = this.figure;
+    // a view in the plane the slices were acquired in shows one of them: its number in the
+    // series (the volume counts along the camera, which may run the other way)
+    const acquired = this.imageIds && viewport.getCurrentImageId?.();
+    if (acquired && this.imageIds.includes(acquired)) {
+      facts.index = this.imageIds.indexOf(acquired);
+      facts.total = this.imageIds.length;
+    }
 
     // slice n of N, position and thickness (mm)
     if (Number.isInteger(facts.index) && facts.total) {
