@@ -18,8 +18,7 @@ from clinical_shell.errors import NotFoundError, PermissionDeniedError
 from clinical_shell.imaging.models import CaseBuildJob, Instance, Series, SimulationCase, Study
 from clinical_shell.network.models import CLINICAL_ROLES
 from clinical_shell.network.selectors import institution_ids_with_roles
-from clinical_shell.records import selectors as records
-from clinical_shell.records.access import access_patient, clinical_institution_ids
+from clinical_shell.records.access import access_patient, clinical_institution_ids, memberships_of
 
 # (reader, study) -> why the reader may see it ("referral:12"), or None
 StudyGrant = Callable[[User, Study], str | None]
@@ -54,7 +53,46 @@ def may_add_to_study(user: User | AnonymousUser, study: Study) -> bool:
     upload's own audit event names every study it touched)."""
     if study.patient_id is None:
         return study.uploaded_at_id in imaging_institution_ids(user)
-    return records.in_care_at(study.patient_id, clinical_institution_ids(user))
+    # a study is added to only at the institution that uploaded it
+    return study.uploaded_at_id in clinical_institution_ids(user)
+
+
+def _check_linked_study(
+    user: User | AnonymousUser, study: Study, *, write: bool, reason: str
+) -> None:
+    """A linked study is its patient's record, and read as such; it also belongs to the
+    institution that uploaded it (records.access.RecordScope): another institution reads it only
+    while it is shared with them, and never changes it."""
+    patient_id = study.patient_id
+    assert patient_id is not None  # the caller handles a study waiting to be linked
+    memberships = memberships_of(user)
+    asked: list[str | None] = []
+
+    def grant(_patient_id: int) -> str | None:
+        if not asked:  # asked at most once, by the records rule or below
+            asked.append(_granted(user, study))
+        return asked[0]
+
+    access_patient(
+        user, patient_id, write=write, reason=reason, memberships=memberships, grant=grant
+    )
+    if study.uploaded_at_id in memberships.institution_ids(write=write):
+        return
+    if not write and grant(patient_id) is not None:
+        return
+    audit.record(
+        actor=user if user.is_authenticated else None,
+        action="study.write" if write else "study.read",
+        success=False,
+        patient_id=patient_id,
+        target=study,
+        reason=reason,
+        detail={"why": "not_shared"},
+    )
+    raise PermissionDeniedError(
+        "study_not_shared",
+        _("该检查由其他机构上传，未通过转诊或会诊共享给您所在机构"),
+    )
 
 
 def access_study(
@@ -66,13 +104,7 @@ def access_study(
             "study_not_found", _("未找到编号为 %(study_id)s 的影像检查") % {"study_id": study_id}
         )
     if study.patient_id is not None:
-        access_patient(
-            user,
-            study.patient_id,
-            write=write,
-            reason=reason or "imaging",
-            grant=lambda _patient_id: _granted(user, study),
-        )
+        _check_linked_study(user, study, write=write, reason=reason or "imaging")
         return study
     allowed = study.uploaded_at_id in imaging_institution_ids(user)
     audit.record(
@@ -117,14 +149,14 @@ def access_case_build(
         raise NotFoundError(
             "case_build_not_found", _("未找到编号为 %(job_id)s 的构建任务") % {"job_id": job_id}
         )
-    access_patient(user, job.patient_id, write=write, reason=reason or "case build")
+    _check_linked_study(user, job.series.study, write=write, reason=reason or "case build")
     return job
 
 
 def may_change_case_build(user: User | AnonymousUser, job: CaseBuildJob) -> bool:
     """Whether to offer the retry and cancel buttons (no audit: the retry or cancel itself is
     checked and audited)."""
-    return records.in_care_at(job.patient_id, clinical_institution_ids(user, write=True))
+    return job.series.study.uploaded_at_id in clinical_institution_ids(user, write=True)
 
 
 def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:
@@ -133,7 +165,7 @@ def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:
         raise NotFoundError(
             "case_not_found", _("未找到编号为 %(case_id)s 的仿真病例") % {"case_id": case_id}
         )
-    access_patient(user, case.patient_id, reason="simulation case")
+    case.series.study = access_study(user, case.series.study_id, reason="simulation case")
     return case
 
 

@@ -26,6 +26,7 @@ from clinical_shell.imaging.report_models import (
     ImagingReportVersion,
     Urgency,
 )
+from clinical_shell.records.access import RecordScope
 from clinical_shell.records.models import CareRelationship
 
 State = ImagingReport.State
@@ -146,11 +147,14 @@ def first_series_id(study_id: int) -> int | None:
     )
 
 
-def reports_of_patient(patient_id: int) -> QuerySet[ImagingReport]:
-    """The patient's shared reports (preliminary, signed, amended), newest change first, for the
+def reports_of_patient(patient_id: int, scope: RecordScope) -> QuerySet[ImagingReport]:
+    """The patient's released reports (preliminary, signed, amended) on studies the reader sees
+    (`scope`: their institutions' and those shared with them), newest change first, for the
     patient's timeline. Precondition: the caller opened the patient (`access_patient`)."""
     return (
         ImagingReport.objects.filter(
+            Q(study__uploaded_at_id__in=sorted(scope.own))
+            | Q(study_id__in=scope.shared_ids("study")),
             study__patient_id=patient_id,
             state__in=[State.PRELIMINARY, State.SIGNED, State.AMENDED],
         )

@@ -1,6 +1,6 @@
 """Reads of the imaging index for pages, the API and other apps (access checked by the caller)."""
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from clinical_shell.errors import NotFoundError
@@ -12,12 +12,21 @@ from clinical_shell.imaging.models import (
     Study,
     StudyLinkRequest,
 )
+from clinical_shell.records.access import RecordScope
 
 
-def studies_of_patient(patient_id: int) -> QuerySet[Study]:
-    return studies_of_any(Study.objects.filter(patient_id=patient_id)).order_by(
-        "-study_date", "-id"
+def _visible_studies(scope: RecordScope, prefix: str = "") -> Q:
+    # a study belongs to the institution that uploaded it (records.access.RecordScope)
+    return Q(**{f"{prefix}uploaded_at_id__in": sorted(scope.own)}) | Q(
+        **{f"{prefix}pk__in": scope.shared_ids("study")}
     )
+
+
+def studies_of_patient(patient_id: int, scope: RecordScope) -> QuerySet[Study]:
+    """The patient's studies the reader sees: uploaded at their institutions or shared."""
+    return studies_of_any(
+        Study.objects.filter(_visible_studies(scope), patient_id=patient_id)
+    ).order_by("-study_date", "-id")
 
 
 def waiting_studies(institution_ids: list[int]) -> QuerySet[Study]:
@@ -74,17 +83,24 @@ def studies_of_any(studies: QuerySet[Study]) -> QuerySet[Study]:
     )
 
 
-def cases_of_patient(patient_id: int) -> QuerySet[SimulationCase]:
+def cases_of_patient(patient_id: int, scope: RecordScope) -> QuerySet[SimulationCase]:
+    """The patient's simulation cases built from studies the reader sees."""
     return (
-        SimulationCase.objects.filter(patient_id=patient_id)
+        SimulationCase.objects.filter(
+            _visible_studies(scope, "series__study__"), patient_id=patient_id
+        )
         .select_related("series", "job__job")
         .order_by("-created_at", "-id")
     )
 
 
-def case_builds_of_patient(patient_id: int, *, limit: int = 20) -> QuerySet[CaseBuildJob]:
+def case_builds_of_patient(
+    patient_id: int, scope: RecordScope, *, limit: int = 20
+) -> QuerySet[CaseBuildJob]:
     return (
-        CaseBuildJob.objects.filter(patient_id=patient_id)
+        CaseBuildJob.objects.filter(
+            _visible_studies(scope, "series__study__"), patient_id=patient_id
+        )
         .select_related("series", "job", "requested_by__person")
         .order_by("-requested_at", "-id")[:limit]
     )

@@ -5,10 +5,19 @@ has a care relationship with the patient (registration, an encounter or a referr
 change it they need a record-writing role there. Quality managers, committee members and
 administrators have no access to identified records through this door (separation of duties).
 Every decision, granted or refused, is written to the audit log.
+
+Opening the patient is not reading every record of the patient. The patient's identity, allergies
+and problem list are shown to every institution in care (a township that does not know the
+patient's allergy harms them). The clinical records themselves (encounters with their codes and
+documents, studies, reports, simulation cases) follow their provenance: a reader sees those
+written at their own institutions, and another institution's only while an open referral,
+consultation or meeting shares them (`RecordScope`). A registering township therefore does not
+read what the center writes after the patient came back; it reads the handover the center sends
+down, while that referral is open.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.utils.translation import gettext as _
@@ -52,6 +61,46 @@ def memberships_of(user: User | AnonymousUser) -> Memberships:
         "institution_id", "role"
     )
     return Memberships(user_id=int(user.pk), pairs=frozenset(pairs))
+
+
+# (reader, patient id, the reader's clinical institutions) -> the patient's records another app
+# shares with the reader right now, as (kind, id) pairs: kind is "encounter", "document" or
+# "study". Registered by the referrals app (records must not import it: the dependency runs the
+# other way).
+ShareSource = Callable[[User, int, frozenset[int]], Iterable[tuple[str, int]]]
+_SHARE_SOURCES: list[ShareSource] = []
+
+
+def register_share_source(source: ShareSource) -> None:
+    if source not in _SHARE_SOURCES:
+        _SHARE_SOURCES.append(source)
+
+
+@dataclass(frozen=True)
+class RecordScope:
+    """The part of one patient's chart that one reader sees (see the module's rule)."""
+
+    own: frozenset[int]
+    shared: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+
+    def sees(self, kind: str, pk: int, institution_id: int | None) -> bool:
+        return institution_id in self.own or (kind, pk) in self.shared
+
+    def shared_ids(self, kind: str) -> list[int]:
+        return sorted(pk for k, pk in self.shared if k == kind)
+
+
+def record_scope(
+    user: User | AnonymousUser, patient_id: int, *, memberships: Memberships | None = None
+) -> RecordScope:
+    """Which of the patient's records `user` sees; the patient must already be opened."""
+    if not isinstance(user, User):
+        return RecordScope(own=frozenset())
+    own = frozenset(
+        memberships.institution_ids() if memberships is not None else clinical_institution_ids(user)
+    )
+    shared = frozenset(pair for source in _SHARE_SOURCES for pair in source(user, patient_id, own))
+    return RecordScope(own=own, shared=shared)
 
 
 def access_patient(
@@ -133,6 +182,21 @@ def access_encounter(
             _("未找到编号为 %(encounter_id)s 的就诊记录") % {"encounter_id": encounter_id},
         )
     access_patient(user, encounter.patient_id, write=write)
+    if not write and not record_scope(user, encounter.patient_id).sees(
+        "encounter", encounter.pk, encounter.institution_id
+    ):
+        audit.record(
+            actor=user,
+            action="encounter.read",
+            success=False,
+            patient_id=encounter.patient_id,
+            target=encounter,
+            detail={"why": "not_shared"},
+        )
+        raise PermissionDeniedError(
+            "encounter_not_shared",
+            _("该就诊记录由其他机构书写，未通过转诊或会诊共享给您所在机构"),
+        )
     if write and encounter.institution_id not in clinical_institution_ids(user, write=True):
         audit.record(
             actor=user,

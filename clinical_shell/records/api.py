@@ -20,6 +20,8 @@ from clinical_shell.records.access import (
     access_duplicate,
     access_patient,
     clinical_institution_ids,
+    memberships_of,
+    record_scope,
     require_writer_at,
 )
 from clinical_shell.records.models import DuplicateCandidate, Encounter, MergeRequest, Patient
@@ -242,8 +244,12 @@ def get_patient(request: HttpRequest, patient_id: int) -> Patient:
 )
 @paginate(PageNumberPagination)
 def list_encounters(request: HttpRequest, patient_id: int) -> QuerySet[Encounter]:
-    patient = access_patient(request.user, patient_id, reason="api timeline")
-    return selectors.patient_timeline(patient.pk)
+    memberships = memberships_of(request.user)
+    patient = access_patient(
+        request.user, patient_id, reason="api timeline", memberships=memberships
+    )
+    scope = record_scope(request.user, patient.pk, memberships=memberships)
+    return selectors.patient_timeline(patient.pk, scope)
 
 
 @router.post(
@@ -277,4 +283,5 @@ def create_encounter(
         institution=_institution(payload.institution_id),
         data=data,
     )
-    return Status(201, selectors.patient_timeline(patient.pk).get(pk=encounter.pk))
+    scope = record_scope(request.user, patient.pk)
+    return Status(201, selectors.patient_timeline(patient.pk, scope).get(pk=encounter.pk))

@@ -245,6 +245,10 @@ class Document(SoftDeletable):
     encounter = models.ForeignKey(
         Encounter, null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
     )
+    # where it was written: who reads it without a share (records.access.RecordScope)
+    institution = models.ForeignKey(
+        Institution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     title = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, help_text="e.g. discharge_summary, operative_note")
     body = models.TextField(blank=True)

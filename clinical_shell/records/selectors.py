@@ -23,6 +23,7 @@ from django.db.models.functions import Right, Substr
 from django.utils import timezone
 
 from clinical_shell.audit.models import AuditEvent
+from clinical_shell.records.access import RecordScope
 from clinical_shell.records.identity import (
     ResidentIdError,
     normalize_resident_id,
@@ -329,16 +330,31 @@ def search_patients(
     )
 
 
-def patient_timeline(patient_id: int) -> QuerySet[Encounter]:
-    """All live encounters of the patient across the network, newest first, with their codes."""
+def _in_scope(scope: RecordScope) -> Q:
+    return Q(institution_id__in=sorted(scope.own)) | Q(pk__in=scope.shared_ids("encounter"))
+
+
+def patient_timeline(patient_id: int, scope: RecordScope) -> QuerySet[Encounter]:
+    """The patient's live encounters the reader sees (their institutions' and those shared with
+    them), newest first, with their codes."""
     return (
-        Encounter.objects.filter(patient_id=patient_id, deleted_at__isnull=True)
+        Encounter.objects.filter(_in_scope(scope), patient_id=patient_id, deleted_at__isnull=True)
         .select_related("institution", "department", "attending")
         .prefetch_related(
             Prefetch("diagnoses", queryset=Diagnosis.objects.filter(deleted_at__isnull=True)),
             Prefetch("procedures", queryset=Procedure.objects.filter(deleted_at__isnull=True)),
         )
         .order_by("-started_at", "-id")
+    )
+
+
+def unshared_encounter_count(patient_id: int, scope: RecordScope) -> int:
+    """How many of the patient's encounters other institutions hold and have not shared: shown as
+    a count, so a clinician knows to ask (by referral or consultation), never as content."""
+    return (
+        Encounter.objects.filter(patient_id=patient_id, deleted_at__isnull=True)
+        .exclude(_in_scope(scope))
+        .count()
     )
 
 

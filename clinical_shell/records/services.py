@@ -707,11 +707,22 @@ def add_document(
     kind: str,
     body: str,
     encounter: Encounter | None = None,
+    institution: Institution | None = None,
 ) -> Document:
+    """A document written at `institution` (an encounter's document: the encounter's own)."""
     if not title.strip():
         raise RecordValidationError({"title": _("文书标题不能为空")})
+    if encounter is not None:
+        institution = encounter.institution
+    if institution is None:
+        raise ValueError("a document needs the institution that writes it")
     document = Document.objects.create(
-        patient=patient, encounter=encounter, title=title.strip(), kind=kind, body=body
+        patient=patient,
+        encounter=encounter,
+        institution=institution,
+        title=title.strip(),
+        kind=kind,
+        body=body,
     )
     _write_version(document, actor=actor, reason="recorded")
     audit.record(actor=actor, action="document.create", patient_id=patient.pk, target=document)

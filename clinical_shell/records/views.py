@@ -25,6 +25,7 @@ from clinical_shell.records.access import (
     access_patient,
     clinical_institution_ids,
     memberships_of,
+    record_scope,
     require_writer_at,
 )
 from clinical_shell.records.forms import (
@@ -139,7 +140,8 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     # read once: whether the user may read this patient, and whether to offer "new encounter"
     memberships = memberships_of(request.user)
     patient = access_patient(request.user, patient_id, reason="timeline", memberships=memberships)
-    encounters = list(selectors.patient_timeline(patient.pk))
+    scope = record_scope(request.user, patient.pk, memberships=memberships)
+    encounters = list(selectors.patient_timeline(patient.pk, scope))
     can_write = bool(memberships.institution_ids(write=True))
     return render(
         request,
@@ -149,7 +151,8 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
             "encounters": encounters,
             "allergies": patient.allergies.filter(deleted_at__isnull=True),
             # preliminary and signed imaging reports, beside the encounters they explain
-            "imaging_reports": list(report_selectors.reports_of_patient(patient.pk)),
+            "imaging_reports": list(report_selectors.reports_of_patient(patient.pk, scope)),
+            "unshared_encounters": selectors.unshared_encounter_count(patient.pk, scope),
             "institutions": sorted({e.institution.name for e in encounters}),
             "can_write": can_write,
         },
@@ -270,7 +273,9 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     pair = [
         (
             patient,
-            list(selectors.patient_timeline(patient.pk)[:5]),
+            list(
+                selectors.patient_timeline(patient.pk, record_scope(request.user, patient.pk))[:5]
+            ),
             selectors.encounter_count(patient.pk),
         )
         for patient in (first, second)

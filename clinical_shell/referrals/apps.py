@@ -11,7 +11,8 @@ class ReferralsConfig(AppConfig):
     def ready(self) -> None:
         from clinical_shell.imaging.access import register_study_grant
         from clinical_shell.realtime.events import register_topic
-        from clinical_shell.referrals import study_grants
+        from clinical_shell.records.access import register_share_source
+        from clinical_shell.referrals import record_shares, study_grants
         from clinical_shell.referrals.access import may_hear_institution
 
         # "referrals.<institution id>": emergency pre-notifications for that receiving team
@@ -23,3 +24,5 @@ class ReferralsConfig(AppConfig):
             study_grants.through_meeting,
         ):
             register_study_grant(grant)
+        # and the encounters, documents and studies they share appear on the patient's pages
+        register_share_source(record_shares.shared_with)

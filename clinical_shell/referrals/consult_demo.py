@@ -33,10 +33,12 @@ def _with_document(doctor: User, institution: Institution, count: int) -> list[i
         .distinct()[:count]
     )
     for patient in Patient.objects.filter(pk__in=ids):
-        if not Document.objects.filter(patient=patient, deleted_at__isnull=True).exists():
+        own = Document.objects.filter(patient=patient, institution=institution)
+        if not own.filter(deleted_at__isnull=True).exists():
             records.add_document(
                 actor=doctor,
                 patient=patient,
+                institution=institution,
                 title="首诊记录",
                 kind="note",
                 body="跌倒后髋部疼痛，患肢短缩外旋，不能站立",
@@ -45,7 +47,10 @@ def _with_document(doctor: User, institution: Institution, count: int) -> list[i
 
 
 def _request(doctor: User, township: Institution, patient_id: int, **extra: object) -> Consultation:
-    document = Document.objects.filter(patient_id=patient_id).order_by("pk").first()
+    # what the township shares is its own note: another institution's is not its to send
+    document = (
+        Document.objects.filter(patient_id=patient_id, institution=township).order_by("pk").first()
+    )
     assert document is not None
     data = {
         "priority": "routine",

@@ -177,14 +177,23 @@ def _answer_minutes(priority: str) -> int:
     return DEFAULT_ANSWER_MINUTES[ConsultPriority(priority)]
 
 
-def _check_attachments(patient_id: int, studies: list[int], documents: list[int]) -> list[str]:
-    """The attached records that are not this patient's own (or do not exist)."""
+def _check_attachments(
+    patient_id: int, institution_id: int, studies: list[int], documents: list[int]
+) -> list[str]:
+    """The attached records that are not this patient's, not the requesting institution's own
+    (records follow their provenance: another institution's are that one's to share), or do not
+    exist."""
     found_studies = set(
-        Study.objects.filter(pk__in=studies, patient_id=patient_id).values_list("pk", flat=True)
+        Study.objects.filter(
+            pk__in=studies, patient_id=patient_id, uploaded_at_id=institution_id
+        ).values_list("pk", flat=True)
     )
     found_docs = set(
         Document.objects.filter(
-            pk__in=documents, patient_id=patient_id, deleted_at__isnull=True
+            pk__in=documents,
+            patient_id=patient_id,
+            institution_id=institution_id,
+            deleted_at__isnull=True,
         ).values_list("pk", flat=True)
     )
     return [f"study:{s}" for s in studies if s not in found_studies] + [
@@ -238,7 +247,9 @@ def request_consultation(
         errors["consent_at"] = _("知情同意时间不能晚于现在")
     if not study_ids and not document_ids:
         errors["attachments"] = _("请至少附上一项该患者的检查或文书")
-    foreign = _check_attachments(patient.pk, list(study_ids), list(document_ids))
+    foreign = _check_attachments(
+        patient.pk, requesting_institution_id, list(study_ids), list(document_ids)
+    )
     if foreign:
         audit.record(
             actor=actor,
@@ -247,7 +258,7 @@ def request_consultation(
             patient_id=patient.pk,
             detail={"why": "not_this_patient", "items": foreign},
         )
-        errors["attachments"] = _("只能附上该患者本人的资料")
+        errors["attachments"] = _("只能附上该患者在本机构书写或上传的资料")
     if errors:
         raise ConsultFormError(errors)
     with transaction.atomic():
@@ -566,7 +577,7 @@ def add_case(
     meeting = MdtMeeting.objects.get(pk=meeting_id)
     _require_chair(actor, meeting)
     patient = access_patient(actor, patient_id, reason="MDT case")
-    foreign = _check_attachments(patient.pk, study_ids, [])
+    foreign = _check_attachments(patient.pk, meeting.institution_id, study_ids, [])
     if foreign or not summary.strip():
         audit.record(
             actor=actor,

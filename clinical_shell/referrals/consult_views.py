@@ -131,9 +131,12 @@ def consult_new(request: HttpRequest, patient_id: int) -> HttpResponse:
         {
             "patient": patient,
             "institutions": institutions,
-            "studies": Study.objects.filter(patient_id=patient.pk).order_by("-created_at")[:50],
+            # only what the requesting side itself wrote or uploaded can travel with it
+            "studies": Study.objects.filter(
+                patient_id=patient.pk, uploaded_at__in=institutions
+            ).order_by("-created_at")[:50],
             "documents": Document.objects.filter(
-                patient_id=patient.pk, deleted_at__isnull=True
+                patient_id=patient.pk, institution__in=institutions, deleted_at__isnull=True
             ).order_by("-id")[:50],
             "slots": consult.free_slots(),
             "specialties": Specialty.choices,

@@ -77,7 +77,12 @@ def load_referral_demo() -> int:
             reason="跌倒后髋部疼痛，不能行走，X 线示股骨颈骨折",
             criteria=["up_hip_fracture_elderly"],
         )
-        document = Document.objects.filter(patient_id=patient_id).order_by("pk").first()
+        # the township shares its own note (another institution's is not its to send)
+        document = (
+            Document.objects.filter(patient_id=patient_id, institution=township)
+            .order_by("pk")
+            .first()
+        )
         if document is not None:
             services.share(
                 actor=doctor, referral_id=referral.pk, kind="document", object_id=document.pk

@@ -254,6 +254,11 @@ _SHARE_MODELS: dict[str, Any] = {
 }
 
 
+def _written_at(item: Document | Study | Encounter) -> int | None:
+    """The institution a shareable record belongs to (a study: the one that uploaded it)."""
+    return item.uploaded_at_id if isinstance(item, Study) else item.institution_id
+
+
 @keeps_refusals
 def share(*, actor: User, referral_id: int, kind: str, object_id: int) -> ReferralShare:
     """Attach one of the patient's own records to a draft (or a sent referral, to add more)."""
@@ -273,6 +278,21 @@ def share(*, actor: User, referral_id: int, kind: str, object_id: int) -> Referr
             "patient_id": referral.patient_id,
             "target": referral,
             "detail": {"kind": kind, "object_id": object_id},
+        }
+        raise error
+    if _written_at(item) != referral.from_institution_id:
+        # records follow their provenance: what another institution wrote is that one's to share
+        error = ReferralError(
+            "share_not_own_record",
+            _("只能附上本机构书写的资料；其他机构的资料请由该机构共享"),
+        )
+        error.audit_event = {  # type: ignore[attr-defined]
+            "actor": actor,
+            "action": "referral.share",
+            "success": False,
+            "patient_id": referral.patient_id,
+            "target": referral,
+            "detail": {"kind": kind, "object_id": object_id, "why": "not_own_record"},
         }
         raise error
     row, _created = ReferralShare.objects.get_or_create(

@@ -163,19 +163,21 @@ def _actions(user: User, referral: Referral) -> list[str]:
 
 
 def _attachable(user: User, referral: Referral, actions: list[str]) -> list[tuple[str, int, str]]:
-    """The patient's own records the sender may attach (read through the chart's door)."""
+    """The patient's records the sender may attach: those written or uploaded at the sending
+    institution (another institution's are that one's to share), read through the chart's door."""
     if "share" not in actions:
         return []
     patient = access_patient(user, referral.patient_id, reason="referral attachments")
+    sender = referral.from_institution_id
+    documents = Document.objects.filter(patient=patient, institution_id=sender)
+    studies = Study.objects.filter(patient=patient, uploaded_at_id=sender)
+    encounters = Encounter.objects.filter(patient=patient, institution_id=sender)
     return (
-        [("document", d.pk, d.title) for d in Document.objects.filter(patient=patient)]
-        + [
-            ("study", s.pk, s.description or s.study_uid)
-            for s in Study.objects.filter(patient=patient)
-        ]
+        [("document", d.pk, d.title) for d in documents.filter(deleted_at__isnull=True)]
+        + [("study", s.pk, s.description or s.study_uid) for s in studies]
         + [
             ("encounter", e.pk, e.chief_complaint)
-            for e in Encounter.objects.filter(patient=patient)
+            for e in encounters.filter(deleted_at__isnull=True)
         ]
     )
 

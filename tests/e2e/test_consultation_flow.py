@@ -73,7 +73,12 @@ def test_request_signed_opinion_read_by_requester(shell_server: str) -> None:
         actor=doctor, institution=township, name="杨秀英", sex="F", birth_date=date(1944, 6, 2)
     )
     note = records.add_document(
-        actor=doctor, patient=patient, title="首诊记录", kind="note", body="右髋外旋短缩畸形"
+        actor=doctor,
+        patient=patient,
+        institution=township,
+        title="首诊记录",
+        kind="note",
+        body="右髋外旋短缩畸形",
     )
     slot = consult.publish_slot(
         actor=expert,

@@ -100,7 +100,12 @@ def test_referral_up_onward_down_and_access_ends_with_it(shell_server: str) -> N
         actor=doctor, institution=township, name="杨秀英", sex="F", birth_date=date(1944, 6, 2)
     )
     records.add_document(
-        actor=doctor, patient=patient, title="首诊记录", kind="note", body="右下肢外旋短缩畸形"
+        actor=doctor,
+        patient=patient,
+        institution=township,
+        title="首诊记录",
+        kind="note",
+        body="右下肢外旋短缩畸形",
     )
     SHOTS.mkdir(exist_ok=True)
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -154,6 +159,7 @@ def test_referral_up_onward_down_and_access_ends_with_it(shell_server: str) -> N
         records.add_document(
             actor=surgeon,
             patient=patient,
+            institution=center,
             title="手术记录",
             kind="operative_note",
             body="后外侧入路全髋关节置换，出血 300 ml",
@@ -189,12 +195,22 @@ def test_referral_up_onward_down_and_access_ends_with_it(shell_server: str) -> N
         # after completion the center writes a new record: nothing of it reaches the township
         # through the referral, and the shared documents are closed to it
         records.add_document(
-            actor=surgeon, patient=patient, title="复查", kind="note", body="术后6周复查记录"
+            actor=surgeon,
+            patient=patient,
+            institution=center,
+            title="复查",
+            kind="note",
+            body="术后6周复查记录",
         )
         town.reload()
         shared = town.inner_text("#shared-items")
         assert "出血 300 ml" not in shared and "术后6周复查记录" not in shared
         town.screenshot(path=str(SHOTS / "down-completed-zh.png"), full_page=True)
+        # nor through the chart: the township registered the patient, but the center's
+        # admission is the center's record, counted and not shown
+        town.goto(f"{base}/patients/{patient.pk}/")
+        assert "右股骨颈骨折" not in town.inner_text("main")
+        assert town.locator("#unshared-encounters").count() == 1
         letter = town.goto(f"{base}/referrals/{down.pk}/letter/")
         assert letter is not None and "双向转诊单" in town.inner_text(".letter")
         browser.close()

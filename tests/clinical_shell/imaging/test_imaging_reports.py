@@ -15,6 +15,7 @@ from clinical_shell.imaging import services as imaging
 from clinical_shell.imaging.models import Study
 from clinical_shell.imaging.report_models import ImagingReport, ImagingReportVersion
 from clinical_shell.network import services as network
+from clinical_shell.records.access import RecordScope
 from clinical_shell.records.models import Patient
 
 FULL = services.ReportText(
@@ -245,6 +246,15 @@ def test_the_patient_timeline_gets_shared_reports_newest_first(
         description="骨盆正位",
     )
     services.create_draft(actor=personas.radiologist, study_id=draft_study.pk, text=FULL)
-    assert list(selectors.reports_of_patient(ct_study.patient_id)) == []
+    scope = RecordScope(own=frozenset({ct_study.uploaded_at_id, shell_network.shuangbai.pk}))
+    assert list(selectors.reports_of_patient(ct_study.patient_id, scope)) == []
     signed = _signed(personas, ct_study)
-    assert list(selectors.reports_of_patient(ct_study.patient_id)) == [signed]
+    assert list(selectors.reports_of_patient(ct_study.patient_id, scope)) == [signed]
+    # another institution in care sees the report only when the study is shared with it
+    elsewhere = RecordScope(own=frozenset({shell_network.yongren.pk}))
+    assert shell_network.yongren.pk != ct_study.uploaded_at_id
+    assert list(selectors.reports_of_patient(ct_study.patient_id, elsewhere)) == []
+    shared = RecordScope(
+        own=frozenset({shell_network.yongren.pk}), shared=frozenset({("study", ct_study.pk)})
+    )
+    assert list(selectors.reports_of_patient(ct_study.patient_id, shared)) == [signed]

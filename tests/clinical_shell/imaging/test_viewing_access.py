@@ -15,9 +15,9 @@ from clinical_shell.imaging import services
 from clinical_shell.imaging.models import Instance, Series
 from clinical_shell.records.models import Patient
 
-# persona -> may view the study of the patient registered at 妥甸 and seen at 双柏
+# persona -> may view the study of the patient registered at 妥甸 and seen at 双柏, uploaded at
+# 双柏 (the township, which opens the patient, is tested apart below)
 MAY_VIEW = {
-    "township_doctor": True,
     "county_surgeon": True,
     "radiologist": True,
     "center_surgeon": False,
@@ -78,3 +78,27 @@ def test_viewer_page_and_files_follow_the_patient_rule(
     else:
         assert (page.status_code, file.status_code, studies.status_code) == (403, 403, 403)
         assert all(e.outcome == "failure" for e in events)
+
+
+def test_the_registering_township_sees_the_patient_but_not_the_county_study(
+    personas: Personas,
+    ct_of_patient: Series,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    # a study belongs to the institution that uploaded it: the township that registered the
+    # patient reads it only while a referral or consultation shares it
+    client = signed_in_client(personas.township_doctor)
+    instance = Instance.objects.filter(series=ct_of_patient).first()
+    assert instance is not None
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    page = client.get(f"/imaging/series/{ct_of_patient.pk}/")
+    file = client.get(f"/imaging/instances/{instance.pk}/file")
+    studies = client.get(f"/imaging/patients/{patient_in_shuangbai.pk}/")
+    assert (page.status_code, file.status_code, studies.status_code) == (403, 403, 200)
+    assert "其他机构上传，未通过转诊或会诊共享" in page.content.decode()
+    assert f"/imaging/series/{ct_of_patient.pk}/" not in studies.content.decode()
+    refusals = AuditEvent.objects.filter(
+        id__gt=before, actor_user_id=personas.township_doctor.pk, outcome="failure"
+    )
+    assert list(refusals.values_list("action", flat=True)) == ["study.read", "study.read"]

@@ -78,8 +78,11 @@ def test_encounters_are_writable_only_at_their_own_institution(
 ) -> None:
     encounter = patient_in_shuangbai.encounters.get()
     assert access_encounter(personas.county_surgeon, encounter.pk, write=True) == encounter
-    # the township doctor may write the patient's record but not the county hospital's encounter
-    assert access_encounter(personas.township_doctor, encounter.pk) == encounter
+    # the township doctor may open the patient, but the county hospital's encounter is the
+    # county's: not read (unless shared by a referral) and never changed
+    with pytest.raises(PermissionDeniedError) as read:
+        access_encounter(personas.township_doctor, encounter.pk)
+    assert read.value.code == "encounter_not_shared"
     with pytest.raises(PermissionDeniedError):
         access_encounter(personas.township_doctor, encounter.pk, write=True)
 

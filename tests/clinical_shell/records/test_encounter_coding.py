@@ -116,13 +116,14 @@ def test_an_outsider_is_refused_and_the_refusal_audited(
     assert not _added(encounter).exists()
 
 
-def test_a_reader_elsewhere_sees_the_encounter_but_cannot_code_it(
+def test_a_reader_elsewhere_neither_reads_nor_codes_the_encounter(
     personas: Personas, encounter: Encounter, signed_in_client: Any
 ) -> None:
     # the township doctor treats the patient (registration) but the encounter is the county's
+    # and not shared with the township
     client = signed_in_client(personas.township_doctor)
     page = client.get(_url(encounter))
-    assert page.status_code == 200 and "添加诊断" not in page.content.decode()
+    assert page.status_code == 403 and "添加诊断" not in page.content.decode()
     refused = client.post(_url(encounter), _dx(code="S72.0", laterality="left"))
     assert refused.status_code == 403
     assert AuditEvent.objects.filter(

@@ -46,10 +46,12 @@ def test_timeline_query_count(
     url = f"/patients/{patient_in_shuangbai.pk}/"
     client.get(url)
     reads = _reads(user.pk, "patient.read")
-    # session, user, patient (registering institution joined), memberships (once: read rule
-    # and "new encounter" button), care relationship, audit, encounters, diagnoses,
-    # procedures, person and unread notifications for the header, allergies, imaging reports
-    with django_assert_num_queries(12 + AUDIT):
+    # session, user, patient (registering institution joined), memberships (once: read rule,
+    # record scope and "new encounter" button), care relationship, audit, records shared by
+    # referrals and by consultations or meetings, encounters, diagnoses, procedures, other
+    # institutions' unshared encounters (a count), person and unread notifications for the
+    # header, allergies, imaging reports
+    with django_assert_num_queries(15 + AUDIT):
         response = client.get(url)
     assert response.status_code == 200 and "新建就诊" in response.content.decode()
     assert _reads(user.pk, "patient.read") == reads + 1
@@ -117,8 +119,9 @@ def test_api_encounter_list_query_count(
     url = f"/api/v1/patients/{patient_in_shuangbai.pk}/encounters"
     client.get(url)  # warm: the token's last-used time is written once a minute
     reads = _reads(user.pk, "patient.read")
-    # token, patient, memberships, care relationship, audit, count, page, diagnoses, procedures
-    with django_assert_num_queries(8 + AUDIT):
+    # token, patient, memberships, care relationship, audit, records shared by referrals and by
+    # consultations or meetings, count, page, diagnoses, procedures
+    with django_assert_num_queries(10 + AUDIT):
         response = client.get(url)
     assert response.json()["count"] == 1
     assert _reads(user.pk, "patient.read") == reads + 1

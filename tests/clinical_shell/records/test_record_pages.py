@@ -87,16 +87,19 @@ def test_search_page_query_count_is_fixed(
         client.get("/patients/")
 
 
-def test_timeline_shows_encounters_across_institutions(
+def test_timeline_shows_each_institution_its_own_encounters(
     shell_network: Network, personas: Personas, patient_in_shuangbai: Patient, signed_in_client: Any
 ) -> None:
-    html = (
-        signed_in_client(personas.township_doctor)
-        .get(f"/patients/{patient_in_shuangbai.pk}/")
-        .content.decode()
-    )
-    assert "双柏县人民医院" in html and "S72.0" in html and "31B2.1" in html
-    assert SHUANGBAI_MAN_ID in html  # the detail page shows the full number (access audited)
+    url = f"/patients/{patient_in_shuangbai.pk}/"
+    county = signed_in_client(personas.county_surgeon).get(url).content.decode()
+    assert "双柏县人民医院" in county and "S72.0" in county and "31B2.1" in county
+    assert 'id="unshared-encounters"' not in county
+    # the township registered the patient: it opens the record (the full ID number, access
+    # audited) but the county's encounter is the county's, counted and not shown
+    township = signed_in_client(personas.township_doctor).get(url).content.decode()
+    assert SHUANGBAI_MAN_ID in township
+    assert "S72.0" not in township and "31B2.1" not in township
+    assert 'id="unshared-encounters"' in township and "另有 1 次就诊" in township
 
 
 def test_timeline_is_refused_with_a_reason_for_outsiders(

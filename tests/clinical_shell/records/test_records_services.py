@@ -9,6 +9,7 @@ from shell_personas import SHUANGBAI_MAN_ID, Network, Personas
 
 from clinical_shell.records import selectors
 from clinical_shell.records import services as records
+from clinical_shell.records.access import RecordScope
 from clinical_shell.records.models import DuplicateCandidate, Encounter, Patient, RecordVersion
 
 
@@ -143,7 +144,8 @@ def test_an_encounter_is_soft_deleted_with_a_reason_and_versioned(
     )
     stored = Encounter.objects.get(pk=encounter.pk)
     assert stored.deleted_at is not None and stored.deleted_reason.startswith("录错患者")
-    assert list(selectors.patient_timeline(patient_in_shuangbai.pk)) == []
+    scope = RecordScope(own=frozenset({encounter.institution_id}))
+    assert list(selectors.patient_timeline(patient_in_shuangbai.pk, scope)) == []
     versions = RecordVersion.objects.filter(model_label="records.encounter", object_id=encounter.pk)
     assert list(versions.values_list("version", flat=True).order_by("version")) == [1, 2]
 

@@ -39,6 +39,7 @@ def note_of(patient: Patient, personas: Personas) -> Document:
     return records.add_document(
         actor=personas.township_doctor,
         patient=patient,
+        institution=patient.registered_at,
         title="首诊记录",
         kind="note",
         body="右髋外旋短缩畸形",

@@ -69,7 +69,12 @@ def test_up_referral_through_the_api_onward_to_the_center_and_down_with_handover
     county = signed_in_client(personas.county_surgeon)
     center = signed_in_client(personas.center_surgeon)
     note = records.add_document(
-        actor=personas.township_doctor, patient=patient, title="首诊", kind="note", body="外旋短缩"
+        actor=personas.township_doctor,
+        patient=patient,
+        institution=net.tuodian,
+        title="首诊",
+        kind="note",
+        body="外旋短缩",
     )
     created = _draft(township, net, patient)
     assert created.status_code == 201, created.content
@@ -163,7 +168,12 @@ def test_refusals_are_problem_details_and_change_nothing(
         birth_date=date(1950, 1, 1),
     )
     doc = records.add_document(
-        actor=personas.township_doctor, patient=other, title="别人的", kind="note", body="x"
+        actor=personas.township_doctor,
+        patient=other,
+        institution=other.registered_at,
+        title="别人的",
+        kind="note",
+        body="x",
     )
     wrong = _post(township, f"{API}/{rid}/shares", {"kind": "document", "object_id": doc.pk})
     assert wrong.status_code == 422 and wrong.json()["code"] == "share_not_this_patient"

@@ -47,7 +47,12 @@ def test_flow_through_the_pages_and_the_letter(
     township = signed_in_client(personas.township_doctor)
     county = signed_in_client(personas.county_surgeon)
     note = records.add_document(
-        actor=personas.township_doctor, patient=patient, title="首诊记录", kind="note", body="外旋"
+        actor=personas.township_doctor,
+        patient=patient,
+        institution=patient.registered_at,
+        title="首诊记录",
+        kind="note",
+        body="外旋",
     )
     form = township.get("/referrals/new/", {"patient": patient.pk})
     assert form.status_code == 200 and "up_hip_fracture_elderly" in form.content.decode()

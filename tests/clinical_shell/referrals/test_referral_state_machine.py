@@ -59,6 +59,7 @@ def test_up_referral_declined_onward_accepted_arrived_completed(
     note = records.add_document(
         actor=personas.township_doctor,
         patient=hip_patient,
+        institution=net.tuodian,
         title="首诊记录",
         kind="note",
         body="右髋外旋短缩畸形",
@@ -182,6 +183,7 @@ def test_attachment_from_another_patient_is_refused(
     other = records.add_document(
         actor=personas.township_doctor,
         patient=patient_in_shuangbai,
+        institution=shell_network.tuodian,
         title="他人文书",
         kind="note",
         body="",
