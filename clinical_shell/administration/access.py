@@ -57,6 +57,14 @@ def require_administrator(user: User) -> list[int] | None:
     return scope
 
 
+def require_center_administrator(user: User) -> None:
+    """Raise unless `user` administers the whole network (adds institutions, moves them)."""
+    if require_administrator(user) is not None:
+        raise PermissionDeniedError(
+            "not_center_administrator", _("只有州级中心的管理员可以新建机构")
+        )
+
+
 def require_manages_user(actor: User, user: User) -> None:
     """Raise unless `actor` may change `user`'s account."""
     scope = require_administrator(actor)

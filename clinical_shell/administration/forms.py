@@ -1,5 +1,6 @@
 """Forms of the administration pages: parsing only; the rules are in services.py."""
 
+from dataclasses import replace
 from typing import Any
 
 from django import forms
@@ -98,3 +99,23 @@ class InstitutionForm(forms.Form):
         for name in self.errors:
             if name in self.fields:
                 self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})
+
+
+class NewInstitutionForm(InstitutionForm):
+    """A new institution: its code first; it opens active (closing is an edit)."""
+
+    code = forms.CharField(
+        label=_("机构代码"),
+        max_length=32,
+        required=False,
+        help_text=_("2–32 位字母、数字、连字符或下划线，如 CX-NH-01；保存后不能修改"),
+    )
+    field_order = ("code", "name", "name_en", "level", "county", "parent_id")
+
+    def __init__(self, *args: Any, parents: list[Institution], **kwargs: Any) -> None:
+        super().__init__(*args, parents=parents, network_fields_locked=False, **kwargs)
+        del self.fields["active"]
+        self.order_fields(self.field_order)
+
+    def change(self) -> services.InstitutionChange:
+        return replace(super().change(), active=True)

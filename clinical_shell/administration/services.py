@@ -6,9 +6,10 @@ Each function is keyword-only with `actor` first, atomic, checks the actor's sco
 reach the audit log: events name the account, not the password.
 """
 
+import re
 import secrets
 import string
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
 from django.contrib.auth.models import User
@@ -442,6 +443,60 @@ def update_institution(
         },
     )
     return institution
+
+
+# an institution code is printed on referral letters and used in record numbers: plain ASCII
+_INSTITUTION_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$")
+
+
+def new_institution_errors(*, actor: User, code: str, change: InstitutionChange) -> dict[str, str]:
+    """Every problem with creating an institution at once, keyed by field; empty when it may be
+    created. Only the center's administrators add institutions (they place them in the network)."""
+    access.require_center_administrator(actor)
+    errors: dict[str, str] = {}
+    code = code.strip()
+    if not code:
+        errors["code"] = _("请填写机构代码")
+    elif not _INSTITUTION_CODE.match(code):
+        errors["code"] = _("机构代码须为 2–32 位字母、数字、连字符或下划线，以字母或数字开头")
+    elif Institution.objects.filter(code__iexact=code).exists():
+        errors["code"] = _("该机构代码已被使用")
+    # checked as an institution that already had the level and was open: what differs from the
+    # edit checks is only that the network's one center cannot get a second
+    as_if = Institution(level=change.level, active=True)
+    errors.update(
+        institution_errors(actor=actor, institution=as_if, change=replace(change, active=True))
+    )
+    if change.level == Institution.Level.CENTER:
+        errors["level"] = _("网络中只有一家州级中心，不能再新建")
+    return errors
+
+
+@transaction.atomic
+def create_institution(*, actor: User, code: str, change: InstitutionChange) -> Institution:
+    """Add an institution to the network, open. Raises InstitutionInvalidError with every
+    problem at once; `network.institution_create` is audited with the values it starts with."""
+    change = replace(
+        change,
+        name=change.name.strip(),
+        name_en=change.name_en.strip(),
+        county=change.county.strip(),
+        active=True,
+    )
+    errors = new_institution_errors(actor=actor, code=code, change=change)
+    if errors:
+        raise InstitutionInvalidError(errors)
+    return network.create_institution(
+        actor=actor,
+        code=code.strip(),
+        name=change.name,
+        name_en=change.name_en,
+        level=change.level,
+        county=change.county,
+        parent=Institution.objects.get(pk=change.parent_id) if change.parent_id else None,
+        longitude=change.longitude,
+        latitude=change.latitude,
+    )
 
 
 # ---- stations (the stations app's services, under the administration scope) --------------------

@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern] = [
     ),
     path("users/<int:user_id>/<slug:action>/", views.user_action, name="user_action"),
     path("institutions/", views.institution_list, name="institutions"),
+    path("institutions/new/", views.institution_create, name="institution_create"),
     path(
         "institutions/<int:institution_id>/",
         views.institution_detail,

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bridge.keys import shell_public_key
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.administration import access, selectors, services
-from clinical_shell.administration.forms import InstitutionForm
+from clinical_shell.administration.forms import InstitutionForm, NewInstitutionForm
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.errors import DomainError, NotFoundError
 from clinical_shell.network.models import Department, Institution, Membership, Person, Role
@@ -340,7 +340,12 @@ def institution_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "administration/institutions.html",
-        {"institutions": selectors.manageable_institutions(scope).prefetch_related("departments")},
+        {
+            "institutions": selectors.manageable_institutions(scope).prefetch_related(
+                "departments"
+            ),
+            "can_create": scope is None,
+        },
     )
 
 
@@ -375,6 +380,40 @@ def institution_detail(request: HttpRequest, institution_id: int) -> HttpRespons
             "error": error,
         },
         status=422 if error else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def institution_create(request: HttpRequest) -> HttpResponse:
+    actor = signed_in_user(request)
+    access.require_center_administrator(actor)
+    form = NewInstitutionForm(
+        request.POST if request.method == "POST" else None,
+        initial={"level": Institution.Level.TOWNSHIP},
+        parents=list(selectors.parent_choices()),
+    )
+    if request.method == "POST":
+        code = request.POST.get("code", "")
+        if form.is_valid():
+            try:
+                institution = services.create_institution(
+                    actor=actor, code=code, change=form.change()
+                )
+            except services.InstitutionInvalidError as exc:
+                form.add_service_errors(exc.errors)
+            else:
+                return redirect("administration:institution_detail", institution_id=institution.pk)
+        else:
+            form.add_service_errors(
+                services.new_institution_errors(actor=actor, code=code, change=form.change())
+            )
+        form.mark_invalid()
+    return render(
+        request,
+        "administration/institution_edit.html",
+        {"institution": None, "form": form, "network_fields_locked": False},
+        status=422 if form.errors else 200,
     )
 
 

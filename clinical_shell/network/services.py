@@ -21,15 +21,31 @@ def create_institution(
     level: str,
     county: str,
     parent: Institution | None = None,
+    name_en: str = "",
+    longitude: float | None = None,
+    latitude: float | None = None,
 ) -> Institution:
     if level not in Institution.Level.values:
         raise DomainError("bad_level", _("未知的机构级别：%(level)s") % {"level": level})
     if level != Institution.Level.CENTER and parent is None:
         raise DomainError("parent_required", _("县级和乡镇机构须有上级机构"))
-    institution = Institution.objects.create(
-        code=code, name=name, level=level, county=county, parent=parent
+    fields = {
+        "name": name,
+        "name_en": name_en,
+        "level": level,
+        "county": county,
+        "parent_id": parent.pk if parent is not None else None,
+        "longitude": longitude,
+        "latitude": latitude,
+    }
+    institution = Institution.objects.create(code=code, **fields)
+    # the institution page's history shows these as the values it started with
+    audit.record(
+        actor=actor,
+        action="network.institution_create",
+        target=institution,
+        detail={"after": fields},
     )
-    audit.record(actor=actor, action="network.institution_create", target=institution)
     return institution
 
 

@@ -116,6 +116,18 @@ def test_an_administrator_edits_an_institution_and_manages_stations_in_both_lang
             page.goto(f"{shell_server}/administration/institutions/")
             _shot(page, f"{lang}-02-institutions")
 
+            # a new township centre under the county hospital
+            page.click("#new-institution")
+            page.wait_for_url("**/administration/institutions/new/")
+            _shot(page, f"{lang}-02-institution-new")
+            page.fill("#id_code", f"YR-T-{lang.upper()}")
+            page.fill("#id_name", f"永仁县永定镇卫生院 {lang}")
+            page.fill("#id_county", "永仁县")
+            page.select_option("#id_parent_id", str(county.pk))
+            page.click("button.primary")
+            page.wait_for_url(re.compile(r".*/administration/institutions/\d+/$"))
+            expect(page.locator("h1")).to_contain_text(f"永仁县永定镇卫生院 {lang}")
+
             # every error at once, nothing saved
             page.goto(f"{shell_server}/administration/institutions/{county.pk}/edit/")
             _shot(page, f"{lang}-03-institution-edit")

@@ -235,3 +235,98 @@ def test_the_quality_map_draws_an_institution_at_the_position_set_here(
     placed, _unplaced, _frame = network_map(date(2026, 11, 1))
     point = next(p for p in placed if p.institution.pk == yongren.pk)
     assert (point.longitude, point.latitude) == (101.7, 26.1)
+
+
+def _new_form(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "code": "CX-SB-DMZ",
+        "name": "双柏县大麦地镇卫生院",
+        "name_en": "Damaidi Township Health Center",
+        "level": Institution.Level.TOWNSHIP,
+        "county": "双柏县",
+        "longitude": "101.46",
+        "latitude": "24.60",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_the_center_administrator_adds_a_township_centre_under_its_county_hospital(
+    personas: Personas, shell_network: Network, signed_in_client: Callable[[User], Client]
+) -> None:
+    client = signed_in_client(personas.admin)
+    page = client.get("/administration/institutions/")
+    assert b'id="new-institution"' in page.content
+    response = client.post(
+        "/administration/institutions/new/",
+        _new_form(parent_id=shell_network.shuangbai.pk),
+    )
+    assert response.status_code == 302
+    created = Institution.objects.get(code="CX-SB-DMZ")
+    assert response["Location"] == f"/administration/institutions/{created.pk}/"
+    assert created.parent_id == shell_network.shuangbai.pk and created.active
+    assert (created.longitude, created.latitude) == (101.46, 24.60)
+    event = AuditEvent.objects.get(action="network.institution_create", target_id=str(created.pk))
+    assert event.actor_user_id == personas.admin.pk
+    assert event.detail["after"]["name"] == "双柏县大麦地镇卫生院"
+    # its page's history starts with the values it was created with
+    history = client.get(f"/administration/institutions/{created.pk}/").context["history"]
+    assert history[0].created and "双柏县人民医院" in {c.after for c in history[0].changes}
+
+
+def test_a_new_institution_with_problems_shows_them_all_and_nothing_is_created(
+    personas: Personas, shell_network: Network, signed_in_client: Callable[[User], Client]
+) -> None:
+    client = signed_in_client(personas.admin)
+    before = Institution.objects.count()
+    audited_before = AuditEvent.objects.filter(action="network.institution_create").count()
+    response = client.post(
+        "/administration/institutions/new/",
+        _new_form(
+            code=shell_network.tuodian.code.lower(),  # taken, whatever its case
+            name="",
+            parent_id=shell_network.center.pk,  # a township centre hangs under a county hospital
+            longitude="181",
+            latitude="",
+        ),
+    )
+    assert response.status_code == 422
+    form = response.context["form"]
+    assert set(form.errors) >= {"code", "name", "parent_id", "longitude", "latitude"}
+    assert "已被使用" in str(form.errors["code"])
+    # a second center is refused however it is asked for
+    second = client.post(
+        "/administration/institutions/new/", _new_form(code="CX-C2", level="center")
+    )
+    assert second.status_code == 422 and "level" in second.context["form"].errors
+    bad_code = client.post("/administration/institutions/new/", _new_form(code="中心 01"))
+    assert bad_code.status_code == 422 and "code" in bad_code.context["form"].errors
+    assert Institution.objects.count() == before
+    assert AuditEvent.objects.filter(action="network.institution_create").count() == (
+        audited_before
+    )
+
+
+def test_only_the_center_administrator_adds_institutions(
+    personas: Personas,
+    shell_network: Network,
+    county_admin: User,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    before = Institution.objects.count()
+    client = signed_in_client(county_admin)
+    assert b'id="new-institution"' not in client.get("/administration/institutions/").content
+    for user in (county_admin, personas.county_surgeon):
+        client = signed_in_client(user)
+        assert client.get("/administration/institutions/new/").status_code == 403
+        response = client.post(
+            "/administration/institutions/new/", _new_form(parent_id=shell_network.shuangbai.pk)
+        )
+        assert response.status_code == 403
+    with pytest.raises(PermissionDeniedError):
+        services.create_institution(
+            actor=county_admin,
+            code="CX-X",
+            change=services.InstitutionChange.of(shell_network.tuodian),
+        )
+    assert Institution.objects.count() == before
