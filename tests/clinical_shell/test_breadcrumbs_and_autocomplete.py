@@ -4,13 +4,18 @@ language and absent before sign-in; `autocomplete` on sign-in, password and regi
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 from shell_personas import Network, Personas
+from training_scores import enrolled_station, score_row
 
+from clinical_shell.credentialing import services as credentialing
+from clinical_shell.credentialing.models import Application
 from clinical_shell.records.models import Patient
 
 
@@ -90,6 +95,89 @@ def test_an_institutions_edit_page_names_the_institution_in_its_crumbs(
         .content.decode()
     )
     assert crumbs(html) == ["首页", "系统管理", "机构与科室", "永仁县人民医院", "编辑"]
+
+
+def links(html: str) -> list[str]:
+    """Where the breadcrumbs before the current page lead, first to last."""
+    found = re.search(r'<nav class="breadcrumbs[^"]*"[^>]*>(.*?)</nav>', html, re.S)
+    assert found, "the page has breadcrumbs"
+    return re.findall(r'<a href="([^"]+)"', found.group(1).split('aria-current="page"')[0])
+
+
+def test_the_other_sections_pages_show_where_they_sit(
+    personas: Personas,
+    shell_network: Network,
+    patient_in_shuangbai: Patient,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    surgeon = signed_in_client(personas.county_surgeon)
+    # a booking of 张三丰 by the county surgeon, under a grade-3 privilege at 双柏
+    today = timezone.localdate()
+    credentialing.set_institution_licence(
+        actor=None, institution=shell_network.shuangbai, hospital_grade=2, max_surgical_grade=3
+    )
+    credentialing.grant_privilege(
+        actor=None,
+        surgeon=personas.county_surgeon,
+        institution=shell_network.shuangbai,
+        technique=None,
+        grade=3,
+        valid_from=today - timedelta(days=30),
+        valid_until=today + timedelta(days=365),
+    )
+    booked = surgeon.post(
+        "/api/v1/scheduling",
+        {
+            "patient_id": patient_in_shuangbai.pk,
+            "procedure_name": "股骨颈骨折空心钉内固定术",
+            "grade": 3,
+            "surgeon_id": personas.county_surgeon.pk,
+            "institution_id": shell_network.shuangbai.pk,
+            "scheduled_on": (today + timedelta(days=3)).isoformat(),
+        },
+        content_type="application/json",
+    )
+    assert booked.status_code == 201, booked.content
+    booking_id = booked.json()["id"]
+    bookings = surgeon.get("/scheduling/").content.decode()
+    assert crumbs(bookings) == ["首页", "手术预约"] and links(bookings) == ["/"]
+    booking = surgeon.get(f"/scheduling/{booking_id}/").content.decode()
+    assert crumbs(booking) == ["首页", "手术预约", f"手术预约 #{booking_id} · 张三丰"]
+    assert links(booking) == ["/", "/scheduling/"]
+    assert current(booking) == f"手术预约 #{booking_id} · 张三丰"
+
+    # the stations: the list, and a finished session of the center surgeon's
+    trainee = signed_in_client(personas.center_surgeon)
+    session = score_row(enrolled_station(shell_network.center), personas.center_surgeon, score=88)
+    session_id = session.session.pk
+    stations = trainee.get("/stations/").content.decode()
+    assert crumbs(stations) == ["首页", "模拟工作站"] and links(stations) == ["/"]
+    detail = trainee.get(f"/stations/sessions/{session_id}/").content.decode()
+    assert crumbs(detail) == ["首页", "模拟工作站", "训练记录", f"训练 #{session_id}"]
+    assert links(detail) == ["/", "/stations/", "/stations/sessions/"]
+    assert current(detail) == f"训练 #{session_id}"
+
+    notifications = surgeon.get("/notifications/").content.decode()
+    assert crumbs(notifications) == ["首页", "通知"] and current(notifications) == "通知"
+
+    # credentialing: the index, and the center surgeon's own application
+    requirement = credentialing.save_requirement(actor=None, grade=4)
+    application = Application.objects.create(
+        applicant=personas.center_surgeon,
+        requirement=requirement,
+        institution=shell_network.center,
+    )
+    index = trainee.get("/credentialing/").content.decode()
+    assert crumbs(index) == ["首页", "资格认证"] and links(index) == ["/"]
+    applied = trainee.get(f"/credentialing/applications/{application.pk}/").content.decode()
+    assert crumbs(applied) == ["首页", "资格认证", f"授权申请 #{application.pk}"]
+    assert links(applied) == ["/", "/credentialing/"]
+
+    security = surgeon.get("/accounts/security/").content.decode()
+    assert crumbs(security) == ["首页", "账户安全"] and current(security) == "账户安全"
+    tokens = surgeon.get("/accounts/tokens/").content.decode()
+    assert crumbs(tokens) == ["首页", "账户安全", "接口令牌"]
+    assert links(tokens) == ["/", "/accounts/security/"]
 
 
 def test_the_sign_in_page_has_no_breadcrumbs(shell_network: Network) -> None:
