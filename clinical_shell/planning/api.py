@@ -1,0 +1,159 @@
+"""`/api/v1/planning`: a patient's surgical plans on their simulation cases, element checks and
+the implant catalog, under the patient rule (`planning.access`)."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.pagination import PageNumberPagination, paginate
+from ninja.responses import Status
+
+from clinical_shell.accounts.selectors import signed_in_user
+from clinical_shell.errors import ProblemOut
+from clinical_shell.planning import selectors, services
+from clinical_shell.planning.access import access_case_for_plan, access_plan, access_plan_element
+from clinical_shell.planning.models import Plan
+from clinical_shell.planning.schemas import (
+    CheckIn,
+    ChecksOut,
+    ElementWriteIn,
+    ImplantOut,
+    PlanIn,
+    PlanOut,
+    PlanSummaryOut,
+    VersionIn,
+)
+from clinical_shell.records.access import access_patient
+from sim_core.implants import Implant
+
+router = Router(tags=["planning / 手术规划"])
+
+ERRORS: dict[int, type[Schema]] = {
+    400: ProblemOut,
+    401: ProblemOut,
+    403: ProblemOut,
+    404: ProblemOut,
+    409: ProblemOut,
+    422: ProblemOut,
+}
+
+
+class PatientParams(Schema):
+    patient_id: int
+
+
+class DeleteParams(Schema):
+    # the plan version the client last saw
+    version: int
+
+
+@router.get(
+    "/implants",
+    response={200: list[ImplantOut], 401: ProblemOut},
+    summary="Implant catalog / 内植物目录",
+)
+def list_implants(request: HttpRequest) -> list[Implant]:
+    return list(services.implant_catalog())
+
+
+@router.get(
+    "/plans",
+    response={200: list[PlanSummaryOut], **ERRORS},
+    summary="A patient's plans / 患者的手术规划",
+)
+@paginate(PageNumberPagination)
+def list_plans(request: HttpRequest, params: Query[PatientParams]) -> QuerySet[Plan]:
+    patient = access_patient(request.user, params.patient_id, reason="api plan list")
+    return selectors.plans_of_patient(patient.pk)
+
+
+@router.post("/plans", response={201: PlanOut, **ERRORS}, summary="Create a plan / 新建规划")
+def create_plan(request: HttpRequest, payload: PlanIn) -> Status[Plan]:
+    """A draft on one of the patient's simulation cases (a case of another patient: 400)."""
+    patient, case = access_case_for_plan(request.user, payload.patient_id, payload.case_id)
+    plan = services.create_plan(
+        actor=signed_in_user(request), patient=patient, case=case, title=payload.title
+    )
+    return Status(201, selectors.plan_with_elements(plan.pk))
+
+
+@router.get("/plans/{plan_id}", response={200: PlanOut, **ERRORS}, summary="Plan / 规划详情")
+def get_plan(request: HttpRequest, plan_id: int) -> Plan:
+    """The plan, its elements and each element's checks as last saved."""
+    plan = access_plan(request.user, plan_id, reason="api plan")
+    return selectors.plan_with_elements(plan.pk)
+
+
+@router.post(
+    "/plans/{plan_id}/elements",
+    response={201: PlanOut, **ERRORS},
+    summary="Add an element / 添加规划要素",
+)
+def add_element(request: HttpRequest, plan_id: int, payload: ElementWriteIn) -> Status[Plan]:
+    """Checks are computed and stored with the element; the plan's version goes up by one. A
+    `version` other than the plan's current one: 409 "plan_version_conflict"."""
+    plan = access_plan(request.user, plan_id, write=True, reason="plan element add")
+    services.add_element(
+        actor=signed_in_user(request),
+        plan=plan,
+        version=payload.version,
+        data=payload.element.data(),
+    )
+    return Status(201, selectors.plan_with_elements(plan.pk))
+
+
+@router.put(
+    "/plans/{plan_id}/elements/{element_id}",
+    response={200: PlanOut, **ERRORS},
+    summary="Change an element / 修改规划要素",
+)
+def update_element(
+    request: HttpRequest, plan_id: int, element_id: int, payload: ElementWriteIn
+) -> Plan:
+    element = access_plan_element(request.user, plan_id, element_id, reason="plan element update")
+    services.update_element(
+        actor=signed_in_user(request),
+        element=element,
+        version=payload.version,
+        data=payload.element.data(),
+    )
+    return selectors.plan_with_elements(plan_id)
+
+
+@router.delete(
+    "/plans/{plan_id}/elements/{element_id}",
+    response={200: PlanOut, **ERRORS},
+    summary="Remove an element / 删除规划要素",
+)
+def delete_element(
+    request: HttpRequest, plan_id: int, element_id: int, params: Query[DeleteParams]
+) -> Plan:
+    element = access_plan_element(request.user, plan_id, element_id, reason="plan element delete")
+    services.delete_element(actor=signed_in_user(request), element=element, version=params.version)
+    return selectors.plan_with_elements(plan_id)
+
+
+@router.post(
+    "/plans/{plan_id}/check",
+    response={200: ChecksOut, **ERRORS},
+    summary="Check an unsaved element / 检查未保存的要素",
+)
+def check_element(request: HttpRequest, plan_id: int, payload: CheckIn) -> dict[str, Any]:
+    """The checks of an element being placed (dragged) on the plan's case; nothing is written.
+    The fields are those of a saved element's `checks` (docs/planning.md)."""
+    plan = access_plan(request.user, plan_id, reason="plan check")
+    return services.compute_checks(case=plan.case, data=payload.element.data())
+
+
+@router.post(
+    "/plans/{plan_id}/approve",
+    response={200: PlanOut, **ERRORS},
+    summary="Approve a plan / 批准规划",
+)
+def approve_plan(request: HttpRequest, plan_id: int, payload: VersionIn) -> Plan:
+    """A draft becomes approved, read-only from then on; the case's earlier approved plan is
+    superseded."""
+    plan = access_plan(request.user, plan_id, write=True, reason="plan approve")
+    services.approve_plan(actor=signed_in_user(request), plan=plan, version=payload.version)
+    return selectors.plan_with_elements(plan.pk)

@@ -1,0 +1,23 @@
+"""Planning's reads for the API and other apps (the caller checked access)."""
+
+from django.db.models import QuerySet
+
+from clinical_shell.planning.models import Plan
+
+
+def plans_of_patient(patient_id: int) -> QuerySet[Plan]:
+    """The patient's plans, newest first, without their elements."""
+    return (
+        Plan.objects.filter(patient_id=patient_id)
+        .select_related("created_by", "approved_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def plan_with_elements(plan_id: int) -> Plan:
+    """One plan with its elements (in the order they were added)."""
+    return (
+        Plan.objects.select_related("created_by", "approved_by")
+        .prefetch_related("elements")
+        .get(pk=plan_id)
+    )

@@ -1,0 +1,384 @@
+"""Checks of one planned element (a screw, wire, drill hole, ...) against a case: pure functions.
+
+All points are in the case frame (mm, ``index * spacing_mm``). An element is a straight path
+from ``entry_mm`` towards ``target_mm`` with a radius (its implant's, 0 without one). Its
+*span* is the part the implant occupies: for a pedicle screw the head sits at the entry and the
+target sets only the direction, so the span is entry → entry + length·u; for every other kind
+the span is entry → target (a wire or drill reaches the target). ``docs/planning.md`` defines
+each number; in short:
+
+- ``zones``: per protected kind (``nerve``, ``vessel`` tissue and the scenario bit
+  ``ZONE_PROTECTED``), the clearance of the implant's surface: the smallest distance from a
+  voxel of that kind (its centre, less half a voxel) to the span's axis segment, less the
+  radius. ≤ 0 touches or enters it; None: none within ``ZONE_SEARCH_MM``.
+- ``breach_mm`` and ``gr_grade``: ``sim_core.scoring.screw_breach_mm`` on the span with the
+  implant's radius and ``gr_grade`` of it, the very code a simulator session is scored with.
+- ``bone_width_mm``: the narrowest bone chord through the axis, perpendicular to it, over the
+  span's bone part (from ``ENTRY_SKIP_MM`` to the span's end): the pedicle isthmus.
+- ``bone_depth_mm``: from the entry along the line to where it leaves bone on the far side
+  (the first run of bone it meets, gaps under ``GAP_MM`` bridged).
+"""
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sim_core.case.bundle import TISSUE_NERVE, TISSUE_VESSEL, load_bundle
+from sim_core.instruments import load_instrument
+from sim_core.model import CaseModel, model_from_grids
+from sim_core.scenarios import Plan, PointSpec, Scenario
+from sim_core.scoring import ENTRY_SKIP_MM, gr_grade, screw_breach_mm
+from sim_core.slots import ZONE_PROTECTED
+
+ELEMENT_KINDS = (
+    "pedicle_screw",
+    "drill_hole",
+    "k_wire",
+    "guide_wire",
+    "osteotomy_plane",
+    "burr_region",
+)
+# the kinds whose breach is graded (Gertzbein–Robbins is a pedicle screw grade)
+GRADED_KINDS = ("pedicle_screw",)
+ZONE_SEARCH_MM = 15.0  # protected structures farther than this from the surface are not listed
+STEP_MM = 0.25  # sampling step along the path and along each chord
+STATION_MM = 0.5  # spacing of the cross-sections whose chords are measured
+CHORD_MAX_MM = 20.0  # a chord is followed this far each way (wider bone is "wide enough")
+CHORD_DIRECTIONS = 12  # chord directions over 180° in the plane across the path
+GAP_MM = 2.0  # a gap in bone shorter than this along the path does not end the bone
+# the tissue kinds a trajectory must keep away from, and the scenario's protected bit
+ZONE_KINDS = ("nerve", "vessel", "protected_zone")
+MODEL_CACHE_SIZE = 4  # case models kept in memory (the demo lumbar case: ~50 MB of grids)
+
+
+class PlanCheckError(ValueError):
+    """An element that cannot be checked: ``code`` is stable, the message Chinese / English."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ZoneClearance:
+    clearance_mm: float | None  # implant surface to the nearest voxel; None: none nearby
+    at_mm: float | None  # where along the span (from the entry) it is nearest
+
+
+@dataclass(frozen=True)
+class ElementChecks:
+    kind: str
+    radius_mm: float
+    path_length_mm: float  # entry to target
+    span_end_mm: tuple[float, float, float]  # where the implant's tip sits
+    span_length_mm: float
+    zones: dict[str, ZoneClearance]
+    breach_mm: float | None  # None: a kind without a radius (plane, region without one)
+    gr_grade: str | None  # graded kinds only
+    bone_width_mm: float | None  # None: the span holds no bone past the entry skip
+    bone_width_at_mm: float | None
+    bone_depth_mm: float | None  # None: the line never meets bone
+    flags: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "radius_mm": self.radius_mm,
+            "path_length_mm": self.path_length_mm,
+            "span_end_mm": list(self.span_end_mm),
+            "span_length_mm": self.span_length_mm,
+            "zones": {
+                k: {"clearance_mm": z.clearance_mm, "at_mm": z.at_mm} for k, z in self.zones.items()
+            },
+            "breach_mm": self.breach_mm,
+            "gr_grade": self.gr_grade,
+            "bone_width_mm": self.bone_width_mm,
+            "bone_width_at_mm": self.bone_width_at_mm,
+            "bone_depth_mm": self.bone_depth_mm,
+            "flags": list(self.flags),
+        }
+
+
+def _planning_scenario() -> Scenario:
+    # the model needs a scenario and a plan; planning reads only the grids, so a neutral one
+    return Scenario(
+        name="planning",
+        title="术前规划 / planning",
+        scoring="pedicle",
+        instrument="screw_6.5x45",
+        entry=PointSpec("entry"),
+        target=PointSpec("target"),
+        force_limit_n=10.0,
+        time_limit_s=60.0,
+        thresholds=(),
+    )
+
+
+def planning_model(bundle: Any) -> CaseModel:
+    """A CaseModel of a ``CaseBundle`` for planning: its grids, no scenario zones."""
+    return model_from_grids(
+        density_g_cm3=bundle.density_g_cm3,
+        tissue=bundle.tissue,
+        spacing_mm=bundle.spacing_mm,
+        scenario=_planning_scenario(),
+        instrument=load_instrument("screw_6.5x45"),
+        plan=Plan(entry_mm=(0.0, 0.0, 0.0), target_mm=(0.0, 0.0, 1.0)),
+        case_name=str(getattr(bundle, "path", "case")),
+        case_hash=bundle.content_hash,
+    )
+
+
+_models: OrderedDict[str, CaseModel] = OrderedDict()
+_models_lock = threading.Lock()
+
+
+def cached_planning_model(path: Path | str, content_hash: str) -> CaseModel:
+    """The planning model of the bundle at ``path``, kept per content hash (the last
+    ``MODEL_CACHE_SIZE`` used). The bundle is verified when first loaded; one whose hash is not
+    ``content_hash`` is refused (``PlanCheckError`` "case_changed")."""
+    with _models_lock:
+        model = _models.get(content_hash)
+        if model is not None:
+            _models.move_to_end(content_hash)
+            return model
+    # loaded outside the lock: two first requests may both load, the second simply wins
+    bundle = load_bundle(path)
+    if bundle.content_hash != content_hash:
+        raise PlanCheckError(
+            "case_changed",
+            "病例文件与登记的不一致 / the case bundle on disk is not the registered one",
+        )
+    model = planning_model(bundle)
+    with _models_lock:
+        _models[content_hash] = model
+        _models.move_to_end(content_hash)
+        while len(_models) > MODEL_CACHE_SIZE:
+            _models.popitem(last=False)
+    return model
+
+
+def _point(model: CaseModel, value: Any, name: str) -> npt.NDArray[np.float64]:
+    try:
+        p = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PlanCheckError(
+            "invalid_point", f"{name} 不是三个数 / {name} is not 3 numbers"
+        ) from exc
+    if p.shape != (3,):
+        raise PlanCheckError("invalid_point", f"{name} 不是三个数 / {name} is not 3 numbers")
+    if not np.all(np.isfinite(p)):
+        raise PlanCheckError(
+            "non_finite_point", f"{name} 含无效数值 / {name} holds NaN or infinity"
+        )
+    # the volume spans voxel centres 0 .. n-1, each half a voxel wide either side
+    extent = (np.asarray(model.shape, dtype=np.float64) - 0.5) * model.spacing_mm
+    if np.any(p < -0.5 * model.spacing_mm) or np.any(p > extent):
+        raise PlanCheckError(
+            "point_outside_volume",
+            f"{name} 在影像范围之外 / {name} lies outside the case volume",
+        )
+    return p
+
+
+def validate_path(
+    model: CaseModel, entry_mm: Any, target_mm: Any
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Entry and target as arrays; ``PlanCheckError`` for a point that is not 3 finite numbers
+    inside the volume, or a path shorter than a tenth of a voxel."""
+    entry = _point(model, entry_mm, "entry")
+    target = _point(model, target_mm, "target")
+    if float(np.linalg.norm(target - entry)) < 0.1 * model.spacing_mm:
+        raise PlanCheckError(
+            "zero_length_path", "入点与靶点重合 / entry and target are the same point"
+        )
+    return entry, target
+
+
+def _bone_at(model: CaseModel, points_mm: npt.NDArray[np.float64]) -> Any:
+    # the nearest voxel's tissue is cortex or cancellous; outside the grid is not bone
+    ijk = np.rint(points_mm / model.spacing_mm).astype(np.int64)
+    shape = np.asarray(model.shape)
+    inside = np.all((ijk >= 0) & (ijk < shape), axis=-1)
+    ijk = np.clip(ijk, 0, shape - 1)
+    tissue = model.label[ijk[..., 0], ijk[..., 1], ijk[..., 2]] & 7
+    return ((tissue == 1) | (tissue == 2)) & inside
+
+
+def _box(
+    model: CaseModel, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], margin_mm: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    s = model.spacing_mm
+    lo = np.maximum(np.floor((np.minimum(a, b) - margin_mm) / s).astype(np.int64), 0)
+    hi = np.minimum(
+        np.ceil((np.maximum(a, b) + margin_mm) / s).astype(np.int64) + 1, np.asarray(model.shape)
+    )
+    return lo, hi
+
+
+def _zone_clearances(
+    model: CaseModel, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], radius_mm: float
+) -> dict[str, ZoneClearance]:
+    s = model.spacing_mm
+    lo, hi = _box(model, a, b, ZONE_SEARCH_MM + radius_mm + s)
+    label = model.label[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    tissue = label & 7
+    masks = {
+        "nerve": tissue == TISSUE_NERVE,
+        "vessel": tissue == TISSUE_VESSEL,
+        "protected_zone": (label & ZONE_PROTECTED) > 0,
+    }
+    ab = b - a
+    length2 = float(np.dot(ab, ab))
+    out: dict[str, ZoneClearance] = {}
+    for kind in ZONE_KINDS:
+        ijk = np.argwhere(masks[kind])
+        if len(ijk) == 0:
+            out[kind] = ZoneClearance(None, None)
+            continue
+        # each voxel centre to the nearest point of the axis segment
+        centres = (ijk + lo) * s
+        t = np.clip((centres - a) @ ab / length2, 0.0, 1.0)
+        nearest = a + t[:, None] * ab
+        d = np.linalg.norm(centres - nearest, axis=1)
+        n = int(np.argmin(d))
+        clearance = float(d[n]) - 0.5 * s - radius_mm
+        if clearance > ZONE_SEARCH_MM:
+            out[kind] = ZoneClearance(None, None)
+        else:
+            out[kind] = ZoneClearance(
+                round(clearance, 2), round(float(t[n]) * math.sqrt(length2), 2)
+            )
+    return out
+
+
+def _perpendicular_basis(u: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    helper = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(u, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    return np.stack([e1, e2])
+
+
+def _bone_width(
+    model: CaseModel,
+    entry: npt.NDArray[np.float64],
+    u: npt.NDArray[np.float64],
+    span_mm: float,
+) -> tuple[float | None, float | None]:
+    t = np.arange(ENTRY_SKIP_MM, span_mm + 1e-9, STATION_MM)
+    stations = entry + t[:, None] * u
+    in_bone = _bone_at(model, stations)
+    if not np.any(in_bone):
+        return None, None
+    t, stations = t[in_bone], stations[in_bone]
+    # chord directions over half a turn in the plane across the path
+    e = _perpendicular_basis(u)
+    angles = np.arange(CHORD_DIRECTIONS) * (math.pi / CHORD_DIRECTIONS)
+    dirs = np.cos(angles)[:, None] * e[0] + np.sin(angles)[:, None] * e[1]
+    steps = np.arange(1, int(CHORD_MAX_MM / STEP_MM) + 1) * STEP_MM
+    widths = np.full((len(t), CHORD_DIRECTIONS), 0.0)
+    for sign in (1.0, -1.0):
+        # (stations, directions, steps, 3): bone along each half-chord until it first leaves
+        points = (
+            stations[:, None, None, :] + sign * dirs[None, :, None, :] * steps[None, None, :, None]
+        )
+        inside = _bone_at(model, points)
+        run = np.where(inside.all(axis=2), len(steps), np.argmin(inside, axis=2))
+        widths += run * STEP_MM
+    # the station's chord is its narrowest direction; a voxel's worth for the station itself
+    per_station = widths.min(axis=1) + STEP_MM
+    n = int(np.argmin(per_station))
+    return round(float(per_station[n]), 2), round(float(t[n]), 2)
+
+
+def _bone_depth(
+    model: CaseModel,
+    entry: npt.NDArray[np.float64],
+    u: npt.NDArray[np.float64],
+) -> float | None:
+    s = model.spacing_mm
+    # as far as the volume reaches along the line
+    extent = float(np.linalg.norm(np.asarray(model.shape) * s)) + s
+    t = np.arange(0.0, extent, STEP_MM)
+    inside = _bone_at(model, entry + t[:, None] * u)
+    if not np.any(inside):
+        return None
+    first = int(np.argmax(inside))
+    gap = math.ceil(GAP_MM / STEP_MM)
+    last = first
+    for n in range(first, len(t)):
+        if inside[n]:
+            last = n
+        elif n - last > gap:
+            break
+    return round(float(t[last]) + 0.5 * STEP_MM, 2)
+
+
+def check_element(
+    model: CaseModel,
+    *,
+    kind: str,
+    entry_mm: Any,
+    target_mm: Any,
+    diameter_mm: float = 0.0,
+    length_mm: float | None = None,
+) -> ElementChecks:
+    """Checks of one element (see the module's definitions). ``diameter_mm`` is the implant's
+    (a burr region's 2 x radius; 0 for a plane); ``length_mm`` the screw's, required for a
+    pedicle screw. Raises ``PlanCheckError`` for invalid input."""
+    if kind not in ELEMENT_KINDS:
+        raise PlanCheckError("unknown_kind", f"未知的规划类型 {kind} / unknown element kind")
+    if not (math.isfinite(diameter_mm) and diameter_mm >= 0):
+        raise PlanCheckError("invalid_diameter", "直径无效 / the diameter is not valid")
+    entry, target = validate_path(model, entry_mm, target_mm)
+    path_length = float(np.linalg.norm(target - entry))
+    u = (target - entry) / path_length
+    radius = 0.5 * diameter_mm
+    if kind == "pedicle_screw":
+        if length_mm is None or not (math.isfinite(length_mm) and length_mm > 0):
+            raise PlanCheckError("invalid_length", "螺钉长度无效 / the screw length is not valid")
+        span = float(length_mm)
+    else:
+        span = path_length
+    end = entry + span * u
+
+    zones = _zone_clearances(model, entry, end, radius)
+    breach: float | None = None
+    grade: str | None = None
+    if radius > 0 and kind not in ("osteotomy_plane", "burr_region"):
+        breach = round(screw_breach_mm(model, entry, end, radius), 2)
+        if kind in GRADED_KINDS:
+            grade = gr_grade(breach)
+    width, width_at = _bone_width(model, entry, u, span)
+    depth = _bone_depth(model, entry, u)
+
+    # what a planner should look at, as stable codes
+    flags: list[str] = []
+    if any(z.clearance_mm is not None and z.clearance_mm <= 0 for z in zones.values()):
+        flags.append("protected_zone_contact")
+    if breach is not None and breach > 0:
+        flags.append("cortical_breach")
+    if width is not None and diameter_mm > width:
+        flags.append("wider_than_bone")
+    if depth is not None and span > depth:
+        flags.append("longer_than_bone")
+    return ElementChecks(
+        kind=kind,
+        radius_mm=radius,
+        path_length_mm=round(path_length, 2),
+        span_end_mm=(round(float(end[0]), 3), round(float(end[1]), 3), round(float(end[2]), 3)),
+        span_length_mm=round(span, 2),
+        zones=zones,
+        breach_mm=breach,
+        gr_grade=grade,
+        bone_width_mm=width,
+        bone_width_at_mm=width_at,
+        bone_depth_mm=depth,
+        flags=tuple(flags),
+    )
