@@ -1,0 +1,479 @@
+"""The live relay: one ffmpeg per stream and quality, fanned out to viewers over WebSockets.
+
+Rooms (an operating room, a simulator station) hold named streams (``field``, ``endoscope``,
+``sim``); each stream runs one ffmpeg per quality (`streaming.sources`), whose fragmented MP4
+is cut by `Fmp4Splitter`. A viewer connects to::
+
+    ws://HOST:PORT/rooms/<room>/streams/<stream>/<quality>?token=<streaming.tokens token>
+
+and receives binary messages: the init segment, then whole fragments, the first one always
+starting with a keyframe. Text messages are JSON signals: ``{"type": "signal_lost"}`` when the
+source stops (ffmpeg exits, or sends nothing for ``stall_timeout_s``), then, once the restarted
+ffmpeg delivers, ``{"type": "signal_restored"}`` and a fresh init segment.
+
+Fan-out never waits for a viewer: each has a bounded queue of fragments; when it is full the
+viewer loses fragments until the next keyframe (so what it gets always decodes), while the
+source and the other viewers carry on. Admission is a short-lived token, checked on connect.
+
+Run: ``python -m streaming.relay --host 127.0.0.1 --port 8765 --config relay.json``; SIGTERM
+or SIGINT closes the viewers and stops every ffmpeg before the process exits.
+"""
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from streaming.fmp4 import Fmp4Error, Fmp4Splitter, Fragment, InitSegment
+from streaming.sources import LADDER, Quality, SourceSpec, command
+from streaming.tokens import MIN_SECRET_BYTES, TokenError, verify_token
+
+log = logging.getLogger("streaming.relay")
+
+# two seconds of 0.2 s fragments: more is lag a viewer would rather skip [fragments]
+QUEUE_FRAGMENTS = 10
+RESTART_INITIAL_S = 0.5
+RESTART_MAX_S = 10.0
+# a source that ran this long before failing starts its backoff over [s]
+STABLE_RUN_S = 30.0
+# a camera that stops sending without exiting (rtsp stall) counts as lost after this [s]
+STALL_TIMEOUT_S = 5.0
+# ffmpeg gets this long to exit after SIGTERM before SIGKILL [s]
+STOP_GRACE_S = 3.0
+# kernel send buffer per viewer [bytes]; Linux doubles it. Left to autotuning it grows to
+# megabytes, tens of seconds of 360p queued in the kernel before a slow viewer ever skips;
+# 128 KiB still carries 1080p (~0.6 MB/s) over a 200 ms round trip.
+SEND_BUFFER_BYTES = 128 * 1024
+CLOSE_NOT_FOUND = 4404
+_READ_BYTES = 64 * 1024
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PATH = re.compile(
+    r"/rooms/(?P<room>[A-Za-z0-9_-]+)/streams/(?P<stream>[A-Za-z0-9_-]+)"
+    r"/(?P<quality>[A-Za-z0-9_-]+)"
+)
+SIGNAL_LOST = json.dumps({"type": "signal_lost"})
+SIGNAL_RESTORED = json.dumps({"type": "signal_restored"})
+
+
+class ConfigError(ValueError):
+    """The relay config file is not usable; one sentence naming the field."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    source: SourceSpec
+    qualities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    secret: bytes
+    rooms: dict[str, dict[str, StreamConfig]]  # room -> stream name -> stream
+    queue_fragments: int = QUEUE_FRAGMENTS
+    restart_initial_s: float = RESTART_INITIAL_S
+    restart_max_s: float = RESTART_MAX_S
+    stall_timeout_s: float = STALL_TIMEOUT_S
+    send_buffer_bytes: int = SEND_BUFFER_BYTES
+    ffmpeg_path: str = "ffmpeg"
+
+
+def load_config(path: Path) -> RelayConfig:
+    """Read the relay's JSON config; ``secret_file`` is relative to the config's folder.
+
+    {"secret_file": "relay.secret", "queue_fragments": 10, "restart_initial_s": 0.5,
+     "restart_max_s": 10, "stall_timeout_s": 5,
+     "rooms": {"or-3": {"field": {"source": {"kind": "url", "url": "rtsp://...",
+                                             "input_options": {"rtsp_transport": "tcp"}},
+                                  "qualities": ["720p", "360p"]}}}}
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    known = {"secret_file", "rooms", "queue_fragments", "restart_initial_s", "restart_max_s"}
+    known |= {"stall_timeout_s", "send_buffer_bytes", "ffmpeg_path"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown fields {sorted(unknown)}")
+    secret_file = Path(path).parent / str(raw.get("secret_file", ""))
+    try:
+        secret = secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"secret_file: {exc}") from exc
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(f"secret_file: {len(secret)} bytes, needs at least {MIN_SECRET_BYTES}")
+    rooms: dict[str, dict[str, StreamConfig]] = {}
+    if not isinstance(raw.get("rooms"), dict) or not raw["rooms"]:
+        raise ConfigError("rooms: expected an object with at least one room")
+    for room, streams in raw["rooms"].items():
+        if not _NAME.fullmatch(room) or not isinstance(streams, dict) or not streams:
+            raise ConfigError(f"rooms.{room}: expected a name [A-Za-z0-9_-] with streams")
+        rooms[room] = {
+            name: _stream(f"rooms.{room}.{name}", name, s) for name, s in streams.items()
+        }
+    config = RelayConfig(
+        secret=secret,
+        rooms=rooms,
+        queue_fragments=int(raw.get("queue_fragments", QUEUE_FRAGMENTS)),
+        restart_initial_s=float(raw.get("restart_initial_s", RESTART_INITIAL_S)),
+        restart_max_s=float(raw.get("restart_max_s", RESTART_MAX_S)),
+        stall_timeout_s=float(raw.get("stall_timeout_s", STALL_TIMEOUT_S)),
+        send_buffer_bytes=int(raw.get("send_buffer_bytes", SEND_BUFFER_BYTES)),
+        ffmpeg_path=str(raw.get("ffmpeg_path", "ffmpeg")),
+    )
+    if config.queue_fragments < 1:
+        raise ConfigError("queue_fragments: expected at least 1")
+    if not 0 < config.restart_initial_s <= config.restart_max_s:
+        raise ConfigError("restart_initial_s, restart_max_s: expected 0 < initial <= max")
+    return config
+
+
+def _stream(where: str, name: str, raw: Any) -> StreamConfig:
+    if not _NAME.fullmatch(name) or not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a name [A-Za-z0-9_-] and an object")
+    source = raw.get("source")
+    qualities = raw.get("qualities", ["360p"])
+    if not isinstance(source, dict):
+        raise ConfigError(f"{where}.source: expected an object")
+    if not isinstance(qualities, list) or not qualities or set(qualities) - set(LADDER):
+        raise ConfigError(f"{where}.qualities: expected a list drawn from {sorted(LADDER)}")
+    # raw frames arrive on an encoder's stdin, which the relay does not own
+    if source.get("kind") == "raw":
+        raise ConfigError(f"{where}.source: the relay runs test and url sources, not raw")
+    try:
+        spec = SourceSpec(
+            kind=source.get("kind", ""),
+            url=str(source.get("url", "")),
+            input_options={str(k): str(v) for k, v in source.get("input_options", {}).items()},
+            fps=int(source.get("fps", 25)),
+            audio=bool(source.get("audio", True)),
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{where}.source: {exc}") from exc
+    return StreamConfig(source=spec, qualities=tuple(qualities))
+
+
+class Viewer:
+    """What one connection still has to be sent; filled by the feed, emptied by `pump`."""
+
+    def __init__(self, max_fragments: int) -> None:
+        self.max_fragments = max_fragments
+        self.sent_fragments = 0
+        self.dropped_fragments = 0
+        self._items: collections.deque[Fragment | bytes | str] = collections.deque()
+        self._queued_fragments = 0
+        self._wants_keyframe = True
+        self._ready = asyncio.Event()
+
+    def send_init(self, init: bytes) -> None:
+        # a new init (first or after restart) needs a new keyframe before any fragment
+        self._push(init)
+        self._wants_keyframe = True
+
+    def send_signal(self, text: str) -> None:
+        self._push(text)
+
+    def offer(self, fragment: Fragment) -> None:
+        """Queue ``fragment`` unless the viewer must wait for a keyframe or its queue is full."""
+        if self._wants_keyframe and not fragment.keyframe:
+            self.dropped_fragments += 1
+            return
+        if self._queued_fragments >= self.max_fragments:
+            # too far behind: skip ahead to the next keyframe, keep what is queued (it decodes)
+            self._wants_keyframe = True
+            self.dropped_fragments += 1
+            return
+        self._wants_keyframe = False
+        self._queued_fragments += 1
+        self._push(fragment)
+
+    def _push(self, item: Fragment | bytes | str) -> None:
+        self._items.append(item)
+        self._ready.set()
+
+    async def pump(self, ws: ServerConnection) -> None:
+        """Send queued items in order until the connection closes."""
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._items:
+                item = self._items.popleft()
+                if isinstance(item, Fragment):
+                    self._queued_fragments -= 1
+                    self.sent_fragments += 1
+                    item = item.data
+                await ws.send(item)
+
+
+FeedKey = tuple[str, str, str]  # room, stream, quality
+# called with each fragment and when the relay read its last byte (loop.time(): time.monotonic)
+FragmentHook = Callable[[FeedKey, Fragment, float], None]
+
+
+@dataclass
+class Feed:
+    """One ffmpeg (restarted when it dies) and the viewers of its output."""
+
+    key: FeedKey
+    argv: list[str]
+    config: RelayConfig
+    on_fragment: FragmentHook | None = None
+    init: bytes | None = None
+    lost: bool = False
+    restarts: int = 0
+    viewers: set[Viewer] = field(default_factory=set)
+    process: asyncio.subprocess.Process | None = None
+    stderr_task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None
+
+    def attach(self, viewer: Viewer) -> None:
+        # a late joiner: the current init, and the lost signal if the source is down now
+        if self.lost:
+            viewer.send_signal(SIGNAL_LOST)
+        elif self.init is not None:
+            viewer.send_init(self.init)
+        self.viewers.add(viewer)
+
+    async def run(self) -> None:
+        """Run ffmpeg, restarting it with exponential backoff, until cancelled."""
+        loop = asyncio.get_running_loop()
+        backoff_s = self.config.restart_initial_s
+        while True:
+            started = loop.time()
+            try:
+                await self._run_once()
+            except Fmp4Error as exc:
+                log.warning("%s: ffmpeg output unreadable: %s", "/".join(self.key), exc)
+            except OSError as exc:
+                log.warning("%s: ffmpeg did not start: %s", "/".join(self.key), exc)
+            except Exception:
+                # a bug here must not end the feed: viewers would see a frozen picture
+                log.exception("%s: feed failed", "/".join(self.key))
+            finally:
+                # viewers hear at once, not after ffmpeg's grace period: the picture is not live
+                self._mark_lost()
+                await self._end_process()
+            if loop.time() - started > STABLE_RUN_S:
+                backoff_s = self.config.restart_initial_s
+            log.warning("%s: source lost, restart in %.1f s", "/".join(self.key), backoff_s)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self.config.restart_max_s)
+            self.restarts += 1
+
+    async def _run_once(self) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.process = process
+        assert process.stdout is not None and process.stderr is not None
+        self.stderr_task = asyncio.create_task(_log_stderr(process.stderr, "/".join(self.key)))
+        splitter = Fmp4Splitter()
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                async with asyncio.timeout(self.config.stall_timeout_s):
+                    chunk = await process.stdout.read(_READ_BYTES)
+            except TimeoutError:
+                log.warning(
+                    "%s: no data for %.1f s", "/".join(self.key), self.config.stall_timeout_s
+                )
+                return
+            if not chunk:
+                return
+            read_at = loop.time()
+            for segment in splitter.feed(chunk):
+                if isinstance(segment, InitSegment):
+                    self._deliver_init(segment.data)
+                else:
+                    self._deliver(segment, read_at)
+
+    def _mark_lost(self) -> None:
+        if not self.lost:
+            self.lost = True
+            self.init = None
+            for viewer in self.viewers:
+                viewer.send_signal(SIGNAL_LOST)
+
+    def _deliver_init(self, init: bytes) -> None:
+        restored = self.lost
+        self.lost = False
+        self.init = init
+        for viewer in self.viewers:
+            if restored:
+                viewer.send_signal(SIGNAL_RESTORED)
+            viewer.send_init(init)
+
+    def _deliver(self, fragment: Fragment, read_at: float) -> None:
+        if self.on_fragment is not None:
+            self.on_fragment(self.key, fragment, read_at)
+        for viewer in self.viewers:
+            viewer.offer(fragment)
+
+    async def _end_process(self) -> None:
+        # SIGTERM, a grace period, then SIGKILL; always reaped, so no zombie or orphan
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                async with asyncio.timeout(STOP_GRACE_S):
+                    await process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        # ffmpeg's last words (why the camera failed) come after its stdout closes
+        if self.stderr_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stderr_task, 1.0)
+            self.stderr_task.cancel()
+            self.stderr_task = None
+
+
+async def _log_stderr(stderr: asyncio.StreamReader, name: str) -> None:
+    # ffmpeg runs at -loglevel error: what it says is worth a log line, and the pipe must drain
+    async for line in stderr:
+        log.warning("%s: ffmpeg: %s", name, line.decode("utf-8", "replace").rstrip()[:300])
+
+
+class Relay:
+    """Every feed of a config and the WebSocket server in front of them."""
+
+    def __init__(self, config: RelayConfig, *, on_fragment: FragmentHook | None = None) -> None:
+        self.config = config
+        self.feeds: dict[FeedKey, Feed] = {}
+        for room, streams in config.rooms.items():
+            for name, stream in streams.items():
+                for quality_name in stream.qualities:
+                    quality: Quality = LADDER[quality_name]
+                    argv = command(stream.source, quality, ffmpeg_path=config.ffmpeg_path)
+                    key = (room, name, quality_name)
+                    self.feeds[key] = Feed(key, argv, config, on_fragment=on_fragment)
+        self._server: Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen, then start every ffmpeg; return the port (useful with ``port=0``)."""
+        # listening first: a port in use fails before any ffmpeg is started
+        # video does not compress further; viewers send nothing bigger than a close frame
+        self._server = await serve(self._handle, host, port, compression=None, max_size=4096)
+        for feed in self.feeds.values():
+            feed.task = asyncio.create_task(feed.run(), name="/".join(feed.key))
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Close every viewer (1001 going away), then stop and reap every ffmpeg."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        tasks = [feed.task for feed in self.feeds.values() if feed.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def ffmpeg_pids(self) -> list[int]:
+        return [f.process.pid for f in self.feeds.values() if f.process is not None]
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        # admission: token for the room first, so the names of streams are not probed
+        assert ws.request is not None
+        url = urlsplit(ws.request.path)
+        match = _PATH.fullmatch(url.path)
+        if match is None:
+            await ws.close(CLOSE_NOT_FOUND, "no such path")
+            return
+        room, stream, quality = match["room"], match["stream"], match["quality"]
+        token = parse_qs(url.query).get("token", [""])[0]
+        try:
+            grant = verify_token(secret=self.config.secret, token=token, room=room)
+        except TokenError as exc:
+            log.info("refused %s: %s", url.path, exc.reason)
+            await ws.close(exc.close_code, exc.reason)
+            return
+        feed = self.feeds.get((room, stream, quality))
+        if feed is None:
+            await ws.close(CLOSE_NOT_FOUND, "no such stream or quality")
+            return
+        # lag builds up in our queue, where it is seen and skipped, not in the kernel's
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer_bytes)
+        # watch until the viewer leaves or the server stops
+        viewer = Viewer(self.config.queue_fragments)
+        feed.attach(viewer)
+        log.info("viewer %s joined %s", grant.user_id, url.path)
+        pump = asyncio.create_task(viewer.pump(ws))
+        closed = asyncio.create_task(ws.wait_closed())
+        try:
+            await asyncio.wait({pump, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            feed.viewers.discard(viewer)
+            for task in (pump, closed):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await pump
+            log.info(
+                "viewer %s left %s (sent %d, dropped %d fragments)",
+                grant.user_id,
+                url.path,
+                viewer.sent_fragments,
+                viewer.dropped_fragments,
+            )
+
+
+async def serve_until_signal(config: RelayConfig, host: str, port: int) -> None:
+    """Run the relay until SIGTERM or SIGINT; print the port it listens on as one JSON line."""
+    relay = Relay(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    bound = await relay.start(host, port)
+    print(json.dumps({"listening": host, "port": bound}), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await relay.stop()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streaming.relay", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)sZ %(name)s %(message)s")
+    logging.Formatter.converter = time.gmtime  # log times in UTC, like the rest of Osteon
+    try:
+        config = load_config(args.config)
+    except (ConfigError, ValueError) as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(serve_until_signal(config, args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

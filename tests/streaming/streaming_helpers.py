@@ -1,0 +1,102 @@
+"""A relay run as its own process (``python -m streaming.relay``) and a viewer that records
+what it receives, for the streaming tests."""
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from streaming.fmp4 import Fmp4Splitter, Fragment, InitSegment
+from streaming.tokens import issue_token
+
+ROOT = Path(__file__).resolve().parents[2]
+# 15 fps at 360p, the smallest rung: two test encodes fit in a 2-core box beside other work
+TEST_FPS = 15
+
+
+@dataclass
+class RelayProcess:
+    process: subprocess.Popen[str]
+    port: int
+    secret: bytes
+    log_path: Path
+
+    def url(self, room: str, stream: str, quality: str = "360p", *, token: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/rooms/{room}/streams/{stream}/{quality}?token={token}"
+
+    def token(self, room: str, *, user_id: str = "expert-1", ttl_s: int = 60) -> str:
+        return issue_token(secret=self.secret, user_id=user_id, room=room, ttl_s=ttl_s)
+
+    def ffmpeg_pids(self) -> list[int]:
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        return [c.pid for c in children if c.name() == "ffmpeg"]
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_relay(tmp_path: Path, rooms: dict[str, Any], **options: Any) -> RelayProcess:
+    """Write a config and secret under ``tmp_path``, start the relay on a free port."""
+    secret = secrets.token_urlsafe(48).encode()
+    (tmp_path / "relay.secret").write_bytes(secret + b"\n")
+    config = {"secret_file": "relay.secret", "rooms": rooms, **options}
+    (tmp_path / "relay.json").write_text(json.dumps(config), encoding="utf-8")
+    log_path = tmp_path / "relay.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streaming.relay", "--port", "0", "--config", "relay.json"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=log_path.open("w"),
+        text=True,
+    )
+    assert process.stdout is not None
+    # the relay prints {"listening": host, "port": N} once it accepts connections
+    line = process.stdout.readline()
+    if not line:
+        process.wait(10)
+        raise AssertionError(f"the relay did not start:\n{log_path.read_text()}")
+    return RelayProcess(process, int(json.loads(line)["port"]), secret, log_path)
+
+
+def stop_relay(relay: RelayProcess) -> int:
+    """SIGTERM the relay and wait for it; its return code."""
+    if relay.process.poll() is None:
+        relay.process.send_signal(signal.SIGTERM)
+    try:
+        return relay.process.wait(15)
+    finally:
+        if relay.process.poll() is None:
+            relay.process.kill()
+            relay.process.wait()
+
+
+@dataclass
+class Received:
+    """What a viewer got, message by message, and the same cut into segments."""
+
+    messages: list[bytes | str] = field(default_factory=list)
+    segments: list[InitSegment | Fragment | str] = field(default_factory=list)
+    splitter: Fmp4Splitter = field(default_factory=Fmp4Splitter)
+
+    def add(self, message: bytes | str) -> None:
+        self.messages.append(message)
+        if isinstance(message, str):
+            self.segments.append(message)
+            # a fresh init segment after a restart begins a new stream
+            self.splitter = Fmp4Splitter()
+            return
+        self.segments.extend(self.splitter.feed(message))
+
+    def fragments(self) -> list[Fragment]:
+        return [s for s in self.segments if isinstance(s, Fragment)]
+
+    def mp4_bytes(self) -> bytes:
+        return b"".join(m for m in self.messages if isinstance(m, bytes))

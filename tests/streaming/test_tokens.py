@@ -1,0 +1,71 @@
+"""Admission tokens: what the shell issues, the relay accepts, and what it refuses."""
+
+import base64
+import json
+
+import pytest
+
+from streaming.tokens import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    MAX_TTL_S,
+    Grant,
+    TokenError,
+    issue_token,
+    verify_token,
+)
+
+SECRET = b"s" * 32
+NOW_S = 1_800_000_000.0
+
+
+def refused(token: str, *, room: str = "or-3", now_s: float = NOW_S) -> TokenError:
+    with pytest.raises(TokenError) as caught:
+        verify_token(secret=SECRET, token=token, room=room, now_s=now_s)
+    return caught.value
+
+
+def test_it_admits_the_user_to_the_room_until_expiry() -> None:
+    token = issue_token(secret=SECRET, user_id="expert-1", room="or-3", ttl_s=60, now_s=NOW_S)
+    grant = verify_token(secret=SECRET, token=token, room="or-3", now_s=NOW_S + 59)
+    assert grant == Grant(user_id="expert-1", room="or-3", expires_at_s=int(NOW_S) + 60)
+
+
+def test_it_refuses_an_expired_token() -> None:
+    token = issue_token(secret=SECRET, user_id="expert-1", room="or-3", ttl_s=60, now_s=NOW_S)
+    error = refused(token, now_s=NOW_S + 60)
+    assert (error.close_code, error.reason) == (CLOSE_UNAUTHENTICATED, "token expired")
+
+
+def test_it_refuses_a_token_for_another_room() -> None:
+    token = issue_token(secret=SECRET, user_id="expert-1", room="or-9", now_s=NOW_S)
+    error = refused(token)
+    assert (error.close_code, error.reason) == (CLOSE_FORBIDDEN, "token is for another room")
+
+
+def test_it_refuses_tampered_claims_and_signatures() -> None:
+    token = issue_token(secret=SECRET, user_id="expert-1", room="or-9", now_s=NOW_S)
+    version, payload, mac = token.split(".")
+    # the room rewritten in the payload: the signature no longer matches
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["r"] = "or-3"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert refused(f"{version}.{forged}.{mac}").reason == "invalid token signature"
+    # a signature from another secret
+    other = issue_token(secret=b"t" * 32, user_id="expert-1", room="or-3", now_s=NOW_S)
+    assert refused(other).reason == "invalid token signature"
+    for bad in ("", "v1", "v2.a.b", f"{version}.{payload}.%%%", f"{token}.x", "v1.ä.b"):
+        error = refused(bad)
+        assert error.close_code == CLOSE_UNAUTHENTICATED
+
+
+def test_it_refuses_a_lifetime_over_the_cap_even_if_signed() -> None:
+    with pytest.raises(ValueError, match="ttl_s"):
+        issue_token(secret=SECRET, user_id="u", room="or-3", ttl_s=MAX_TTL_S + 1)
+    long_lived = issue_token(secret=SECRET, user_id="u", room="or-3", now_s=NOW_S + 3600)
+    assert refused(long_lived).reason == "token lifetime too long"
+
+
+def test_it_refuses_a_short_secret() -> None:
+    with pytest.raises(ValueError, match="needs 32"):
+        issue_token(secret=b"short", user_id="u", room="or-3")
