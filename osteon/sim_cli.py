@@ -220,6 +220,8 @@ def _run_live(
     extra = {
         "loop": live.loop_stats,
         "frames": live.frames,
+        # from the loop's start to the session's end: what the tick count is to be read against
+        "session_s": round(live.ended_s - live.started_s, 3),
         "device": device,
         # the window's process: its own for all but the mouse (see osteon.live_run)
         "window": {"pid": live.view_pid, "own_process": live.view_pid != os.getpid()},
