@@ -4,12 +4,15 @@ Usage: .venv/bin/python benchmarks/planning_checks.py [--case assets/cases/demo-
 [--runs 200]
 
 The case is the demo's (`make demo-cases` builds it). The model is loaded once through
-`sim_core.plan_checks.cached_planning_model` (its load time is reported apart). Each run checks
-one pedicle screw: a level and side of L3-L5, its landmark entry and target each moved up to
-3 mm at random, and a screw drawn from the catalog, as `sim_core.plan_checks.check_element`
-(what the planning API calls on every element write and check). The share of the time spent in
-`sim_core.scoring.screw_breach_mm` (the simulator's breach measure, reused) is timed beside it.
-Results go to benchmarks/results/planning_checks-<date>.json.
+`sim_core.plan_checks.cached_planning_model` (its load time, with the per-case planning index,
+is reported apart; the index's own time is measured on a second build, the memory it holds
+from its arrays). Each run checks one pedicle screw: a level and side of L3-L5, its landmark
+entry and target each moved up to 3 mm at random, and a screw drawn from the catalog, as
+`sim_core.plan_checks.check_element` (what the planning API calls on every element write and
+check). Its breach, `sim_core.plan_checks.planned_breach_mm`, is timed beside it, and so is the
+simulator's `sim_core.scoring.screw_breach_mm` on the same span, which it must equal (the count
+of spans where the two differ is reported; 0 expected). Results go to
+benchmarks/results/planning_checks-<date>.json.
 """
 
 import argparse
@@ -26,7 +29,13 @@ import psutil
 
 from sim_core.case.bundle import load_bundle
 from sim_core.implants import load_catalog
-from sim_core.plan_checks import cached_planning_model, check_element
+from sim_core.plan_checks import (
+    cached_planning_model,
+    check_element,
+    index_of,
+    planned_breach_mm,
+    planning_index,
+)
 from sim_core.scoring import screw_breach_mm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,10 +60,21 @@ def run(case: Path, runs: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     model = cached_planning_model(case, bundle.content_hash)
     load_s = time.perf_counter() - started
+    # the index alone: its time, and the memory it holds (its arrays, the trees' points and
+    # index arrays, and about 64 bytes per tree node)
+    started = time.perf_counter()
+    planning_index(model)
+    index_s = time.perf_counter() - started
+    index = index_of(model)
+    trees = [t for t in (index.bone_surface, index.other_surface) if t is not None]
+    index_bytes = index.bone.nbytes + sum(v.nbytes for v in index.zone_voxels.values())
+    index_bytes += sum(t.data.nbytes + t.indices.nbytes + 64 * t.size for t in trees)
     screws = [i for i in load_catalog() if i.kind == "pedicle_screw"]
     rng = np.random.default_rng(seed)
     check_ms: list[float] = []
     breach_ms: list[float] = []
+    scoring_ms: list[float] = []
+    differ = 0
     grades: dict[str, int] = {}
     for _ in range(runs):
         level = str(rng.choice(["L3", "L4", "L5"]))
@@ -76,14 +96,22 @@ def run(case: Path, runs: int, seed: int) -> dict[str, Any]:
         grades[grade] = grades.get(grade, 0) + 1
         tip = np.asarray(checks.span_end_mm, dtype=np.float64)
         t0 = time.perf_counter()
-        screw_breach_mm(model, entry, tip, screw.radius_mm)
+        planned = planned_breach_mm(model, index, entry, tip, screw.radius_mm)
         breach_ms.append(1000 * (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        scored = screw_breach_mm(model, entry, tip, screw.radius_mm)
+        scoring_ms.append(1000 * (time.perf_counter() - t0))
+        differ += planned != scored
     return {
         "case_shape": list(model.shape),
         "spacing_mm": model.spacing_mm,
         "model_load_s": round(load_s, 2),
+        "planning_index_s": round(index_s, 2),
+        "planning_index_mib": round(index_bytes / 2**20, 1),
         "check_element": _percentiles(check_ms),
-        "screw_breach_mm_alone": _percentiles(breach_ms),
+        "planned_breach_mm_alone": _percentiles(breach_ms),
+        "screw_breach_mm_alone": _percentiles(scoring_ms),
+        "breach_differs_from_scoring": differ,
         "grades": dict(sorted(grades.items())),
     }
 

@@ -11,8 +11,10 @@ each number; in short:
   ``ZONE_PROTECTED``), the clearance of the implant's surface: the smallest distance from a
   voxel of that kind (its centre, less half a voxel) to the span's axis segment, less the
   radius. ≤ 0 touches or enters it; None: none within ``ZONE_SEARCH_MM``.
-- ``breach_mm`` and ``gr_grade``: ``sim_core.scoring.screw_breach_mm`` on the span with the
-  implant's radius and ``gr_grade`` of it, the very code a simulator session is scored with.
+- ``breach_mm`` and ``gr_grade``: the breach of ``sim_core.scoring.screw_breach_mm`` on the
+  span with the implant's radius (its sampling, ``sim_core.scoring.breach_along``, the very code
+  a simulator session is scored with; the depth from a per-case index, ``planned_breach_mm``)
+  and ``gr_grade`` of it: the same number, and always the same grade (see ``planned_breach_mm``).
 - ``bone_width_mm``: the narrowest bone chord through the axis, perpendicular to it, over the
   span's bone part (from ``ENTRY_SKIP_MM`` to the span's end): the pedicle isthmus.
 - ``bone_depth_mm``: from the entry along the line to where it leaves bone on the far side
@@ -28,12 +30,19 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.spatial import cKDTree
 
 from sim_core.case.bundle import TISSUE_NERVE, TISSUE_VESSEL, load_bundle
 from sim_core.instruments import load_instrument
 from sim_core.model import CaseModel, model_from_grids
 from sim_core.scenarios import Plan, PointSpec, Scenario
-from sim_core.scoring import ENTRY_SKIP_MM, gr_grade, screw_breach_mm
+from sim_core.scoring import (
+    ENTRY_SKIP_MM,
+    breach_along,
+    breach_box,
+    gr_grade,
+    screw_breach_mm,
+)
 from sim_core.slots import ZONE_PROTECTED
 
 ELEMENT_KINDS = (
@@ -54,7 +63,9 @@ CHORD_DIRECTIONS = 12  # chord directions over 180° in the plane across the pat
 GAP_MM = 2.0  # a gap in bone shorter than this along the path does not end the bone
 # the tissue kinds a trajectory must keep away from, and the scenario's protected bit
 ZONE_KINDS = ("nerve", "vessel", "protected_zone")
-MODEL_CACHE_SIZE = 4  # case models kept in memory (the demo lumbar case: ~50 MB of grids)
+MODEL_CACHE_SIZE = 4  # cases kept in memory (demo lumbar: ~50 MB of grids, ~21 MB of index)
+# the 8 corners of a voxel cell, in the order of their offsets (0/1 per axis)
+_CELL = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=np.int64)
 
 
 class PlanCheckError(ValueError):
@@ -134,19 +145,162 @@ def planning_model(bundle: Any) -> CaseModel:
     )
 
 
-_models: OrderedDict[str, CaseModel] = OrderedDict()
+@dataclass(frozen=True)
+class PlanningIndex:
+    """What a planning model's checks look up instead of scanning a box of its grids each time:
+    computed once per case (``planning_index``), kept with the model in the per-content-hash
+    cache.
+
+    ``bone_surface`` / ``other_surface`` serve ``planned_breach_mm``. The distance transform's
+    value at a voxel is the distance to the nearest voxel of the other kind (bone / not bone),
+    and that nearest voxel always has a 6-neighbour of the query's kind: were all its
+    6-neighbours of its own kind, one step from it towards the query along an axis where the two
+    differ would reach a voxel of its kind (a 6-neighbour, inside the grid as it lies between
+    them) strictly closer to the query. So a nearest-neighbour search among these *surface*
+    voxels gives the transform's distance exactly.
+    """
+
+    bone: npt.NDArray[np.bool_]  # the original bone (cortex or cancellous), the model's shape
+    bone_surface: cKDTree | None  # bone voxels with a non-bone 6-neighbour (voxel indices)
+    other_surface: cKDTree | None  # non-bone voxels with a bone 6-neighbour; None: no such
+    zone_voxels: dict[str, npt.NDArray[np.int64]]  # per ZONE_KINDS: its voxels (n, 3), C order
+
+
+def planning_index(model: CaseModel) -> PlanningIndex:
+    """The ``PlanningIndex`` of ``model``; surface trees are None for a grid of one kind only.
+    The demo lumbar case: see docs/planning.md (Performance)."""
+    tissue = model.tissue()
+    bone = (tissue == 1) | (tissue == 2)
+    # a voxel touches the other kind where a 6-neighbour differs from it
+    touches = np.zeros(bone.shape, dtype=bool)
+    for axis in range(3):
+        lower = [slice(None)] * 3
+        upper = [slice(None)] * 3
+        lower[axis] = slice(None, -1)
+        upper[axis] = slice(1, None)
+        differs = bone[tuple(lower)] != bone[tuple(upper)]
+        touches[tuple(lower)] |= differs
+        touches[tuple(upper)] |= differs
+    trees: list[cKDTree | None] = []
+    for kind in (bone, ~bone):
+        # voxel indices as float64 are exact, so the search compares exact squared distances
+        ijk = np.argwhere(touches & kind).astype(np.float64)
+        trees.append(cKDTree(ijk) if len(ijk) else None)
+    bone.setflags(write=False)
+    zones = {
+        "nerve": tissue == TISSUE_NERVE,
+        "vessel": tissue == TISSUE_VESSEL,
+        "protected_zone": (model.label & ZONE_PROTECTED) > 0,
+    }
+    zone_voxels = {kind: np.argwhere(zones[kind]).astype(np.int64) for kind in ZONE_KINDS}
+    for voxels in zone_voxels.values():
+        voxels.setflags(write=False)
+    return PlanningIndex(
+        bone=bone, bone_surface=trees[0], other_surface=trees[1], zone_voxels=zone_voxels
+    )
+
+
+def _surface_depth(
+    index: PlanningIndex, spacing_mm: float, radius_mm: float, ijk: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    # signed depth at voxels ijk (m, 3): the distance to the nearest voxel of the other kind,
+    # computed as scipy's distance_transform_edt does (index difference as float64 times the
+    # spacing, squared, summed over the axes in order, square root), less half a voxel
+    s = spacing_mm
+    is_bone = index.bone[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+    depth = np.empty(len(ijk), dtype=np.float64)
+    # a bone voxel at least `deep` voxels from non-bone, and every corner of each cell it is a
+    # corner of (bone, within √3 voxels), lies deeper than the radius: no sample in such a cell
+    # reaches out of bone, so its exact depth cannot change the breach; it gets this bound
+    # instead (a cheap search: the tree stops looking at that distance)
+    deep = radius_mm / s + 3.0
+    for mask, tree, bound, sign in (
+        (is_bone, index.other_surface, deep, 1.0),
+        (~is_bone, index.bone_surface, math.inf, -1.0),
+    ):
+        if not np.any(mask):
+            continue
+        assert tree is not None  # the caller checked that the breach box holds both kinds
+        query = ijk[mask].astype(np.float64)
+        found, nearest = tree.query(query, distance_upper_bound=bound)
+        near = np.isfinite(found)
+        diff = (tree.data[nearest[near]] - query[near]) * s
+        sq = diff * diff
+        dist = np.full(len(query), bound * s)
+        dist[near] = np.sqrt(sq[:, 0] + sq[:, 1] + sq[:, 2])
+        depth[mask] = sign * (dist - 0.5 * s)
+    return depth
+
+
+def planned_breach_mm(
+    model: CaseModel,
+    index: PlanningIndex,
+    tail: npt.NDArray[np.float64],
+    tip: npt.NDArray[np.float64],
+    radius_mm: float,
+) -> float:
+    """``sim_core.scoring.screw_breach_mm(model, tail, tip, radius_mm)``, fast: the same sampling
+    (``breach_along``), the signed depth only at the voxels it reads, from ``index`` (the
+    model's ``planning_index``) instead of distance transforms of a box around the path.
+
+    Equal to ``screw_breach_mm`` — bit for bit where the spacing is a power of two (the demo's
+    0.5 mm), else up to rounding where several voxels are nearest — whenever either is at most
+    B = 2·radius + 10 mm − (1.5 + √3)·spacing (at 0.5 mm: 8.38 mm + 2·radius), and always of
+    the same grade while B ≥ 6 mm (spacing ≤ (4 mm + 2·radius) / 3.23: any radius at 0.5 mm).
+
+    Why: ``screw_breach_mm``'s box holds every voxel within T = radius + 10 mm − spacing of each
+    voxel it reads (with a nonzero weight), so its transform there is exact wherever the nearest
+    voxel of the other kind is at most T away, and never smaller elsewhere (it searches a
+    subset), as long as the box holds both kinds. A read bone voxel farther than T: the corners
+    of its cells are bone, farther than T − √3·spacing from non-bone, deeper than the radius in
+    both, so those samples count for nothing in either breach. A read non-bone voxel farther
+    than T: the corners of its cells are non-bone, farther than T − √3·spacing from bone in
+    both, so both breaches exceed B. A box holding one kind only (scipy's transform then
+    measures to a virtual voxel just before the box's first corner) is handed to
+    ``screw_breach_mm`` itself, as is every box of a grid of one kind. (Spacings under 3 mm.)
+    """
+    s = model.spacing_mm
+    lo, hi = breach_box(index.bone.shape, s, tail, tip, radius_mm)
+    box = index.bone[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    bone_voxels = int(np.count_nonzero(box))
+    if bone_voxels == 0 or bone_voxels == box.size:
+        return screw_breach_mm(model, tail, tip, radius_mm)
+
+    def depth_box(
+        coords: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        # the voxels map_coordinates(order=1, mode="nearest") reads with a nonzero weight: per
+        # axis, the floor of the point clamped to the grid and the next voxel (within the grid)
+        last = np.asarray(index.bone.shape, dtype=np.int64) - 1
+        floor = np.floor(np.clip(coords, 0.0, last[:, None])).astype(np.int64)
+        corners = np.minimum(floor.T[:, None, :] + _CELL[None, :, :], last).reshape(-1, 3)
+        flat = np.unique(np.ravel_multi_index(tuple(corners.T), index.bone.shape))
+        ijk = np.stack(np.unravel_index(flat, index.bone.shape), axis=1).astype(np.int64)
+        # a box just around them, its depth there (zero, finite, elsewhere: never read)
+        first = floor.min(axis=1)
+        size = np.minimum(floor.max(axis=1) + 2, last + 1) - first
+        depth = np.zeros(tuple(size), dtype=np.float64)
+        local = ijk - first
+        depth[local[:, 0], local[:, 1], local[:, 2]] = _surface_depth(index, s, radius_mm, ijk)
+        return depth, first
+
+    return breach_along(tail, tip, radius_mm, s, depth_box)
+
+
+_models: OrderedDict[str, tuple[CaseModel, PlanningIndex]] = OrderedDict()
 _models_lock = threading.Lock()
 
 
 def cached_planning_model(path: Path | str, content_hash: str) -> CaseModel:
     """The planning model of the bundle at ``path``, kept per content hash (the last
-    ``MODEL_CACHE_SIZE`` used). The bundle is verified when first loaded; one whose hash is not
-    ``content_hash`` is refused (``PlanCheckError`` "case_changed")."""
+    ``MODEL_CACHE_SIZE`` used) with its ``planning_index``. The bundle is verified when first
+    loaded; one whose hash is not ``content_hash`` is refused (``PlanCheckError``
+    "case_changed")."""
     with _models_lock:
-        model = _models.get(content_hash)
-        if model is not None:
+        cached = _models.get(content_hash)
+        if cached is not None:
             _models.move_to_end(content_hash)
-            return model
+            return cached[0]
     # loaded outside the lock: two first requests may both load, the second simply wins
     bundle = load_bundle(path)
     if bundle.content_hash != content_hash:
@@ -155,12 +309,23 @@ def cached_planning_model(path: Path | str, content_hash: str) -> CaseModel:
             "病例文件与登记的不一致 / the case bundle on disk is not the registered one",
         )
     model = planning_model(bundle)
+    index = planning_index(model)
     with _models_lock:
-        _models[content_hash] = model
+        _models[content_hash] = (model, index)
         _models.move_to_end(content_hash)
         while len(_models) > MODEL_CACHE_SIZE:
             _models.popitem(last=False)
     return model
+
+
+def index_of(model: CaseModel) -> PlanningIndex:
+    """The cached ``planning_index`` of a model from ``cached_planning_model``; any other
+    model's is computed anew."""
+    with _models_lock:
+        cached = _models.get(model.case_hash)
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    return planning_index(model)
 
 
 def _point(model: CaseModel, value: Any, name: str) -> npt.NDArray[np.float64]:
@@ -200,14 +365,15 @@ def validate_path(
     return entry, target
 
 
-def _bone_at(model: CaseModel, points_mm: npt.NDArray[np.float64]) -> Any:
-    # the nearest voxel's tissue is cortex or cancellous; outside the grid is not bone
-    ijk = np.rint(points_mm / model.spacing_mm).astype(np.int64)
-    shape = np.asarray(model.shape)
-    inside = np.all((ijk >= 0) & (ijk < shape), axis=-1)
-    ijk = np.clip(ijk, 0, shape - 1)
-    tissue = model.label[ijk[..., 0], ijk[..., 1], ijk[..., 2]] & 7
-    return ((tissue == 1) | (tissue == 2)) & inside
+def _bone_at(model: CaseModel, index: PlanningIndex, points_mm: npt.NDArray[np.float64]) -> Any:
+    # the nearest voxel's tissue is cortex or cancellous; outside the grid is not bone (as
+    # unsigned, a negative index is out of range too)
+    ijk = np.rint(points_mm / model.spacing_mm).astype(np.int64).view(np.uint64)
+    i, j, k = ijk[..., 0], ijk[..., 1], ijk[..., 2]
+    n0, n1, n2 = (np.uint64(n) for n in model.shape)
+    inside = (i < n0) & (j < n1) & (k < n2)
+    flat = np.where(inside, (i * n1 + j) * n2 + k, np.uint64(0))
+    return index.bone.ravel()[flat] & inside
 
 
 def _box(
@@ -222,27 +388,29 @@ def _box(
 
 
 def _zone_clearances(
-    model: CaseModel, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], radius_mm: float
+    model: CaseModel,
+    index: PlanningIndex,
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    radius_mm: float,
 ) -> dict[str, ZoneClearance]:
     s = model.spacing_mm
     lo, hi = _box(model, a, b, ZONE_SEARCH_MM + radius_mm + s)
-    label = model.label[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    tissue = label & 7
-    masks = {
-        "nerve": tissue == TISSUE_NERVE,
-        "vessel": tissue == TISSUE_VESSEL,
-        "protected_zone": (label & ZONE_PROTECTED) > 0,
-    }
     ab = b - a
     length2 = float(np.dot(ab, ab))
     out: dict[str, ZoneClearance] = {}
     for kind in ZONE_KINDS:
-        ijk = np.argwhere(masks[kind])
+        # the kind's voxels in the box, in C order: the slab of its first index (the rows are
+        # sorted by it), then the other two
+        voxels = index.zone_voxels[kind]
+        first, stop = np.searchsorted(voxels[:, 0], [lo[0], hi[0]])
+        slab = voxels[first:stop]
+        ijk = slab[np.all((slab[:, 1:] >= lo[1:]) & (slab[:, 1:] < hi[1:]), axis=1)]
         if len(ijk) == 0:
             out[kind] = ZoneClearance(None, None)
             continue
         # each voxel centre to the nearest point of the axis segment
-        centres = (ijk + lo) * s
+        centres = ijk * s
         t = np.clip((centres - a) @ ab / length2, 0.0, 1.0)
         nearest = a + t[:, None] * ab
         d = np.linalg.norm(centres - nearest, axis=1)
@@ -267,13 +435,14 @@ def _perpendicular_basis(u: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def _bone_width(
     model: CaseModel,
+    index: PlanningIndex,
     entry: npt.NDArray[np.float64],
     u: npt.NDArray[np.float64],
     span_mm: float,
 ) -> tuple[float | None, float | None]:
     t = np.arange(ENTRY_SKIP_MM, span_mm + 1e-9, STATION_MM)
     stations = entry + t[:, None] * u
-    in_bone = _bone_at(model, stations)
+    in_bone = _bone_at(model, index, stations)
     if not np.any(in_bone):
         return None, None
     t, stations = t[in_bone], stations[in_bone]
@@ -288,7 +457,7 @@ def _bone_width(
         points = (
             stations[:, None, None, :] + sign * dirs[None, :, None, :] * steps[None, None, :, None]
         )
-        inside = _bone_at(model, points)
+        inside = _bone_at(model, index, points)
         run = np.where(inside.all(axis=2), len(steps), np.argmin(inside, axis=2))
         widths += run * STEP_MM
     # the station's chord is its narrowest direction; a voxel's worth for the station itself
@@ -299,6 +468,7 @@ def _bone_width(
 
 def _bone_depth(
     model: CaseModel,
+    index: PlanningIndex,
     entry: npt.NDArray[np.float64],
     u: npt.NDArray[np.float64],
 ) -> float | None:
@@ -306,7 +476,7 @@ def _bone_depth(
     # as far as the volume reaches along the line
     extent = float(np.linalg.norm(np.asarray(model.shape) * s)) + s
     t = np.arange(0.0, extent, STEP_MM)
-    inside = _bone_at(model, entry + t[:, None] * u)
+    inside = _bone_at(model, index, entry + t[:, None] * u)
     if not np.any(inside):
         return None
     first = int(np.argmax(inside))
@@ -348,15 +518,16 @@ def check_element(
         span = path_length
     end = entry + span * u
 
-    zones = _zone_clearances(model, entry, end, radius)
+    index = index_of(model)
+    zones = _zone_clearances(model, index, entry, end, radius)
     breach: float | None = None
     grade: str | None = None
     if radius > 0 and kind not in ("osteotomy_plane", "burr_region"):
-        breach = round(screw_breach_mm(model, entry, end, radius), 2)
+        breach = round(planned_breach_mm(model, index, entry, end, radius), 2)
         if kind in GRADED_KINDS:
             grade = gr_grade(breach)
-    width, width_at = _bone_width(model, entry, u, span)
-    depth = _bone_depth(model, entry, u)
+    width, width_at = _bone_width(model, index, entry, u, span)
+    depth = _bone_depth(model, index, entry, u)
 
     # what a planner should look at, as stable codes
     flags: list[str] = []

@@ -30,7 +30,7 @@ error at most ``CRITICAL_CAP``.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +183,63 @@ def gr_grade(breach_mm: float) -> str:
     return "E"
 
 
+# the signed depth (mm, > 0 inside bone) on a box of voxels, and the box's first voxel, given
+# the sample points of a path in voxel units, shape (3, n); see breach_along
+DepthBox = Callable[
+    [npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]
+]
+
+
+def breach_box(
+    shape: tuple[int, ...],
+    spacing_mm: float,
+    tail: npt.NDArray[np.float64],
+    tip: npt.NDArray[np.float64],
+    radius_mm: float,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """First voxel and one past the last of the box ``screw_breach_mm`` measures depth in: the
+    path's bounding box grown by ``radius_mm`` + 10 mm, clipped to the grid."""
+    s = spacing_mm
+    margin = radius_mm + 10.0
+    lo = np.maximum(np.floor((np.minimum(tail, tip) - margin) / s).astype(int), 0)
+    hi = np.minimum(np.ceil((np.maximum(tail, tip) + margin) / s).astype(int) + 1, shape)
+    return lo, hi
+
+
+def breach_along(
+    tail: npt.NDArray[np.float64],
+    tip: npt.NDArray[np.float64],
+    radius_mm: float,
+    spacing_mm: float,
+    depth_box: DepthBox,
+) -> float:
+    """Largest distance a screw of ``radius_mm`` on tail→tip reaches out of bone, given where
+    the signed depth comes from: sampled every ``SAMPLE_MM`` from ``ENTRY_SKIP_MM`` past the
+    tail to the tip, trilinearly (``map_coordinates(order=1, mode="nearest")``), breach =
+    max(0, max(radius − depth)). The one sampling the simulator's score (``screw_breach_mm``)
+    and the planner (``sim_core.plan_checks``) share.
+
+    ``depth_box(coords)`` gets the sample points in voxel units (shape (3, n)) and returns a
+    float64 array of signed depth (mm) over a box of voxels and the box's first voxel (int64,
+    (3,)). Every voxel ``map_coordinates`` reads with a nonzero weight (per axis: the floor of
+    the point clamped to the grid, and the next voxel) must be in the box and hold its depth,
+    every other voxel a finite value; the box's edges must be the grid's where a point lies
+    beyond it.
+    """
+    length = float(np.linalg.norm(tip - tail))
+    if length <= ENTRY_SKIP_MM:
+        return 0.0
+    u = (tip - tail) / length
+    t = np.arange(ENTRY_SKIP_MM, length + 1e-9, SAMPLE_MM)
+    points = tail[None, :] + t[:, None] * u[None, :]
+    coords = (points / spacing_mm).T
+    depth, lo = depth_box(coords)
+    # coords - lo is exact (lo is 0 or a whole number below the coordinate), so any box that
+    # holds the voxels read gives the very same weights
+    d = ndimage.map_coordinates(depth, coords - lo[:, None], order=1, mode="nearest")
+    return float(max(0.0, np.max(radius_mm - d)))
+
+
 def screw_breach_mm(
     model: CaseModel, tail: npt.NDArray[np.float64], tip: npt.NDArray[np.float64], radius_mm: float
 ) -> float:
@@ -190,28 +247,27 @@ def screw_breach_mm(
 
     Signed depth inside bone comes from a Euclidean distance transform of the bone mask
     (voxel centre to the nearest voxel of the other kind, less half a voxel), sampled
-    trilinearly every ``SAMPLE_MM`` from ``ENTRY_SKIP_MM`` past the tail to the tip.
+    trilinearly every ``SAMPLE_MM`` from ``ENTRY_SKIP_MM`` past the tail to the tip
+    (``breach_along``). The transform runs on ``breach_box`` only, so it sees the voxels of the
+    other kind within that box: a voxel whose nearest one lies outside reads farther from it
+    than it is (and a box holding one kind only reads scipy's distance to a virtual voxel just
+    before the box's first corner).
     """
-    s = model.spacing_mm
-    tissue = model.tissue()
-    bone = (tissue == 1) | (tissue == 2)
-    # a box around the trajectory is enough (the screw is a few mm wide)
-    margin = radius_mm + 10.0
-    lo = np.maximum(np.floor((np.minimum(tail, tip) - margin) / s).astype(int), 0)
-    hi = np.minimum(np.ceil((np.maximum(tail, tip) + margin) / s).astype(int) + 1, bone.shape)
-    box = bone[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-    inside = ndimage.distance_transform_edt(box, sampling=s) - 0.5 * s
-    outside = ndimage.distance_transform_edt(~box, sampling=s) - 0.5 * s
-    depth = np.where(box, inside, -outside)
-    length = float(np.linalg.norm(tip - tail))
-    if length <= ENTRY_SKIP_MM:
-        return 0.0
-    u = (tip - tail) / length
-    t = np.arange(ENTRY_SKIP_MM, length + 1e-9, SAMPLE_MM)
-    points = tail[None, :] + t[:, None] * u[None, :]
-    coords = (points / s - lo[None, :]).T
-    d = ndimage.map_coordinates(depth, coords, order=1, mode="nearest")
-    return float(max(0.0, np.max(radius_mm - d)))
+
+    def depth_box(
+        coords: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        # a box around the trajectory is enough (the screw is a few mm wide)
+        s = model.spacing_mm
+        tissue = model.tissue()
+        bone = (tissue == 1) | (tissue == 2)
+        lo, hi = breach_box(bone.shape, s, tail, tip, radius_mm)
+        box = bone[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+        inside = ndimage.distance_transform_edt(box, sampling=s) - 0.5 * s
+        outside = ndimage.distance_transform_edt(~box, sampling=s) - 0.5 * s
+        return np.where(box, inside, -outside), lo
+
+    return breach_along(tail, tip, radius_mm, model.spacing_mm, depth_box)
 
 
 def _line_plane(

@@ -2,7 +2,9 @@
 
 A synthetic "pedicle" (a cylinder of known width into a block of known depth) pins the width
 and depth numbers; the lumbar CT phantom, built through the real case builder, pins the grade
-and the distance to the dural sac on a real trajectory, and how fast a check is.
+and the distance to the dural sac on a real trajectory, and how fast a check is. The planner's
+breach (a per-case index) is the simulator's (distance transforms per call) on many spans of the
+phantom, on a grid at a spacing that is not a power of two, and on grids of one kind only.
 """
 
 import math
@@ -21,6 +23,9 @@ from sim_core.plan_checks import (
     PlanCheckError,
     cached_planning_model,
     check_element,
+    index_of,
+    planned_breach_mm,
+    planning_index,
     planning_model,
 )
 from sim_core.scoring import gr_grade, screw_breach_mm
@@ -33,10 +38,10 @@ BLOCK_DEPTH_MM = 30.0
 class _Grids:
     """The bundle fields planning_model reads."""
 
-    def __init__(self, tissue: npt.NDArray[np.uint8]) -> None:
+    def __init__(self, tissue: npt.NDArray[np.uint8], spacing_mm: float = SPACING_MM) -> None:
         self.tissue = tissue
         self.density_g_cm3 = np.where(tissue > 0, 1.0, 0.0).astype(np.float32)
-        self.spacing_mm = SPACING_MM
+        self.spacing_mm = spacing_mm
         self.content_hash = "sha256:synthetic"
         self.path = "synthetic"
 
@@ -223,7 +228,10 @@ def test_a_screw_down_the_pedicle_is_grade_a_and_moved_into_the_canal_it_breache
 def test_the_model_is_loaded_once_per_case(lumbar: tuple[Path, dict[str, np.ndarray]]) -> None:
     case, _ = lumbar
     digest = load_bundle(case).content_hash
-    assert cached_planning_model(case, digest) is cached_planning_model(case, digest)
+    model = cached_planning_model(case, digest)
+    assert cached_planning_model(case, digest) is model
+    # its planning index is computed with it and kept beside it
+    assert index_of(model) is index_of(model)
     with pytest.raises(PlanCheckError) as refused:
         cached_planning_model(case, "sha256:another")
     assert refused.value.code == "case_changed"
@@ -244,3 +252,131 @@ def test_a_check_takes_well_under_a_second(lumbar: tuple[Path, dict[str, np.ndar
         length_mm=45.0,
     )
     assert time.perf_counter() - started < 1.0
+
+
+def _agreement_bound_mm(radius_mm: float, spacing_mm: float) -> float:
+    # below this the planner's breach is the simulator's (plan_checks.planned_breach_mm)
+    return 2 * radius_mm + 10.0 - (1.5 + math.sqrt(3.0)) * spacing_mm
+
+
+def _assert_same_breach(
+    model: CaseModel, tail: np.ndarray, tip: np.ndarray, radius_mm: float, *, exact: bool
+) -> float:
+    scored = screw_breach_mm(model, tail, tip, radius_mm)
+    planned = planned_breach_mm(model, index_of(model), tail, tip, radius_mm)
+    bound = _agreement_bound_mm(radius_mm, model.spacing_mm)
+    if scored < 10.0 or min(scored, planned) <= bound:
+        if exact:
+            assert planned == scored
+        else:
+            assert planned == pytest.approx(scored, rel=0.0, abs=1e-9)
+    else:
+        assert scored > bound and planned > bound
+    assert gr_grade(planned) == gr_grade(scored)
+    return scored
+
+
+def test_the_planned_breach_is_the_simulators_on_the_lumbar_phantom(
+    lumbar: tuple[Path, dict[str, np.ndarray]],
+) -> None:
+    case, marks = lumbar
+    model = cached_planning_model(case, load_bundle(case).content_hash)
+    radii = (1.0, 2.25, 3.25, 3.75)  # a 2 mm wire and the catalog's screws: bound >= 10.4 mm
+    scored: list[float] = []
+    n = 0
+    for level in ("L3", "L4", "L5"):
+        for side in ("left", "right"):
+            entry = marks[f"{level}_pedicle_entry_{side}"]
+            target = marks[f"{level}_pedicle_target_{side}"]
+            axis = target - entry
+            towards = marks[f"{level}_canal_centre"] - entry
+            across = towards - axis * np.dot(towards, axis) / np.dot(axis, axis)
+            across /= np.linalg.norm(across)
+            # down the pedicle, then moved towards the canal
+            for shift_mm in (0.0, 1.0, 2.0, 3.0, 4.0, 6.0):
+                radius = radii[n % len(radii)]
+                n += 1
+                e, t = entry + shift_mm * across, target + shift_mm * across
+                # the span as check_element makes it, and the check's own breach and grade
+                u = (t - e) / float(np.linalg.norm(t - e))
+                tip = e + 45.0 * u
+                scored.append(_assert_same_breach(model, e, tip, radius, exact=True))
+                checks = check_element(
+                    model,
+                    kind="pedicle_screw",
+                    entry_mm=e,
+                    target_mm=t,
+                    diameter_mm=2 * radius,
+                    length_mm=45.0,
+                )
+                assert checks.breach_mm == round(scored[-1], 2)
+                assert checks.gr_grade == gr_grade(scored[-1])
+            # backwards out of the body into the air, past the edge of the volume
+            for radius in (1.0, 3.25):
+                tip = entry - 150.0 * axis / np.linalg.norm(axis)
+                scored.append(_assert_same_breach(model, target, tip, radius, exact=True))
+    # along the first face of the volume, grazing nothing and clamped to the grid
+    shape_mm = np.asarray(model.shape) * model.spacing_mm
+    for radius in (1.0, 3.75):
+        tail = np.array([0.0, 0.3, 0.5]) * shape_mm
+        tip = tail + np.array([0.0, 60.0, 0.0])
+        scored.append(_assert_same_breach(model, tail, tip, radius, exact=True))
+    # every grade, from inside the pedicle to the air, was compared
+    assert {gr_grade(b) for b in scored} == set("ABCDE")
+
+
+@pytest.fixture(scope="module")
+def blobs() -> CaseModel:
+    """Bone as a few overlapping balls and a slab with a hole, at 0.3 mm (not a power of two)."""
+    spacing = 0.3
+    shape = (90, 80, 70)
+    i, j, k = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    x, y, z = i * spacing, j * spacing, k * spacing
+    bone = (x - 10.0) ** 2 + (y - 12.0) ** 2 + (z - 10.0) ** 2 < 6.0**2
+    bone = bone | ((x - 16.0) ** 2 + (y - 9.0) ** 2 + (z - 11.0) ** 2 < 4.5**2)
+    slab = (np.abs(x - 22.0) < 2.0) & ((y - 12.0) ** 2 + (z - 10.0) ** 2 > 2.5**2) & (z > 0.0)
+    tissue = np.zeros(shape, dtype=np.uint8)
+    tissue[np.broadcast_to(bone | slab, shape)] = 2
+    tissue[
+        np.broadcast_to(((x - 10.0) ** 2 + (y - 12.0) ** 2 + (z - 10.0) ** 2 < 5.0**2), shape)
+    ] = 1
+    return planning_model(_Grids(tissue, spacing_mm=spacing))
+
+
+def test_the_planned_breach_is_the_simulators_at_any_spacing(blobs: CaseModel) -> None:
+    rng = np.random.default_rng(7)
+    extent = np.asarray(blobs.shape) * blobs.spacing_mm
+    scored = []
+    for _ in range(40):
+        tail = rng.uniform(0.0, 1.0, 3) * extent
+        tip = rng.uniform(-0.1, 1.1, 3) * extent  # some beyond the grid
+        radius = float(rng.choice([0.8, 1.6, 3.25]))
+        scored.append(_assert_same_breach(blobs, tail, tip, radius, exact=False))
+    assert min(scored) == 0.0 and max(scored) > 0.0
+
+
+@pytest.mark.parametrize("fill", ["none", "all", "corner"])
+def test_on_a_grid_or_box_of_one_kind_the_planned_breach_is_the_simulators(fill: str) -> None:
+    # no bone, nothing but bone, and bone only in a far corner: no surface to search, or none
+    # in the simulator's box, where its distance transform reads no real voxel of the other kind
+    tissue = np.zeros((60, 50, 40), dtype=np.uint8)
+    if fill == "all":
+        tissue[:] = 2
+    elif fill == "corner":
+        tissue[-6:, -6:, -6:] = 2
+    model = planning_model(_Grids(tissue))
+    index = planning_index(model)
+    if fill != "corner":
+        assert index.bone_surface is None and index.other_surface is None
+    for tail, tip, radius in (
+        ((1.0, 1.0, 1.0), (20.0, 6.0, 3.0), 3.25),
+        ((0.0, 0.0, 0.0), (29.5, 24.5, 19.5), 1.0),
+        ((5.0, 2.0, 2.0), (5.0, 20.0, 2.0), 2.25),
+    ):
+        a, b = np.asarray(tail), np.asarray(tip)
+        scored = screw_breach_mm(model, a, b, radius)
+        assert planned_breach_mm(model, index, a, b, radius) == scored
+        checks = check_element(
+            model, kind="k_wire", entry_mm=a, target_mm=b, diameter_mm=2 * radius
+        )
+        assert checks.breach_mm == round(scored, 2)
