@@ -9,10 +9,12 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext_lazy as _
 
 from clinical_shell.env import (
+    SettingsError,
     env_bool,
     env_int,
     env_optional,
@@ -422,6 +424,22 @@ X_FRAME_OPTIONS = "DENY"
 # set by `osteon shell serve` for its worker and bridge when there is no Redis: their live
 # events go to the web server over HTTP (clinical_shell/realtime/relay.py)
 OSTEON_LIVE_RELAY_URL = env_optional("OSTEON_LIVE_RELAY_URL")
+# --- live streaming to remote experts (clinical_shell.live, streaming/relay.py, docs/live.md) ---
+# where browsers reach the relay: ws:// or wss:// and host[:port], no path; the watch page opens
+# <this>/rooms/<room>/streams/<stream>/<quality>?token=... and the CSP below admits its origin
+OSTEON_STREAM_RELAY_URL = env_str("OSTEON_STREAM_RELAY_URL", "ws://127.0.0.1:8765").rstrip("/")
+_relay = urlsplit(OSTEON_STREAM_RELAY_URL)
+if _relay.scheme not in ("ws", "wss") or not _relay.netloc or _relay.path or _relay.query:
+    raise SettingsError(
+        "OSTEON_STREAM_RELAY_URL 须为 ws://主机:端口 或 wss://主机:端口 / must be "
+        f"ws://host:port or wss://host:port with no path, got {OSTEON_STREAM_RELAY_URL!r}"
+    )
+# the HMAC secret shared with the relay (its config's secret_file): OSTEON_STREAM_RELAY_SECRET
+# or OSTEON_STREAM_RELAY_SECRET_FILE, else this file, created on first use (mode 600)
+OSTEON_STREAM_RELAY_SECRET = env_secret("OSTEON_STREAM_RELAY_SECRET")
+OSTEON_STREAM_RELAY_SECRET_PATH = Path(
+    env_str("OSTEON_STREAM_RELAY_SECRET_PATH", str(OSTEON_KEY_DIR / "stream_relay_secret"))
+)
 # Content-Security-Policy of every response (clinical_shell.middleware): scripts, styles, images,
 # sockets only from this site. No inline script: every script is a static file, page data comes
 # through json_script or data- attributes (tests/clinical_shell/test_headers.py scans for them).
@@ -434,7 +452,8 @@ OSTEON_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
     "media-src": ["'self'", "blob:"],
     "font-src": ["'self'", "data:"],
     "worker-src": ["'self'", "blob:"],
-    "connect-src": ["'self'"],
+    # the live relay's viewer sockets (clinical_shell.live)
+    "connect-src": ["'self'", f"{_relay.scheme}://{_relay.netloc}"],
     "object-src": ["'none'"],
     "base-uri": ["'self'"],
     "form-action": ["'self'"],

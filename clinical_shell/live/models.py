@@ -1,0 +1,99 @@
+"""Live sessions: an operation or a simulator session streamed through the relay to invitees.
+
+A session names a relay room (`streaming/relay.py`) and the streams of that room it shows. Only
+its creator and the people invited watch it. A session of a real operation names its patient and
+is watched only once the patient's consent to the broadcast is recorded (who, when).
+"""
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from clinical_shell.records.models import Patient
+
+# the relay's names: a room or stream is a path segment of the viewer's URL
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+name_validator = RegexValidator(NAME_PATTERN, _("只能包含英文字母、数字、下划线和连字符"))
+
+
+class LiveSession(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("已排期")
+        LIVE = "live", _("直播中")
+        ENDED = "ended", _("已结束")
+
+    title = models.CharField(_("标题"), max_length=200)
+    room = models.CharField(_("直播间"), max_length=64, validators=[name_validator])
+    # stream names in the room, in the order the page shows them (e.g. ["field", "endoscope"])
+    streams = models.JSONField(_("画面"), default=list)
+    patient = models.ForeignKey(
+        Patient,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("患者"),
+    )
+    consent_recorded = models.BooleanField(_("已记录患者知情同意"), default=False)
+    consent_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("知情同意记录人"),
+    )
+    consent_recorded_at = models.DateTimeField(_("知情同意记录时间"), null=True, blank=True)
+    # None: an ad hoc session, live from its creation
+    scheduled_start = models.DateTimeField(_("计划开始时间"), null=True, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.SCHEDULED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("发起人"),
+    )
+    invitees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="live_invitations",
+        verbose_name=_("受邀专家"),
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("手术直播")
+        verbose_name_plural = _("手术直播")
+        indexes: ClassVar = [
+            models.Index(fields=["created_by", "created_at"], name="live_creator_created"),
+        ]
+        constraints: ClassVar = [
+            # consent is a fact with an author and a time, or not recorded at all
+            models.CheckConstraint(
+                condition=models.Q(
+                    consent_recorded=False,
+                    consent_recorded_by__isnull=True,
+                    consent_recorded_at__isnull=True,
+                )
+                | models.Q(
+                    consent_recorded=True,
+                    consent_recorded_by__isnull=False,
+                    consent_recorded_at__isnull=False,
+                ),
+                name="live_consent_has_author_and_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def needs_consent(self) -> bool:
+        """A real operation (a patient is named) not yet covered by a recorded consent."""
+        return self.patient_id is not None and not self.consent_recorded

@@ -1,0 +1,11 @@
+from django.urls import URLPattern, path
+
+from clinical_shell.live import views
+
+app_name = "live"
+urlpatterns: list[URLPattern] = [
+    path("", views.session_list, name="session_list"),
+    path("new/", views.session_new, name="session_new"),
+    path("<int:session_id>/", views.session_watch, name="session_watch"),
+    path("<int:session_id>/consent/", views.session_consent, name="session_consent"),
+]
