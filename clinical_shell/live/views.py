@@ -4,6 +4,7 @@ Thin: access, one service or selector, render."""
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
@@ -61,6 +62,17 @@ def session_new(request: HttpRequest) -> HttpResponse:
     return render(request, "live/session_form.html", {"form": form}, status=422)
 
 
+# what a surgeon calls the usual streams of a room; another name is shown as it is configured
+STREAM_LABELS = {
+    "field": _("术野摄像"),
+    "room": _("手术间全景"),
+    "endoscope": _("内镜"),
+    "arthroscope": _("关节镜"),
+    "fluoro": _("C 臂透视"),
+    "sim": _("模拟器画面"),
+}
+
+
 @login_required
 @require_http_methods(["GET"])
 def session_watch(request: HttpRequest, session_id: int) -> HttpResponse:
@@ -70,7 +82,12 @@ def session_watch(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(
         request,
         "live/session_watch.html",
-        {"session": session, "qualities": qualities, "default_quality": "360p"},
+        {
+            "session": session,
+            "streams": [(name, STREAM_LABELS.get(name, "")) for name in session.streams],
+            "qualities": qualities,
+            "default_quality": "360p",
+        },
     )
 
 
