@@ -123,9 +123,15 @@ def keys(as_json: JsonFlag = False) -> None:
     from django.conf import settings
 
     from clinical_shell.keyfiles import ensure_key_files
+    from clinical_shell.live.relay import relay_secret, relay_secret_path
 
     key_dir = Path(settings.OSTEON_KEY_DIR)
     created = ensure_key_files(key_dir)
+    # the live relay's secret, shared with `python -m streaming.relay` (osteon demo starts one)
+    relay_file = relay_secret_path()
+    if settings.OSTEON_STREAM_RELAY_SECRET is None and not relay_file.exists():
+        relay_secret()
+        created.append(relay_file)
     names = ", ".join(p.name for p in created)
     emit(
         {"key_dir": str(key_dir), "created": [p.name for p in created]},

@@ -223,6 +223,9 @@ def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> 
     from clinical_shell.quality.demo import load_quality_demo
 
     load_quality_demo()  # 12 months of indicator data and warnings (skipped when present)
+    from clinical_shell.live.demo import load_live_demo
+
+    load_live_demo()  # a simulator teaching session on the demo relay (skipped when present)
     result.seconds = time.perf_counter() - started
     result.sign_ins = _sign_ins()
     return result

@@ -435,11 +435,10 @@ if _relay.scheme not in ("ws", "wss") or not _relay.netloc or _relay.path or _re
         f"ws://host:port or wss://host:port with no path, got {OSTEON_STREAM_RELAY_URL!r}"
     )
 # the HMAC secret shared with the relay (its config's secret_file): OSTEON_STREAM_RELAY_SECRET
-# or OSTEON_STREAM_RELAY_SECRET_FILE, else this file, created on first use (mode 600)
+# or OSTEON_STREAM_RELAY_SECRET_FILE, else this file (None: OSTEON_KEY_DIR/stream_relay_secret),
+# created on first use (mode 600)
 OSTEON_STREAM_RELAY_SECRET = env_secret("OSTEON_STREAM_RELAY_SECRET")
-OSTEON_STREAM_RELAY_SECRET_PATH = Path(
-    env_str("OSTEON_STREAM_RELAY_SECRET_PATH", str(OSTEON_KEY_DIR / "stream_relay_secret"))
-)
+OSTEON_STREAM_RELAY_SECRET_PATH = env_optional("OSTEON_STREAM_RELAY_SECRET_PATH")
 # Content-Security-Policy of every response (clinical_shell.middleware): scripts, styles, images,
 # sockets only from this site. No inline script: every script is a static file, page data comes
 # through json_script or data- attributes (tests/clinical_shell/test_headers.py scans for them).

@@ -42,6 +42,11 @@ SHELL_READY_TIMEOUT_S = 180.0
 # the demo's simulator station: enrolled once, its keys and outbox kept here
 STATION_DIR = ROOT / "var" / "station"
 STATION_ROOM = "模拟训练室 1"
+# the live relay beside the shell (the shell's default OSTEON_STREAM_RELAY_URL) and the room of
+# the demo's live session (clinical_shell.live.demo)
+DEMO_RELAY_PORT = 8765
+DEMO_RELAY_ROOM = "demo-or"
+DEMO_RELAY_STREAMS = ("field", "endoscope")
 
 
 def demo_case(region: str, case_dir: Path = DEMO_CASE_DIR) -> Path:
@@ -147,6 +152,49 @@ def start_station(station_dir: Path = STATION_DIR) -> subprocess.Popen[bytes] | 
     return station
 
 
+def _relay_secret_path() -> Path:
+    # as clinical_shell.settings reads it: `osteon shell keys` (make run) created the file
+    key_dir = Path(os.environ.get("OSTEON_KEY_DIR", str(ROOT / "var" / "keys")))
+    return Path(
+        os.environ.get("OSTEON_STREAM_RELAY_SECRET_PATH", str(key_dir / "stream_relay_secret"))
+    )
+
+
+def start_relay(
+    port: int = DEMO_RELAY_PORT, config_dir: Path = ROOT / "var" / "demo"
+) -> subprocess.Popen[bytes] | None:
+    """The live relay as a child process, the demo room's streams being ffmpeg's test picture
+    and tone (no camera here), at 360p only: two encodes are what two cores spare."""
+    secret = _relay_secret_path()
+    if os.environ.get("OSTEON_STREAM_RELAY_SECRET") or not secret.exists():
+        emit(
+            {"relay": None},
+            as_json=False,
+            human="直播中继未启动：没有共享密钥文件 / the live relay was not started: no shared "
+            f"secret file at {secret} (run `osteon shell keys`)",
+        )
+        return None
+    test_stream = {"source": {"kind": "test", "fps": 25}, "qualities": ["360p"]}
+    config = {
+        "secret_file": str(secret),
+        "rooms": {DEMO_RELAY_ROOM: {name: test_stream for name in DEMO_RELAY_STREAMS}},
+    }
+    path = config_dir / "relay.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "streaming.relay", "--host", "127.0.0.1", "--port", str(port),
+         "--config", str(path)],
+        cwd=ROOT,
+    )  # fmt: skip
+    emit(
+        {"relay": f"ws://127.0.0.1:{port}"},
+        as_json=False,
+        human=f"直播中继 / live relay: ws://127.0.0.1:{port} (room {DEMO_RELAY_ROOM})",
+    )
+    return relay
+
+
 def show_case(case_dir: Path = DEMO_CASE, screenshot: Path = DEMO_SCREENSHOT) -> Path | None:
     """Open ``case_dir`` in a window, or render it offscreen; return the PNG when offscreen."""
     from sim_core.case.bundle import BundleError, load_bundle
@@ -224,7 +272,9 @@ def run_demo(port: int | None = None, scenario: str = DEMO_SCENARIO) -> None:
     load_shell_demo()
     shell = start_shell(port)
     station: subprocess.Popen[bytes] | None = None
+    relay: subprocess.Popen[bytes] | None = None
     try:
+        relay = start_relay()
         station = start_station()
         emit(
             {"shell": f"http://127.0.0.1:{port}/"},
@@ -244,9 +294,10 @@ def run_demo(port: int | None = None, scenario: str = DEMO_SCENARIO) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        if station is not None and station.poll() is None:
-            station.send_signal(signal.SIGTERM)
-            station.wait(timeout=10)
+        for child in (station, relay):
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                child.wait(timeout=10)
         if shell.poll() is None:
             shell.send_signal(signal.SIGTERM)
             shell.wait(timeout=10)

@@ -2,8 +2,9 @@
 
 The secret is shared with the relay (its config's ``secret_file``). It comes from
 OSTEON_STREAM_RELAY_SECRET (or its _FILE twin), else from the file at
-OSTEON_STREAM_RELAY_SECRET_PATH, created on first use (random, mode 600). It never leaves the
-server: the browser only ever gets a token, which admits one user to one room for a minute.
+OSTEON_STREAM_RELAY_SECRET_PATH (default: stream_relay_secret in OSTEON_KEY_DIR), created on
+first use (random, mode 600; `osteon shell keys` makes it too). It never leaves the server: the
+browser only ever gets a token, which admits one user to one room for a minute.
 """
 
 import os
@@ -20,7 +21,15 @@ def relay_secret() -> bytes:
     configured: str | None = settings.OSTEON_STREAM_RELAY_SECRET
     if configured is not None:
         return configured.strip().encode()
-    return _secret_file(Path(settings.OSTEON_STREAM_RELAY_SECRET_PATH))
+    return _secret_file(relay_secret_path())
+
+
+def relay_secret_path() -> Path:
+    """Where the secret file is (when no variable gives the secret itself)."""
+    configured: str | Path | None = settings.OSTEON_STREAM_RELAY_SECRET_PATH
+    if configured:
+        return Path(configured)
+    return Path(settings.OSTEON_KEY_DIR) / "stream_relay_secret"
 
 
 def room_url(room: str) -> str:

@@ -69,7 +69,11 @@ def test_keys_command_writes_private_random_key_files_that_settings_read(
         mode = stat.S_IMODE((key_dir / name).stat().st_mode)
         assert mode == 0o600, (name, oct(mode))
         values[name] = (key_dir / name).read_text().strip()
-    assert len(set(values.values())) == len(values)  # four independent secrets
+    # and the live relay's secret, beside them (the relay reads it from there)
+    relay = key_dir / "stream_relay_secret"
+    assert stat.S_IMODE(relay.stat().st_mode) == 0o600
+    values[relay.name] = relay.read_text().strip()
+    assert len(set(values.values())) == len(values)  # independent secrets
     assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
     # what settings.py reads when no variable is set
     for variable, name in KEY_FILES.items():
