@@ -96,8 +96,10 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
+# two workers, the reference machine's two cores (serial, the suite took 25 min); a file's tests
+# stay on one worker, so its module fixtures (phantom cases, servers) are made once
 pytest: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS)
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile
 
 test: deps system-deps lint typecheck pytest
 
