@@ -131,6 +131,20 @@ def test_every_message_type_round_trips() -> None:
         (envelope("heartbeat", {"state": "idle"}, v=2), "unknown_version"),
         (envelope("heartbeat", {"state": "idle", "user": "x" * 5000}), "oversized"),
     ],
+    # named, not by their bytes: those hold the time they were made, and parallel workers must
+    # collect the same test names
+    ids=[
+        "garbage",
+        "array",
+        "extra-envelope-field",
+        "bad-state",
+        "extra-body-field",
+        "body-of-another-type",
+        "seq-zero",
+        "unknown-type",
+        "unknown-version",
+        "oversized-field",
+    ],
 )
 def test_each_bad_frame_is_refused_with_its_code(frame: bytes, code: str) -> None:
     with pytest.raises(BridgeProtocolError) as info:
