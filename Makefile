@@ -96,10 +96,10 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
-# two workers, the reference machine's two cores (serial, the suite took 25 min); a file's tests
-# stay on one worker, so its module fixtures (phantom cases, servers) are made once
+# serial: under xdist a transactional test's flush on one worker empties the rows the migrations
+# seed (indicator definitions, techniques) before that worker's later tests need them
 pytest: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS)
-	.venv/bin/pytest -n 2 --dist loadfile
+	.venv/bin/pytest
 
 test: deps system-deps lint typecheck pytest
 
