@@ -253,6 +253,7 @@ def shell(
         Page("refused record", f"/patients/{p}/", personas.outsider, status=403),
         Page("imaging index", "/imaging/", surgeon),
         Page("patient studies", f"/imaging/patients/{p}/", surgeon),
+        Page("patient plans", f"/planning/patients/{p}/", surgeon),
         Page(
             "upload report",
             "/imaging/upload/",
