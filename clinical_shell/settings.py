@@ -439,6 +439,10 @@ if _relay.scheme not in ("ws", "wss") or not _relay.netloc or _relay.path or _re
 # created on first use (mode 600)
 OSTEON_STREAM_RELAY_SECRET = env_secret("OSTEON_STREAM_RELAY_SECRET")
 OSTEON_STREAM_RELAY_SECRET_PATH = env_optional("OSTEON_STREAM_RELAY_SECRET_PATH")
+# the relay's record_dir: <room>/<stream>-<UTC time>.mp4 files the live app attaches to sessions
+OSTEON_LIVE_RECORDINGS_DIR = Path(
+    env_str("OSTEON_LIVE_RECORDINGS_DIR", str(VAR_DIR / "live-recordings"))
+)
 # Content-Security-Policy of every response (clinical_shell.middleware): scripts, styles, images,
 # sockets only from this site. No inline script: every script is a static file, page data comes
 # through json_script or data- attributes (tests/clinical_shell/test_headers.py scans for them).

@@ -15,8 +15,12 @@ Fan-out never waits for a viewer: each has a bounded queue of fragments; when it
 viewer loses fragments until the next keyframe (so what it gets always decodes), while the
 source and the other viewers carry on. Admission is a short-lived token, checked on connect.
 
+With ``record_dir`` in the config, each stream's highest quality is also written to MP4
+(`streaming.recorder`), one file per encoder run.
+
 Run: ``python -m streaming.relay --host 127.0.0.1 --port 8765 --config relay.json``; SIGTERM
-or SIGINT closes the viewers and stops every ffmpeg before the process exits.
+or SIGINT closes the viewers, stops every ffmpeg and finishes the recordings before the process
+exits.
 """
 
 import argparse
@@ -40,6 +44,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from streaming.fmp4 import Fmp4Error, Fmp4Splitter, Fragment, InitSegment
+from streaming.recorder import StreamRecorder
 from streaming.sources import LADDER, Quality, SourceSpec, command
 from streaming.tokens import MIN_SECRET_BYTES, TokenError, verify_token
 
@@ -90,13 +95,15 @@ class RelayConfig:
     stall_timeout_s: float = STALL_TIMEOUT_S
     send_buffer_bytes: int = SEND_BUFFER_BYTES
     ffmpeg_path: str = "ffmpeg"
+    # each stream's highest quality is recorded under <record_dir>/<room>/ (streaming.recorder)
+    record_dir: Path | None = None
 
 
 def load_config(path: Path) -> RelayConfig:
     """Read the relay's JSON config; ``secret_file`` is relative to the config's folder.
 
     {"secret_file": "relay.secret", "queue_fragments": 10, "restart_initial_s": 0.5,
-     "restart_max_s": 10, "stall_timeout_s": 5,
+     "restart_max_s": 10, "stall_timeout_s": 5, "record_dir": "recordings",
      "rooms": {"or-3": {"field": {"source": {"kind": "url", "url": "rtsp://...",
                                              "input_options": {"rtsp_transport": "tcp"}},
                                   "qualities": ["720p", "360p"]}}}}
@@ -108,7 +115,7 @@ def load_config(path: Path) -> RelayConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     known = {"secret_file", "rooms", "queue_fragments", "restart_initial_s", "restart_max_s"}
-    known |= {"stall_timeout_s", "send_buffer_bytes", "ffmpeg_path"}
+    known |= {"stall_timeout_s", "send_buffer_bytes", "ffmpeg_path", "record_dir"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{path}: unknown fields {sorted(unknown)}")
@@ -119,6 +126,12 @@ def load_config(path: Path) -> RelayConfig:
         raise ConfigError(f"secret_file: {exc}") from exc
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigError(f"secret_file: {len(secret)} bytes, needs at least {MIN_SECRET_BYTES}")
+    record_dir: Path | None = None
+    if "record_dir" in raw:
+        if not isinstance(raw["record_dir"], str) or not raw["record_dir"]:
+            raise ConfigError("record_dir: expected a folder name")
+        # like secret_file: relative to the config's folder, an absolute path as it is
+        record_dir = Path(path).parent / raw["record_dir"]
     rooms: dict[str, dict[str, StreamConfig]] = {}
     if not isinstance(raw.get("rooms"), dict) or not raw["rooms"]:
         raise ConfigError("rooms: expected an object with at least one room")
@@ -137,6 +150,7 @@ def load_config(path: Path) -> RelayConfig:
         stall_timeout_s=float(raw.get("stall_timeout_s", STALL_TIMEOUT_S)),
         send_buffer_bytes=int(raw.get("send_buffer_bytes", SEND_BUFFER_BYTES)),
         ffmpeg_path=str(raw.get("ffmpeg_path", "ffmpeg")),
+        record_dir=record_dir,
     )
     if config.queue_fragments < 1:
         raise ConfigError("queue_fragments: expected at least 1")
@@ -235,6 +249,7 @@ class Feed:
     argv: list[str]
     config: RelayConfig
     on_fragment: FragmentHook | None = None
+    recorder: StreamRecorder | None = None
     init: bytes | None = None
     lost: bool = False
     restarts: int = 0
@@ -269,6 +284,9 @@ class Feed:
             finally:
                 # viewers hear at once, not after ffmpeg's grace period: the picture is not live
                 self._mark_lost()
+                # the file of this encoder run is complete; a restart begins a new one
+                if self.recorder is not None:
+                    self.recorder.end()
                 await self._end_process()
             if loop.time() - started > STABLE_RUN_S:
                 backoff_s = self.config.restart_initial_s
@@ -318,6 +336,8 @@ class Feed:
         restored = self.lost
         self.lost = False
         self.init = init
+        if self.recorder is not None:
+            self.recorder.begin(init)
         for viewer in self.viewers:
             if restored:
                 viewer.send_signal(SIGNAL_RESTORED)
@@ -326,6 +346,8 @@ class Feed:
     def _deliver(self, fragment: Fragment, read_at: float) -> None:
         if self.on_fragment is not None:
             self.on_fragment(self.key, fragment, read_at)
+        if self.recorder is not None:
+            self.recorder.write(fragment)
         for viewer in self.viewers:
             viewer.offer(fragment)
 
@@ -371,6 +393,15 @@ class Relay:
                     argv = command(stream.source, quality, ffmpeg_path=config.ffmpeg_path)
                     key = (room, name, quality_name)
                     self.feeds[key] = Feed(key, argv, config, on_fragment=on_fragment)
+                if config.record_dir is not None:
+                    # the best picture the stream runs is the one worth keeping
+                    best = max(stream.qualities, key=lambda q: LADDER[q].height)
+                    self.feeds[(room, name, best)].recorder = StreamRecorder(
+                        record_dir=config.record_dir,
+                        room=room,
+                        stream=name,
+                        ffmpeg_path=config.ffmpeg_path,
+                    )
         self._server: Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -391,6 +422,9 @@ class Relay:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # every ffmpeg has stopped: remux the recordings they leave
+        recorders = [f.recorder for f in self.feeds.values() if f.recorder is not None]
+        await asyncio.gather(*(r.drain() for r in recorders))
 
     def ffmpeg_pids(self) -> list[int]:
         return [f.process.pid for f in self.feeds.values() if f.process is not None]

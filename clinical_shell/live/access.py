@@ -3,7 +3,8 @@
 Rule: a session is watched by its creator and the people it invites, nobody else (not even
 colleagues at the same hospital: the picture may show a patient). A session of a real operation
 (a patient is named) is watched only once the patient's consent to the broadcast is recorded,
-and an ended session is not watched at all.
+and an ended session is not watched at all. Its recordings are watched by the same people, on
+the same consent, during the session and after it has ended.
 """
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
 from clinical_shell.live import selectors
-from clinical_shell.live.models import LiveSession
+from clinical_shell.live.models import LiveRecording, LiveSession
 
 
 def access_live_session(
@@ -36,17 +37,52 @@ def access_live_session(
             _refuse(actor, session, "not_creator", action="live.manage")
             raise PermissionDeniedError("not_creator", _("只有直播发起人可以管理这场直播"))
         return session
+    _check_viewer(actor, session, action="live.watch", ended_ok=False)
+    return session
+
+
+def access_live_recordings(user: User | AnonymousUser, session_id: int) -> LiveSession:
+    """The session if `user` may watch its recordings: its creator or an invitee, once the
+    patient's consent is recorded, whether the session is live or ended.
+
+    Raises NotFoundError, PermissionDeniedError or DomainError (consent missing); each refusal
+    audited (`live.recordings`, failure).
+    """
+    actor = user if user.is_authenticated else None
+    session = selectors.live_session(session_id)
+    if session is None:
+        raise NotFoundError(
+            "live_session_not_found", _("未找到编号为 %(id)s 的手术直播") % {"id": session_id}
+        )
+    _check_viewer(actor, session, action="live.recordings", ended_ok=True)
+    return session
+
+
+def access_live_recording(user: User | AnonymousUser, recording_id: int) -> LiveRecording:
+    """One recording, for the people who may watch its session's recordings (as above)."""
+    actor = user if user.is_authenticated else None
+    recording = selectors.live_recording(recording_id)
+    if recording is None:
+        raise NotFoundError(
+            "live_recording_not_found", _("未找到编号为 %(id)s 的直播录像") % {"id": recording_id}
+        )
+    _check_viewer(actor, recording.session, action="live.recordings", ended_ok=True)
+    return recording
+
+
+def _check_viewer(actor: User | None, session: LiveSession, *, action: str, ended_ok: bool) -> None:
+    # invited, not ended (live pictures only), consent for a real operation
     if actor is None or not selectors.is_participant(session, actor):
-        _refuse(actor, session, "not_invited")
+        _refuse(actor, session, "not_invited", action=action)
         raise PermissionDeniedError(
             "not_invited",
             _("您不在这场直播的邀请名单中。只有发起人和受邀专家可以观看，请联系发起人邀请您。"),
         )
-    if session.status == LiveSession.Status.ENDED:
-        _refuse(actor, session, "session_ended")
+    if not ended_ok and session.status == LiveSession.Status.ENDED:
+        _refuse(actor, session, "session_ended", action=action)
         raise DomainError("session_ended", _("这场直播已经结束，不能再观看。"))
     if session.needs_consent:
-        _refuse(actor, session, "consent_missing")
+        _refuse(actor, session, "consent_missing", action=action)
         raise DomainError(
             "consent_missing",
             _(
@@ -54,7 +90,6 @@ def access_live_session(
             ),
             status=403,
         )
-    return session
 
 
 def _refuse(

@@ -97,3 +97,37 @@ class LiveSession(models.Model):
     def needs_consent(self) -> bool:
         """A real operation (a patient is named) not yet covered by a recorded consent."""
         return self.patient_id is not None and not self.consent_recorded
+
+
+class LiveRecording(models.Model):
+    """One MP4 the relay recorded of a session's stream (one encoder run: a source restart
+    starts a new file), checked with ffprobe when it was attached (`services.attach_recordings`).
+    """
+
+    session = models.ForeignKey(
+        LiveSession,
+        on_delete=models.PROTECT,
+        related_name="recordings",
+        verbose_name=_("手术直播"),
+    )
+    stream = models.CharField(_("画面"), max_length=64, validators=[name_validator])
+    # relative to OSTEON_LIVE_RECORDINGS_DIR: <room>/<stream>-<UTC time>.mp4; served by the
+    # recording view after an access check, never as a public file
+    path = models.CharField(_("文件"), max_length=300, unique=True)
+    started_at = models.DateTimeField(_("开始录制时间"))
+    duration_s = models.FloatField(_("时长（秒）"))
+    size_bytes = models.BigIntegerField(_("大小（字节）"))
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("直播录像")
+        verbose_name_plural = _("直播录像")
+        ordering = ("started_at", "stream", "pk")
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(duration_s__gt=0), name="live_recording_has_duration"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path

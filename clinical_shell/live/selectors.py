@@ -3,7 +3,7 @@
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
-from clinical_shell.live.models import LiveSession
+from clinical_shell.live.models import LiveRecording, LiveSession
 
 
 def live_session(session_id: int) -> LiveSession | None:
@@ -25,3 +25,14 @@ def my_sessions(user: User) -> QuerySet[LiveSession]:
         .select_related("created_by__person")
         .order_by("-created_at", "-pk")
     )
+
+
+def live_recording(recording_id: int) -> LiveRecording | None:
+    return (
+        LiveRecording.objects.select_related("session__created_by").filter(pk=recording_id).first()
+    )
+
+
+def session_recordings(session: LiveSession) -> QuerySet[LiveRecording]:
+    """The session's recordings, oldest first."""
+    return LiveRecording.objects.filter(session=session).order_by("started_at", "stream", "pk")

@@ -8,4 +8,11 @@ urlpatterns: list[URLPattern] = [
     path("new/", views.session_new, name="session_new"),
     path("<int:session_id>/", views.session_watch, name="session_watch"),
     path("<int:session_id>/consent/", views.session_consent, name="session_consent"),
+    path("<int:session_id>/recordings/", views.session_recordings, name="session_recordings"),
+    path(
+        "<int:session_id>/recordings/attach/",
+        views.session_recordings_attach,
+        name="session_recordings_attach",
+    ),
+    path("recordings/<int:recording_id>.mp4", views.recording_mp4, name="recording_mp4"),
 ]

@@ -1,8 +1,9 @@
-"""Live-session pages: my sessions, a new session, the watch page, recording consent.
-Thin: access, one service or selector, render."""
+"""Live-session pages: my sessions, a new session, the watch page, recording consent, the
+session's recordings and their MP4 files. Thin: access, one service or selector, render."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
@@ -10,8 +11,13 @@ from django.views.decorators.http import require_http_methods
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError
 from clinical_shell.live import selectors, services
-from clinical_shell.live.access import access_live_session
+from clinical_shell.live.access import (
+    access_live_recording,
+    access_live_recordings,
+    access_live_session,
+)
 from clinical_shell.live.forms import LiveSessionForm
+from clinical_shell.ranged_files import ranged_file_response
 from clinical_shell.records.access import access_patient
 from clinical_shell.records.models import Patient
 from streaming.sources import LADDER
@@ -97,3 +103,39 @@ def session_consent(request: HttpRequest, session_id: int) -> HttpResponse:
     session = access_live_session(request.user, session_id, manage=True)
     services.record_consent(actor=signed_in_user(request), session=session)
     return redirect("live:session_list")
+
+
+@login_required
+@require_http_methods(["GET"])
+def session_recordings(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = access_live_recordings(request.user, session_id)
+    recordings = selectors.session_recordings(session)
+    return render(
+        request,
+        "live/session_recordings.html",
+        {
+            "session": session,
+            "recordings": [(r, STREAM_LABELS.get(r.stream, "")) for r in recordings],
+        },
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def session_recordings_attach(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = access_live_session(request.user, session_id, manage=True)
+    services.attach_recordings(actor=signed_in_user(request), session=session)
+    return redirect("live:session_recordings", session_id=session.pk)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def recording_mp4(request: HttpRequest, recording_id: int) -> HttpResponseBase:
+    """The recording's MP4, whole (200) or the byte range asked for (206)."""
+    recording = access_live_recording(request.user, recording_id)
+    path = services.read_recording(
+        actor=signed_in_user(request),
+        recording=recording,
+        byte_range=request.headers.get("Range", ""),
+    )
+    return ranged_file_response(request, path)

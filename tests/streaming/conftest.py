@@ -1,19 +1,11 @@
 """Streaming fixtures: a relay process started and stopped by the test (see streaming_helpers)."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from streaming_helpers import TEST_FPS, RelayProcess, start_relay, stop_relay
-
-StartRelay = Callable[..., RelayProcess]
-
-
-def camera_rooms(*rooms: str) -> dict[str, Any]:
-    """Each room with one stand-in camera ``cam`` (ffmpeg test source) at 360p."""
-    source = {"kind": "test", "fps": TEST_FPS}
-    return {room: {"cam": {"source": source, "qualities": ["360p"]}} for room in rooms}
+from streaming_helpers import RelayProcess, StartRelay, camera_rooms, start_relay, stop_relay
 
 
 @pytest.fixture

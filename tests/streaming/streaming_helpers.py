@@ -7,6 +7,7 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,16 @@ class RelayProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+# relay_factory (conftest): start a relay with rooms and config options, stopped after the test
+StartRelay = Callable[..., RelayProcess]
+
+
+def camera_rooms(*rooms: str) -> dict[str, Any]:
+    """Each room with one stand-in camera ``cam`` (ffmpeg test source) at 360p."""
+    source = {"kind": "test", "fps": TEST_FPS}
+    return {room: {"cam": {"source": source, "qualities": ["360p"]}} for room in rooms}
 
 
 def start_relay(tmp_path: Path, rooms: dict[str, Any], **options: Any) -> RelayProcess:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import StartRelay, camera_rooms
-from streaming_helpers import Received, RelayProcess, stop_relay
+from streaming_helpers import Received, RelayProcess, StartRelay, camera_rooms, stop_relay
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 

@@ -38,6 +38,15 @@ def test_it_reads_rooms_streams_and_the_secret_beside_the_config(tmp_path: Path)
     )
 
 
+def test_record_dir_is_beside_the_config_unless_absolute(tmp_path: Path) -> None:
+    rooms = {"or-3": {"field": CAMERA}}
+    assert load_config(write(tmp_path, {"rooms": rooms})).record_dir is None
+    config = load_config(write(tmp_path, {"rooms": rooms, "record_dir": "rec"}))
+    assert config.record_dir == tmp_path / "rec"
+    config = load_config(write(tmp_path, {"rooms": rooms, "record_dir": "/srv/rec"}))
+    assert config.record_dir == Path("/srv/rec")
+
+
 @pytest.mark.parametrize(
     ("config", "secret", "message"),
     [
@@ -48,6 +57,7 @@ def test_it_reads_rooms_streams_and_the_secret_beside_the_config(tmp_path: Path)
         ({"rooms": {"or-3": {"sim": {"source": {"kind": "raw"}}}}}, b"k" * 40, "not raw"),
         ({"rooms": {"or-3": {"x": {"source": {"kind": "url"}}}}}, b"k" * 40, "needs a url"),
         ({"rooms": {"or-3": {"field": CAMERA}}, "queue": 3}, b"k" * 40, "unknown fields"),
+        ({"rooms": {"or-3": {"field": CAMERA}}, "record_dir": ""}, b"k" * 40, "record_dir"),
     ],
 )
 def test_it_refuses_a_config_it_cannot_run(

@@ -10,7 +10,7 @@ from django.test import Client
 from shell_personas import Personas
 from test_translations import other_language_in, visible_text, without_data
 
-from clinical_shell.live.models import LiveSession
+from clinical_shell.live.models import LiveRecording, LiveSession
 from clinical_shell.network.models import Institution, Person
 from clinical_shell.records.models import Patient
 
@@ -33,6 +33,14 @@ def test_the_live_pages_show_only_their_language(
 ) -> None:
     session = make_session()
     make_session(patient=patient_in_shuangbai)
+    LiveRecording.objects.create(
+        session=session,
+        stream="field",
+        path="or-3/field-20261206T031500.000Z.mp4",
+        started_at=session.created_at,
+        duration_s=2.0,
+        size_bytes=1000,
+    )
     data = TYPED | set(Person.objects.values_list("full_name", flat=True))
     data |= set(Institution.objects.values_list("name", flat=True))
     pages: list[tuple[str, User, dict[str, str] | None, int]] = [
@@ -46,6 +54,8 @@ def test_the_live_pages_show_only_their_language(
         ),
         (f"/live/{session.pk}/", personas.center_surgeon, None, 200),
         (f"/live/{session.pk}/", personas.outsider, None, 403),
+        (f"/live/{session.pk}/recordings/", personas.county_surgeon, None, 200),
+        (f"/live/{session.pk}/recordings/", personas.outsider, None, 403),
     ]
     leftovers = {}
     for path, user, form, status in pages:
