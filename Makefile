@@ -96,10 +96,10 @@ lint: deps
 typecheck: deps
 	.venv/bin/mypy
 
-# serial: under xdist a transactional test's flush on one worker empties the rows the migrations
-# seed (indicator definitions, techniques) before that worker's later tests need them
+# two workers, a file per worker at a time: e2e files share a server per module. Rows the
+# migrations seed are put back after each transactional test (tests/migration_seeds.py).
 pytest: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS)
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile
 
 test: deps system-deps lint typecheck pytest
 
