@@ -1,8 +1,8 @@
 """Files served with HTTP range requests: a <video> element seeks by asking for byte ranges.
 
-The same approach as the stations' replay videos (`clinical_shell.stations.replay_views`): the
-whole file (200) without a range, one range (206), 416 for a range beyond the file; never kept
-by a shared cache (what is served here is a patient's or a trainee's recording).
+The whole file (200) without a range, one range (206), 416 for a range beyond the file; never
+kept by a shared cache (what is served here is a patient's or a trainee's recording). Used by
+the stations' replay videos and the live sessions' recordings.
 """
 
 import re

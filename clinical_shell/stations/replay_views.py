@@ -2,12 +2,8 @@
 metrics timeline beside it; the MP4 itself, served with HTTP range requests (a video element
 seeks by asking for byte ranges); the video's state as JSON for the page's script."""
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -16,13 +12,12 @@ from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import NotFoundError
+from clinical_shell.ranged_files import ranged_file_response
 from clinical_shell.stations import replay_video
 from clinical_shell.stations.access import access_result
 from clinical_shell.stations.models import ReplayVideo
 from sim_core.scenarios import ScenarioError, load_scenario
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CHUNK_BYTES = 256 * 1024
 # what the timeline names, in the page's language
 _EVENT_LABELS = {
     "breach": gettext_noop("穿出骨皮质"),
@@ -109,7 +104,7 @@ def result_replay_mp4(request: HttpRequest, result_id: int) -> HttpResponseBase:
     path = replay_video.video_file(video)
     if not path.is_file():
         raise NotFoundError("replay_video_missing", _("回放视频文件不存在，请重新生成"))
-    return _ranged_file(request, path)
+    return ranged_file_response(request, path)
 
 
 def _ready_video(request: HttpRequest, result_id: int) -> ReplayVideo:
@@ -118,49 +113,3 @@ def _ready_video(request: HttpRequest, result_id: int) -> ReplayVideo:
     if video is None or video.state != ReplayVideo.State.READY:
         raise NotFoundError("replay_video_not_ready", _("回放视频尚未生成"))
     return video
-
-
-def _ranged_file(request: HttpRequest, path: Path) -> HttpResponseBase:
-    size = path.stat().st_size
-    header = request.headers.get("Range", "")
-    match = _RANGE.match(header.strip()) if header else None
-    if match is None or (not match.group(1) and not match.group(2)):
-        # no range (or one this server does not serve, e.g. several): the whole file
-        response: HttpResponseBase = FileResponse(path.open("rb"), content_type="video/mp4")
-        response["Accept-Ranges"] = "bytes"
-        return _private(response)
-    first_raw, last_raw = match.groups()
-    if first_raw:
-        first = int(first_raw)
-        last = min(int(last_raw), size - 1) if last_raw else size - 1
-    else:  # "bytes=-N": the last N bytes
-        first, last = max(size - int(last_raw), 0), size - 1
-    if first >= size or last < first:
-        refused = HttpResponse(status=416)
-        refused["Content-Range"] = f"bytes */{size}"
-        return _private(refused)
-    response = StreamingHttpResponse(
-        _read(path, first, last - first + 1), status=206, content_type="video/mp4"
-    )
-    response["Content-Range"] = f"bytes {first}-{last}/{size}"
-    response["Content-Length"] = str(last - first + 1)
-    response["Accept-Ranges"] = "bytes"
-    return _private(response)
-
-
-def _private(response: HttpResponseBase) -> HttpResponseBase:
-    # a session recording is a trainee's assessment: no shared cache keeps it
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _read(path: Path, first: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        f.seek(first)
-        left = length
-        while left > 0:
-            chunk = f.read(min(_CHUNK_BYTES, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-            yield chunk
