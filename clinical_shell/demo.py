@@ -38,8 +38,8 @@ from clinical_shell.demo_data import (
     COMPLAINTS_BY_DIAGNOSIS,
     GIVEN_FEMALE,
     GIVEN_MALE,
-    ORTHO_DIAGNOSES,
     SURNAMES,
+    diagnoses_fitting,
 )
 from clinical_shell.imaging import services as imaging
 from clinical_shell.imaging.models import Series, SimulationCase
@@ -437,7 +437,9 @@ def _load(*, patients: int, rng: random.Random) -> DemoResult:
             path.append(center)
             care.add((patient.pk, center.pk, CareRelationship.Kind.REFERRAL))
         when = DEMO_NOW - timedelta(days=rng.randrange(30, 3 * 365))
-        dx = rng.choice(ORTHO_DIAGNOSES)
+        # a diagnosis that fits the patient's age and sex (no hip replacement at twelve)
+        age = (when.date() - patient.birth_date).days // 365
+        dx = rng.choice(diagnoses_fitting(age, patient.sex))
         complaint = rng.choice(COMPLAINTS_BY_DIAGNOSIS[dx[0]])
         # the operation is done once, where the patient ended up (the last hospital of the path)
         operated = max(

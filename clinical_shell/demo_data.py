@@ -42,3 +42,39 @@ COMPLAINTS_BY_DIAGNOSIS: dict[str, tuple[str, ...]] = {
     "S83.5": ("运动时膝关节扭伤后肿痛、打软腿", "踢球扭伤膝关节后不稳"),
     "S62.6": ("手指被挤压后肿痛", "摔伤后手指肿痛、畸形"),
 }
+
+# whom each diagnosis fits, at the encounter: (youngest, oldest, sexes). A femoral neck or
+# intertrochanteric fracture after a low fall, and the joint replaced, is an old person's; primary
+# arthritis and spinal stenosis come with age; postmenopausal osteoporosis is a woman's after
+# fifty; a torn cruciate ligament is a sporting injury of the young; a child breaks a wrist or a
+# finger. Every age from DEMO_YOUNGEST up has at least one fitting diagnosis for either sex.
+DIAGNOSIS_FITS: dict[str, tuple[int, int, str]] = {
+    "S72.0": (60, 120, "MF"),
+    "S72.1": (60, 120, "MF"),
+    "S52.5": (6, 120, "MF"),
+    "S82.2": (12, 120, "MF"),
+    "S82.8": (12, 120, "MF"),
+    "S42.2": (40, 120, "MF"),
+    "S32.0": (16, 120, "MF"),
+    "S22.0": (16, 120, "MF"),
+    "M16.1": (50, 120, "MF"),
+    "M17.1": (50, 120, "MF"),
+    "M51.2": (20, 70, "MF"),
+    "M48.0": (50, 120, "MF"),
+    "M80.0": (50, 120, "F"),
+    "S83.5": (14, 50, "MF"),
+    "S62.6": (6, 120, "MF"),
+}
+DEMO_YOUNGEST = 6
+
+
+def diagnoses_fitting(
+    age: int, sex: str
+) -> tuple[tuple[str, str, str, tuple[str, str] | None], ...]:
+    """The demo diagnoses that fit a patient of this age (whole years) and sex ("M"/"F")."""
+    return tuple(
+        dx
+        for dx in ORTHO_DIAGNOSES
+        if DIAGNOSIS_FITS[dx[0]][0] <= age <= DIAGNOSIS_FITS[dx[0]][1]
+        and sex in DIAGNOSIS_FITS[dx[0]][2]
+    )

@@ -1,18 +1,32 @@
-"""The header's link to /administration/, for administrators and the center's quality office.
+"""The header's links that only some users may follow: /administration/ (administrators and the
+center's quality office) and /quality/ (the quality office and department heads). A link a user
+would only be refused at is not shown.
 
-The flag is cached per user (Django's cache, in memory by default) so that ordinary pages keep
+The flags are cached per user (Django's cache, in memory by default) so that ordinary pages keep
 their query count: the first page after sign-in asks once, later pages ask nothing. Role changes
-made through administration.services drop the cached flag; one made elsewhere shows within
-NAV_CACHE_S. The link is only a convenience: every administration page checks access itself.
+made through administration.services drop the cached flags; one made elsewhere shows within
+NAV_CACHE_S. The links are only a convenience: every page checks access itself.
 """
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.http import HttpRequest
 
 from clinical_shell.administration import access
 from clinical_shell.administration.services import nav_cache_key
+from clinical_shell.errors import PermissionDeniedError
 
 NAV_CACHE_S = 300
+
+
+def _may_open_quality(user: User) -> bool:
+    from clinical_shell.quality import dashboard
+
+    try:
+        dashboard.home_scope(user)
+    except PermissionDeniedError:
+        return False
+    return True
 
 
 def administration_nav(request: HttpRequest) -> dict[str, bool]:
@@ -21,7 +35,10 @@ def administration_nav(request: HttpRequest) -> dict[str, bool]:
         return {}
     key = nav_cache_key(user)
     shown = cache.get(key)
-    if shown is None:
-        shown = access.is_admin_area_user(user)
+    if not isinstance(shown, dict):
+        shown = {
+            "show_administration_nav": access.is_admin_area_user(user),
+            "show_quality_nav": _may_open_quality(user),
+        }
         cache.set(key, shown, NAV_CACHE_S)
-    return {"show_administration_nav": bool(shown)}
+    return {name: bool(value) for name, value in shown.items()}

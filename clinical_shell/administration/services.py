@@ -53,7 +53,8 @@ def generate_password(length: int = 16) -> str:
 
 
 def forget_nav_flag(user: User) -> None:
-    """The header's administration link is cached per user (context.py): drop it on role changes."""
+    """The header's administration and quality links are cached per user (context.py): drop them
+    on role and department-head changes."""
     cache.delete(nav_cache_key(user))
 
 
@@ -237,8 +238,13 @@ def update_department(
         if not working or not head.user.is_active:
             raise DomainError("head_not_member", _("科主任须是本机构在职人员"), status=422)
     before = {"name": department.name, "code": department.code, "head": department.head_id}
+    former_head = department.head
     department.name, department.code, department.head = name, code, head
     department.save(update_fields=["name", "code", "head"])
+    # a department head sees the quality page: the header's links of both heads change
+    for person in (former_head, head):
+        if person is not None:
+            forget_nav_flag(person.user)
     audit.record(
         actor=actor,
         action="admin.department_update",

@@ -26,6 +26,12 @@ def _coded(system: str, **attrs: str) -> forms.TextInput:
     return forms.TextInput(attrs={"data-code-system": system, "autocomplete": "off", **attrs})
 
 
+def _patients_box(**attrs: str) -> forms.TextInput:
+    """A box for the patient's own details: never filled from the browser's memory, which holds
+    the clinician's name, phone and address (and the last patient's), not this patient's."""
+    return forms.TextInput(attrs={"autocomplete": "off", **attrs})
+
+
 class EncounterForm(MarksInvalid, forms.Form):
     institution = forms.ModelChoiceField(queryset=Institution.objects.none(), label=_("就诊机构"))
     department = forms.ModelChoiceField(
@@ -205,7 +211,7 @@ class RemoveForm(MarksInvalid, forms.Form):
 class PatientForm(MarksInvalid, ServiceChecked, forms.Form):
     """Registration: identity checked by services.validate_demographics, all errors at once."""
 
-    name = forms.CharField(label=_("姓名"), max_length=64)
+    name = forms.CharField(label=_("姓名"), max_length=64, widget=_patients_box())
     sex = forms.ChoiceField(choices=[("", _("请选择")), *Patient.Sex.choices], label=_("性别"))
     birth_date = forms.DateField(
         label=_("出生日期"),
@@ -216,10 +222,14 @@ class PatientForm(MarksInvalid, ServiceChecked, forms.Form):
         label=_("身份证号"),
         max_length=18,
         required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "text"}),
+        widget=_patients_box(inputmode="text"),
     )
-    phone = forms.CharField(label=_("电话"), max_length=32, required=False)
-    address = forms.CharField(label=_("住址"), max_length=200, required=False)
+    phone = forms.CharField(
+        label=_("电话"), max_length=32, required=False, widget=_patients_box(inputmode="tel")
+    )
+    address = forms.CharField(
+        label=_("住址"), max_length=200, required=False, widget=_patients_box()
+    )
     institution = forms.ModelChoiceField(queryset=Institution.objects.none(), label=_("建档机构"))
 
     def __init__(self, *args: object, institution_ids: list[int], **kwargs: object) -> None:
@@ -242,16 +252,25 @@ class PatientForm(MarksInvalid, ServiceChecked, forms.Form):
 class DemographicsForm(MarksInvalid, ServiceChecked, forms.Form):
     """A change of demographics, with the reason kept in the record's history."""
 
-    name = forms.CharField(label=_("姓名"), max_length=64)
+    name = forms.CharField(label=_("姓名"), max_length=64, widget=_patients_box())
     sex = forms.ChoiceField(choices=Patient.Sex.choices, label=_("性别"))
     birth_date = forms.DateField(
         label=_("出生日期"),
         widget=forms.DateInput(attrs={"type": "date"}),
         input_formats=["%Y-%m-%d"],
     )
-    resident_id = forms.CharField(label=_("身份证号"), max_length=18, required=False)
-    phone = forms.CharField(label=_("电话"), max_length=32, required=False)
-    address = forms.CharField(label=_("住址"), max_length=200, required=False)
+    resident_id = forms.CharField(
+        label=_("身份证号"),
+        max_length=18,
+        required=False,
+        widget=_patients_box(inputmode="text"),
+    )
+    phone = forms.CharField(
+        label=_("电话"), max_length=32, required=False, widget=_patients_box(inputmode="tel")
+    )
+    address = forms.CharField(
+        label=_("住址"), max_length=200, required=False, widget=_patients_box()
+    )
     reason = forms.CharField(label=_("修改原因"), max_length=300)
 
     def clean(self) -> dict[str, Any]:
@@ -268,15 +287,17 @@ class DemographicsForm(MarksInvalid, ServiceChecked, forms.Form):
 
 
 class AllergyForm(MarksInvalid, forms.Form):
-    substance = forms.CharField(label=_("过敏物质"), max_length=100)
+    substance = forms.CharField(label=_("过敏物质"), max_length=100, widget=_patients_box())
     severity = forms.ChoiceField(
         choices=[("", _("请选择")), *Allergy.Severity.choices], label=_("严重程度")
     )
-    reaction = forms.CharField(label=_("过敏反应"), max_length=200, required=False)
+    reaction = forms.CharField(
+        label=_("过敏反应"), max_length=200, required=False, widget=_patients_box()
+    )
 
 
 class ProblemForm(MarksInvalid, ServiceChecked, forms.Form):
-    description = forms.CharField(label=_("问题"), max_length=200)
+    description = forms.CharField(label=_("问题"), max_length=200, widget=_patients_box())
     code = forms.CharField(
         label=_("诊断编码 (ICD-10)"), max_length=10, required=False, widget=_coded("icd10")
     )

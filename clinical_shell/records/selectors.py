@@ -518,3 +518,38 @@ def possible_duplicates(
                 reasons.setdefault(pk, []).append("pinyin_birth_date")
     patients = live.filter(pk__in=reasons).select_related("registered_at").order_by("id")
     return [PossibleDuplicate(p, tuple(reasons[p.pk])) for p in patients[:limit]]
+
+
+@dataclass(frozen=True)
+class MergeContents:
+    """What a merge moves from a record to the one kept (services._merge_patients moves these)."""
+
+    encounters: int
+    allergies: int
+    documents: int
+    problems: int
+
+
+def merge_contents(patient_id: int) -> MergeContents:
+    return MergeContents(
+        encounters=Encounter.objects.filter(patient_id=patient_id).count(),
+        allergies=Allergy.objects.filter(patient_id=patient_id).count(),
+        documents=Document.objects.filter(patient_id=patient_id).count(),
+        problems=Problem.objects.filter(patient_id=patient_id).count(),
+    )
+
+
+def recommended_survivor(first: Patient, second: Patient) -> Patient:
+    """The record to keep of a duplicate pair: the more complete (ID number, phone, address,
+    then more visits), and of two as complete the older (registered first)."""
+
+    def completeness(patient: Patient) -> tuple[int, int, float, int]:
+        filled = sum(bool(value) for value in (patient.resident_id, patient.phone, patient.address))
+        return (
+            filled,
+            encounter_count(patient.pk),
+            -patient.created_at.timestamp(),
+            -patient.pk,
+        )
+
+    return max((first, second), key=completeness)

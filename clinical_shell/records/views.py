@@ -239,7 +239,13 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     second reviewer approves it; dismiss closes the pair."""
     candidate, first, second = access_duplicate(request.user, candidate_id)
     pending = selectors.pending_merge_request(candidate.pk)
-    form = DuplicateDecisionForm(request.POST or None, pair_ids=(first.pk, second.pk))
+    # the record to keep is suggested (more complete, then older); the reviewer may choose the other
+    recommended = selectors.recommended_survivor(first, second)
+    form = DuplicateDecisionForm(
+        request.POST or None,
+        pair_ids=(first.pk, second.pk),
+        initial={"survivor": recommended.pk},
+    )
     confirm = False
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -283,6 +289,7 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     context = {
         "candidate": candidate,
         "pair": pair,
+        "recommended": recommended,
         "form": form,
         "confirm": confirm,
         "pending": pending,
@@ -291,6 +298,8 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     }
     if confirm:
         context["survivor"], context["merged"] = survivor, merged
+        # the confirmation lists what moves to the record kept
+        context["moving"] = selectors.merge_contents(merged.pk)
     return render(request, "records/duplicate_review.html", context, status=status)
 
 
