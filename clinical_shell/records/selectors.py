@@ -520,25 +520,6 @@ def possible_duplicates(
     return [PossibleDuplicate(p, tuple(reasons[p.pk])) for p in patients[:limit]]
 
 
-@dataclass(frozen=True)
-class MergeContents:
-    """What a merge moves from a record to the one kept (services._merge_patients moves these)."""
-
-    encounters: int
-    allergies: int
-    documents: int
-    problems: int
-
-
-def merge_contents(patient_id: int) -> MergeContents:
-    return MergeContents(
-        encounters=Encounter.objects.filter(patient_id=patient_id).count(),
-        allergies=Allergy.objects.filter(patient_id=patient_id).count(),
-        documents=Document.objects.filter(patient_id=patient_id).count(),
-        problems=Problem.objects.filter(patient_id=patient_id).count(),
-    )
-
-
 def recommended_survivor(first: Patient, second: Patient) -> Patient:
     """The record to keep of a duplicate pair: the more complete (ID number, phone, address,
     then more visits), and of two as complete the older (registered first)."""

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.network.models import Department, Institution
-from clinical_shell.records import coding
+from clinical_shell.records import coding, merge_moves
 from clinical_shell.records.identity import (
     ResidentIdError,
     birth_date_of,
@@ -939,12 +939,8 @@ def _merge_patients(
     Only through `approve_merge`: the caller holds the transaction and the request's lock.
     """
     _check_mergeable(survivor, merged, reason)
-    moved = {
-        "encounters": Encounter.objects.filter(patient=merged).update(patient=survivor),
-        "allergies": Allergy.objects.filter(patient=merged).update(patient=survivor),
-        "documents": Document.objects.filter(patient=merged).update(patient=survivor),
-        "problems": Problem.objects.filter(patient=merged).update(patient=survivor),
-    }
+    # every app's rows of this patient's care: visits, studies, cases, plans, referrals, ...
+    moved = merge_moves.move_everything(merged, survivor)
     existing = set(
         CareRelationship.objects.filter(patient=survivor).values_list("institution_id", "kind")
     )
@@ -986,7 +982,7 @@ def _merge_patients(
         patient_id=survivor.pk,
         target=merged,
         reason=reason,
-        detail={"merged_id": merged.pk, "requested_by": requested_by.pk, **moved},
+        detail={"merged_id": merged.pk, "requested_by": requested_by.pk, "moved": moved},
     )
     return survivor
 

@@ -18,7 +18,7 @@ from clinical_shell.audit.reads import record_read
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
 from clinical_shell.imaging import report_selectors
 from clinical_shell.network import selectors as network_selectors
-from clinical_shell.records import selectors, services
+from clinical_shell.records import merge_moves, selectors, services
 from clinical_shell.records.access import (
     access_duplicate,
     access_encounter,
@@ -299,7 +299,7 @@ def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     if confirm:
         context["survivor"], context["merged"] = survivor, merged
         # the confirmation lists what moves to the record kept
-        context["moving"] = selectors.merge_contents(merged.pk)
+        context["moving"] = merge_moves.what_moves(merged.pk)
     return render(request, "records/duplicate_review.html", context, status=status)
 
 

@@ -91,11 +91,14 @@ def test_the_confirmation_lists_what_moves(
     html = response.content.decode()
     moving = re.search(r'<ul data-role="moving">(.*?)</ul>', html, re.S)
     assert moving, "the confirmation lists what moves"
-    items = [re.sub(r"\s+", " ", i).strip() for i in re.findall(r"<li>(.*?)</li>", moving.group(1))]
-    assert items == ["就诊 1 次", "过敏 0 条", "文书 0 份", "问题 0 条"]
+    items = [
+        re.sub(r"\s+", " ", i).strip()
+        for i in re.findall(r"<li data-table=\"[^\"]+\">(.*?)</li>", moving.group(1))
+    ]
+    assert items == ["过敏：0", "文书：0", "就诊：1", "问题：0"]
     client.cookies["django_language"] = "en"
     english = client.post(
         f"/patients/duplicates/{candidate.pk}/",
         {"action": "merge", "survivor": twin.pk, "reason": "本人到院核实"},
     ).content.decode()
-    assert "1 visit" in english and "0 allergies" in english
+    assert "Visits: 1" in english and "Allergies: 0" in english
