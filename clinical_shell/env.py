@@ -51,6 +51,22 @@ def env_optional(name: str) -> str | None:
     return raw
 
 
+def ice_urls(name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated STUN/TURN URLs (``stun:host:3478``, ``turns:host:5349?transport=tcp``),
+    each with one of ``schemes``; absent: none."""
+    raw = env_optional(name)
+    if raw is None:
+        return ()
+    urls = tuple(part.strip() for part in raw.split(","))
+    for url in urls:
+        if not url.startswith(schemes) or len(url) <= len(url.split(":", 1)[0]) + 1 or " " in url:
+            raise SettingsError(
+                f"{name}: 每项须以 {' 或 '.join(schemes)} 开头 / each entry must start with "
+                f"{' or '.join(schemes)} and name a host, got {url!r}"
+            )
+    return urls
+
+
 def env_secret(name: str) -> str | None:
     """A secret from NAME or from the file named by NAME_FILE (Docker/systemd credentials)."""
     direct = os.environ.get(name)

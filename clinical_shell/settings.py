@@ -20,6 +20,7 @@ from clinical_shell.env import (
     env_optional,
     env_secret,
     env_str,
+    ice_urls,
     parse_database_url,
 )
 from clinical_shell.keyfiles import (
@@ -439,6 +440,18 @@ if _relay.scheme not in ("ws", "wss") or not _relay.netloc or _relay.path or _re
 # created on first use (mode 600)
 OSTEON_STREAM_RELAY_SECRET = env_secret("OSTEON_STREAM_RELAY_SECRET")
 OSTEON_STREAM_RELAY_SECRET_PATH = env_optional("OSTEON_STREAM_RELAY_SECRET_PATH")
+# voice between the operating room and the experts (WebRTC; clinical_shell/live/ice.py): STUN
+# and TURN (coturn, shared-secret mode) URLs, comma-separated; none on one network
+OSTEON_STUN_URLS = ice_urls("OSTEON_STUN_URLS", ("stun:",))
+OSTEON_TURN_URLS = ice_urls("OSTEON_TURN_URLS", ("turn:", "turns:"))
+OSTEON_TURN_SECRET = env_secret("OSTEON_TURN_SECRET")
+if OSTEON_TURN_URLS and not OSTEON_TURN_SECRET:
+    raise SettingsError(
+        "OSTEON_TURN_URLS 需要 OSTEON_TURN_SECRET（coturn 的 static-auth-secret）/ "
+        "OSTEON_TURN_URLS needs OSTEON_TURN_SECRET (coturn's static-auth-secret)"
+    )
+# how long a page's TURN credential lasts [s]: an operation's length, and then some
+OSTEON_TURN_CREDENTIAL_TTL_S = env_int("OSTEON_TURN_CREDENTIAL_TTL_S", 12 * 3600)
 # the relay's record_dir: <room>/<stream>-<UTC time>.mp4 files the live app attaches to sessions
 OSTEON_LIVE_RECORDINGS_DIR = Path(
     env_str("OSTEON_LIVE_RECORDINGS_DIR", str(VAR_DIR / "live-recordings"))

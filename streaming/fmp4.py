@@ -283,3 +283,53 @@ def _need(body: bytes, size: int, what: str) -> None:
 
 def _name(box_type: bytes) -> str:
     return repr(box_type.decode("latin-1"))
+
+
+def media_time_s(init: bytes, fragment: bytes) -> float | None:
+    """When ``fragment`` starts on its video track's timeline [s] (its ``tfdt`` over the
+    track's ``mdhd`` timescale): what a browser's ``video.currentTime`` shows for it through
+    Media Source Extensions. None when either segment lacks what it takes (no video track, no
+    ``tfdt``). Raises Fmp4Error on boxes that do not fit."""
+    track_id, timescale = -1, 0
+    for box_type, body in _children(init, 0):
+        if box_type != b"moov":
+            continue
+        for inner_type, trak in _children(body, 0):
+            if inner_type != b"trak":
+                continue
+            found_id, handler = _track(trak)
+            if handler != b"vide":
+                continue
+            track_id = found_id
+            for mdia_type, mdia in _children(trak, 0):
+                if mdia_type != b"mdia":
+                    continue
+                for mdhd_type, mdhd in _children(mdia, 0):
+                    if mdhd_type == b"mdhd":
+                        offset = 4 + (16 if mdhd[:1] == b"\x01" else 8)
+                        _need(mdhd, offset + 4, "mdhd")
+                        (timescale,) = struct.unpack_from(">I", mdhd, offset)
+            break
+    if track_id < 0 or timescale <= 0:
+        return None
+    for box_type, moof in _children(fragment, 0):
+        if box_type != b"moof":
+            continue
+        for traf_type, traf in _children(moof, 0):
+            if traf_type != b"traf":
+                continue
+            traf_track, decode_time = -1, None
+            for inner_type, body in _children(traf, 0):
+                if inner_type == b"tfhd":
+                    _need(body, 8, "tfhd")
+                    (traf_track,) = struct.unpack_from(">I", body, 4)
+                elif inner_type == b"tfdt":
+                    _need(body, 8, "tfdt")
+                    if body[0] == 1:
+                        _need(body, 12, "tfdt")
+                        (decode_time,) = struct.unpack_from(">Q", body, 4)
+                    else:
+                        (decode_time,) = struct.unpack_from(">I", body, 4)
+            if traf_track == track_id and decode_time is not None:
+                return float(decode_time) / timescale
+    return None

@@ -13,10 +13,23 @@ ffmpeg delivers, ``{"type": "signal_restored"}`` and a fresh init segment.
 
 Fan-out never waits for a viewer: each has a bounded queue of fragments; when it is full the
 viewer loses fragments until the next keyframe (so what it gets always decodes), while the
-source and the other viewers carry on. Admission is a short-lived token, checked on connect.
+source and the other viewers carry on. Admission is a short-lived token, checked on connect,
+naming the user and the live session (`streaming.tokens`).
 
-With ``record_dir`` in the config, each stream's highest quality is also written to MP4
-(`streaming.recorder`), one file per encoder run.
+The shell controls the relay over ``ws://HOST:PORT/control`` (from loopback only): one signed
+control message per connection (`streaming.tokens.sign_control`), answered ``{"ok": true}``:
+
+- ``{"kind": "revoke", "room", "session", "user"}``: the user was removed from the session's
+  invitation list: their sockets for that session close now (4403 "access revoked") and their
+  tokens issued before the message are refused from then on;
+- ``{"kind": "session_end", "room", "session"}``: every socket of the session closes (4403
+  "session ended"), every token for it is refused, and its recordings are finished;
+- ``{"kind": "session_live", "room", "session", "streams"}``: the session is live: record its
+  streams (a viewer's token naming a session it has not heard of starts the same recording).
+
+With ``record_dir`` in the config, each live session's streams are written to MP4 at the
+stream's highest quality (`streaming.recorder`) under ``<record_dir>/<room>/<session>/``, one
+file per encoder run, from the moment the relay hears of the session until it ends.
 
 Run: ``python -m streaming.relay --host 127.0.0.1 --port 8765 --config relay.json``; SIGTERM
 or SIGINT closes the viewers, stops every ffmpeg and finishes the recordings before the process
@@ -29,6 +42,7 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import re
 import signal
 import socket
@@ -46,7 +60,17 @@ from websockets.exceptions import ConnectionClosed
 from streaming.fmp4 import Fmp4Error, Fmp4Splitter, Fragment, InitSegment
 from streaming.recorder import StreamRecorder
 from streaming.sources import LADDER, Quality, SourceSpec, command
-from streaming.tokens import MIN_SECRET_BYTES, TokenError, verify_token
+from streaming.tokens import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    MAX_TTL_S,
+    MIN_SECRET_BYTES,
+    ControlError,
+    Grant,
+    TokenError,
+    verify_control,
+    verify_token,
+)
 
 log = logging.getLogger("streaming.relay")
 
@@ -65,6 +89,12 @@ STOP_GRACE_S = 3.0
 # 128 KiB still carries 1080p (~0.6 MB/s) over a 200 ms round trip.
 SEND_BUFFER_BYTES = 128 * 1024
 CLOSE_NOT_FOUND = 4404
+CONTROL_PATH = "/control"
+# the shell sends its one message at once; a silent control connection is dropped [s]
+CONTROL_READ_TIMEOUT_S = 5.0
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+_SESSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_USER = re.compile(r"[A-Za-z0-9_.@-]{1,150}")
 _READ_BYTES = 64 * 1024
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PATH = re.compile(
@@ -95,7 +125,7 @@ class RelayConfig:
     stall_timeout_s: float = STALL_TIMEOUT_S
     send_buffer_bytes: int = SEND_BUFFER_BYTES
     ffmpeg_path: str = "ffmpeg"
-    # each stream's highest quality is recorded under <record_dir>/<room>/ (streaming.recorder)
+    # each live session's streams are recorded under <record_dir>/<room>/<session>/
     record_dir: Path | None = None
 
 
@@ -249,7 +279,8 @@ class Feed:
     argv: list[str]
     config: RelayConfig
     on_fragment: FragmentHook | None = None
-    recorder: StreamRecorder | None = None
+    # live session id -> its recording of this feed (only the stream's best quality has any)
+    recorders: dict[str, StreamRecorder] = field(default_factory=dict)
     init: bytes | None = None
     lost: bool = False
     restarts: int = 0
@@ -285,8 +316,8 @@ class Feed:
                 # viewers hear at once, not after ffmpeg's grace period: the picture is not live
                 self._mark_lost()
                 # the file of this encoder run is complete; a restart begins a new one
-                if self.recorder is not None:
-                    self.recorder.end()
+                for recorder in self.recorders.values():
+                    recorder.end()
                 await self._end_process()
             if loop.time() - started > STABLE_RUN_S:
                 backoff_s = self.config.restart_initial_s
@@ -336,8 +367,8 @@ class Feed:
         restored = self.lost
         self.lost = False
         self.init = init
-        if self.recorder is not None:
-            self.recorder.begin(init)
+        for recorder in self.recorders.values():
+            recorder.begin(init)
         for viewer in self.viewers:
             if restored:
                 viewer.send_signal(SIGNAL_RESTORED)
@@ -346,8 +377,8 @@ class Feed:
     def _deliver(self, fragment: Fragment, read_at: float) -> None:
         if self.on_fragment is not None:
             self.on_fragment(self.key, fragment, read_at)
-        if self.recorder is not None:
-            self.recorder.write(fragment)
+        for recorder in self.recorders.values():
+            recorder.write(fragment)
         for viewer in self.viewers:
             viewer.offer(fragment)
 
@@ -386,6 +417,8 @@ class Relay:
     def __init__(self, config: RelayConfig, *, on_fragment: FragmentHook | None = None) -> None:
         self.config = config
         self.feeds: dict[FeedKey, Feed] = {}
+        # (room, stream) -> the feed of its best picture: the one worth recording
+        self.best: dict[tuple[str, str], Feed] = {}
         for room, streams in config.rooms.items():
             for name, stream in streams.items():
                 for quality_name in stream.qualities:
@@ -393,15 +426,16 @@ class Relay:
                     argv = command(stream.source, quality, ffmpeg_path=config.ffmpeg_path)
                     key = (room, name, quality_name)
                     self.feeds[key] = Feed(key, argv, config, on_fragment=on_fragment)
-                if config.record_dir is not None:
-                    # the best picture the stream runs is the one worth keeping
-                    best = max(stream.qualities, key=lambda q: LADDER[q].height)
-                    self.feeds[(room, name, best)].recorder = StreamRecorder(
-                        record_dir=config.record_dir,
-                        room=room,
-                        stream=name,
-                        ffmpeg_path=config.ffmpeg_path,
-                    )
+                best = max(stream.qualities, key=lambda q: LADDER[q].height)
+                self.best[(room, name)] = self.feeds[(room, name, best)]
+        # (room, session, user) -> the sockets watching with a token naming them
+        self.watching: dict[tuple[str, str, str], set[ServerConnection]] = {}
+        # (room, session, user or "*") -> (tokens issued at or before this unix ms are
+        # refused, monotonic time of the revocation: forgotten once every such token expired)
+        self.revoked: dict[tuple[str, str, str], tuple[float, float]] = {}
+        # recorders of ended sessions, still remuxing: `stop` waits for them
+        self._retired: list[StreamRecorder] = []
+        self._closing: set[asyncio.Task[None]] = set()
         self._server: Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -423,8 +457,8 @@ class Relay:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         # every ffmpeg has stopped: remux the recordings they leave
-        recorders = [f.recorder for f in self.feeds.values() if f.recorder is not None]
-        await asyncio.gather(*(r.drain() for r in recorders))
+        recorders = [r for f in self.feeds.values() for r in f.recorders.values()]
+        await asyncio.gather(*(r.drain() for r in recorders + self._retired))
 
     def ffmpeg_pids(self) -> list[int]:
         return [f.process.pid for f in self.feeds.values() if f.process is not None]
@@ -433,6 +467,9 @@ class Relay:
         # admission: token for the room first, so the names of streams are not probed
         assert ws.request is not None
         url = urlsplit(ws.request.path)
+        if url.path == CONTROL_PATH:
+            await self._control(ws)
+            return
         match = _PATH.fullmatch(url.path)
         if match is None:
             await ws.close(CLOSE_NOT_FOUND, "no such path")
@@ -445,10 +482,20 @@ class Relay:
             log.info("refused %s: %s", url.path, exc.reason)
             await ws.close(exc.close_code, exc.reason)
             return
+        why = self._revocation(grant)
+        if why:
+            log.info("refused %s for user %s: %s", url.path, grant.user_id, why)
+            await ws.close(CLOSE_FORBIDDEN, why)
+            return
         feed = self.feeds.get((room, stream, quality))
         if feed is None:
             await ws.close(CLOSE_NOT_FOUND, "no such stream or quality")
             return
+        if grant.session:
+            # a session the relay had not heard of (it restarted, or missed the message)
+            self._record(room, grant.session, [stream])
+        watch_key = (room, grant.session, grant.user_id)
+        self.watching.setdefault(watch_key, set()).add(ws)
         # lag builds up in our queue, where it is seen and skipped, not in the kernel's
         sock = ws.transport.get_extra_info("socket")
         if sock is not None:
@@ -463,6 +510,11 @@ class Relay:
             await asyncio.wait({pump, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             feed.viewers.discard(viewer)
+            sockets = self.watching.get(watch_key)
+            if sockets is not None:
+                sockets.discard(ws)
+                if not sockets:
+                    del self.watching[watch_key]
             for task in (pump, closed):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
@@ -474,6 +526,125 @@ class Relay:
                 viewer.sent_fragments,
                 viewer.dropped_fragments,
             )
+
+    def _revocation(self, grant: Grant) -> str:
+        """Why a revocation refuses ``grant`` ("" when none does)."""
+        self._forget_old_revocations()
+        ended = self.revoked.get((grant.room, grant.session, "*"))
+        if ended is not None and grant.issued_at_ms <= ended[0]:
+            return "session ended"
+        user = self.revoked.get((grant.room, grant.session, grant.user_id))
+        if user is not None and grant.issued_at_ms <= user[0]:
+            return "access revoked"
+        return ""
+
+    def _forget_old_revocations(self) -> None:
+        # every token a revocation refuses was issued before it and lives MAX_TTL_S at most
+        horizon = time.monotonic() - MAX_TTL_S - 60
+        for key in [k for k, (_, at) in self.revoked.items() if at < horizon]:
+            del self.revoked[key]
+
+    def _record(self, room: str, session: str, streams: list[str]) -> None:
+        """Record ``streams`` of ``room`` for ``session`` (once; not after the session ended)."""
+        if self.config.record_dir is None or (room, session, "*") in self.revoked:
+            return
+        for stream in streams:
+            feed = self.best.get((room, stream))
+            if feed is None or session in feed.recorders:
+                continue
+            recorder = StreamRecorder(
+                folder=self.config.record_dir / room / session,
+                stream=stream,
+                ffmpeg_path=self.config.ffmpeg_path,
+            )
+            if feed.init is not None and not feed.lost:
+                # mid-run: the recording starts at the next keyframe
+                recorder.begin(feed.init)
+            feed.recorders[session] = recorder
+            log.info("%s/%s: recording for session %s", room, stream, session)
+
+    def _end_recordings(self, room: str, session: str) -> None:
+        for (feed_room, _), feed in self.best.items():
+            recorder = feed.recorders.pop(session, None) if feed_room == room else None
+            if recorder is not None:
+                recorder.end()
+                self._retired.append(recorder)
+
+    async def _close_viewers(self, room: str, session: str, user: str | None, why: str) -> int:
+        keys = [
+            key
+            for key in self.watching
+            if key[0] == room and key[1] == session and (user is None or key[2] == user)
+        ]
+        sockets = [ws for key in keys for ws in self.watching.get(key, ())]
+        if sockets:
+            # the close frames go out at once; the handshakes run on without holding the reply
+            for ws in sockets:
+                task = asyncio.create_task(ws.close(CLOSE_FORBIDDEN, why))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        return len(sockets)
+
+    async def _control(self, ws: ServerConnection) -> None:
+        """One signed control message from the shell (loopback only), answered and closed."""
+        peer = ws.remote_address[0] if ws.remote_address else ""
+        if peer not in _LOOPBACK:
+            log.warning("control connection from %s refused: not loopback", peer)
+            await ws.close(CLOSE_FORBIDDEN, "control from loopback only")
+            return
+        try:
+            async with asyncio.timeout(CONTROL_READ_TIMEOUT_S):
+                text = await ws.recv()
+            if not isinstance(text, str):
+                raise ControlError("expected a text message")
+            claims = verify_control(secret=self.config.secret, text=text)
+            answer = await self._apply(claims)
+        except (TimeoutError, ConnectionClosed):
+            return
+        except ControlError as exc:
+            log.warning("control message refused: %s", exc)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps({"ok": False, "error": str(exc)}))
+            await ws.close(CLOSE_UNAUTHENTICATED, str(exc)[:100])
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"ok": True, **answer}))
+        await ws.close()
+
+    async def _apply(self, claims: dict[str, object]) -> dict[str, object]:
+        kind, room, session = claims["kind"], claims.get("room"), claims.get("session")
+        if not (isinstance(room, str) and _NAME.fullmatch(room)):
+            raise ControlError("room: expected a name [A-Za-z0-9_-]")
+        if not (isinstance(session, str) and _SESSION.fullmatch(session)):
+            raise ControlError("session: expected a name [A-Za-z0-9_-]")
+        at_ms = float(claims["at"])  # type: ignore[arg-type]  # checked int by verify_control
+        now = time.monotonic()
+        if kind == "revoke":
+            user = claims.get("user")
+            if not (isinstance(user, str) and _USER.fullmatch(user)):
+                raise ControlError("user: expected a user id")
+            previous = self.revoked.get((room, session, user), (0.0, now))[0]
+            self.revoked[(room, session, user)] = (max(previous, at_ms), now)
+            closed = await self._close_viewers(room, session, user, "access revoked")
+            log.info("revoked user %s in %s/%s: %d sockets closed", user, room, session, closed)
+            return {"closed": closed}
+        if kind == "session_end":
+            self.revoked[(room, session, "*")] = (math.inf, now)
+            self._end_recordings(room, session)
+            closed = await self._close_viewers(room, session, None, "session ended")
+            log.info("session %s/%s ended: %d sockets closed", room, session, closed)
+            return {"closed": closed}
+        if kind == "session_live":
+            streams = claims.get("streams")
+            if not (
+                isinstance(streams, list)
+                and len(streams) <= 16
+                and all(isinstance(n, str) and _NAME.fullmatch(n) for n in streams)
+            ):
+                raise ControlError("streams: expected a list of stream names")
+            self._record(room, session, [str(n) for n in streams])
+            return {}
+        raise ControlError(f"unknown kind {str(kind)[:40]!r}")
 
 
 async def serve_until_signal(config: RelayConfig, host: str, port: int) -> None:

@@ -1,12 +1,18 @@
-"""Short-lived admission tokens for the relay: HMAC-SHA256 over user, room and expiry.
+"""Short-lived admission tokens for the relay, and the shell's control messages to it: both
+HMAC-SHA256 with the secret the shell and the relay share.
 
 The clinical shell (which knows who may watch which operation) issues a token when it opens
 the viewer; the relay, which has no database, only checks it with the shared secret. Format::
 
-    v1.<base64url(JSON {"u": user id, "r": room, "exp": unix seconds})>.<base64url(HMAC)>
+    v1.<base64url(JSON {"u": user id, "r": room, "s": live session id, "iat": unix ms,
+                        "exp": unix seconds})>.<base64url(HMAC)>
 
 The HMAC covers ``v1.<payload>`` exactly as sent, so nothing is re-serialised before checking.
-A token is checked when a viewer connects; a viewer already watching stays until it leaves.
+A token is checked when a viewer connects. A viewer already watching stays until it leaves, or
+until the shell revokes it: a control message (``c1.<payload>.<HMAC>``, the same secret, another
+version prefix, so a viewer's token is never a valid control message) tells the relay to close
+the sockets of a (room, session, user) or a whole session and to refuse tokens for them issued
+before that moment (`iat`). See docs/streaming.md "Revocation".
 """
 
 import base64
@@ -23,6 +29,9 @@ MAX_TTL_S = 600
 # a secret shorter than the HMAC output would be the weak point [bytes]
 MIN_SECRET_BYTES = 32
 _VERSION = "v1"
+_CONTROL_VERSION = "c1"
+# a control message only bridges "the shell sent it" and "the relay read it" [s]
+CONTROL_TTL_S = 30
 # WebSocket close codes (4000-4999 are the application's): as HTTP 401 and 403
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -42,6 +51,8 @@ class Grant:
     user_id: str
     room: str
     expires_at_s: int  # unix time
+    session: str = ""  # the live session the token was issued for ("": none named)
+    issued_at_ms: int = 0  # unix time [ms]; a revocation refuses tokens issued before it
 
 
 def issue_token(
@@ -50,14 +61,17 @@ def issue_token(
     user_id: str,
     room: str,
     ttl_s: int = DEFAULT_TTL_S,
+    session: str = "",
     now_s: float | None = None,
 ) -> str:
-    """A token admitting ``user_id`` to ``room`` for ``ttl_s`` seconds (at most MAX_TTL_S)."""
+    """A token admitting ``user_id`` to ``room`` for ``ttl_s`` seconds (at most MAX_TTL_S), as
+    a viewer of live session ``session`` (its recordings and revocations go by it)."""
     _check_secret(secret)
     if not 0 < ttl_s <= MAX_TTL_S:
         raise ValueError(f"ttl_s {ttl_s}: expected 1..{MAX_TTL_S}")
     now = time.time() if now_s is None else now_s
-    claims = {"u": user_id, "r": room, "exp": int(now) + ttl_s}
+    claims = {"u": user_id, "r": room, "s": session, "iat": int(now * 1000)}
+    claims["exp"] = int(now) + ttl_s
     payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
     signed = f"{_VERSION}.{payload}"
     return f"{signed}.{_b64(_mac(secret, signed))}"
@@ -82,7 +96,10 @@ def verify_token(*, secret: bytes, token: str, room: str, now_s: float | None = 
     if not isinstance(claims, dict):
         raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
     user_id, token_room, expires = claims.get("u"), claims.get("r"), claims.get("exp")
+    session, issued = claims.get("s", ""), claims.get("iat", 0)
     if not (isinstance(user_id, str) and isinstance(token_room, str) and type(expires) is int):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    if not (isinstance(session, str) and type(issued) is int):
         raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
     # the lifetime cap holds even for a token made by hand with the secret
     if expires <= now:
@@ -91,7 +108,51 @@ def verify_token(*, secret: bytes, token: str, room: str, now_s: float | None = 
         raise TokenError(CLOSE_UNAUTHENTICATED, "token lifetime too long")
     if not hmac.compare_digest(token_room.encode(), room.encode()):
         raise TokenError(CLOSE_FORBIDDEN, "token is for another room")
-    return Grant(user_id=user_id, room=token_room, expires_at_s=expires)
+    return Grant(
+        user_id=user_id,
+        room=token_room,
+        expires_at_s=expires,
+        session=session,
+        issued_at_ms=issued,
+    )
+
+
+class ControlError(Exception):
+    """A control message the relay does not act on; the reason goes back to the sender."""
+
+
+def sign_control(*, secret: bytes, message: dict[str, object], now_s: float | None = None) -> str:
+    """``message`` (JSON-able, with a "kind") signed for the relay, valid CONTROL_TTL_S."""
+    _check_secret(secret)
+    now = time.time() if now_s is None else now_s
+    claims = {**message, "at": int(now * 1000), "exp": int(now) + CONTROL_TTL_S}
+    payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+    signed = f"{_CONTROL_VERSION}.{payload}"
+    return f"{signed}.{_b64(_mac(secret, signed))}"
+
+
+def verify_control(*, secret: bytes, text: str, now_s: float | None = None) -> dict[str, object]:
+    """The claims of a genuine, fresh control message (with "at": unix ms); else ControlError."""
+    _check_secret(secret)
+    now = time.time() if now_s is None else now_s
+    parts = text.split(".")
+    if not text.isascii() or len(parts) != 3 or parts[0] != _CONTROL_VERSION:
+        raise ControlError("malformed control message")
+    signed = f"{parts[0]}.{parts[1]}"
+    try:
+        given = _unb64(parts[2])
+        claims = json.loads(_unb64(parts[1]))
+    except (ValueError, binascii.Error):
+        raise ControlError("malformed control message") from None
+    if not hmac.compare_digest(given, _mac(secret, signed)):
+        raise ControlError("invalid control signature")
+    if not isinstance(claims, dict) or type(claims.get("exp")) is not int:
+        raise ControlError("malformed control message")
+    if type(claims.get("at")) is not int or not isinstance(claims.get("kind"), str):
+        raise ControlError("malformed control message")
+    if not now < claims["exp"] <= now + CONTROL_TTL_S + 1:
+        raise ControlError("control message expired")
+    return claims
 
 
 def _check_secret(secret: bytes) -> None:

@@ -115,6 +115,9 @@ class LiveRecording(models.Model):
     # recording view after an access check, never as a public file
     path = models.CharField(_("文件"), max_length=300, unique=True)
     started_at = models.DateTimeField(_("开始录制时间"))
+    # where the file's time 0 sits on the stream's live timeline (what a viewer's
+    # video.currentTime showed): drawings are stamped with that timeline [s]
+    media_start_s = models.FloatField(_("直播时间轴起点（秒）"), default=0.0)
     duration_s = models.FloatField(_("时长（秒）"))
     size_bytes = models.BigIntegerField(_("大小（字节）"))
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
@@ -131,3 +134,53 @@ class LiveRecording(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class LiveAnnotation(models.Model):
+    """A drawing an invitee or the creator made over one stream of a live session: an arrow, a
+    circle or a freehand stroke, in coordinates normalised to the picture (0..1), stamped with
+    the stream's media time when it was drawn (the viewer's video.currentTime), so it is shown
+    again over the recording at that moment. Cleared by its author (kept, marked cleared)."""
+
+    class Shape(models.TextChoices):
+        FREEHAND = "freehand", _("画笔")
+        ARROW = "arrow", _("箭头")
+        CIRCLE = "circle", _("圆圈")
+
+    session = models.ForeignKey(
+        LiveSession,
+        on_delete=models.PROTECT,
+        related_name="annotations",
+        verbose_name=_("手术直播"),
+    )
+    stream = models.CharField(_("画面"), max_length=64, validators=[name_validator])
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("标注人"),
+    )
+    shape = models.CharField(_("形状"), max_length=16, choices=Shape.choices)
+    # [[x, y], ...] in 0..1 of the picture's width and height: an arrow is [tail, head], a
+    # circle [centre, a point on the rim], a freehand stroke its points in order
+    points = models.JSONField(_("坐标"))
+    color = models.CharField(_("颜色"), max_length=7)
+    media_time_s = models.FloatField(_("画面时间（秒）"))
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    cleared_at = models.DateTimeField(_("清除时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("直播标注")
+        verbose_name_plural = _("直播标注")
+        ordering = ("created_at", "pk")
+        indexes: ClassVar = [
+            models.Index(fields=["session", "created_at"], name="live_annotation_session"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(media_time_s__gte=0), name="live_annotation_media_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}/{self.stream}/{self.shape}"

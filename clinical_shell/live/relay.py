@@ -5,15 +5,32 @@ OSTEON_STREAM_RELAY_SECRET (or its _FILE twin), else from the file at
 OSTEON_STREAM_RELAY_SECRET_PATH (default: stream_relay_secret in OSTEON_KEY_DIR), created on
 first use (random, mode 600; `osteon shell keys` makes it too). It never leaves the server: the
 browser only ever gets a token, which admits one user to one room for a minute.
+
+The shell also tells the relay what the browser must not wait a minute for (`send_control`):
+a viewer removed from the invitation list, a session ended (its sockets close now, its tokens
+stop admitting), a session gone live (record it). One signed message per WebSocket connection
+to ``<OSTEON_STREAM_RELAY_URL>/control``; the relay takes control messages from loopback only,
+so the shell and the relay run on one machine (see docs/streaming.md "Revocation").
 """
 
+import json
+import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
 
 from clinical_shell.env import SettingsError
+from streaming.tokens import sign_control
+
+log = logging.getLogger("clinical_shell.live")
+
+# a control message is one small frame on loopback: the relay answers at once or is down [s]
+CONTROL_TIMEOUT_S = 3.0
 
 
 def relay_secret() -> bytes:
@@ -36,6 +53,32 @@ def room_url(room: str) -> str:
     """The room's address on the relay; a viewer adds ``/streams/<stream>/<quality>?token=``."""
     base: str = settings.OSTEON_STREAM_RELAY_URL
     return f"{base}/rooms/{room}"
+
+
+def control_url() -> str:
+    base: str = settings.OSTEON_STREAM_RELAY_URL
+    return f"{base}/control"
+
+
+def send_control(message: dict[str, Any]) -> bool:
+    """Send one control message to the relay; True once the relay acted on it.
+
+    Best effort: a relay that is down or refuses is logged, not raised (the database change it
+    follows is committed, and a relay that restarts has dropped every viewer anyway; what is
+    left is a token the shell issued before, which expires within a minute).
+    """
+    signed = sign_control(secret=relay_secret(), message=message)
+    try:
+        with connect(control_url(), open_timeout=CONTROL_TIMEOUT_S) as ws:
+            ws.send(signed)
+            answer = json.loads(ws.recv(timeout=CONTROL_TIMEOUT_S))
+    except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
+        log.warning("relay control %s not delivered: %s", message.get("kind"), exc)
+        return False
+    if not isinstance(answer, dict) or answer.get("ok") is not True:
+        log.error("relay refused control %s: %s", message.get("kind"), answer)
+        return False
+    return True
 
 
 def _secret_file(path: Path) -> bytes:

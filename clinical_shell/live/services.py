@@ -1,5 +1,6 @@
-"""Every write of the live app: sessions, the consent they need, viewers joining, the relay's
-recordings attached and read. All audited."""
+"""Every write of the live app: sessions, the consent they need, viewers joining, invitees
+removed and sessions ended (the relay told at once), the relay's recordings attached and read,
+drawings made and cleared. All audited."""
 
 import json
 import logging
@@ -21,8 +22,9 @@ from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
-from clinical_shell.live.models import LiveRecording, LiveSession
-from clinical_shell.live.relay import relay_secret, room_url
+from clinical_shell.live.models import LiveAnnotation, LiveRecording, LiveSession
+from clinical_shell.live.relay import relay_secret, room_url, send_control
+from clinical_shell.realtime.events import deliver_to_group
 from clinical_shell.records.models import Patient
 from streaming.tokens import issue_token
 
@@ -30,7 +32,9 @@ from streaming.tokens import issue_token
 # each connection (quality change, reconnect) [s]
 VIEWER_TOKEN_TTL_S = 60
 # what the relay's recorder names a finished file (streaming.recorder.recording_name)
-RECORDING_NAME = re.compile(r"(?P<stream>[A-Za-z0-9_-]{1,64})-(?P<at>\d{8}T\d{6}\.\d{3}Z)\.mp4")
+RECORDING_NAME = re.compile(
+    r"(?P<stream>[A-Za-z0-9_-]{1,64})-(?P<at>\d{8}T\d{6}\.\d{3}Z)-m(?P<media_ms>\d{1,12})\.mp4"
+)
 # ffprobe reads only the index of a faststart MP4: seconds even for hours of video [s]
 PROBE_TIMEOUT_S = 30
 
@@ -79,6 +83,12 @@ def create_live_session(*, actor: User, data: LiveSessionIn) -> LiveSession:
     session.save()
     invitees = sorted({u.pk for u in data.invitees} - {actor.pk})
     session.invitees.set(invitees)
+    if session.status == LiveSession.Status.LIVE:
+        # the relay records the session's streams from now (a scheduled one: from its first
+        # viewer, whose token names it)
+        message: dict[str, Any] = {"kind": "session_live", "room": session.room}
+        message.update(session=str(session.pk), streams=list(session.streams))
+        transaction.on_commit(lambda: send_control(message))
     audit.record(
         actor=actor,
         action="live.create",
@@ -131,6 +141,7 @@ def join_live_session(*, actor: User, session: LiveSession) -> ViewerPass:
         user_id=str(actor.pk),
         room=session.room,
         ttl_s=VIEWER_TOKEN_TTL_S,
+        session=str(session.pk),
         now_s=now_s,
     )
     audit.record(
@@ -145,6 +156,65 @@ def join_live_session(*, actor: User, session: LiveSession) -> ViewerPass:
         url=room_url(session.room),
         expires_at=datetime.fromtimestamp(int(now_s) + VIEWER_TOKEN_TTL_S, tz=UTC),
     )
+
+
+def drawing_group(session_id: int) -> str:
+    """The Channels group of a session's drawing sockets (`consumers.TelestrationConsumer`)."""
+    return f"live-draw-{session_id}"
+
+
+def voice_group(session_id: int) -> str:
+    """The Channels group of a session's voice sockets (`voice.VoiceSignallingConsumer`)."""
+    return f"live-voice-{session_id}"
+
+
+def _cut_off(session: LiveSession, user_id: int | None) -> None:
+    # after commit: the relay closes the video sockets, the shell the drawing and voice sockets
+    message: dict[str, Any] = {"room": session.room, "session": str(session.pk)}
+    if user_id is None:
+        message["kind"] = "session_end"
+    else:
+        message.update(kind="revoke", user=str(user_id))
+    send_control(message)
+    deliver_to_group(drawing_group(session.pk), {"type": "draw.revoke", "user": user_id})
+    deliver_to_group(voice_group(session.pk), {"type": "voice.revoke", "user": user_id})
+
+
+@transaction.atomic
+def remove_invitee(*, actor: User, session: LiveSession, user_id: int) -> LiveSession:
+    """Take `user_id` off the invitation list; their pictures and drawing stop now (the relay
+    closes their sockets and refuses the tokens they hold), not when a token runs out.
+
+    Precondition: `session` came from `access.access_live_session(actor, ..., manage=True)`.
+    """
+    if not session.invitees.filter(pk=user_id).exists():
+        raise NotFoundError("not_invited", _("此人不在这场直播的邀请名单中"))
+    session.invitees.remove(user_id)
+    audit.record(
+        actor=actor,
+        action="live.uninvite",
+        target=session,
+        patient_id=session.patient_id,
+        detail={"user": user_id},
+    )
+    transaction.on_commit(lambda: _cut_off(session, user_id))
+    return session
+
+
+@transaction.atomic
+def end_live_session(*, actor: User, session: LiveSession) -> LiveSession:
+    """End the session: nobody watches or draws any more, every socket closes now and the
+    relay finishes its recordings (attach them afterwards).
+
+    Precondition: `session` came from `access.access_live_session(actor, ..., manage=True)`.
+    """
+    if session.status == LiveSession.Status.ENDED:
+        return session
+    session.status = LiveSession.Status.ENDED
+    session.save(update_fields=["status", "updated_at"])
+    audit.record(actor=actor, action="live.end", target=session, patient_id=session.patient_id)
+    transaction.on_commit(lambda: _cut_off(session, None))
+    return session
 
 
 class RecordingRejectedError(ValueError):
@@ -184,30 +254,29 @@ def recordings_root() -> Path:
 
 
 def attach_recordings(*, actor: User, session: LiveSession) -> list[LiveRecording]:
-    """Attach the relay's finished recordings of the session's room and streams that are not
-    attached yet and were still being written when the session was created; each is checked
-    with ffprobe first, and a file that fails is logged and left alone. Audited
-    (`live.recordings_attach`) when something was attached.
+    """Attach the relay's finished recordings of this session that are not attached yet: the
+    files in the session's own folder ``<room>/<session id>/``, which the relay writes only
+    while the session is live and only for its streams (so two sessions that overlap in one
+    room never get each other's). Each is checked with ffprobe first; a file that fails is
+    logged and left alone. Audited (`live.recordings_attach`) when something was attached.
 
     Precondition: `session` came from `access.access_live_session(actor, ..., manage=True)`.
     """
     root = recordings_root().resolve()
-    folder = (root / session.room).resolve()
-    # the room's folder must be inside the root (not a link out of it)
+    prefix = f"{session.room}/{session.pk}"
+    folder = (root / prefix).resolve()
+    # the session's folder must be inside the root (not a link out of it)
     if not folder.is_relative_to(root) or not folder.is_dir():
         return []
     attached = set(
-        LiveRecording.objects.filter(path__startswith=f"{session.room}/").values_list(
-            "path", flat=True
-        )
+        LiveRecording.objects.filter(path__startswith=f"{prefix}/").values_list("path", flat=True)
     )
-    since_s = session.created_at.timestamp()
     found: list[LiveRecording] = []
     with os.scandir(folder) as listing:
         entries = sorted(listing, key=lambda e: e.name)
     for entry in entries:
         match = RECORDING_NAME.fullmatch(entry.name)
-        relative = f"{session.room}/{entry.name}"
+        relative = f"{prefix}/{entry.name}"
         # .part and .tmp files are still being written; streams the session does not show
         if match is None or match["stream"] not in session.streams or relative in attached:
             continue
@@ -215,9 +284,6 @@ def attach_recordings(*, actor: User, session: LiveSession) -> list[LiveRecordin
             log.warning("live recording %s: not a regular file, not attached", relative)
             continue
         stat = entry.stat(follow_symlinks=False)
-        # finished (last written) before the session existed: an earlier session's
-        if stat.st_mtime < since_s:
-            continue
         try:
             started_at = _started_at(match["at"])
             duration_s = probe_recording(Path(entry.path))
@@ -230,6 +296,7 @@ def attach_recordings(*, actor: User, session: LiveSession) -> list[LiveRecordin
                 stream=match["stream"],
                 path=relative,
                 started_at=started_at,
+                media_start_s=int(match["media_ms"]) / 1000,
                 duration_s=duration_s,
                 size_bytes=stat.st_size,
             )
@@ -280,3 +347,130 @@ def read_recording(*, actor: User, recording: LiveRecording, byte_range: str) ->
         detail={"session": recording.session_id, "range": byte_range[:100]},
     )
     return path
+
+
+# --- telestration ------------------------------------------------------------------------
+
+# colours offered by the watch page's palette; anything else is refused
+ANNOTATION_COLORS = ("#ff3b30", "#ffcc00", "#34c759", "#0a84ff", "#ffffff")
+# a freehand stroke of a few seconds at pointer rate, thinned by the page [points]
+MAX_STROKE_POINTS = 512
+# a session long enough for hours of teaching, small enough that a page loads them at once
+MAX_SESSION_ANNOTATIONS = 5000
+# no stream runs for four months; a larger media time is not one the page read [s]
+MAX_MEDIA_TIME_S = 1e7
+_DRAW_KEYS = frozenset({"type", "stream", "shape", "points", "color", "media_time"})
+
+
+@dataclass(frozen=True)
+class AnnotationIn:
+    stream: str
+    shape: str
+    points: list[list[float]]
+    color: str
+    media_time_s: float
+
+
+class AnnotationRejectedError(DomainError):
+    """A drawing message that is not one the watch page makes; the message says which part."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_annotation", message, status=422)
+
+
+def parse_annotation(session: LiveSession, payload: Any) -> AnnotationIn:
+    """A drawing message from a browser, checked field by field (hostile input): a known
+    stream of the session, a known shape with the number of points it takes, each point two
+    finite numbers in 0..1, a palette colour and a finite media time >= 0.
+    Raises AnnotationRejectedError."""
+    if not isinstance(payload, dict) or set(payload) != _DRAW_KEYS:
+        raise AnnotationRejectedError(_("标注消息的字段不正确"))
+    stream, shape, points = payload["stream"], payload["shape"], payload["points"]
+    color, media_time = payload["color"], payload["media_time"]
+    if not isinstance(stream, str) or stream not in session.streams:
+        raise AnnotationRejectedError(_("这场直播没有这个画面"))
+    if shape not in LiveAnnotation.Shape.values:
+        raise AnnotationRejectedError(_("不支持的标注形状"))
+    if not isinstance(color, str) or color not in ANNOTATION_COLORS:
+        raise AnnotationRejectedError(_("不支持的标注颜色"))
+    if not _is_number(media_time) or not 0 <= media_time <= MAX_MEDIA_TIME_S:
+        raise AnnotationRejectedError(_("画面时间无效"))
+    wanted = (2, MAX_STROKE_POINTS) if shape == LiveAnnotation.Shape.FREEHAND else (2, 2)
+    if not isinstance(points, list) or not wanted[0] <= len(points) <= wanted[1]:
+        raise AnnotationRejectedError(
+            _("坐标点数应在 %(low)s 到 %(high)s 之间") % {"low": wanted[0], "high": wanted[1]}
+        )
+    clean: list[list[float]] = []
+    for point in points:
+        if not (isinstance(point, list) and len(point) == 2 and all(map(_is_number, point))):
+            raise AnnotationRejectedError(_("每个坐标点应为两个数字"))
+        if not all(0 <= v <= 1 for v in point):
+            raise AnnotationRejectedError(_("坐标应归一化到 0 到 1 之间"))
+        clean.append([round(float(point[0]), 4), round(float(point[1]), 4)])
+    return AnnotationIn(
+        stream=stream,
+        shape=str(shape),
+        points=clean,
+        color=color,
+        media_time_s=round(float(media_time), 3),
+    )
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int to Python, not a coordinate; NaN and infinities are no place on a picture
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+@transaction.atomic
+def add_annotation(*, actor: User, session: LiveSession, data: AnnotationIn) -> LiveAnnotation:
+    """Store one drawing by `actor` (audited `live.draw`).
+
+    Precondition: `session` came from `access.access_live_session(actor, ...)`, checked for
+    this very message (an uninvited user draws nothing).
+    """
+    if LiveAnnotation.objects.filter(session=session).count() >= MAX_SESSION_ANNOTATIONS:
+        raise DomainError(
+            "too_many_annotations", _("这场直播的标注数量已达上限，请先清除"), status=409
+        )
+    annotation = LiveAnnotation(
+        session=session,
+        stream=data.stream,
+        author=actor,
+        shape=data.shape,
+        points=data.points,
+        color=data.color,
+        media_time_s=data.media_time_s,
+    )
+    annotation.full_clean()
+    annotation.save()
+    audit.record(
+        actor=actor,
+        action="live.draw",
+        target=session,
+        patient_id=session.patient_id,
+        detail={"annotation": annotation.pk, "stream": data.stream, "shape": data.shape},
+    )
+    return annotation
+
+
+@transaction.atomic
+def clear_annotations(*, actor: User, session: LiveSession) -> list[int]:
+    """Clear every drawing `actor` made in the session that is still shown; their ids
+    (audited `live.draw_clear` when there were any). Nobody clears another's drawings.
+
+    Precondition: as `add_annotation`.
+    """
+    shown = LiveAnnotation.objects.select_for_update().filter(
+        session=session, author=actor, cleared_at__isnull=True
+    )
+    ids = list(shown.values_list("pk", flat=True))
+    if ids:
+        LiveAnnotation.objects.filter(pk__in=ids).update(cleared_at=timezone.now())
+        audit.record(
+            actor=actor,
+            action="live.draw_clear",
+            target=session,
+            patient_id=session.patient_id,
+            detail={"annotations": ids},
+        )
+    return ids

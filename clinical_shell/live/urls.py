@@ -8,6 +8,12 @@ urlpatterns: list[URLPattern] = [
     path("new/", views.session_new, name="session_new"),
     path("<int:session_id>/", views.session_watch, name="session_watch"),
     path("<int:session_id>/consent/", views.session_consent, name="session_consent"),
+    path("<int:session_id>/end/", views.session_end, name="session_end"),
+    path(
+        "<int:session_id>/invitees/<int:user_id>/remove/",
+        views.session_uninvite,
+        name="session_uninvite",
+    ),
     path("<int:session_id>/recordings/", views.session_recordings, name="session_recordings"),
     path(
         "<int:session_id>/recordings/attach/",

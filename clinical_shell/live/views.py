@@ -1,5 +1,9 @@
-"""Live-session pages: my sessions, a new session, the watch page, recording consent, the
-session's recordings and their MP4 files. Thin: access, one service or selector, render."""
+"""Live-session pages: my sessions, a new session, the watch page (with its drawing tools),
+recording consent, removing an invitee, ending the session, the session's recordings (with the
+drawings replayed over them) and their MP4 files. Thin: access, one service or selector, render."""
+
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -79,12 +83,23 @@ STREAM_LABELS = {
 }
 
 
+# the drawing palette (services.ANNOTATION_COLORS), named for the buttons
+COLOR_NAMES = {
+    "#ff3b30": _("红色"),
+    "#ffcc00": _("黄色"),
+    "#34c759": _("绿色"),
+    "#0a84ff": _("蓝色"),
+    "#ffffff": _("白色"),
+}
+
+
 @login_required
 @require_http_methods(["GET"])
 def session_watch(request: HttpRequest, session_id: int) -> HttpResponse:
     session = access_live_session(request.user, session_id)
     # the relay's ladder, best first; 360p (the rung every relay stream runs by default) to start
     qualities = sorted(LADDER, key=lambda q: LADDER[q].height, reverse=True)
+    is_creator = session.created_by_id == request.user.pk
     return render(
         request,
         "live/session_watch.html",
@@ -93,8 +108,27 @@ def session_watch(request: HttpRequest, session_id: int) -> HttpResponse:
             "streams": [(name, STREAM_LABELS.get(name, "")) for name in session.streams],
             "qualities": qualities,
             "default_quality": "360p",
+            "is_creator": is_creator,
+            "invitees": selectors.invitees(session) if is_creator else [],
+            "colors": [(c, COLOR_NAMES[c]) for c in services.ANNOTATION_COLORS],
         },
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def session_uninvite(request: HttpRequest, session_id: int, user_id: int) -> HttpResponse:
+    session = access_live_session(request.user, session_id, manage=True)
+    services.remove_invitee(actor=signed_in_user(request), session=session, user_id=user_id)
+    return redirect("live:session_watch", session_id=session.pk)
+
+
+@login_required
+@require_http_methods(["POST"])
+def session_end(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = access_live_session(request.user, session_id, manage=True)
+    services.end_live_session(actor=signed_in_user(request), session=session)
+    return redirect("live:session_recordings", session_id=session.pk)
 
 
 @login_required
@@ -109,15 +143,38 @@ def session_consent(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_http_methods(["GET"])
 def session_recordings(request: HttpRequest, session_id: int) -> HttpResponse:
     session = access_live_recordings(request.user, session_id)
-    recordings = selectors.session_recordings(session)
+    recordings = list(selectors.session_recordings(session))
+    annotations = [selectors.annotation_json(a) for a in selectors.session_annotations(session)]
     return render(
         request,
         "live/session_recordings.html",
         {
             "session": session,
             "recordings": [(r, STREAM_LABELS.get(r.stream, "")) for r in recordings],
+            "replay": {str(r.pk): _on_recording(r, annotations) for r in recordings},
         },
     )
+
+
+# a drawing belongs to a recording when it was made while the file was being written, give or
+# take the relay's latency (the media time alone repeats after an encoder restart) [s]
+_REPLAY_SLACK_S = 10.0
+
+
+def _on_recording(recording: Any, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The drawings of the recording's stream made while it was recorded, each with ``at``:
+    its time in the file [s] (the file's time 0 is ``media_start_s`` on the live timeline)."""
+    start = recording.started_at - timedelta(seconds=_REPLAY_SLACK_S)
+    end = recording.started_at + timedelta(seconds=recording.duration_s + _REPLAY_SLACK_S)
+    found = []
+    for annotation in annotations:
+        at = annotation["media_time"] - recording.media_start_s
+        drawn = datetime.fromisoformat(annotation["created_at"])
+        if annotation["stream"] != recording.stream or not start <= drawn <= end:
+            continue
+        if -0.5 <= at <= recording.duration_s:
+            found.append({**annotation, "at": round(max(at, 0.0), 3)})
+    return found
 
 
 @login_required

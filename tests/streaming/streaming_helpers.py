@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from websockets.sync.client import connect as sync_connect
 
 from streaming.fmp4 import Fmp4Splitter, Fragment, InitSegment
-from streaming.tokens import issue_token
+from streaming.tokens import issue_token, sign_control
 
 ROOT = Path(__file__).resolve().parents[2]
 # 15 fps at 360p, the smallest rung: two test encodes fit in a 2-core box beside other work
@@ -32,8 +33,20 @@ class RelayProcess:
     def url(self, room: str, stream: str, quality: str = "360p", *, token: str) -> str:
         return f"ws://127.0.0.1:{self.port}/rooms/{room}/streams/{stream}/{quality}?token={token}"
 
-    def token(self, room: str, *, user_id: str = "expert-1", ttl_s: int = 60) -> str:
-        return issue_token(secret=self.secret, user_id=user_id, room=room, ttl_s=ttl_s)
+    def token(
+        self, room: str, *, user_id: str = "expert-1", ttl_s: int = 60, session: str = ""
+    ) -> str:
+        return issue_token(
+            secret=self.secret, user_id=user_id, room=room, ttl_s=ttl_s, session=session
+        )
+
+    def control(self, message: dict[str, Any], *, secret: bytes | None = None) -> dict[str, Any]:
+        """Send one signed control message (as the shell does); the relay's answer."""
+        signed = sign_control(secret=secret or self.secret, message=message)
+        with sync_connect(f"ws://127.0.0.1:{self.port}/control", open_timeout=5) as ws:
+            ws.send(signed)
+            answer: dict[str, Any] = json.loads(ws.recv(timeout=5))
+        return answer
 
     def ffmpeg_pids(self) -> list[int]:
         children = psutil.Process(self.process.pid).children(recursive=True)

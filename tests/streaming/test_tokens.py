@@ -8,10 +8,14 @@ import pytest
 from streaming.tokens import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
+    CONTROL_TTL_S,
     MAX_TTL_S,
+    ControlError,
     Grant,
     TokenError,
     issue_token,
+    sign_control,
+    verify_control,
     verify_token,
 )
 
@@ -26,9 +30,35 @@ def refused(token: str, *, room: str = "or-3", now_s: float = NOW_S) -> TokenErr
 
 
 def test_it_admits_the_user_to_the_room_until_expiry() -> None:
-    token = issue_token(secret=SECRET, user_id="expert-1", room="or-3", ttl_s=60, now_s=NOW_S)
+    token = issue_token(
+        secret=SECRET, user_id="expert-1", room="or-3", ttl_s=60, session="41", now_s=NOW_S
+    )
     grant = verify_token(secret=SECRET, token=token, room="or-3", now_s=NOW_S + 59)
-    assert grant == Grant(user_id="expert-1", room="or-3", expires_at_s=int(NOW_S) + 60)
+    assert grant == Grant(
+        user_id="expert-1",
+        room="or-3",
+        expires_at_s=int(NOW_S) + 60,
+        session="41",
+        issued_at_ms=int(NOW_S * 1000),
+    )
+
+
+def test_control_messages_are_signed_fresh_and_apart_from_tokens() -> None:
+    message = {"kind": "revoke", "room": "or-3", "session": "41", "user": "7"}
+    signed = sign_control(secret=SECRET, message=message, now_s=NOW_S)
+    claims = verify_control(secret=SECRET, text=signed, now_s=NOW_S + 1)
+    assert claims == {**message, "at": int(NOW_S * 1000), "exp": int(NOW_S) + CONTROL_TTL_S}
+    with pytest.raises(ControlError, match="expired"):
+        verify_control(secret=SECRET, text=signed, now_s=NOW_S + CONTROL_TTL_S)
+    with pytest.raises(ControlError, match="signature"):
+        verify_control(secret=b"t" * 32, text=signed, now_s=NOW_S)
+    # a viewer's token, though signed with the same secret, is not a control message
+    token = issue_token(secret=SECRET, user_id="7", room="or-3", now_s=NOW_S)
+    with pytest.raises(ControlError, match="malformed"):
+        verify_control(secret=SECRET, text=token, now_s=NOW_S)
+    # nor is a control message a token
+    with pytest.raises(TokenError, match="malformed"):
+        verify_token(secret=SECRET, token=signed, room="or-3", now_s=NOW_S)
 
 
 def test_it_refuses_an_expired_token() -> None:

@@ -36,7 +36,7 @@ def test_the_live_pages_show_only_their_language(
     LiveRecording.objects.create(
         session=session,
         stream="field",
-        path="or-3/field-20261206T031500.000Z.mp4",
+        path=f"or-3/{session.pk}/field-20261206T031500.000Z-m0.mp4",
         started_at=session.created_at,
         duration_s=2.0,
         size_bytes=1000,
@@ -53,6 +53,8 @@ def test_the_live_pages_show_only_their_language(
             422,
         ),
         (f"/live/{session.pk}/", personas.center_surgeon, None, 200),
+        # the creator's page: the invitation list and the end button too
+        (f"/live/{session.pk}/", personas.county_surgeon, None, 200),
         (f"/live/{session.pk}/", personas.outsider, None, 403),
         (f"/live/{session.pk}/recordings/", personas.county_surgeon, None, 200),
         (f"/live/{session.pk}/recordings/", personas.outsider, None, 403),

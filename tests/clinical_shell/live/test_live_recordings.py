@@ -1,6 +1,7 @@
-"""Recordings of live sessions: the relay's finished MP4s attached to the session after an
-ffprobe check (a hostile file is not), listed with a player for the creator and invitees only,
-served with byte ranges and every read audited."""
+"""Recordings of live sessions: the relay's finished MP4s in the session's own folder attached
+to it after an ffprobe check (a hostile file is not; another session's never), listed with a
+player and the session's drawings for replay, for the creator and invitees only, served with
+byte ranges and every read audited."""
 
 import logging
 import subprocess
@@ -33,10 +34,17 @@ def room_folder(settings: Settings, tmp_path: Path) -> Path:
     return tmp_path / "live-recordings" / "or-3"
 
 
-def record(folder: Path, stream: str, *, audio: bool = True, video: bool = True) -> Path:
+def record(
+    folder: Path,
+    stream: str,
+    *,
+    audio: bool = True,
+    video: bool = True,
+    media_start_s: float = 0.0,
+) -> Path:
     """A 2 s recording as the relay leaves it: fragmented MP4 (.part), then remuxed."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / recording_name(stream, timezone.now())
+    final = folder / recording_name(stream, timezone.now(), media_start_s)
     part = final.with_name(final.name + ".part")
     argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin"]
     codecs = []
@@ -58,7 +66,7 @@ def recorded(
 ) -> tuple[LiveSession, LiveRecording, Path]:
     """A session whose field camera was recorded, the recording attached by the creator."""
     session = make_session()
-    path = record(room_folder, "field")
+    path = record(room_folder / str(session.pk), "field")
     (recording,) = services.attach_recordings(actor=personas.county_surgeon, session=session)
     return session, recording, path
 
@@ -70,16 +78,21 @@ def test_the_creator_attaches_the_finished_recordings_of_the_sessions_streams(
     room_folder: Path,
 ) -> None:
     session = make_session()
-    path = record(room_folder, "field")
+    folder = room_folder / str(session.pk)
+    path = record(folder, "field", media_start_s=12.5)
     # still being written, and a stream of the room the session does not show: left alone
-    (room_folder / (path.name + ".part")).write_bytes(path.read_bytes())
-    record(room_folder, "ceiling")
+    (folder / (path.name + ".part")).write_bytes(path.read_bytes())
+    record(folder, "ceiling")
+    # a file of the room outside any session's folder (or in another's): not this session's
+    record(room_folder, "field")
+    record(room_folder / str(session.pk + 1000), "field")
     creator = signed_in_client(personas.county_surgeon)
     response = creator.post(f"/live/{session.pk}/recordings/attach/")
     assert response.status_code == 302
     (recording,) = LiveRecording.objects.all()
     assert (recording.session, recording.stream) == (session, "field")
-    assert recording.path == f"or-3/{path.name}"
+    assert recording.path == f"or-3/{session.pk}/{path.name}"
+    assert recording.media_start_s == 12.5
     assert abs(recording.duration_s - 2.0) < 0.3
     assert recording.size_bytes == path.stat().st_size
     assert AuditEvent.objects.filter(
@@ -106,6 +119,7 @@ def test_it_does_not_attach_a_file_that_is_not_an_h264_aac_mp4(
 ) -> None:
     session = make_session()
     now = timezone.now()
+    room_folder = room_folder / str(session.pk)
     # garbage with the right name, an MP4 with no picture, a link to a good file elsewhere
     room_folder.mkdir(parents=True)
     garbage = room_folder / recording_name("field", now)
@@ -115,17 +129,18 @@ def test_it_does_not_attach_a_file_that_is_not_an_h264_aac_mp4(
     good_elsewhere = record(room_folder.parent / "elsewhere", "field")
     link.symlink_to(good_elsewhere)
     # a good file named with digits that are no date
-    no_date = room_folder / "field-20261399T999999.000Z.mp4"
+    no_date = room_folder / "field-20261399T999999.000Z-m0.mp4"
     no_date.write_bytes(good_elsewhere.read_bytes())
     with caplog.at_level(logging.WARNING, logger="clinical_shell.live"):
         attached = services.attach_recordings(actor=personas.county_surgeon, session=session)
     assert attached == []
     assert not LiveRecording.objects.exists()
     logged = caplog.text
-    assert f"or-3/{garbage.name}: not attached" in logged
-    assert f"or-3/{sound_only.name}: not attached: streams [('audio', 'aac')]" in logged
-    assert f"or-3/{link.name}: not a regular file" in logged
-    assert f"or-3/{no_date.name}: not attached: no time in its name" in logged
+    folder = f"or-3/{session.pk}"
+    assert f"{folder}/{garbage.name}: not attached" in logged
+    assert f"{folder}/{sound_only.name}: not attached: streams [('audio', 'aac')]" in logged
+    assert f"{folder}/{link.name}: not a regular file" in logged
+    assert f"{folder}/{no_date.name}: not attached: no time in its name" in logged
     assert not AuditEvent.objects.filter(action="live.recordings_attach").exists()
 
 

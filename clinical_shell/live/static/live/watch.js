@@ -206,8 +206,12 @@
     this.ws = null;
     if (CLOSE_REFUSED.indexOf(event.code) >= 0) {
       cached = null;
-      this.show("refused", text.textRefused);
-      this.status.textContent = event.reason || "";
+      // the shell took this viewer off the list, or ended the session: say which
+      var why = event.reason === "access revoked" ? text.textRevoked
+        : event.reason === "session ended" ? text.textEnded : text.textRefused;
+      this.show("refused", why || text.textRefused);
+      // the relay's own words (English) only where the page has none of its own
+      this.status.textContent = why === text.textRefused ? (event.reason || "") : "";
       return;
     }
     if (event.code === CLOSE_NOT_FOUND) {
