@@ -188,6 +188,7 @@ TISSUE_VESSEL = 5
 EPS_MM = 1e-9  # column spans are widened by this (and a voxel) so rounding never drops one
 MAX_STEP_VOXELS = 1.0  # the tool moves at most a voxel a tick (0.5 m/s at 0.5 mm, 1 kHz)
 BISECTIONS = 4  # proxy search steps: 1/16 of a step
+SLIDE_MIN_MM = 1e-9  # a blocked step with less than this across the tool's axis does not slide
 BLOCK = 256  # list entries counted between checks for an early stop
 
 # argument types: model arrays are read-only (a writable array is accepted where these are)
@@ -1103,10 +1104,52 @@ def _saturate(f, limit):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _bisect_step(density, work, listed, s, tool, pose, o, c, on_mm3, n_on, held):  # type: ignore[no-untyped-def]
+    # the farthest point of o..c found free (_free_held) by BISECTIONS halvings (o free, c not)
+    lo = 0.0
+    hi = 1.0
+    for _ in range(BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        m = (o[0] + mid * (c[0] - o[0]), o[1] + mid * (c[1] - o[1]), o[2] + mid * (c[2] - o[2]))
+        if _free_held(density, work, listed, s, tool, pose, m, on_mm3, n_on, held):
+            lo = mid
+        else:
+            hi = mid
+    return o[0] + lo * (c[0] - o[0]), o[1] + lo * (c[1] - o[1]), o[2] + lo * (c[2] - o[2])
+
+
+@njit(cache=True, nogil=True)
+def _blocked_step(density, work, listed, s, tool, pose, o, c, on_mm3, n_on, held):  # type: ignore[no-untyped-def]
+    # the tip's step from o toward c when c itself is not free (_free_held, the shaft holding
+    # ``held`` voxels of bone at o): as far as it goes straight (bisection), then the rest of
+    # the step's component along the tool's axis, as far as that goes. A god object slides
+    # along what holds it: a drill or wire in its own bore (or a blade in its kerf) is held
+    # across its axis, not along it, so a hand pushing a little sideways still drives it on
+    # (or back) along the axis; without the slide a shaft held in its hole stopped the whole
+    # step, and the tool did not travel on past the far cortex.
+    # Spheres have no axis to slide along. Every point tried lies within |c - o| of c, inside
+    # the tick's list (gathered about o..c grown by |c - o|).
+    t = _bisect_step(density, work, listed, s, tool, pose, o, c, on_mm3, n_on, held)
+    if tool[T_KIND] == KIND_SPHERE:
+        return t
+    dx, dy, dz = pose[Q_DIR], pose[Q_DIR + 1], pose[Q_DIR + 2]
+    rx, ry, rz = c[0] - t[0], c[1] - t[1], c[2] - t[2]
+    along = rx * dx + ry * dy + rz * dz
+    lx, ly, lz = rx - along * dx, ry - along * dy, rz - along * dz
+    if lx * lx + ly * ly + lz * lz <= SLIDE_MIN_MM * SLIDE_MIN_MM:
+        return t  # the step was along the axis already: what stopped it stops the slide
+    a = (t[0] + along * dx, t[1] + along * dy, t[2] + along * dz)
+    if _free_held(density, work, listed, s, tool, pose, a, on_mm3, n_on, held):
+        return a
+    return _bisect_step(density, work, listed, s, tool, pose, t, a, on_mm3, n_on, held)
+
+
+@njit(cache=True, nogil=True)
 def _move_proxy(density, label, columns, params, tool, st, work):  # type: ignore[no-untyped-def]
     # god object, 6 DOF: the tool chases the device, at most MAX_STEP_VOXELS voxels a tick so
     # it cannot tunnel through bone, and stops where going on would bury it in intact bone
-    # (bisection); from then on (proxy on) a spring pulls the hand back to it. Forsslund's
+    # (bisection), then slides on along its own axis as far as that goes (_blocked_step);
+    # from then on (proxy on) a spring pulls the hand back to it. Forsslund's
     # hysteresis releases the proxy once the device is out of the bone and close to it. Then
     # the tool turns about its tip toward the hand's orientation, at most a voxel of travel
     # at its far end per tick, and only as far as its shaft stays out of intact bone
@@ -1164,22 +1207,23 @@ def _move_proxy(density, label, columns, params, tool, st, work):  # type: ignor
     else:
         n_on = _count_limit(vox, on_mm3)
         free = _free_at(density, work, listed, s, tool, pose, (cx, cy, cz), on_mm3, n_on)
+    held = 0  # bone the shaft holds at the tick's start (voxels), once needed
+    if not free:
+        if n_on == 0:
+            n_on = _count_limit(vox, on_mm3)
+        if tool[T_KIND] != KIND_SPHERE:
+            held = _shaft_bone(density, work, listed, s, tool, pose, (ox, oy, oz), listed[0] + 1)
+        c = (cx, cy, cz)
+        if held > 0 and _free_held(density, work, listed, s, tool, pose, c, on_mm3, n_on, held):
+            free = True
+            fresh = st[S_PROXY_ON] == 0.0  # the overlap was measured at c
     if free:
         tx, ty, tz = cx, cy, cz
     else:
         st[S_PROXY_ON] = 1.0
-        if n_on == 0:
-            n_on = _count_limit(vox, on_mm3)
-        lo = 0.0
-        hi = 1.0
-        for _ in range(BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            m = (ox + mid * (cx - ox), oy + mid * (cy - oy), oz + mid * (cz - oz))
-            if _free_at(density, work, listed, s, tool, pose, m, on_mm3, n_on):
-                lo = mid
-            else:
-                hi = mid
-        tx, ty, tz = ox + lo * (cx - ox), oy + lo * (cy - oy), oz + lo * (cz - oz)
+        tx, ty, tz = _blocked_step(
+            density, work, listed, s, tool, pose, (ox, oy, oz), (cx, cy, cz), on_mm3, n_on, held
+        )
     if st[S_PROXY_ON] == 1.0:
         gap = math.sqrt((dx - tx) ** 2 + (dy - ty) ** 2 + (dz - tz) ** 2)
         near = gap < params[P_PROXY_RELEASE_MM]
@@ -1307,6 +1351,94 @@ def _free_at(density, work, listed, s, tool, pose, t, limit_mm3, n_limit):  # ty
         return _occupied(density, s, tool, pose, t[0], t[1], t[2], limit_mm3) <= limit_mm3
     inside = _count_in(work, listed[0], tool, pose, t[0], t[1], t[2], -math.inf, n_limit)
     return inside < n_limit
+
+
+@njit(cache=True, nogil=True)
+def _free_held(density, work, listed, s, tool, pose, t, limit_mm3, n_limit, held):  # type: ignore[no-untyped-def]
+    # the proxy's test of a tip t: free when the tool there holds at most the limit of bone
+    # (_free_at), or when its cutting zone does and its shaft (beyond T_CUT_MM) holds no more
+    # than the ``held`` voxels it held at the tick's start. Bone the shaft already carries
+    # (rings of cortex the cutting zone passed before cutting them through, as the limit lets
+    # it) does not count against the cutting zone: with it counted, a guide wire that carried
+    # a limit's worth through the femoral head stalled in the joint space, its cutting zone
+    # neither able to reach the acetabulum nor holding anything to cut. The shaft still may not
+    # take more bone (sideways into a wall), so the bone in the tool stays within the limit
+    # plus what it carried. held = 0: _free_at alone
+    if held <= 0:
+        return _free_at(density, work, listed, s, tool, pose, t, limit_mm3, n_limit)
+    cut = tool[T_CUT_MM]
+    if listed[0] < 0:
+        vox = s * s * s
+        total = np.int64(_occupied(density, s, tool, pose, t[0], t[1], t[2], math.inf) / vox + 0.5)
+        beyond = _occupied_beyond(density, s, tool, pose, t[0], t[1], t[2], cut)
+        shaft = np.int64(beyond / vox + 0.5)
+    else:
+        total, shaft = _count_split(work, listed[0], tool, pose, t, cut, n_limit, held)
+    # free: the cutting zone within the limit, and either the whole tool or the shaft as
+    # before (total < n_limit implies the first)
+    return total - shaft < n_limit and (total < n_limit or shaft <= held)
+
+
+@njit(cache=True, nogil=True)
+def _count_split(work, count, tool, pose, t, cut, n_limit, held):  # type: ignore[no-untyped-def]
+    # (inside, shaft): how many of the first ``count`` listed (bone) voxels lie inside the
+    # tool at tip t, and how many of those more than ``cut`` behind the tip, in one pass
+    # (_count_in's shape test). Stops once _free_held's answer is "no" either way: the cutting
+    # zone at the limit, or the shaft past ``held`` with the whole at the limit
+    d, n, w = _axes(pose)
+    xs = work[W_X]
+    ys = work[W_Y]
+    zs = work[W_Z]
+    kind = tool[T_KIND]
+    radius = tool[T_RADIUS_MM]
+    r2 = radius * radius
+    length = tool[T_LENGTH_MM]
+    half_width = 0.5 * tool[T_WIDTH_MM]
+    tx, ty, tz = t[0], t[1], t[2]
+    inside = 0
+    shaft = 0
+    for start in range(0, count, BLOCK):
+        end = min(start + BLOCK, count)
+        if kind == KIND_CYLINDER:
+            for e in range(start, end):
+                rx = xs[e] - tx
+                ry = ys[e] - ty
+                rz = zs[e] - tz
+                behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+                ux = rx + behind * d[0]
+                uy = ry + behind * d[1]
+                uz = rz + behind * d[2]
+                hit = (behind >= 0.0) & (behind <= length) & (ux * ux + uy * uy + uz * uz <= r2)
+                inside += hit
+                shaft += hit & (behind > cut)
+        elif kind == KIND_BLADE:
+            for e in range(start, end):
+                rx = xs[e] - tx
+                ry = ys[e] - ty
+                rz = zs[e] - tz
+                behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+                b = rx * w[0] + ry * w[1] + rz * w[2]
+                c = rx * n[0] + ry * n[1] + rz * n[2]
+                hit = (
+                    (behind >= 0.0)
+                    & (behind <= length)
+                    & (abs(b) <= half_width)
+                    & (abs(c) <= radius)
+                )
+                inside += hit
+                shaft += hit & (behind > cut)
+        else:
+            for e in range(start, end):
+                rx = xs[e] - tx
+                ry = ys[e] - ty
+                rz = zs[e] - tz
+                behind = -(rx * d[0] + ry * d[1] + rz * d[2])
+                hit = rx * rx + ry * ry + rz * rz <= r2
+                inside += hit
+                shaft += hit & (behind > cut)
+        if inside - shaft >= n_limit or (shaft > held and inside >= n_limit):
+            return inside, shaft
+    return inside, shaft
 
 
 @njit(cache=True, nogil=True)
@@ -1492,7 +1624,7 @@ def _mark_hole(params, tool, st):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
+def _track_tip(params, tool, label, st):  # type: ignore[no-untyped-def]
     # plunge: the tip leaves bone forwards while the shaft is still in it (the far cortex gave
     # way); how far it then runs on is the plunge. Also the deepest tip along the plan.
     s = params[P_SPACING_MM]
@@ -1507,14 +1639,15 @@ def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
         tissue = label[i, j, k] & TISSUE_MASK
         in_bone = _is_bone(tissue)
     engaged = st[S_ENGAGED] == 1.0
-    # the tip's speed along the tool axis (forward positive), from the last tick's tip
-    speed = (
+    # the tip's travel along the tool axis this tick (forward positive), and its speed
+    moved = (
         (tip[0] - st[S_PREV_TIP]) * d[0]
         + (tip[1] - st[S_PREV_TIP + 1]) * d[1]
         + (tip[2] - st[S_PREV_TIP + 2]) * d[2]
-    ) / DT_S
+    )
     if st[S_TICK] == 0.0:
-        speed = 0.0  # the tool starts in the hand, wherever that is: no jump from home
+        moved = 0.0  # the tool starts in the hand, wherever that is: no jump from home
+    speed = moved / DT_S
     speed = st[S_TIP_SPEED_MM_S] + (speed - st[S_TIP_SPEED_MM_S]) * (DT_S / SPEED_TAU_S)
     st[S_TIP_SPEED_MM_S] = speed
     for a in range(3):
@@ -1524,12 +1657,25 @@ def _track_tip(params, label, st):  # type: ignore[no-untyped-def]
         st[S_TIP_WAS_IN_BONE] = 1.0
         st[S_EXITED] = 0.0
     elif st[S_TIP_WAS_IN_BONE] == 1.0 and engaged and st[S_EXITED] == 0.0:
-        # a breakthrough: the tip left bone while the tool was still in it
-        st[S_EXITED] = 1.0
-        st[S_BREACH_EVENTS] += 1.0
-        st[S_EXIT_SPEED_MM_S] = max(speed, 0.0)
-        for a in range(3):
-            st[S_EXIT + a] = tip[a]
+        if moved < 0.0:
+            # backing out of bone the way it came (withdrawing through a breach, or out of
+            # the entry): not a breach; the tip must be in bone again before its next exit
+            st[S_TIP_WAS_IN_BONE] = 0.0
+        else:
+            # a breakthrough: the tip left bone while the tool was still in it. Leaving again
+            # within a radius (or a voxel) of the last exit (the tip flickering across the
+            # cortex's voxel staircase, or pushed on through the same hole) is the same
+            # breach: not counted again, and its plunge still runs from the first exit
+            ex = tip[0] - st[S_EXIT]
+            ey = tip[1] - st[S_EXIT + 1]
+            ez = tip[2] - st[S_EXIT + 2]
+            near = max(tool[T_RADIUS_MM], s)
+            st[S_EXITED] = 1.0
+            if st[S_BREACH_EVENTS] == 0.0 or ex * ex + ey * ey + ez * ez > near * near:
+                st[S_BREACH_EVENTS] += 1.0
+                st[S_EXIT_SPEED_MM_S] = max(speed, 0.0)
+                for a in range(3):
+                    st[S_EXIT + a] = tip[a]
     if not engaged:
         st[S_TIP_WAS_IN_BONE] = 0.0
     before = st[S_PLUNGE_NOW_MM]
@@ -1663,7 +1809,7 @@ def _tick_finish(density0, label, columns, params, tool, density, st, dirty, wor
         st[S_ABOVE_LIMIT_TICKS] += 1.0
     _contacts(params, st, handoff[2] == 1.0, handoff[3] == 1.0)
     _levering(params, st)
-    _track_tip(params, label, st)
+    _track_tip(params, tool, label, st)
     st[S_TICK] += 1.0
     # after the force is sent: the next tick's list (its first half then only counts)
     _next_list(density, label, columns, params, tool, st, work)

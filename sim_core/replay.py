@@ -41,7 +41,7 @@ from sim_core.state import SimState, make_state, state_hash
 from sim_core.step import as_records, input_rows, run
 
 # bump whenever the step's arithmetic, a slot layout or a default constant changes
-ENGINE_VERSION = "osteon-engine-2"
+ENGINE_VERSION = "osteon-engine-3"
 FORMAT = "osteon-recording"
 FORMAT_VERSION = 1
 

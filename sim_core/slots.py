@@ -46,8 +46,10 @@ S_TIP_SPEED_MM_S               this tick: forward tip speed along the tool axis,
                                catch-up at a breakthrough is not a speed the hand made)
 S_PLUNGE_SPEED_MAX_MM_S        peak S_TIP_SPEED_MM_S while past an exit
 S_EXIT_SPEED_MM_S              S_TIP_SPEED_MM_S at the last exit
-S_BREACH_EVENTS                times the tip left original bone while the tool was in bone
-                               (any cortex: far, medial, lateral)
+S_BREACH_EVENTS                times the tip left original bone, moving forwards, while the
+                               tool was in bone (any cortex: far, medial, lateral); backing
+                               out (withdrawal) is none, and leaving again within a radius
+                               (or a voxel) of the last exit is the same one
 S_BREACH_TICKS                 ticks the tip spent out of bone after such an exit
 S_NERVE_EVENTS / _TICKS        touches of nerve or vessel voxels by any part of the tool
 S_PROTECTED_EVENTS / _TICKS    touches of the scenario's protected zone

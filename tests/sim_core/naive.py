@@ -192,3 +192,53 @@ def hole_bins(
     if hi < 0.0 or lo > length:
         return set()
     return {min(int(x / length * n_bins), n_bins - 1) for x in samples}
+
+
+def blocked_step(
+    density: npt.NDArray[np.float32],
+    spacing_mm: float,
+    tool: Grid,
+    pose: Grid,
+    o: Grid,
+    c: Grid,
+    on_mm3: float,
+    bisections: int,
+    held: int = 0,
+) -> Grid:
+    """Where the proxy's tip goes from ``o`` toward a candidate ``c`` that is not free: halve
+    the straight step ``bisections`` times, then, for tools with an axis, slide the rest of
+    the step's component along the axis and halve that the same way. A tip is free when the
+    tool there holds at most ``on_mm3`` of bone, or when its cutting zone does and its shaft
+    holds no more than ``held`` voxels of bone (``held`` > 0: what it held at ``o``)."""
+    vox = spacing_mm**3
+
+    def free(t: Grid) -> bool:
+        inside, behind, *_ = member(tool, pose, density.shape, spacing_mm, t)
+        bone = inside & (density > 0)
+        shaft = int(np.count_nonzero(bone & (behind > tool[T_CUT_MM])))
+        total = int(np.count_nonzero(bone))
+        # (the kernel sums voxel volumes one by one and compares the sum with the limit)
+        if total * vox <= on_mm3:
+            return True
+        return held > 0 and shaft <= held and (total - shaft) * vox <= on_mm3
+
+    def bisect(a: Grid, b: Grid) -> Grid:
+        lo, hi = 0.0, 1.0
+        for _ in range(bisections):
+            mid = 0.5 * (lo + hi)
+            if free(a + mid * (b - a)):
+                lo = mid
+            else:
+                hi = mid
+        return a + lo * (b - a)
+
+    t = bisect(o, c)
+    if tool[T_KIND] == KIND_SPHERE:
+        return t
+    d = pose[Q_DIR : Q_DIR + 3]
+    rest = c - t
+    along = float(rest @ d)
+    if np.linalg.norm(rest - along * d) <= 1e-9:
+        return t
+    a = t + along * d
+    return a if free(a) else bisect(t, a)

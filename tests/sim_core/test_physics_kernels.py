@@ -140,3 +140,61 @@ def test_the_turn_to_the_hand_brings_the_tool_onto_the_hand() -> None:
             if kind == KIND_BLADE:  # a blade's plane turns too
                 normal = st[S_DEVICE_NORMAL : S_DEVICE_NORMAL + 3]
                 np.testing.assert_allclose(turned[Q_NORMAL : Q_NORMAL + 3], normal, atol=1e-9)
+
+
+def test_a_blocked_proxy_step_matches_its_naive_twin_and_slides_along_the_axis() -> None:
+    # a step toward a candidate with more bone in the tool than the proxy allows: as far as
+    # it goes straight, then on along the tool's axis (cylinders and blades), from the list
+    # and from the grid alike; with the bone the shaft carried at o not counted against the
+    # cutting zone, and with none carried
+    rng = np.random.default_rng(17)
+    density, _, label = random_grids(rng)
+    work = new_work(40000)
+    compared = slid = carried = 0
+    for kind, spacing, tool, pose in cases(18):
+        vox = spacing**3
+        o = pose[Q_TIP : Q_TIP + 3] + rng.normal(0.0, 0.5, 3)
+        c = o + _unit(rng.normal(size=3)) * spacing * rng.uniform(0.3, 1.0)
+        at_o = round(naive.occupied(density, spacing, tool, pose, o) / vox)
+        at_c = round(naive.occupied(density, spacing, tool, pose, c) / vox)
+        if at_c <= at_o:
+            continue  # c is free whenever o is: nothing blocks the step
+        on_mm3 = (at_o + 0.5) * vox  # o free, c not; half a voxel from any count's volume
+        n_on = _kernels._count_limit(vox, on_mm3)
+        cut = float(tool[T_CUT_MM])
+        shaft_o = round(naive.occupied_beyond(density, spacing, tool, pose, o, cut) / vox)
+        listed = _kernels._gather(density, label, spacing, tool, pose, tuple(o), tuple(c), work)
+        assert listed[0] >= 0
+        steps = {}
+        for held in sorted({0, shaft_o}):
+            want = naive.blocked_step(
+                density, spacing, tool, pose, o, c, on_mm3, _kernels.BISECTIONS, held
+            )
+            for counts in (listed, (-1, 0)):  # the tick's list; the grid when it overflowed
+                got = _kernels._blocked_step(
+                    density,
+                    work,
+                    counts,
+                    spacing,
+                    tool,
+                    pose,
+                    tuple(o),
+                    tuple(c),
+                    on_mm3,
+                    n_on,
+                    held,
+                )
+                np.testing.assert_allclose(got, want, atol=1e-9)
+            steps[held] = want
+        compared += 1
+        carried += len(steps) == 2 and not np.allclose(steps[0], steps[shaft_o])
+        # off the straight segment o..c: it slid along the axis
+        rest = np.asarray(steps[0]) - o
+        straight = c - o
+        off = rest - (rest @ straight) / (straight @ straight) * straight
+        if np.linalg.norm(off) > 1e-6:
+            assert kind != KIND_SPHERE
+            slid += 1
+    assert compared > 25
+    assert slid > 10
+    assert carried > 3  # the bone the shaft carried changed where some steps went

@@ -17,6 +17,7 @@ from sim_core.slots import (
     P_TORQUE_LIMIT_N_MM,
     R_TOTAL_MM3,
     S_ANGLE_GAP_RAD,
+    S_BREACH_EVENTS,
     S_DEEPEST_TIP,
     S_DEPTH_MAX_MM,
     S_DISPLAY_TORQUE,
@@ -185,6 +186,128 @@ def test_a_plunge_is_the_real_travel_past_the_far_cortex_and_its_speed_is_record
     assert fast[S_PLUNGE_MAX_MM] == pytest.approx(slow[S_PLUNGE_MAX_MM], abs=0.1)
     assert fast[S_PLUNGE_SPEED_MAX_MM_S] > 2.0 * slow[S_PLUNGE_SPEED_MAX_MM_S]
     assert fast[S_PLUNGE_SPEED_MAX_MM_S] >= 10.0
+
+
+def _drifting_plunge(feed_mm_s: float) -> Any:
+    # the same path for both speeds: drilled slowly to inside the far cortex (bone ends at
+    # z 8, its last voxels span z 7.75..8.25), then on to 20 mm past z 8 at feed_mm_s, the
+    # hand drifting 1 mm sideways on the way (2.9°, its axis still straight down): the
+    # shaft, held across its axis by its own hole, must still run on along it
+    model = block_model("drill_2.5mm")
+    state = make_state(model)
+    at, end = (12.0, 16.0), 8.0 - 20.0
+    rows = rows_from_waypoints(
+        [
+            Waypoint(0.0, (*at, 31.0), DOWN, True),
+            Waypoint(22.0, (*at, 9.2), DOWN, True),
+            Waypoint(22.0 + 20.0 / feed_mm_s, (at[0] + 1.0, at[1], end), DOWN, True),
+            Waypoint(23.0 + 20.0 / feed_mm_s, (at[0] + 1.0, at[1], end), DOWN, True),
+        ]
+    )
+    run(model, state, rows)
+    return state.st, end
+
+
+@pytest.mark.parametrize("feed_mm_s", [10.0, 2.0])
+def test_after_breakthrough_the_drill_plunges_as_far_as_the_hand_pushes(feed_mm_s: float) -> None:
+    st, end = _drifting_plunge(feed_mm_s)
+    tip = st[S_TOOL : S_TOOL + 3]
+    # the tip followed the hand down the axis to its end, staying in its hole across it
+    assert tip[2] == pytest.approx(end, abs=0.01)
+    assert abs(tip[0] - 12.0) <= 0.5
+    # the exit is where the tip's nearest voxel first was air: past the cortex's last voxel
+    # (z 7.75) by less than a tick's step (at most a voxel, 0.5 mm)
+    exit_z = st[S_EXIT + 2]
+    assert 7.25 < exit_z < 7.75
+    # so the plunge is the tip's whole travel past that exit: the 19.75 mm the hand went past
+    # the bone less that step (engine 2 stopped the whole step when the shaft could not follow
+    # the drift: 3.6 mm at 10 mm/s)
+    assert st[S_PLUNGE_MAX_MM] == pytest.approx(exit_z - end, abs=0.01)
+    assert st[S_PLUNGE_MAX_MM] > 19.25
+    assert st[S_BREACH_EVENTS] == 1
+
+
+def test_a_drifting_plunge_at_another_speed_has_the_same_travel_and_another_speed() -> None:
+    fast, _ = _drifting_plunge(10.0)
+    slow, _ = _drifting_plunge(2.0)
+    # the same whole travel past the exit (not the same stop short of it) ...
+    assert slow[S_PLUNGE_MAX_MM] > 19.25
+    assert fast[S_PLUNGE_MAX_MM] == pytest.approx(slow[S_PLUNGE_MAX_MM], abs=0.05)
+    # ... at the speed the hand pushed
+    assert fast[S_PLUNGE_SPEED_MAX_MM_S] > 2.0 * slow[S_PLUNGE_SPEED_MAX_MM_S]
+    assert fast[S_PLUNGE_SPEED_MAX_MM_S] >= 9.0
+
+
+def _through_the_bottom(y: float, t0: float) -> list[Waypoint]:
+    # a hole tilted 20° through the whole block and 4 mm out of its far (bottom) face at
+    # 1 mm/s, a dwell, and back out along the same line
+    tilt = np.radians(20.0)
+    d = np.array([np.sin(tilt), 0.3 * np.sin(tilt), -np.cos(tilt)])
+    d /= np.linalg.norm(d)
+    top = np.array([12.0, y, 28.0])
+    start, end = top - 4.0 * d, top + (20.0 / -d[2] + 4.0) * d
+    ax = tuple(d)
+    feed_s = float(np.linalg.norm(end - top))
+    return [
+        Waypoint(t0, tuple(start), ax, True),
+        Waypoint(t0 + 1.0, tuple(top - 0.5 * d), ax, True),
+        Waypoint(t0 + 1.0 + feed_s, tuple(end), ax, True),
+        Waypoint(t0 + 2.0 + feed_s, tuple(end), ax, True),
+        Waypoint(t0 + 7.0 + feed_s, tuple(start), ax, True),
+        Waypoint(t0 + 8.0 + feed_s, tuple(start), ax, True),
+    ]
+
+
+def test_withdrawing_through_a_breach_is_not_a_new_breach() -> None:
+    model = block_model("drill_2.5mm")
+    state = make_state(model)
+    first = _through_the_bottom(16.0, 0.0)
+    second = _through_the_bottom(6.0, first[-1].t_s + 1.0)  # 10 mm beside the first
+    rows = rows_from_waypoints(first + second)
+    out_at = int(first[3].t_s * 1000)  # the first hole drilled, the tip 4 mm out of the bone
+    back_at = int(first[-1].t_s * 1000)  # and pulled back out of the block
+    run(model, state, rows[:out_at])
+    assert state.st[S_BREACH_EVENTS] == 1  # through the far cortex: one breach
+    run(model, state, rows[out_at:back_at])
+    # back through the far cortex and out of the entry the same way: no new breach
+    # (engine 2 counted 16 more: every other tick while the tip, backing out, was past the
+    # exit point and the tilted tool still touched bone)
+    np.testing.assert_allclose(state.st[S_TOOL : S_TOOL + 3], first[-1].pos_mm, atol=0.01)
+    assert state.st[S_BREACH_EVENTS] == 1
+    run(model, state, rows[back_at:])
+    # a second hole elsewhere through the far cortex is a second breach, and only that
+    assert state.st[S_BREACH_EVENTS] == 2
+
+
+def test_a_guide_wire_pushed_through_the_femoral_head_drills_on_into_the_acetabulum(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # the catalog's plunge on the hip phantom: along the plan to 20 mm past the target at
+    # 10 mm/s. Past the head's far cortex lie 2 mm of joint space, then the acetabulum: the
+    # powered wire crosses the gap and drills on into it as far as the hand pushes. Engine 2
+    # stalled in the gap for good (its cutting zone short of the acetabulum, the shaft
+    # carrying a proxy limit's worth of partly cut cortex from the head, so any more bone
+    # stopped the step and there was nothing left to cut)
+    from sim_core.trajectories import bad_technique_rows
+
+    case = phantom_case("hip", tmp_path_factory.mktemp("hip"))
+    model = model_from_bundle(load_bundle(case), "femoral_neck_guide_wire")
+    plan = model.plan
+    entry, axis = np.asarray(plan.entry_mm), plan.axis
+    rows = bad_technique_rows(model, "plunge")
+    hand_depth = rows[:, 1:4] @ axis - entry @ axis
+    pushed = int(np.argmax(hand_depth)) + 1  # to where the hand is deepest, before the dwell
+    state = make_state(model)
+    run(model, state, rows[: pushed + 1000])
+    st = state.st
+    tip_depth = float((st[S_TOOL : S_TOOL + 3] - entry) @ axis)
+    assert hand_depth.max() == pytest.approx(plan.length_mm + 20.0)
+    assert tip_depth == pytest.approx(hand_depth.max(), abs=0.1)
+    # the bone at that depth is the acetabulum's (beyond the head and the gap)
+    exit_depth = float((st[S_EXIT : S_EXIT + 3] - entry) @ axis)
+    assert tip_depth > exit_depth + 10.0
+    assert 0.5 < st[S_PLUNGE_MAX_MM] < 3.0  # the run across the joint space
+    assert st[S_BREACH_EVENTS] == 1
 
 
 def test_a_drill_pushed_with_its_power_off_makes_no_hole_and_is_recorded() -> None:
