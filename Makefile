@@ -30,6 +30,10 @@ CHARTS_SRC := $(wildcard $(CHARTS_DIR)/src/*.js) $(CHARTS_DIR)/package-lock.json
 QUALITY_CHARTS := clinical_shell/quality/static/quality/charts/quality.js
 QUALITY_DIR := clinical_shell/quality/frontend
 QUALITY_SRC := $(wildcard $(QUALITY_DIR)/src/*.js) $(QUALITY_DIR)/package-lock.json
+# the plan page's 3D view (three.js), bundled the same way (esbuild)
+PLANNER := clinical_shell/planning/static/planning/planner/planner.js
+PLANNER_DIR := clinical_shell/planning/frontend
+PLANNER_SRC := $(wildcard $(PLANNER_DIR)/src/*.js) $(PLANNER_DIR)/build.mjs $(PLANNER_DIR)/package-lock.json
 
 .PHONY: help run demo-cases test deps system-deps viewer messages lint typecheck pytest bench clean
 
@@ -68,6 +72,10 @@ $(QUALITY_CHARTS): $(QUALITY_SRC)
 	cd $(QUALITY_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run build
 	@touch $@
 
+$(PLANNER): $(PLANNER_SRC)
+	cd $(PLANNER_DIR) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	@touch $@
+
 # compiled translations (.mo) are build outputs: the project catalogue and every app's own
 # (clinical_shell/<app>/locale); compilemessages skips a catalogue whose .mo is up to date
 messages: deps system-deps
@@ -85,7 +93,7 @@ assets/cases/demo-%/case.json: var/demo/ct-%/.done
 
 demo-cases: $(DEMO_CASES)
 
-run: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS) $(DEMO_CASES)
+run: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS) $(PLANNER) $(DEMO_CASES)
 	$(OSTEON) shell keys
 	OSTEON_DEMO=true $(OSTEON) demo
 
@@ -98,7 +106,7 @@ typecheck: deps
 
 # two workers, a file per worker at a time: e2e files share a server per module. Rows the
 # migrations seed are put back after each transactional test (tests/migration_seeds.py).
-pytest: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS)
+pytest: deps system-deps messages $(VIEWER) $(CHARTS) $(QUALITY_CHARTS) $(PLANNER)
 	.venv/bin/pytest -n 2 --dist loadfile
 
 test: deps system-deps lint typecheck pytest
@@ -107,4 +115,4 @@ bench: deps
 	$(VENV_PY) benchmarks/case_build.py
 
 clean:
-	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER)) $(CHARTS_DIR)/node_modules $(dir $(CHARTS)) $(QUALITY_DIR)/node_modules $(dir $(QUALITY_CHARTS))
+	rm -rf .venv .tools var .pytest_cache .mypy_cache $(VIEWER_DIR)/node_modules $(dir $(VIEWER)) $(CHARTS_DIR)/node_modules $(dir $(CHARTS)) $(QUALITY_DIR)/node_modules $(dir $(QUALITY_CHARTS)) $(PLANNER_DIR)/node_modules $(dir $(PLANNER))

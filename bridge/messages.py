@@ -21,6 +21,8 @@ and raises ``BridgeProtocolError`` with a ``code`` naming what was wrong; it nev
 anything else for any input bytes.
 """
 
+import hashlib
+import math
 import time
 import uuid
 from typing import Any, ClassVar, Final, Literal
@@ -63,7 +65,9 @@ ERROR_CODES: Final[dict[str, str]] = {
     "bad_recording": "the recording's sha256 is not the recording hash in the signed result",
     "wrong_station": "the result names another station than the one that sent it",
     "not_signed_in": "the result's user is not signed in at this station",
-    "session_mismatch": "the result's case or scenario is not the one its session was started with",
+    "session_mismatch": (
+        "the result's case, scenario or plan digest is not the one its session was started with"
+    ),
     "unknown_case": "no case with this content hash",
     "bad_range": "the requested case chunk is outside the case or too long",
     "internal": "the shell failed to handle a valid message (logged on the shell)",
@@ -153,10 +157,103 @@ class SignInOk(Body, frozen=True):
 # ---- sessions ----------------------------------------------------------------------------------
 
 
-class StartSession(Body, frozen=True):
-    """Shell -> station (command): run scenario S on case C for user U."""
+# a plan sent with a session holds at most this many elements
+MAX_PLAN_ELEMENTS: Final = 32
+# the element kinds a station can rehearse: its path is drilled entry -> target
+REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole")
+PLAN_DIGEST_TAG: Final = "osteon-plan-v1"
+
+
+class PlanElementSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One element of a surgical plan: a straight path in the case frame (mm)."""
+
+    element_id: int
+    kind: str  # planning's element kind: pedicle_screw, drill_hole, k_wire, ...
+    entry_mm: tuple[float, float, float]
+    target_mm: tuple[float, float, float]
+    diameter_mm: float  # the implant's (0 without one)
+
+
+class PlanSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The approved plan a session rehearses: every element's path, the one to drill
+    (``element_id``), and ``digest`` = ``plan_digest(case_hash, ...)`` of the whole plan."""
+
+    plan_id: int
+    version: int
+    element_id: int
+    elements: tuple[PlanElementSpec, ...]
+    digest: str
+
+
+def plan_digest(
+    case_hash: str, plan_id: int, version: int, elements: tuple[PlanElementSpec, ...]
+) -> str:
+    """The plan's digest, "sha256:<hex>", over the case archive's hash, the plan's id and
+    version and every element's id, kind, entry, target and diameter (msgpack, a fixed order):
+    a plan names the case it was made on, so the same trajectories sent with another case
+    digest differently."""
+    fields = [
+        PLAN_DIGEST_TAG,
+        case_hash,
+        int(plan_id),
+        int(version),
+        [
+            [
+                int(e.element_id),
+                e.kind,
+                [float(x) for x in e.entry_mm],
+                [float(x) for x in e.target_mm],
+                float(e.diameter_mm),
+            ]
+            for e in elements
+        ],
+    ]
+    return "sha256:" + hashlib.sha256(_ENCODER.encode(fields)).hexdigest()
+
+
+def check_plan(case_hash: str, plan: PlanSpec) -> PlanElementSpec:
+    """The element ``plan`` asks to rehearse, after checking the plan; ``ValueError`` with a
+    "中文 / English" message when its digest does not match (another case, changed numbers),
+    an element is not finite or not rehearsable, or the chosen element is not in it."""
+    if not 0 < len(plan.elements) <= MAX_PLAN_ELEMENTS:
+        raise ValueError(
+            f"规划要素数量无效 / a plan holds 1 to {MAX_PLAN_ELEMENTS} elements, "
+            f"not {len(plan.elements)}"
+        )
+    if plan_digest(case_hash, plan.plan_id, plan.version, plan.elements) != plan.digest:
+        raise ValueError(
+            "规划摘要不符（规划被改动或属于另一病例） / the plan digest does not match its "
+            "trajectories and case (changed, or a plan for another case)"
+        )
+    chosen = [e for e in plan.elements if e.element_id == plan.element_id]
+    if len(chosen) != 1:
+        raise ValueError(
+            f"规划中没有要素 {plan.element_id} / "
+            f"element {plan.element_id} is not (once) in the plan"
+        )
+    element = chosen[0]
+    if element.kind not in REHEARSABLE_KINDS:
+        raise ValueError(
+            f"要素类型 {element.kind[:40]!r} 不能在工作站上演练 / element kind "
+            f"{element.kind[:40]!r} cannot be rehearsed (known: {', '.join(REHEARSABLE_KINDS)})"
+        )
+    numbers = (*element.entry_mm, *element.target_mm, element.diameter_mm)
+    if not all(math.isfinite(x) for x in numbers) or not 0 < element.diameter_mm < 20:
+        raise ValueError(
+            "要素坐标或直径无效 / the element's points or diameter are not valid numbers"
+        )
+    return element
+
+
+class StartSession(Body, frozen=True, omit_defaults=True):
+    """Shell -> station (command): run scenario S on case C for user U; with ``plan``, on the
+    trajectory of the plan's chosen element instead of the case's own (a rehearsal).
+
+    Fields at their default are left off the wire, so a session without a plan is the same
+    frame an older station knows."""
 
     TYPE = "start_session"
+    MAX_BYTES = 16384
     session_id: str
     case_hash: str  # "sha256:<hex>" of the case archive
     case_bytes: int
@@ -164,6 +261,7 @@ class StartSession(Body, frozen=True):
     username: str
     device: str = "scripted:expert"  # what drives the tool: scripted:expert|novice, mouse, ...
     instrument: str = ""
+    plan: PlanSpec | None = None
 
 
 class SessionStarted(Body, frozen=True):
@@ -214,12 +312,13 @@ class CaseChunk(Body, frozen=True):
 # ---- results -------------------------------------------------------------------------------------
 
 
-class Result(Body, frozen=True):
+class Result(Body, frozen=True, omit_defaults=True):
     """Station -> shell: the end of a session, signed by the station, with its recording.
 
     The signature covers ``bridge.signing.signed_bytes(result)``: station, user, case hash,
-    scenario, recording hash, metrics, score and final-state hash (not the recording itself:
-    its sha256 is the recording hash, checked by the endpoint)."""
+    scenario, recording hash, metrics, score and final-state hash, and the plan digest of a
+    rehearsal (not the recording itself: its sha256 is the recording hash, checked by the
+    endpoint). ``plan_digest`` is "" (and left off the wire) for a session without a plan."""
 
     TYPE = "result"
     MAX_BYTES = MAX_FRAME_BYTES
@@ -236,6 +335,7 @@ class Result(Body, frozen=True):
     ended_at: float  # UTC seconds since the epoch, when the session ended
     signature: str  # Ed25519 signature, hex
     recording: bytes
+    plan_digest: str = ""  # PlanSpec.digest of the plan the session rehearsed
 
 
 class ResultAck(Body, frozen=True):

@@ -4,6 +4,11 @@ The signed bytes are the msgpack encoding of ``SignedFields`` as an array, a fix
 (``array_like``), with the metrics as (name, value) pairs sorted by name, so the same result
 always gives the same bytes whatever dict order it arrived in. A leading tag names the
 encoding's version, so bytes signed for one purpose cannot be taken for another.
+
+A rehearsal's result (``plan_digest`` set) is signed as the same array under its own tag
+(``PLAN_SIGNING_TAG``) with the plan digest appended; a result without a plan keeps the first
+encoding, so its signature is what it always was, and taking the digest off a rehearsal's
+result (or putting one on) breaks the signature.
 """
 
 import hashlib
@@ -16,6 +21,7 @@ import nacl.signing
 from bridge.messages import Result
 
 SIGNING_TAG: Final = "osteon-result-v1"
+PLAN_SIGNING_TAG: Final = "osteon-result-plan-v1"
 
 
 class SignedFields(msgspec.Struct, array_like=True, frozen=True):
@@ -43,7 +49,7 @@ class SignatureInvalidError(Exception):
 def signed_bytes(result: Result) -> bytes:
     """The canonical bytes a station signs for ``result`` (its signature field excluded)."""
     fields = SignedFields(
-        tag=SIGNING_TAG,
+        tag=PLAN_SIGNING_TAG if result.plan_digest else SIGNING_TAG,
         station_id=result.station_id,
         username=result.username,
         session_id=result.session_id,
@@ -56,6 +62,9 @@ def signed_bytes(result: Result) -> bytes:
         final_state_hash=result.final_state_hash,
         ended_at=float(result.ended_at),
     )
+    if result.plan_digest:
+        # PlanSignedFields: the same array with the digest last
+        return _ENCODER.encode([*msgspec.structs.astuple(fields), result.plan_digest])
     return _ENCODER.encode(fields)
 
 

@@ -47,6 +47,7 @@ from bridge.messages import (
     Error,
     Heartbeat,
     Hello,
+    PlanElementSpec,
     Result,
     ResultAck,
     SessionStarted,
@@ -54,6 +55,7 @@ from bridge.messages import (
     SignInOk,
     StartSession,
     Telemetry,
+    check_plan,
     decode,
     encode,
 )
@@ -274,6 +276,23 @@ def sign_in_once(
 # ---- sessions ----------------------------------------------------------------------------------
 
 
+# what drives the tool of a session: (model, skill) -> the engine's input rows. The default,
+# ``sim_core.trajectories.scripted_rows``, goes where the model's plan says; a test may drive
+# another path (a plan run with a known offset) through the same station
+DeviceRows = Callable[[Any, str], Any]
+
+
+def plan_element(command: StartSession) -> PlanElementSpec | None:
+    """The element a rehearsal drills (None without a plan); ``StationError`` for a plan the
+    station refuses: digest not matching (changed, or for another case), unknown kind, ..."""
+    if command.plan is None:
+        return None
+    try:
+        return check_plan(command.case_hash, command.plan)
+    except ValueError as exc:
+        raise StationError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class SessionOutcome:
     command: StartSession
@@ -289,13 +308,18 @@ def run_session(
     realtime: bool,
     publish: Callable[[Telemetry], None],
     work_dir: Path,
+    device_rows: DeviceRows | None = None,
 ) -> Result:
     """Run ``command`` on the verified case in ``case_dir`` with its scripted device; return
-    the signed result (recording inside). ``realtime`` paces the ticks to the wall clock."""
+    the signed result (recording inside). ``realtime`` paces the ticks to the wall clock.
+
+    With a plan (a rehearsal), the scenario runs on the chosen element's entry → target and
+    the result signs the plan's digest (``sim_core.rehearsal``)."""
     import numpy as np
 
     from sim_core.case.bundle import load_bundle
     from sim_core.model import model_from_bundle
+    from sim_core.rehearsal import rehearsal_model
     from sim_core.replay import SessionResult, write_recording
     from sim_core.scoring import score
     from sim_core.slots import I_QUAT, S_FORCE, S_PEAK_FORCE_N, S_REMOVED, S_TICK, S_TOOL
@@ -306,10 +330,21 @@ def run_session(
     kind, _, skill = command.device.partition(":")
     if kind != "scripted" or skill not in ("expert", "novice"):
         raise StationError(f"unsupported device at a bridge station: {command.device!r}")
-    model = model_from_bundle(
-        load_bundle(case_dir), command.scenario, instrument=command.instrument or None
-    )
-    rows = input_rows(scripted_rows(model, skill))
+    element = plan_element(command)
+    if element is None:
+        model = model_from_bundle(
+            load_bundle(case_dir), command.scenario, instrument=command.instrument or None
+        )
+    else:
+        model = rehearsal_model(
+            load_bundle(case_dir),
+            command.scenario,
+            entry_mm=element.entry_mm,
+            target_mm=element.target_mm,
+            diameter_mm=element.diameter_mm,
+            instrument=command.instrument or None,
+        )
+    rows = input_rows((device_rows or scripted_rows)(model, skill))
     state = make_state(model)
     run(model, state, rows[:0])  # compile the kernels before the clock starts
     station_id = identity.config.station_id
@@ -383,6 +418,7 @@ def run_session(
         ended_at=time.time(),
         signature="",
         recording=recording,
+        plan_digest=command.plan.digest if command.plan is not None else "",
     )
     return sign_result(result, identity.signing_key)
 
@@ -408,6 +444,7 @@ class StationRunner:
         chunk_bytes: int = MAX_CHUNK_BYTES,
         producer: Callable[["StationRunner"], None] | None = None,
         echo: Callable[[str], None] = print,
+        device_rows: DeviceRows | None = None,
     ) -> None:
         self.dir = station_dir
         self.identity = load_identity(station_dir)
@@ -415,6 +452,7 @@ class StationRunner:
         self.chunk_bytes = min(chunk_bytes, MAX_CHUNK_BYTES)
         self.producer = producer
         self.echo = echo
+        self.device_rows = device_rows
         self.outbox = Outbox(station_dir / "outbox.sqlite3")
         self.cache = CaseCache(station_dir / "cases")
         self.ctx: zmq.Context[Any] = zmq.Context.instance()
@@ -454,7 +492,10 @@ class StationRunner:
         self.pub.sndhwm = 120  # two seconds of telemetry; older samples are dropped, not queued
         self.pub.connect(f"tcp://{cfg.shell_host}:{cfg.telemetry_port}")
         self._pending_sign_in = sign_in
-        self.link.send(Hello(station_id=cfg.station_id, state="idle", software="osteon-engine-1"))
+        from sim_core.replay import ENGINE_VERSION
+
+        # the engine version this station's results replay with (the shell shows it)
+        self.link.send(Hello(station_id=cfg.station_id, state="idle", software=ENGINE_VERSION))
         self._send_sign_in()
         self._abort_interrupted_session()
         next_beat = time.monotonic()
@@ -583,6 +624,13 @@ class StationRunner:
             f"开始训练 / session {command.session_id}: {command.scenario} for {command.username}"
         )
         try:
+            # a plan the station cannot rehearse is refused before the case is fetched
+            plan_element(command)
+        except StationError as exc:
+            self.echo(f"规划被拒绝 / plan refused: {exc}")
+            self._finish_session_start(command, f"plan refused: {exc}")
+            return
+        try:
             bundle = self.cache.bundle(command.case_hash)
         except ValueError as exc:
             self._finish_session_start(command, str(exc))
@@ -660,6 +708,7 @@ class StationRunner:
                     realtime=self.realtime,
                     publish=self._events.put,
                     work_dir=self.dir,
+                    device_rows=self.device_rows,
                 )
                 self._events.put(SessionOutcome(command, result))
             except Exception as exc:  # the engine's failure ends the session, not the station

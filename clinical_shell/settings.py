@@ -293,6 +293,10 @@ OSTEON_DICOM_ZIP_MAX_ENTRIES = 5000
 OSTEON_DICOM_FILE_MAX_BYTES = 512 * 2**20
 # simulation cases built from CT series: one bundle directory per build job, <root>/<job id>
 OSTEON_CASE_ROOT = Path(env_str("OSTEON_CASE_ROOT", str(VAR_DIR / "cases")))
+# the planner's bone meshes (binary glTF), a file per case content (planning/bone_mesh.py)
+OSTEON_PLANNER_MESH_ROOT = Path(
+    env_str("OSTEON_PLANNER_MESH_ROOT", str(VAR_DIR / "planner-meshes"))
+)
 # a case-build job with no progress for this long is reported as lost (worker died)
 OSTEON_CASE_BUILD_STALE_SECONDS = 15 * 60
 

@@ -31,6 +31,7 @@ through the case's ``case_from_patient_mm``.
 """
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -462,3 +463,34 @@ def other_level(scenario: Scenario, levels: dict[str, str]) -> Scenario:
         target_zone=sphere(scenario.target_zone),
         protected_zone=sphere(scenario.protected_zone),
     )
+
+
+def on_trajectory(
+    scenario: Scenario,
+    plan: Plan,
+    entry_mm: tuple[float, float, float],
+    target_mm: tuple[float, float, float],
+    *,
+    screw_diameter_mm: float | None = None,
+) -> tuple[Scenario, Plan]:
+    """The scenario and its plan moved onto a given trajectory (a surgeon's planned element,
+    case frame mm): the same task, metrics and thresholds, scored against ``entry_mm`` →
+    ``target_mm`` instead of the case's own landmarks; ``screw_diameter_mm`` (pedicle scoring)
+    grades the breach for the planned implant. Zones stay where the case's landmarks put them.
+    Raises ``ScenarioError`` for points that are not finite or a path shorter than 1 mm."""
+    points = np.asarray([entry_mm, target_mm], dtype=np.float64)
+    if points.shape != (2, 3) or not np.all(np.isfinite(points)):
+        raise ScenarioError(
+            f"{scenario.name}: 轨迹坐标无效 / the trajectory's points are not 3 finite numbers"
+        )
+    if float(np.linalg.norm(points[1] - points[0])) < 1.0:
+        raise ScenarioError(f"{scenario.name}: 轨迹过短 / the trajectory is shorter than 1 mm")
+    if screw_diameter_mm is not None:
+        if not (math.isfinite(screw_diameter_mm) and screw_diameter_mm > 0):
+            raise ScenarioError(
+                f"{scenario.name}: 螺钉直径无效 / the screw diameter must be a positive number"
+            )
+        scenario = replace(scenario, screw_diameter_mm=float(screw_diameter_mm))
+    entry = (float(points[0, 0]), float(points[0, 1]), float(points[0, 2]))
+    target = (float(points[1, 0]), float(points[1, 1]), float(points[1, 2]))
+    return scenario, replace(plan, entry_mm=entry, target_mm=target)

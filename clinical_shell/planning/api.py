@@ -4,7 +4,7 @@ the implant catalog, under the patient rule (`planning.access`)."""
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
@@ -157,3 +157,29 @@ def approve_plan(request: HttpRequest, plan_id: int, payload: VersionIn) -> Plan
     plan = access_plan(request.user, plan_id, write=True, reason="plan approve")
     services.approve_plan(actor=signed_in_user(request), plan=plan, version=payload.version)
     return selectors.plan_with_elements(plan.pk)
+
+
+@router.get(
+    "/plans/{plan_id}/bone-mesh",
+    response={200: None, 304: None, **ERRORS},
+    url_name="planning_bone_mesh",
+    summary="The case's bone mesh (binary glTF) / 病例骨骼三维模型",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "model/gltf-binary, case-frame mm (docs/planning.md)",
+                "content": {
+                    "model/gltf-binary": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+)
+def bone_mesh(request: HttpRequest, plan_id: int) -> HttpResponse:
+    """The bones of the plan's case, decimated for a browser, in the frame of the plan's points.
+    ETag per case content; `If-None-Match` with it: 304. Read through the case's access rule."""
+    # imported here: the mesh code loads VTK, which the shell need not load at start-up
+    from clinical_shell.planning.bone_mesh import bone_mesh_response
+
+    plan = access_plan(request.user, plan_id, reason="plan bone mesh")
+    return bone_mesh_response(request, plan.case)

@@ -107,3 +107,48 @@ class PlanElement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.label}"
+
+
+class Rehearsal(models.Model):
+    """One element of an approved plan run at a station ("rehearse on station X"): the session
+    the shell started for it, the plan it sent (the element paths, their digest) and, once the
+    session's result is verified, the deviation report (`planning.deviation`)."""
+
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="rehearsals", verbose_name=_("规划")
+    )
+    # the plan's version when it was sent (an approved plan changes no more; kept for the record)
+    plan_version = models.PositiveIntegerField(_("规划版本"))
+    element = models.ForeignKey(
+        PlanElement, on_delete=models.PROTECT, related_name="+", verbose_name=_("规划要素")
+    )
+    session = models.OneToOneField(
+        "stations.StationSession",
+        on_delete=models.PROTECT,
+        related_name="rehearsal",
+        verbose_name=_("训练"),
+    )
+    # bridge.messages.PlanSpec.digest: the station signs it into the result
+    plan_digest = models.CharField(_("规划摘要"), max_length=80)
+    # bridge.messages.PlanSpec as sent (msgspec.to_builtins)
+    spec = models.JSONField(_("发送的规划"))
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("发起人"),
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    # planning.deviation.deviation_report of the verified result; {} until then
+    report = models.JSONField(_("偏差报告"), default=dict, blank=True)
+    reported_at = models.DateTimeField(_("报告时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("规划演练")
+        verbose_name_plural = _("规划演练")
+        indexes: ClassVar = [
+            models.Index(fields=["plan", "created_at"], name="rehearsal_plan_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} · {self.element_id} · {self.session_id}"

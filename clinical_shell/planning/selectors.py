@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from clinical_shell.planning.models import Plan
+from clinical_shell.planning.models import Plan, Rehearsal
 
 
 def plans_of_patient(patient_id: int) -> QuerySet[Plan]:
@@ -22,4 +22,19 @@ def plan_with_elements(plan_id: int) -> Plan:
         )
         .prefetch_related("elements")
         .get(pk=plan_id)
+    )
+
+
+def rehearsals_of_plan(plan_id: int) -> list[Rehearsal]:
+    """The plan's rehearsals, newest first, with their element, session, station, result and
+    who started them."""
+    return list(
+        Rehearsal.objects.filter(plan_id=plan_id)
+        .select_related(
+            "element",
+            "started_by__person",
+            "session__station",
+            "session__result",
+        )
+        .order_by("-created_at", "-id")
     )

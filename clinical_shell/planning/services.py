@@ -10,15 +10,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
-from clinical_shell.errors import DomainError
+from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.imaging.models import SimulationCase
+from clinical_shell.network.models import Role
+from clinical_shell.network.selectors import institution_ids_with_roles
 from clinical_shell.planning.models import Plan, PlanElement
 from clinical_shell.records.models import Patient
 from sim_core import plan_checks
@@ -237,9 +239,43 @@ def delete_element(*, actor: User, element: PlanElement, version: int) -> Plan:
     return plan
 
 
-@transaction.atomic
+def may_approve(user: User | AnonymousUser) -> bool:
+    """Whether `user` holds the surgeon role somewhere (the plan's patient access is the caller's
+    check): who may approve an operative plan."""
+    if not user.is_authenticated:
+        return False
+    return bool(institution_ids_with_roles(int(user.pk), frozenset({Role.SURGEON})))
+
+
+def check_may_approve(*, actor: User, plan: Plan) -> None:
+    """Only a surgeon approves an operative plan (others with write access to the patient, a
+    resident or a township doctor, may draft it): else 403 "approve_not_surgeon", audited
+    (outside any approval transaction, so the refusal's row is kept)."""
+    if may_approve(actor):
+        return
+    audit.record(
+        actor=actor,
+        action="plan.approve",
+        success=False,
+        patient_id=plan.patient_id,
+        target=plan,
+        reason="approve_not_surgeon",
+    )
+    raise PermissionDeniedError(
+        "approve_not_surgeon",
+        _("只有外科医生可以批准手术规划；您可以起草和修改，请由主刀医生批准。"),
+    )
+
+
 def approve_plan(*, actor: User, plan: Plan, version: int) -> Plan:
-    """Approve a draft at `version`; the case's earlier approved plan becomes superseded."""
+    """Approve a draft at `version`; the case's earlier approved plan becomes superseded.
+    Refused unless `actor` may approve (`check_may_approve`)."""
+    check_may_approve(actor=actor, plan=plan)
+    return _approve(actor=actor, plan=plan, version=version)
+
+
+@transaction.atomic
+def _approve(*, actor: User, plan: Plan, version: int) -> Plan:
     locked = _lock_draft(plan, version)
     if not locked.elements.exists():
         raise DomainError("plan_empty", _("规划中还没有任何要素，不能批准"))

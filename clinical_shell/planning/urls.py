@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from clinical_shell.planning import views
+from clinical_shell.planning import rehearsal_views, views
 
 app_name = "planning"
 urlpatterns: list[URLPattern] = [
@@ -14,4 +14,5 @@ urlpatterns: list[URLPattern] = [
     ),
     path("<int:plan_id>/approve/", views.approve, name="approve"),
     path("<int:plan_id>/print/", views.plan_print, name="plan_print"),
+    path("<int:plan_id>/rehearse/", rehearsal_views.rehearse, name="rehearse"),
 ]

@@ -19,6 +19,7 @@ from clinical_shell.planning.access import access_case_for_plan, access_plan, ac
 from clinical_shell.planning.check_readings import element_readings
 from clinical_shell.planning.forms import ElementForm, PlanForm, VersionForm
 from clinical_shell.planning.models import Plan
+from clinical_shell.planning.rehearsal_views import rehearsal_context
 from clinical_shell.records import selectors as records
 from clinical_shell.records.access import access_patient, clinical_institution_ids, record_scope
 
@@ -62,6 +63,8 @@ def _detail_context(request: HttpRequest, plan_id: int) -> dict[str, Any]:
         "readings": element_readings(elements),
         "warning_count": sum(1 for e in elements if e.checks.get("flags")),
         "may_write": _may_write(request, plan),
+        "may_approve": services.may_approve(request.user),
+        **rehearsal_context(request.user, plan),
     }
 
 
@@ -206,6 +209,7 @@ def approve(request: HttpRequest, plan_id: int) -> HttpResponse:
     plan = access_plan(request.user, plan_id, write=True, reason="plan approve")
     if plan.status != Plan.Status.DRAFT:
         raise _not_draft()
+    services.check_may_approve(actor=signed_in_user(request), plan=plan)
     form = VersionForm(request.POST or None, initial={"version": plan.version})
     refused = ""
     if request.method == "POST" and form.is_valid():

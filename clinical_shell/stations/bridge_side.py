@@ -37,6 +37,7 @@ from bridge.shell_side import (
     StationRef,
     UserRef,
 )
+from clinical_shell.planning import rehearsals
 from clinical_shell.stations import live, selectors, services
 from clinical_shell.stations.models import Station, StationSession
 
@@ -159,6 +160,7 @@ class DjangoShellSide:
                     scenario=session.scenario,
                     username=session.user.get_username(),
                     device=session.device or "scripted:expert",
+                    plan=rehearsals.plan_spec_for_session(session.pk),
                 )
             )
         return commands

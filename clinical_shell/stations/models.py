@@ -211,6 +211,10 @@ class SessionResult(models.Model):
     score = models.FloatField()
     passed = models.BooleanField(default=False)
     final_state_hash = models.CharField(max_length=80)
+    # the digest of the surgeon's own plan a rehearsal ran on (signed by the station), "" for
+    # a scenario's own trajectory: a rehearsal's score never counts for training or privileges,
+    # since the surgeon chose the path it was scored against
+    plan_digest = models.CharField(max_length=80, blank=True, default="")
     # hex Ed25519 signature over the canonical encoding of the fields above
     signature = models.CharField(max_length=128)
     # when the session ended, by the station's clock

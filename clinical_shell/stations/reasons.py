@@ -37,6 +37,9 @@ _SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "session_mismatch": lambda p: (
         _("成绩的场景 %(scenario)s 与训练安排的场景 %(expected)s 不同") % p
     ),
+    "plan_mismatch": lambda p: (
+        _("成绩签名的规划摘要 %(signed)s 与训练发送的规划 %(expected)s 不符") % p
+    ),
     # results rejected by the replay (SessionResult.rejection_*)
     "case_missing": lambda p: _("平台上找不到成绩所用病例 %(case)s") % p,
     "recording_scenario": lambda p: (

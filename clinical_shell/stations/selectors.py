@@ -111,9 +111,11 @@ def queued_sessions(station_id: int) -> QuerySet[StationSession]:
 def verified_scores(
     user: User, *, scenario: str | None = None, since: datetime | None = None
 ) -> QuerySet[SessionResult]:
-    """The user's results that count: verified by replay. Pending and rejected never count."""
+    """The user's results that count: verified by replay, on a scenario's own trajectory.
+    Pending and rejected never count, nor does a rehearsal of the surgeon's own plan (scored
+    against a path the surgeon chose)."""
     results = SessionResult.objects.filter(
-        user_id=user.pk, verification=SessionResult.Verification.VERIFIED
+        user_id=user.pk, verification=SessionResult.Verification.VERIFIED, plan_digest=""
     )
     if scenario is not None:
         results = results.filter(scenario=scenario)
@@ -186,9 +188,11 @@ def judged_results(
     user: User, *, scenario: str | None = None, since: datetime | None = None
 ) -> QuerySet[SessionResult]:
     """The user's results whose replay has spoken (verified or rejected), oldest first: a
-    training module's attempts. Only `verified_scores` count as scores."""
+    training module's attempts (rehearsals of a plan are not). Only `verified_scores` count
+    as scores."""
     results = SessionResult.objects.filter(
         user_id=user.pk,
+        plan_digest="",
         verification__in=[
             SessionResult.Verification.VERIFIED,
             SessionResult.Verification.REJECTED,

@@ -651,6 +651,7 @@ def _store_result(*, station: Station, message_id: str, result: Result) -> Accep
                 score=result.score,
                 passed=result.passed,
                 final_state_hash=result.final_state_hash,
+                plan_digest=result.plan_digest,
                 signature=result.signature,
                 ended_at=_utc(result.ended_at),
                 arrived_late=late,
@@ -715,6 +716,16 @@ def _session_for_result(
             scenario=result.scenario[:80],
             expected=session.scenario,
         )
+    # a rehearsal's result names the plan it ran (signed): it must be the session's plan, and
+    # a session without a plan takes no result that claims one
+    expected_plan = _plan_digest_of(session.pk if session is not None else None)
+    if result.plan_digest != expected_plan:
+        raise _refused(
+            "session_mismatch",
+            "plan_mismatch",
+            signed=result.plan_digest[:80] or "-",
+            expected=expected_plan or "-",
+        )
     if session is not None and hasattr(session, "result"):
         raise _refused("replayed", "session_has_result")
     now = timezone.now()
@@ -747,6 +758,13 @@ def _session_for_result(
         session.save(update_fields=["state", "ended_at"])
     Station.objects.filter(pk=station.pk, current_session=session).update(current_session=None)
     return session, late
+
+
+def _plan_digest_of(session_id: int | None) -> str:
+    # the planning app keeps the plans sent with rehearsals (it imports this module)
+    from clinical_shell.planning import rehearsals
+
+    return rehearsals.plan_digest_for_session(session_id)
 
 
 def store_recording(data: bytes, recording_hash: str) -> Path:
@@ -848,11 +866,16 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
     """Re-run the stored recording through the engine on the case it names; the score counts
     (verified) only when the replay reproduces the signed final-state hash bit for bit and the
     signed metrics and score; otherwise it is rejected with why. Runs in a background job."""
+    from clinical_shell.planning import rehearsals
+    from sim_core.rehearsal import model_for_rehearsal_recording
     from sim_core.replay import RecordingError, model_for_recording, play, read_recording
 
     result = SessionResult.objects.get(pk=result_id)
     if result.verification != SessionResult.Verification.PENDING:
         return result
+    # a rehearsal ran on its plan's path: the replay rebuilds the model on the same one
+    trajectory = rehearsals.trajectory_for_session(result.session_id)
+    replayed_dict: dict[str, Any] | None = None
     replay: dict[str, Any] = {}
     why: Reason | None = None
     archive = selectors.archive_by_hash(result.case_hash)
@@ -879,20 +902,28 @@ def verify_result_by_replay(*, result_id: int) -> SessionResult:
                     },
                 )
             else:
-                model = model_for_recording(rec, case_path=case_path)
+                if trajectory is None:
+                    model = model_for_recording(rec, case_path=case_path)
+                else:
+                    model = model_for_rehearsal_recording(rec, case_path=case_path, **trajectory)
                 _, replayed = play(model, rec.inputs, rec.shots)
+                replayed_dict = replayed.as_dict()
                 replay = {
                     "state_hash": replayed.state_hash,
                     "ticks": replayed.ticks,
                     "wall_s": round(replayed.wall_s, 3),
                     "score": replayed.sheet.score,
                 }
-                why = _replay_mismatch(result, replayed.as_dict(), replayed.state_hash)
+                why = _replay_mismatch(result, replayed_dict, replayed.state_hash)
         except RecordingError as exc:
             # the message names the file; where the shell keeps recordings is not for the page
             detail = str(exc).replace(f"{result.recording_path}: ", "")
             why = Reason("unreplayable", {"detail": detail[:300]})
-    return _record_verification(result_id=result.pk, why=why, replay=replay)
+    recorded = _record_verification(result_id=result.pk, why=why, replay=replay)
+    if why is None and replayed_dict is not None and trajectory is not None:
+        # the verified rehearsal's deviation from its plan, for the plan page
+        rehearsals.record_deviation(session_id=result.session_id, replayed=replayed_dict)
+    return recorded
 
 
 def _replay_mismatch(

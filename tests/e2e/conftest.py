@@ -23,6 +23,7 @@ SHARED_FOLDERS = {
     "MEDIA_ROOT": "media",
     "OSTEON_CASE_ROOT": "cases",
     "OSTEON_CASE_ARCHIVE_ROOT": "case-archives",
+    "OSTEON_PLANNER_MESH_ROOT": "planner-meshes",
 }
 # the environment variable that sets each of them
 _VARIABLE = {"MEDIA_ROOT": "OSTEON_MEDIA_ROOT"}

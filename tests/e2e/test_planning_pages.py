@@ -5,28 +5,18 @@ error. Screenshots in /tmp/plan-pages."""
 
 import os
 import re
-import sys
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
+from planning_setup import PASSWORD, surgeon_with_lumbar_case
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from clinical_shell.imaging.models import Series, SimulationCase, Study
-from clinical_shell.network import services as network
-from clinical_shell.network.models import Role
 from clinical_shell.planning import services as planning
 from clinical_shell.planning.models import Plan, PlanElement
-from clinical_shell.records import services as records
-from sim_core.case.bundle import load_bundle
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim_core"))
-from synthetic_cases import phantom_case
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
-PASSWORD = "Osteon-e2e-2026!"
 SHOTS = Path(os.environ.get("OSTEON_SCREENSHOT_DIR", "/tmp/plan-pages"))
 SCREW = "pedicle_screw_6.5x45"
 
@@ -42,43 +32,11 @@ WORDS = {
 
 def _plan_on_the_phantom(root: Path) -> tuple[Plan, dict[str, list[float]]]:
     """A surgeon's draft plan on a patient's lumbar case, holding the L4 left screw."""
-    path = phantom_case("lumbar", root)
-    bundle = load_bundle(path)
-    marks = {
-        m["name"]: [float(x) for x in bundle.case_from_patient_mm(m["lps_mm"])]
-        for m in bundle.meta["landmarks"]
-    }
-    center = network.create_institution(
-        actor=None, code="CX-CENTER", name="楚雄彝族自治州人民医院", level="center", county="楚雄市"
+    lumbar = surgeon_with_lumbar_case(root, username="e2e.planner", uid_root="1.2.826.0.99")
+    surgeon, case, marks = lumbar.surgeon, lumbar.case, lumbar.marks
+    plan = planning.create_plan(
+        actor=surgeon, patient=case.patient, case=case, title="L4 椎弓根螺钉"
     )
-    person = network.create_person(
-        actor=None, username="e2e.planner", password=PASSWORD, full_name="王县医", title="attending"
-    )
-    network.add_membership(actor=None, person=person, institution=center, role=Role.SURGEON)
-    surgeon = person.user
-    patient = records.register_patient(
-        actor=surgeon, institution=center, name="张三丰", sex="M", birth_date=date(1958, 3, 14)
-    )
-    study = Study.objects.create(
-        study_uid="1.2.826.0.99.1",
-        patient=patient,
-        linked_by=Study.LinkedBy.UPLOADER,
-        uploaded_at=center,
-        uploaded_by=surgeon,
-        description="腰椎 CT",
-    )
-    series = Series.objects.create(
-        study=study, series_uid="1.2.826.0.99.2", modality="CT", number=1
-    )
-    case = SimulationCase.objects.create(
-        patient=patient,
-        series=series,
-        path=str(path),
-        content_hash=bundle.content_hash,
-        spacing_mm=bundle.spacing_mm,
-        created_by=surgeon,
-    )
-    plan = planning.create_plan(actor=surgeon, patient=patient, case=case, title="L4 椎弓根螺钉")
     planning.add_element(
         actor=surgeon,
         plan=plan,

@@ -13,10 +13,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from planning_cases import LumbarCase, medial_shift
-from shell_personas import Personas
+from shell_personas import Network, Personas, make_persona
 
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.imaging.models import SimulationCase
+from clinical_shell.network.models import Role
 from clinical_shell.planning import services
 from clinical_shell.planning.models import Plan, PlanElement
 
@@ -317,3 +318,36 @@ def test_people_without_the_patient_get_the_403_page_with_the_reason(
     assert shown.status_code == 200 and 'id="element-form"' not in shown.content.decode()
     assert radiologist.post(_detail(plan), _screw_form(lumbar_bundle, 2)).status_code == 403
     assert PlanElement.objects.count() == 1
+
+
+def test_only_a_surgeon_approves_a_plan_others_may_draft(
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+    personas: Personas,
+    shell_network: Network,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    # a resident at the county hospital treating the patient drafts the plan, and may not
+    # approve it
+    resident = make_persona(
+        "liu.resident", "刘住院", "assistant", (shell_network.shuangbai, Role.RESIDENT)
+    )
+    doctor = signed_in_client(resident)
+    plan = _plan_with_screw(lumbar_case, lumbar_bundle, resident)
+    shown = doctor.get(_detail(plan)).content.decode()
+    assert 'id="element-form"' in shown and 'id="approve-link"' not in shown
+    refused = doctor.post(reverse("planning:approve", args=[plan.pk]), {"version": 2})
+    assert refused.status_code == 403
+    assert "只有外科医生可以批准手术规划" in refused.content.decode()
+    plan.refresh_from_db()
+    assert plan.status == Plan.Status.DRAFT and plan.approved_by is None
+    assert AuditEvent.objects.filter(
+        action="plan.approve", actor_user_id=resident.pk, outcome="failure"
+    ).exists()
+    # the surgeon approves the same draft
+    surgeon = signed_in_client(personas.county_surgeon)
+    assert 'id="approve-link"' in surgeon.get(_detail(plan)).content.decode()
+    approved = surgeon.post(reverse("planning:approve", args=[plan.pk]), {"version": 2})
+    assert approved.status_code == 302
+    plan.refresh_from_db()
+    assert plan.status == Plan.Status.APPROVED and plan.approved_by == personas.county_surgeon

@@ -1,0 +1,95 @@
+"""The deviation report of a rehearsal: how far the path drilled at the station strayed from the
+planned element, from the verified replay of the session's recording.
+
+No geometry of its own: the achieved entry offset, tip offset, angle, breach and grade are the
+simulator's scoring of the session (`sim_core.scoring`: the tool axis at the deepest point along
+the plan, the line's crossing of the plane through the planned entry, `screw_breach_mm` for a
+screw of the planned diameter), measured against the planned element because the session ran on
+it (`sim_core.rehearsal`); the planned breach and grade come from the planner's own
+`sim_core.plan_checks.planned_breach_mm` (the same `breach_along` sampling) on the planned path,
+entry to target, with the same diameter. docs/planning.md ("Rehearsal and deviation").
+"""
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sim_core import plan_checks
+from sim_core.scoring import GR_GRADES, gr_grade
+
+
+def _metric(replayed: dict[str, Any], name: str) -> float | None:
+    m = replayed.get("metrics", {}).get(name)
+    if m is None or m.get("value") is None:
+        return None
+    value = float(m["value"])
+    return value if math.isfinite(value) else None
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _point(value: Any) -> list[float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        return None
+    return [round(float(x), 3) for x in value]
+
+
+def deviation_report(
+    *,
+    case_path: str,
+    case_content_hash: str,
+    element: dict[str, Any],
+    label: str,
+    replayed: dict[str, Any],
+) -> dict[str, Any]:
+    """The report of one rehearsed element: ``element`` as sent to the station
+    (`bridge.messages.PlanElementSpec` as builtins), ``replayed`` the replay's result dict
+    (`sim_core.replay.SessionResult.as_dict`: metrics and the pedicle extras
+    ``final_tip_mm``/``final_tail_mm``). Raises `plan_checks.PlanCheckError` ("case_changed")
+    when the case on disk is not the registered one."""
+    entry = np.asarray(element["entry_mm"], dtype=np.float64)
+    target = np.asarray(element["target_mm"], dtype=np.float64)
+    radius = 0.5 * float(element["diameter_mm"])
+    model = plan_checks.cached_planning_model(case_path, case_content_hash)
+    planned_breach = plan_checks.planned_breach_mm(
+        model, plan_checks.index_of(model), entry, target, radius
+    )
+    depth = _metric(replayed, "depth_mm")
+    grade_index = _metric(replayed, "gr_grade_index")
+    achieved_grade = (
+        GR_GRADES[int(grade_index)]
+        if grade_index is not None and 0 <= grade_index < len(GR_GRADES)
+        else None
+    )
+    return {
+        "element_id": int(element["element_id"]),
+        "kind": str(element["kind"]),
+        "label": label,
+        "diameter_mm": float(element["diameter_mm"]),
+        "planned": {
+            "entry_mm": _point(element["entry_mm"]),
+            "target_mm": _point(element["target_mm"]),
+            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
+            "breach_mm": round(planned_breach, 2),
+            "gr_grade": gr_grade(planned_breach),
+        },
+        "achieved": {
+            # where the drilled line crosses the plane through the planned entry, normal to it
+            "entry_mm": _point(replayed.get("final_tail_mm")),
+            "tip_mm": _point(replayed.get("final_tip_mm")),
+            "depth_mm": _round(depth),
+            "breach_mm": _round(_metric(replayed, "breach_mm")),
+            "gr_grade": achieved_grade,
+            "inserted": depth is not None and depth > 0,
+        },
+        "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
+        "tip_offset_mm": _round(_metric(replayed, "tip_offset_mm")),
+        "angle_deg": _round(_metric(replayed, "angle_deg")),
+        "hole_completeness_pct": _round(_metric(replayed, "hole_completeness_pct"), 1),
+        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
+        "score": _round(float(replayed.get("score", 0.0)), 1),
+        "passed": bool(replayed.get("passed", False)),
+    }

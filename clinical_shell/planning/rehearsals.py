@@ -1,0 +1,221 @@
+"""Rehearsing an approved plan at a station, and its deviation report.
+
+`start_rehearsal` queues a session (the stations app's `start_session_from_shell`) of the
+scenario matching the element's kind, for the surgeon at a station they may use, and keeps what
+was sent: the plan's element paths and their digest (`bridge.messages.PlanSpec`). The bridge
+hands the station that plan (`plan_spec_for_session`); the station drills the chosen element's
+path and signs the digest into its result; the shell refuses a result whose digest is not the
+session's (`plan_digest_for_session`) and replays the recording on the same path
+(`trajectory_for_session`). Once the replay verified the result, `record_deviation` stores the
+report (`planning.deviation`) with the rehearsal.
+
+Built: one element per rehearsal (the one the surgeon picks); pedicle screws and drill holes,
+each as the pedicle pilot hole scenario on its path.
+"""
+
+from typing import Any
+
+import msgspec
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bridge.messages import (
+    MAX_PLAN_ELEMENTS,
+    REHEARSABLE_KINDS,
+    PlanElementSpec,
+    PlanSpec,
+    plan_digest,
+)
+from clinical_shell.audit import services as audit
+from clinical_shell.errors import DomainError
+from clinical_shell.planning import deviation
+from clinical_shell.planning.models import Plan, PlanElement, Rehearsal
+from clinical_shell.stations import services as stations
+from clinical_shell.stations.access import check_case_for_session, check_may_start_session
+from clinical_shell.stations.models import Station
+from sim_core import plan_checks
+from sim_core.implants import ImplantError, get_implant
+from sim_core.instruments import load_instrument
+from sim_core.scenarios import load_scenario
+
+# the scenario a rehearsal of each element kind runs on the element's path
+SCENARIO_OF_KIND: dict[str, str] = {
+    PlanElement.Kind.PEDICLE_SCREW: "pedicle_pilot_hole",
+    PlanElement.Kind.DRILL_HOLE: "pedicle_pilot_hole",
+}
+assert set(SCENARIO_OF_KIND) == set(REHEARSABLE_KINDS)
+
+
+def _diameter_mm(element: PlanElement, scenario: str) -> float:
+    # the implant's diameter; a drill hole without one is the scenario's drill
+    if element.implant_id:
+        try:
+            return get_implant(element.implant_id).diameter_mm
+        except ImplantError:
+            pass
+    return 2.0 * load_instrument(load_scenario(scenario).instrument).radius_mm
+
+
+def _element_spec(element: PlanElement) -> PlanElementSpec:
+    scenario = SCENARIO_OF_KIND.get(element.kind, "pedicle_pilot_hole")
+    e, t = element.entry_mm, element.target_mm
+    return PlanElementSpec(
+        element_id=element.pk,
+        kind=element.kind,
+        entry_mm=(float(e[0]), float(e[1]), float(e[2])),
+        target_mm=(float(t[0]), float(t[1]), float(t[2])),
+        diameter_mm=_diameter_mm(element, scenario),
+    )
+
+
+@transaction.atomic
+def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Station) -> Rehearsal:
+    """Queue a rehearsal of one element of an approved plan at `station`, for the actor.
+
+    Preconditions: the caller opened `plan` with `access.access_plan` and `station` with the
+    stations app's `access_station`. Refused (nothing stored): a plan not approved, an element
+    not in it or of a kind no station rehearses, a station the actor may not use."""
+    locked = Plan.objects.select_for_update().select_related("case").get(pk=plan.pk)
+    if locked.status != Plan.Status.APPROVED:
+        raise DomainError("plan_not_approved", _("只有已批准的规划可以演练"))
+    elements = list(locked.elements.order_by("id"))
+    chosen = next((e for e in elements if e.pk == element_id), None)
+    if chosen is None:
+        raise DomainError(
+            "plan_element_not_found",
+            _("未找到编号为 %(element_id)s 的规划要素") % {"element_id": element_id},
+            status=404,
+        )
+    if chosen.kind not in SCENARIO_OF_KIND:
+        raise DomainError(
+            "element_not_rehearsable",
+            _("%(kind)s 不能在工作站上演练（可演练：椎弓根螺钉、钻孔）")
+            % {"kind": chosen.get_kind_display()},
+            status=422,
+        )
+    if len(elements) > MAX_PLAN_ELEMENTS:
+        raise DomainError(
+            "plan_too_large",
+            _("规划要素超过 %(n)s 个，无法发送到工作站") % {"n": MAX_PLAN_ELEMENTS},
+            status=422,
+        )
+    check_may_start_session(actor, station, actor)
+    check_case_for_session(actor, locked.case.content_hash)
+    session = stations.start_session_from_shell(
+        actor=actor,
+        station=station,
+        case_content_hash=locked.case.content_hash,
+        scenario=SCENARIO_OF_KIND[chosen.kind],
+        user=actor,
+    )
+    specs = tuple(_element_spec(e) for e in elements)
+    spec = PlanSpec(
+        plan_id=locked.pk,
+        version=locked.version,
+        element_id=chosen.pk,
+        elements=specs,
+        digest=plan_digest(session.case_hash, locked.pk, locked.version, specs),
+    )
+    rehearsal = Rehearsal.objects.create(
+        plan=locked,
+        plan_version=locked.version,
+        element=chosen,
+        session=session,
+        plan_digest=spec.digest,
+        spec=msgspec.to_builtins(spec),
+        started_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="plan.rehearse",
+        patient_id=locked.patient_id,
+        target=locked,
+        detail={
+            "rehearsal": rehearsal.pk,
+            "element_id": chosen.pk,
+            "session": session.pk,
+            "station": station.pk,
+            "plan_digest": spec.digest,
+        },
+    )
+    return rehearsal
+
+
+def _rehearsal_of_session(session_id: int | None) -> Rehearsal | None:
+    if session_id is None:
+        return None
+    return Rehearsal.objects.filter(session_id=session_id).first()
+
+
+def plan_spec_for_session(session_id: int) -> PlanSpec | None:
+    """The plan the bridge sends with this session's StartSession (None: not a rehearsal)."""
+    rehearsal = _rehearsal_of_session(session_id)
+    if rehearsal is None:
+        return None
+    return msgspec.convert(rehearsal.spec, type=PlanSpec)
+
+
+def plan_digest_for_session(session_id: int | None) -> str:
+    """The plan digest a result of this session must carry ("" for a session without a plan)."""
+    rehearsal = _rehearsal_of_session(session_id)
+    return rehearsal.plan_digest if rehearsal is not None else ""
+
+
+def trajectory_for_session(session_id: int | None) -> dict[str, Any] | None:
+    """The rehearsed element's path, for the replay (`sim_core.rehearsal`): entry_mm,
+    target_mm, diameter_mm; None for a session without a plan."""
+    rehearsal = _rehearsal_of_session(session_id)
+    if rehearsal is None:
+        return None
+    element = _sent_element(rehearsal)
+    return {
+        "entry_mm": tuple(float(x) for x in element["entry_mm"]),
+        "target_mm": tuple(float(x) for x in element["target_mm"]),
+        "diameter_mm": float(element["diameter_mm"]),
+    }
+
+
+def _sent_element(rehearsal: Rehearsal) -> dict[str, Any]:
+    spec = rehearsal.spec
+    return next(e for e in spec["elements"] if e["element_id"] == spec["element_id"])
+
+
+@transaction.atomic
+def record_deviation(*, session_id: int | None, replayed: dict[str, Any]) -> Rehearsal | None:
+    """Store the deviation report of the rehearsal of this session from the replay of its
+    verified result (``replayed``: `sim_core.replay.SessionResult.as_dict`). Called by the
+    stations app's verification; a session without a plan: None, nothing written."""
+    if session_id is None:
+        return None
+    rehearsal = (
+        Rehearsal.objects.select_for_update()
+        .select_related("plan__case", "element")
+        .filter(session_id=session_id)
+        .first()
+    )
+    if rehearsal is None or rehearsal.reported_at is not None:
+        return rehearsal
+    case = rehearsal.plan.case
+    try:
+        report = deviation.deviation_report(
+            case_path=case.path,
+            case_content_hash=case.content_hash,
+            element=_sent_element(rehearsal),
+            label=rehearsal.element.label,
+            replayed=replayed,
+        )
+    except (plan_checks.PlanCheckError, OSError, ValueError) as exc:
+        report = {"error": str(exc)[:300]}
+    rehearsal.report = report
+    rehearsal.reported_at = timezone.now()
+    rehearsal.save(update_fields=["report", "reported_at"])
+    audit.record(
+        actor=None,
+        action="plan.rehearsal_report",
+        patient_id=rehearsal.plan.patient_id,
+        target=rehearsal.plan,
+        detail={"rehearsal": rehearsal.pk, "session": session_id},
+    )
+    return rehearsal

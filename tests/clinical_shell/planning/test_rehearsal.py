@@ -1,0 +1,362 @@
+"""Rehearsing an approved plan at a station and the deviation report: the plan goes over the real
+bridge (an endpoint on loopback ZeroMQ with the shell's DjangoShellSide, a StationRunner with the
+scripted expert), the station drills the planned path, the shell verifies the result by replaying
+it on the same path, and the plan page shows how far the drilled path strayed from the plan."""
+
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from planning_cases import LumbarCase, medial_shift
+from shell_personas import Network, Personas
+
+from bridge.endpoint import Endpoint
+from bridge.keys import CurveKeys, new_curve_keys
+from bridge.messages import PlanSpec, Result, plan_digest
+from bridge.signing import recording_hash, sign_result
+from bridge.station import StationIdentity, StationRunner, enroll, load_identity
+from clinical_shell.audit.models import AuditEvent
+from clinical_shell.imaging.models import SimulationCase
+from clinical_shell.planning import rehearsals, services
+from clinical_shell.planning.models import Plan, PlanElement, Rehearsal
+from clinical_shell.stations import services as stations
+from clinical_shell.stations.bridge_side import DjangoShellSide
+from clinical_shell.stations.models import RefusedMessage, SessionResult, Station, StationSession
+from clinical_shell.stations.selectors import judged_results, verified_scores
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bridge"))
+from bridge_helpers import free_port_block
+
+SCREW = "pedicle_screw_6.5x45"
+# the endpoint's thread uses its own database connection: the test's writes must be committed
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@dataclass
+class ShellBridge:
+    endpoint: Endpoint
+    thread: threading.Thread
+    keys: CurveKeys
+    port: int
+    station: Station
+    identity: StationIdentity
+    station_dir: Path
+
+
+@pytest.fixture
+def shell_bridge(settings: Any, tmp_path: Path, shell_network: Network) -> Iterator[ShellBridge]:
+    """The shell's bridge endpoint on loopback and a station of the 双柏 hospital enrolled
+    through it with a one-time code."""
+    settings.OSTEON_STATION_RECORDING_ROOT = tmp_path / "recordings"
+    settings.OSTEON_CASE_ARCHIVE_ROOT = tmp_path / "archives"
+    keys = new_curve_keys()
+    port = free_port_block()
+    endpoint = Endpoint(DjangoShellSide(), keys, port=port)
+    thread = threading.Thread(target=endpoint.serve_forever, daemon=True)
+    thread.start()
+    assert endpoint.wait_ready()
+    issued = stations.create_enrolment_code(
+        actor=None, institution=shell_network.shuangbai, room="模拟训练室"
+    )
+    station_dir = tmp_path / "station"
+    enroll(
+        station_dir, shell_url=f"tcp://127.0.0.1:{port}", code=issued.code, shell_key=keys.public
+    )
+    identity = load_identity(station_dir)
+    station = Station.objects.get(pk=int(identity.config.station_id))
+    yield ShellBridge(endpoint, thread, keys, port, station, identity, station_dir)
+    endpoint.stop()
+    thread.join(timeout=5)
+
+
+def _approved_plan(
+    surgeon: User,
+    case: SimulationCase,
+    lumbar: LumbarCase,
+    *extra: dict[str, Any],
+    level: str = "L4",
+) -> tuple[Plan, PlanElement]:
+    plan = services.create_plan(actor=surgeon, patient=case.patient, case=case, title="演练")
+    element = services.add_element(
+        actor=surgeon,
+        plan=plan,
+        version=plan.version,
+        data=services.ElementData(
+            kind="pedicle_screw",
+            label=f"{level} 左",
+            entry_mm=lumbar.marks[f"{level}_pedicle_entry_left"],
+            target_mm=lumbar.marks[f"{level}_pedicle_target_left"],
+            implant_id=SCREW,
+        ),
+    )
+    for data in extra:
+        services.add_element(
+            actor=surgeon, plan=plan, version=plan.version, data=services.ElementData(**data)
+        )
+    services.approve_plan(actor=surgeon, plan=plan, version=plan.version)
+    return plan, element
+
+
+DeviceRows = Callable[[Any, str], Any]
+
+
+def _run_station(bridge: ShellBridge, device_rows: DeviceRows | None = None) -> None:
+    """Run the station until its one session ended and the shell acknowledged the result."""
+    runner = StationRunner(
+        bridge.station_dir, realtime=False, echo=lambda s: None, device_rows=device_rows
+    )
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(runner.run(max_sessions=1)), daemon=True)
+    thread.start()
+    thread.join(timeout=240)
+    if thread.is_alive():
+        runner.stop()
+        thread.join(timeout=30)
+        raise AssertionError("the station did not finish its session in 240 s")
+    assert done == [0]
+
+
+def _rehearse(
+    bridge: ShellBridge, surgeon: User, plan: Plan, element: PlanElement, **kw: Any
+) -> tuple[Rehearsal, SessionResult]:
+    rehearsal = rehearsals.start_rehearsal(
+        actor=surgeon, plan=plan, element_id=element.pk, station=bridge.station
+    )
+    _run_station(bridge, **kw)
+    result = SessionResult.objects.get(session=rehearsal.session)
+    # the verification job, run here rather than by a worker process
+    verified = stations.verify_result_by_replay(result_id=result.pk)
+    assert verified.verification == "verified", verified.rejection_reason
+    rehearsal.refresh_from_db()
+    return rehearsal, verified
+
+
+def test_a_plan_rehearsed_exactly_shows_zero_deviation_on_the_plan_page(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    surgeon = personas.county_surgeon
+    # L3: not the scenario's own trajectory (the case's L4 left landmarks), so a station that
+    # drilled the case's trajectory instead of the plan's would stray by a whole level
+    plan, element = _approved_plan(surgeon, lumbar_case, lumbar_bundle, level="L3")
+    client = signed_in_client(surgeon)
+
+    # "rehearse on station X" from the plan page: the form lists the station, the POST queues it
+    page = client.get(f"/planning/{plan.pk}/")
+    assert page.status_code == 200
+    assert f'<option value="{shell_bridge.station.pk}">' in page.content.decode()
+    posted = client.post(
+        f"/planning/{plan.pk}/rehearse/",
+        {"station": shell_bridge.station.pk, "element": element.pk},
+    )
+    assert posted.status_code == 302, posted.content
+    rehearsal = Rehearsal.objects.get()
+    assert rehearsal.session.scenario == "pedicle_pilot_hole"
+    assert rehearsal.session.user == surgeon
+    # the plan sent: every element's path, the chosen one, a digest over them and the case
+    spec = msgspec.convert(rehearsal.spec, type=PlanSpec)
+    assert spec.element_id == element.pk and spec.version == plan.version == 3
+    assert spec.digest == plan_digest(
+        rehearsal.session.case_hash, plan.pk, spec.version, spec.elements
+    )
+    assert list(spec.elements[0].entry_mm) == lumbar_bundle.marks["L3_pedicle_entry_left"]
+    assert spec.elements[0].diameter_mm == 6.5
+    # ... and the bridge hands exactly that plan to the station
+    [command] = DjangoShellSide().pending_commands(
+        DjangoShellSide().station_for_key(shell_bridge.station.curve_public_key)  # type: ignore[arg-type]
+    )
+    assert command.plan == spec
+
+    _run_station(shell_bridge)
+    result = SessionResult.objects.get(session=rehearsal.session)
+    # the station signed the plan's digest into its result
+    assert result.verification == "pending"
+    verified = stations.verify_result_by_replay(result_id=result.pk)
+    assert verified.verification == "verified", verified.rejection_reason
+    rehearsal.refresh_from_db()
+    # scored against a path the surgeon chose: it never counts for training or privileges
+    assert verified.plan_digest == spec.digest
+    assert not verified_scores(surgeon, scenario="pedicle_pilot_hole").filter(pk=verified.pk)
+    assert not judged_results(surgeon, scenario="pedicle_pilot_hole").filter(pk=verified.pk)
+
+    report = rehearsal.report
+    assert report["element_id"] == element.pk
+    assert report["entry_offset_mm"] < 0.5 and report["tip_offset_mm"] < 0.5
+    assert report["angle_deg"] < 1.0
+    # planned and achieved agree: the planner's breach of the path and the scoring's of the hole
+    # (a 6.5 mm screw in this phantom's L3 pedicle grazes its wall: a breach both see alike)
+    assert report["planned"]["gr_grade"] == report["achieved"]["gr_grade"]
+    assert abs(report["planned"]["breach_mm"] - report["achieved"]["breach_mm"]) <= 0.02
+    assert np.allclose(report["achieved"]["tip_mm"], lumbar_bundle.marks["L3_pedicle_target_left"])
+    assert report["score"] == round(verified.score, 1)
+    assert AuditEvent.objects.filter(action="plan.rehearse", target_id=str(plan.pk)).exists()
+    assert AuditEvent.objects.filter(action="plan.rehearsal_report").count() == 1
+
+    # the plan page shows the report and the history (newest first, verified)
+    shown = client.get(f"/planning/{plan.pk}/").content.decode()
+    assert 'id="deviation-table"' in shown
+    assert f'<tr data-element-id="{element.pk}">' in shown
+    assert f'data-rehearsal-id="{rehearsal.pk}" data-status="verified"' in shown
+    # the 3D view gets the drilled path to draw beside the planned one
+    achieved = re.search(
+        r'<script id="planner-achieved" type="application/json">(.*?)</script>', shown
+    )
+    assert achieved is not None
+    [path] = json.loads(achieved.group(1))
+    assert path["element_id"] == element.pk
+    assert np.allclose(path["tip_mm"], report["achieved"]["tip_mm"])
+    # the page's read went through the patient's door, audited
+    assert AuditEvent.objects.filter(
+        action="patient.read",
+        actor_user_id=surgeon.pk,
+        patient_id=plan.patient_id,
+        outcome="success",
+    ).exists()
+
+
+def test_a_rehearsal_driven_3_mm_off_the_plan_reports_that_offset(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+) -> None:
+    from sim_core.trajectories import scripted_rows
+
+    surgeon = personas.county_surgeon
+    plan, element = _approved_plan(surgeon, lumbar_case, lumbar_bundle)
+    shift = np.asarray(medial_shift(lumbar_bundle.marks, 3.0))
+
+    def shifted_hand(model: Any, skill: str) -> Any:
+        # the scripted expert, steady as ever, on the planned path moved 3 mm towards the canal
+        plan_ = model.plan
+        moved = replace(
+            plan_,
+            entry_mm=tuple(np.add(plan_.entry_mm, shift)),
+            target_mm=tuple(np.add(plan_.target_mm, shift)),
+        )
+        return scripted_rows(replace(model, plan=moved), skill)
+
+    rehearsal, _ = _rehearse(shell_bridge, surgeon, plan, element, device_rows=shifted_hand)
+    report = rehearsal.report
+    assert abs(report["entry_offset_mm"] - 3.0) < 0.3
+    assert abs(report["tip_offset_mm"] - 3.0) < 0.3
+    assert report["angle_deg"] < 1.0
+    # 3 mm medial of a clean path breaches the pedicle wall: worse than planned
+    assert report["planned"]["gr_grade"] == "A"
+    assert report["achieved"]["breach_mm"] > 0 and report["achieved"]["gr_grade"] != "A"
+    expected_tip = np.add(lumbar_bundle.marks["L4_pedicle_target_left"], shift)
+    assert np.allclose(report["achieved"]["tip_mm"], expected_tip, atol=0.3)
+
+
+def test_a_result_whose_plan_digest_is_not_the_sessions_is_refused(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+) -> None:
+    surgeon = personas.county_surgeon
+    plan, element = _approved_plan(surgeon, lumbar_case, lumbar_bundle)
+    rehearsal = rehearsals.start_rehearsal(
+        actor=surgeon, plan=plan, element_id=element.pk, station=shell_bridge.station
+    )
+    recording = b"not replayed: refused before"
+
+    def result_with(digest: str) -> Result:
+        # signed by the station's own key: only the plan digest is wrong
+        return sign_result(
+            Result(
+                station_id=str(shell_bridge.station.pk),
+                username=surgeon.get_username(),
+                session_id=rehearsal.session.uid,
+                case_hash=rehearsal.session.case_hash,
+                scenario="pedicle_pilot_hole",
+                recording_hash=recording_hash(recording),
+                metrics={"time_s": 30.0},
+                score=100.0,
+                passed=True,
+                final_state_hash="sha256:" + "ab" * 32,
+                ended_at=time.time(),
+                signature="",
+                recording=recording,
+                plan_digest=digest,
+            ),
+            shell_bridge.identity.signing_key,
+        )
+
+    other = "sha256:" + "0" * 64
+    for digest in (other, ""):
+        with pytest.raises(stations.StationError) as refused:
+            stations.accept_result(
+                station=shell_bridge.station,
+                message_id=uuid.uuid4().hex,
+                result=result_with(digest),
+            )
+        assert refused.value.code == "session_mismatch"
+    assert not SessionResult.objects.exists()
+    reasons = list(RefusedMessage.objects.values_list("code", "reason_code"))
+    assert reasons == [("session_mismatch", "plan_mismatch")] * 2
+    assert StationSession.objects.get(pk=rehearsal.session_id).state == "queued"
+    rehearsal.refresh_from_db()
+    assert rehearsal.report == {} and rehearsal.reported_at is None
+
+
+def test_only_an_approved_plans_rehearsable_element_is_sent_and_nothing_else_is_stored(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    surgeon = personas.county_surgeon
+    entry = lumbar_bundle.marks["L4_body_centre"]
+    plane = {
+        "kind": "osteotomy_plane",
+        "label": "截骨",
+        "entry_mm": entry,
+        "target_mm": [entry[0], entry[1] + 10.0, entry[2]],
+        "plane_normal": [0.0, 0.0, 1.0],
+    }
+    plan, element = _approved_plan(surgeon, lumbar_case, lumbar_bundle, plane)
+    cut = plan.elements.get(kind="osteotomy_plane")
+    # an element kind no station rehearses, an element of another plan: clear refusals
+    with pytest.raises(Exception) as refused:
+        rehearsals.start_rehearsal(
+            actor=surgeon, plan=plan, element_id=cut.pk, station=shell_bridge.station
+        )
+    assert getattr(refused.value, "code", "") == "element_not_rehearsable"
+    with pytest.raises(Exception) as missing:
+        rehearsals.start_rehearsal(
+            actor=surgeon, plan=plan, element_id=10**6, station=shell_bridge.station
+        )
+    assert getattr(missing.value, "code", "") == "plan_element_not_found"
+    # a draft is not rehearsed
+    draft = services.create_plan(
+        actor=surgeon, patient=lumbar_case.patient, case=lumbar_case, title="草稿"
+    )
+    with pytest.raises(Exception) as not_approved:
+        rehearsals.start_rehearsal(
+            actor=surgeon, plan=draft, element_id=element.pk, station=shell_bridge.station
+        )
+    assert getattr(not_approved.value, "code", "") == "plan_not_approved"
+    # a surgeon of another hospital may not use this station (the page says so)
+    outsider_page = signed_in_client(personas.outsider).post(
+        f"/planning/{plan.pk}/rehearse/",
+        {"station": shell_bridge.station.pk, "element": element.pk},
+    )
+    assert outsider_page.status_code in (302, 403, 404)
+    assert not Rehearsal.objects.exists() and not StationSession.objects.exists()
