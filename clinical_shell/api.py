@@ -33,6 +33,7 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/consultations", "clinical_shell.referrals.consult_api"),
     ("/quality", "clinical_shell.quality.api"),
     ("/planning", "clinical_shell.planning.api"),
+    ("/planning", "clinical_shell.planning.rehearsal_api"),
     ("/live", "clinical_shell.live.api"),
     ("/administration", "clinical_shell.administration.api"),
     ("/imaging-reports", "clinical_shell.imaging.report_api"),

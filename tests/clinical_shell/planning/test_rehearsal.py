@@ -24,7 +24,7 @@ from shell_personas import Network, Personas
 
 from bridge.endpoint import Endpoint
 from bridge.keys import CurveKeys, new_curve_keys
-from bridge.messages import PlanSpec, Result, plan_digest
+from bridge.messages import PlanSpec, Result, StartSession, plan_digest
 from bridge.signing import recording_hash, sign_result
 from bridge.station import StationIdentity, StationRunner, enroll, load_identity
 from clinical_shell.audit.models import AuditEvent
@@ -128,21 +128,6 @@ def _run_station(bridge: ShellBridge, device_rows: DeviceRows | None = None) -> 
     assert done == [0]
 
 
-def _rehearse(
-    bridge: ShellBridge, surgeon: User, plan: Plan, element: PlanElement, **kw: Any
-) -> tuple[Rehearsal, SessionResult]:
-    rehearsal = rehearsals.start_rehearsal(
-        actor=surgeon, plan=plan, element_id=element.pk, station=bridge.station
-    )
-    _run_station(bridge, **kw)
-    result = SessionResult.objects.get(session=rehearsal.session)
-    # the verification job, run here rather than by a worker process
-    verified = stations.verify_result_by_replay(result_id=result.pk)
-    assert verified.verification == "verified", verified.rejection_reason
-    rehearsal.refresh_from_db()
-    return rehearsal, verified
-
-
 def test_a_plan_rehearsed_exactly_shows_zero_deviation_on_the_plan_page(
     shell_bridge: ShellBridge,
     personas: Personas,
@@ -180,7 +165,7 @@ def test_a_plan_rehearsed_exactly_shows_zero_deviation_on_the_plan_page(
     [command] = DjangoShellSide().pending_commands(
         DjangoShellSide().station_for_key(shell_bridge.station.curve_public_key)  # type: ignore[arg-type]
     )
-    assert command.plan == spec
+    assert isinstance(command, StartSession) and command.plan == spec
 
     _run_station(shell_bridge)
     result = SessionResult.objects.get(session=rehearsal.session)
@@ -234,6 +219,7 @@ def test_a_rehearsal_driven_3_mm_off_the_plan_reports_that_offset(
     personas: Personas,
     lumbar_case: SimulationCase,
     lumbar_bundle: LumbarCase,
+    signed_in_client: Callable[[User], Client],
 ) -> None:
     from sim_core.trajectories import scripted_rows
 
@@ -251,8 +237,26 @@ def test_a_rehearsal_driven_3_mm_off_the_plan_reports_that_offset(
         )
         return scripted_rows(replace(model, plan=moved), skill)
 
-    rehearsal, _ = _rehearse(shell_bridge, surgeon, plan, element, device_rows=shifted_hand)
-    report = rehearsal.report
+    # this time through the API: started there, its report read there
+    api = signed_in_client(surgeon)
+    url = f"/api/v1/planning/plans/{plan.pk}/rehearsals"
+    posted = api.post(
+        url,
+        {"element_id": element.pk, "station_id": shell_bridge.station.pk},
+        content_type="application/json",
+    )
+    assert posted.status_code == 201, posted.content
+    assert posted.json()["status"] == "queued" and posted.json()["report"] == {}
+    rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
+    _run_station(shell_bridge, device_rows=shifted_hand)
+    verified = stations.verify_result_by_replay(
+        result_id=SessionResult.objects.get(session=rehearsal.session).pk
+    )
+    assert verified.verification == "verified", verified.rejection_reason
+    [listed] = api.get(url).json()["items"]
+    assert listed["id"] == rehearsal.pk and listed["status"] == "verified"
+    assert listed["score"] == pytest.approx(verified.score)
+    report = listed["report"]
     assert abs(report["entry_offset_mm"] - 3.0) < 0.3
     assert abs(report["tip_offset_mm"] - 3.0) < 0.3
     assert report["angle_deg"] < 1.0
@@ -353,6 +357,26 @@ def test_only_an_approved_plans_rehearsable_element_is_sent_and_nothing_else_is_
             actor=surgeon, plan=draft, element_id=element.pk, station=shell_bridge.station
         )
     assert getattr(not_approved.value, "code", "") == "plan_not_approved"
+    # the API says the same in problem details
+    api = signed_in_client(surgeon)
+    for plan_id, element_id, status, code in (
+        (draft.pk, element.pk, 409, "plan_not_approved"),
+        (plan.pk, cut.pk, 422, "element_not_rehearsable"),
+        (plan.pk, 10**6, 404, "plan_element_not_found"),
+    ):
+        refused_api = api.post(
+            f"/api/v1/planning/plans/{plan_id}/rehearsals",
+            {"element_id": element_id, "station_id": shell_bridge.station.pk},
+            content_type="application/json",
+        )
+        assert refused_api.status_code == status, refused_api.content
+        assert refused_api.json()["code"] == code
+    outsider_api = signed_in_client(personas.outsider).post(
+        f"/api/v1/planning/plans/{plan.pk}/rehearsals",
+        {"element_id": element.pk, "station_id": shell_bridge.station.pk},
+        content_type="application/json",
+    )
+    assert outsider_api.status_code in (403, 404)
     # a surgeon of another hospital may not use this station (the page says so)
     outsider_page = signed_in_client(personas.outsider).post(
         f"/planning/{plan.pk}/rehearse/",
