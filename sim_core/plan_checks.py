@@ -21,10 +21,11 @@ each number; in short:
   (the first run of bone it meets, gaps under ``GAP_MM`` bridged).
 """
 
+import copy
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
+from sim_core.case.annotations import Tube, tube_voxels
 from sim_core.case.bundle import TISSUE_NERVE, TISSUE_VESSEL, load_bundle
 from sim_core.instruments import load_instrument
 from sim_core.model import CaseModel, model_from_grids
@@ -289,18 +291,43 @@ def planned_breach_mm(
 
 _models: OrderedDict[str, tuple[CaseModel, PlanningIndex]] = OrderedDict()
 _models_lock = threading.Lock()
+# (content hash, annotation key) -> a copy of the case's model (its own identity, the same
+# arrays) and its index with the confirmed tubes added to the zones; see cached_planning_model
+_annotated: OrderedDict[tuple[str, str], tuple[CaseModel, PlanningIndex]] = OrderedDict()
+Tubes = tuple[str, tuple[Tube, ...]]  # (a key naming the annotation version, its tubes)
 
 
-def cached_planning_model(path: Path | str, content_hash: str) -> CaseModel:
+def with_tubes(model: CaseModel, index: PlanningIndex, tubes: tuple[Tube, ...]) -> PlanningIndex:
+    """``index`` whose nerve and vessel voxels also hold the voxels inside ``tubes``: a drawn
+    zone is then measured by the same clearance code as a segmented one."""
+    drawn = tube_voxels(tubes, model.shape, model.spacing_mm)
+    zones = dict(index.zone_voxels)
+    for kind, voxels in drawn.items():
+        if len(voxels):
+            both = np.unique(np.concatenate([zones[kind], voxels]), axis=0)
+            both.setflags(write=False)
+            zones[kind] = both
+    return replace(index, zone_voxels=zones)
+
+
+def cached_planning_model(
+    path: Path | str, content_hash: str, *, tubes: Tubes | None = None
+) -> CaseModel:
     """The planning model of the bundle at ``path``, kept per content hash (the last
     ``MODEL_CACHE_SIZE`` used) with its ``planning_index``. The bundle is verified when first
     loaded; one whose hash is not ``content_hash`` is refused (``PlanCheckError``
-    "case_changed")."""
+    "case_changed").
+
+    ``tubes``: protected tubes a surgeon confirmed on this case (``sim_core.case.annotations``)
+    under a key naming their version. The model returned is then a copy of the case's model
+    whose ``index_of`` also lists the tubes' voxels as nerve or vessel: two cases sharing one
+    bundle but not their annotations get different models, so neither sees the other's tubes."""
     with _models_lock:
         cached = _models.get(content_hash)
         if cached is not None:
             _models.move_to_end(content_hash)
-            return cached[0]
+    if cached is not None:
+        return _with_case_tubes(content_hash, cached[0], cached[1], tubes)
     # loaded outside the lock: two first requests may both load, the second simply wins
     bundle = load_bundle(path)
     if bundle.content_hash != content_hash:
@@ -315,7 +342,27 @@ def cached_planning_model(path: Path | str, content_hash: str) -> CaseModel:
         _models.move_to_end(content_hash)
         while len(_models) > MODEL_CACHE_SIZE:
             _models.popitem(last=False)
-    return model
+    return _with_case_tubes(content_hash, model, index, tubes)
+
+
+def _with_case_tubes(
+    content_hash: str, model: CaseModel, index: PlanningIndex, tubes: Tubes | None
+) -> CaseModel:
+    if tubes is None:
+        return model
+    key = (content_hash, tubes[0])
+    with _models_lock:
+        held = _annotated.get(key)
+        if held is not None:
+            _annotated.move_to_end(key)
+            return held[0]
+    annotated = (copy.copy(model), with_tubes(model, index, tubes[1]))
+    with _models_lock:
+        _annotated[key] = annotated
+        # as many annotated copies as cases kept (their arrays are the cases')
+        while len(_annotated) > MODEL_CACHE_SIZE:
+            _annotated.popitem(last=False)
+    return annotated[0]
 
 
 def index_of(model: CaseModel) -> PlanningIndex:
@@ -323,8 +370,12 @@ def index_of(model: CaseModel) -> PlanningIndex:
     model's is computed anew."""
     with _models_lock:
         cached = _models.get(model.case_hash)
+        # a copy carrying a case's confirmed tubes has its own index
+        annotated = [i for m, i in _annotated.values() if m is model]
     if cached is not None and cached[0] is model:
         return cached[1]
+    if annotated:
+        return annotated[0]
     return planning_index(model)
 
 

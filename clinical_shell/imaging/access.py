@@ -159,13 +159,19 @@ def may_change_case_build(user: User | AnonymousUser, job: CaseBuildJob) -> bool
     return job.series.study.uploaded_at_id in clinical_institution_ids(user, write=True)
 
 
-def access_case(user: User | AnonymousUser, case_id: int) -> SimulationCase:
+def access_case(
+    user: User | AnonymousUser, case_id: int, *, write: bool = False, reason: str = ""
+) -> SimulationCase:
+    """A simulation case is its patient's record, read (and, with ``write``, annotated) as the
+    study it was built from."""
     case = SimulationCase.objects.select_related("series").filter(pk=case_id).first()
     if case is None:
         raise NotFoundError(
             "case_not_found", _("未找到编号为 %(case_id)s 的仿真病例") % {"case_id": case_id}
         )
-    case.series.study = access_study(user, case.series.study_id, reason="simulation case")
+    case.series.study = access_study(
+        user, case.series.study_id, write=write, reason=reason or "simulation case"
+    )
     return case
 
 

@@ -8,7 +8,13 @@ from ninja.responses import Status
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import ProblemOut
-from clinical_shell.imaging import key_images_api, selectors, services, viewer_geometry
+from clinical_shell.imaging import (
+    annotation_api,
+    key_images_api,
+    selectors,
+    services,
+    viewer_geometry,
+)
 from clinical_shell.imaging.access import (
     access_case,
     access_case_build,
@@ -22,6 +28,8 @@ from clinical_shell.records.access import access_patient, record_scope
 router = Router(tags=["imaging / 影像"])
 # a study's key images: /studies/{study_id}/key-images
 router.add_router("", key_images_api.router)
+# a case's proposed parts and confirmed annotations: /cases/{case_id}/annotations
+router.add_router("", annotation_api.router)
 
 ERRORS: dict[int, type[Schema]] = {
     401: ProblemOut,

@@ -234,5 +234,6 @@ class StudyLinkRequest(models.Model):
         ]
 
 
+from clinical_shell.imaging.annotation_models import CaseAnnotationVersion  # noqa: E402, F401
 from clinical_shell.imaging.key_images_models import KeyImage  # noqa: E402, F401
 from clinical_shell.imaging.report_models import ImagingReport, ImagingReportVersion  # noqa: E402, F401

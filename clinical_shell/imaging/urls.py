@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from clinical_shell.imaging import views
+from clinical_shell.imaging import annotation_views, views
 
 app_name = "imaging"
 urlpatterns: list[URLPattern] = [
@@ -14,5 +14,11 @@ urlpatterns: list[URLPattern] = [
     path("case-builds/<int:job_id>/", views.case_build, name="case_build"),
     path("case-builds/<int:job_id>/retry/", views.retry_case_build, name="retry_case_build"),
     path("case-builds/<int:job_id>/cancel/", views.cancel_case_build, name="cancel_case_build"),
+    path("cases/<int:case_id>/annotate/", annotation_views.annotate_case, name="annotate_case"),
+    path(
+        "cases/<int:case_id>/slices/<int:axis>/<int:index>.png",
+        annotation_views.case_slice,
+        name="case_slice",
+    ),
     path("instances/<int:instance_id>/file", views.instance_file, name="instance_file"),
 ]

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, PermissionDeniedError
+from clinical_shell.imaging import annotation_selectors
 from clinical_shell.imaging.models import SimulationCase
 from clinical_shell.network.models import Role
 from clinical_shell.network.selectors import institution_ids_with_roles
@@ -110,7 +111,10 @@ def compute_checks(*, case: SimulationCase, data: ElementData) -> dict[str, Any]
     implant = _implant_for(data)
     diameter = _diameter_mm(data, implant)
     try:
-        model = plan_checks.cached_planning_model(case.path, case.content_hash)
+        # with the protected tubes the surgeon confirmed on the case (docs/annotations.md)
+        model = plan_checks.cached_planning_model(
+            case.path, case.content_hash, tubes=annotation_selectors.confirmed_tubes(case.pk)
+        )
     except (BundleError, OSError, plan_checks.PlanCheckError):
         raise DomainError(
             "case_unavailable", _("仿真病例文件无法读取或已被改动"), status=409
