@@ -5,8 +5,9 @@ Sockets (all CURVE servers with the shell's keypair, on ``host``):
 - enrolment, ``port``: ROUTER; ZAP domain ``enrol`` lets any client key in (encryption only);
   accepts nothing but ``Enroll``;
 - requests, ``port + 1``: ROUTER; ZAP domain ``station`` admits only keys of enrolled, not
-  revoked stations; Hello, Heartbeat, SignIn, CaseRequest, SessionStarted, Result; the shell
-  pushes Heartbeat and StartSession to the station on it;
+  revoked stations; Hello, Heartbeat, SignIn, CaseRequest, SessionStarted, Result,
+  StreamStatus; the shell pushes Heartbeat, StartSession, StartStream and StopStream to the
+  station on it;
 - telemetry, ``port + 2``: SUB; the stations' PUB sockets connect to it (same ZAP domain).
 
 ZAP runs in this loop (a REP socket on ``inproc://zeromq.zap.01``), so the ShellSide is only
@@ -52,11 +53,14 @@ from bridge.messages import (
     SessionStarted,
     SignIn,
     SignInOk,
+    StartSession,
+    StreamStatus,
     Telemetry,
     decode,
     encode,
 )
 from bridge.shell_side import (
+    Command,
     EnrolmentRefusedError,
     ResultRefusedError,
     ShellSide,
@@ -89,7 +93,7 @@ class _Connection:
     last_seq: int = 0
     out_seq: int = 0
     last_seen: float = 0.0
-    pushed: dict[str, float] = field(default_factory=dict)  # session id -> when pushed
+    pushed: dict[str, float] = field(default_factory=dict)  # command key -> when pushed
     cut: bool = False
 
 
@@ -448,6 +452,11 @@ class Endpoint:
             conn.pushed.pop(body.session_id, None)
         elif isinstance(body, Result):
             self._on_result(conn, env.id, body)
+        elif isinstance(body, StreamStatus):
+            self.shell.stream_status(station, body)
+            # a stop answers the stop; publishing or failed answers the start
+            kind = "stop" if body.state == "stopped" else "start"
+            conn.pushed.pop(f"{kind}_stream:{body.stream_id}", None)
         else:
             self._refuse(conn, conn.routing_id, "unexpected", f"{env.type} on requests", env.id)
 
@@ -576,10 +585,18 @@ class Endpoint:
     def _push_commands(self, conn: _Connection) -> None:
         now = time.monotonic()
         for command in self.shell.pending_commands(conn.station):
-            pushed_at = conn.pushed.get(command.session_id)
+            key = _command_key(command)
+            pushed_at = conn.pushed.get(key)
             if pushed_at is None or now - pushed_at > COMMAND_REPUSH_S:
-                conn.pushed[command.session_id] = now
+                conn.pushed[key] = now
                 self._reply(conn, conn.routing_id, command)
+
+
+def _command_key(command: Command) -> str:
+    # a session's command is known by its id (as before streams); a stream's by kind and id
+    if isinstance(command, StartSession):
+        return command.session_id
+    return f"{command.TYPE}:{command.stream_id}"
 
 
 def _is_hex(text: str) -> bool:

@@ -17,8 +17,19 @@ from pathlib import Path
 import msgspec
 
 from bridge.case_archive import archive_in_store
-from bridge.messages import Heartbeat, Result, ResultAck, SessionStarted, StartSession, Telemetry
+from bridge.messages import (
+    Heartbeat,
+    Result,
+    ResultAck,
+    SessionStarted,
+    StartSession,
+    StartStream,
+    StopStream,
+    StreamStatus,
+    Telemetry,
+)
 from bridge.shell_side import (
+    Command,
     EnrolmentRefusedError,
     ResultRefusedError,
     SignInRefusedError,
@@ -90,6 +101,8 @@ class LocalShellSide:
         self.db.executescript(SCHEMA)
         # telemetry is counted in memory (a write per sample would slow the endpoint)
         self.telemetry_seen: dict[str, int] = {}
+        self.stream_commands: dict[str, list[StartStream | StopStream]] = {}
+        self.stream_statuses: list[tuple[str, StreamStatus]] = []
         self.last_telemetry: dict[str, Telemetry] = {}
 
     # ---- set-up used by tests and the bench --------------------------------------------------
@@ -129,6 +142,10 @@ class LocalShellSide:
             "INSERT INTO commands (session_id, station_id, body) VALUES (?, ?, ?)",
             (command.session_id, station_id, msgspec.msgpack.encode(command)),
         )
+
+    def add_stream_command(self, station_id: str, command: StartStream | StopStream) -> None:
+        # kept in memory: a stream does not outlive the endpoint process anyway
+        self.stream_commands.setdefault(station_id, []).append(command)
 
     def presence(self, station_id: str) -> tuple[str, str, str]:
         """(presence, state, session id) of a station."""
@@ -264,12 +281,22 @@ class LocalShellSide:
         )
         return UserRef(username, user[0], sign_in_id)
 
-    def pending_commands(self, station: StationRef) -> list[StartSession]:
+    def pending_commands(self, station: StationRef) -> list[Command]:
         rows = self.db.execute(
             "SELECT body FROM commands WHERE station_id = ? AND started = 0 ORDER BY rowid",
             (station.station_id,),
         )
-        return [msgspec.msgpack.decode(r[0], type=StartSession) for r in rows]
+        sessions: list[Command] = [msgspec.msgpack.decode(r[0], type=StartSession) for r in rows]
+        return sessions + self.stream_commands.get(station.station_id, [])
+
+    def stream_status(self, station: StationRef, status: StreamStatus) -> None:
+        self.stream_statuses.append((station.station_id, status))
+        # answered: a start by publishing or failed, a stop by stopped
+        answered = StopStream if status.state == "stopped" else StartStream
+        waiting = self.stream_commands.get(station.station_id, [])
+        self.stream_commands[station.station_id] = [
+            c for c in waiting if not (isinstance(c, answered) and c.stream_id == status.stream_id)
+        ]
 
     def session_started(self, station: StationRef, started: SessionStarted) -> None:
         self.db.execute(

@@ -23,6 +23,7 @@ anything else for any input bytes.
 
 import hashlib
 import math
+import re
 import time
 import uuid
 from typing import Any, ClassVar, Final, Literal
@@ -288,6 +289,68 @@ class Telemetry(Body, frozen=True):
     metrics: dict[str, float] = {}
 
 
+# ---- the station's view, streamed live (docs/streaming.md "Publishing") ------------------------
+
+
+class StartStream(Body, frozen=True):
+    """Shell -> station (command): encode this station's view and publish it to the relay at
+    ``publish_url`` (``ws[s]://HOST:PORT/publish/rooms/<room>/streams/<stream>/<quality>``)
+    with ``token``, a short-lived publish token for exactly that room and stream
+    (`streaming.tokens.issue_publish_token`). The station checks every field (`check_stream`)
+    and answers with `StreamStatus`."""
+
+    TYPE = "start_stream"
+    stream_id: str  # 32 hex digits, the shell's row
+    publish_url: str
+    token: str
+    fps: int = 10
+    width: int = 640
+    height: int = 360
+
+
+class StopStream(Body, frozen=True):
+    """Shell -> station (command): stop publishing ``stream_id``."""
+
+    TYPE = "stop_stream"
+    stream_id: str
+
+
+class StreamStatus(Body, frozen=True):
+    """Station -> shell: what became of a stream command (``failed``: ``error`` says why)."""
+
+    TYPE = "stream_status"
+    stream_id: str
+    state: Literal["publishing", "stopped", "failed"]
+    error: str = ""
+
+
+# what a station accepts in a StartStream (a command from the shell is still checked)
+MAX_STREAM_FPS: Final = 30
+STREAM_SIZES: Final = ((640, 360), (1280, 720))
+_PUBLISH_URL: Final = re.compile(
+    r"wss?://[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?"
+    r"/publish/rooms/[A-Za-z0-9_-]{1,64}/streams/[A-Za-z0-9_-]{1,64}/(1080p|720p|360p)"
+)
+_TOKEN: Final = re.compile(r"p1\.[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{43}")
+
+
+def check_stream(command: StartStream) -> str:
+    """Why a station refuses ``command`` ("" when it does not): an id that is not 32 hex
+    digits, a publish URL not of the relay's publish form, a token not shaped like a publish
+    token, a frame rate or picture size out of range."""
+    if not _is_hex_id(command.stream_id):
+        return "stream_id: expected 32 hex digits"
+    if not _PUBLISH_URL.fullmatch(command.publish_url):
+        return "publish_url: expected ws[s]://HOST[:PORT]/publish/rooms/R/streams/S/QUALITY"
+    if not _TOKEN.fullmatch(command.token):
+        return "token: not a publish token"
+    if not 1 <= command.fps <= MAX_STREAM_FPS:
+        return f"fps: expected 1..{MAX_STREAM_FPS}"
+    if (command.width, command.height) not in STREAM_SIZES:
+        return f"size: expected one of {STREAM_SIZES}"
+    return ""
+
+
 # ---- cases ---------------------------------------------------------------------------------------
 
 
@@ -366,6 +429,9 @@ MESSAGE_TYPES: Final[tuple[type[Body], ...]] = (
     StartSession,
     SessionStarted,
     Telemetry,
+    StartStream,
+    StopStream,
+    StreamStatus,
     CaseRequest,
     CaseChunk,
     Result,

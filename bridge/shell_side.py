@@ -31,7 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bridge.messages import Heartbeat, Result, ResultAck, SessionStarted, StartSession, Telemetry
+from bridge.messages import (
+    Heartbeat,
+    Result,
+    ResultAck,
+    SessionStarted,
+    StartSession,
+    StartStream,
+    StopStream,
+    StreamStatus,
+    Telemetry,
+)
+
+# what the shell asks of a station: run a session, start or stop streaming its view
+Command = StartSession | StartStream | StopStream
 
 
 class EnrolmentRefusedError(Exception):
@@ -111,10 +124,15 @@ class ShellSide(Protocol):
         (``"one_time_code"``) and record the sign-in at this station. Raises SignInRefusedError."""
         ...
 
-    def pending_commands(self, station: StationRef) -> list[StartSession]:
+    def pending_commands(self, station: StationRef) -> list[Command]:
         """Sessions started from the shell for this station and not yet confirmed by a
-        ``session_started`` call. The endpoint pushes each to the station and pushes it again
-        after a while until confirmed; the station ignores a session id it already has."""
+        ``session_started`` call, and stream starts and stops not yet answered by a
+        ``stream_status``. The endpoint pushes each to the station and pushes it again after a
+        while until confirmed; the station ignores a session or stream id it already has."""
+        ...
+
+    def stream_status(self, station: StationRef, status: StreamStatus) -> None:
+        """What became of a stream command: publishing, stopped, or failed (``error``)."""
         ...
 
     def session_started(self, station: StationRef, started: SessionStarted) -> None:

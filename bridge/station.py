@@ -54,6 +54,9 @@ from bridge.messages import (
     SignIn,
     SignInOk,
     StartSession,
+    StartStream,
+    StopStream,
+    StreamStatus,
     Telemetry,
     check_plan,
     decode,
@@ -61,6 +64,7 @@ from bridge.messages import (
 )
 from bridge.outbox import Outbox
 from bridge.signing import new_signing_key, recording_hash, sign_result, signing_key_from_hex
+from bridge.station_stream import StationStream, newest_case
 
 log = logging.getLogger("osteon.station")
 
@@ -445,8 +449,15 @@ class StationRunner:
         producer: Callable[["StationRunner"], None] | None = None,
         echo: Callable[[str], None] = print,
         device_rows: DeviceRows | None = None,
+        view_case: Path | None = None,
     ) -> None:
         self.dir = station_dir
+        # the case a streamed view shows when this station has run none yet
+        self.view_case = view_case
+        self.stream: StationStream | None = None
+        # the last status of each stream, said again when the shell pushes its command again
+        self.stream_states: dict[str, StreamStatus] = {}
+        self.session_case: Path | None = None
         self.identity = load_identity(station_dir)
         self.realtime = realtime
         self.chunk_bytes = min(chunk_bytes, MAX_CHUNK_BYTES)
@@ -457,12 +468,12 @@ class StationRunner:
         self.cache = CaseCache(station_dir / "cases")
         self.ctx: zmq.Context[Any] = zmq.Context.instance()
         self._stop = threading.Event()
-        self._events: queue.Queue[Telemetry | SessionOutcome] = queue.Queue()
+        self._events: queue.Queue[Telemetry | SessionOutcome | StreamStatus] = queue.Queue()
         self.seen_sessions: set[str] = set()
         # what this station last told the shell of each session ("" started, else the error),
         # and session_started messages not yet handed to a connected shell
         self.session_status: dict[str, str] = {}
-        self._unsent: list[SessionStarted] = []
+        self._unsent: list[SessionStarted | StreamStatus] = []
         self.session_id = ""
         self.user = ""
         self.fetch: _Fetch | None = None
@@ -529,6 +540,8 @@ class StationRunner:
                 if self._all_done(max_sessions):
                     return 0
         finally:
+            if self.stream is not None:
+                self.stream.stop()
             if self.worker is not None:
                 self.worker.join(timeout=30)
             self.link.close()
@@ -588,6 +601,10 @@ class StationRunner:
             self._on_start(body)
         elif isinstance(body, CaseChunk):
             self._on_chunk(body)
+        elif isinstance(body, StartStream):
+            self._on_start_stream(body)
+        elif isinstance(body, StopStream):
+            self._on_stop_stream(body)
         elif isinstance(body, SignInOk):
             self.user = body.username
             self.echo(f"已登录 / signed in: {body.display_name} ({body.username})")
@@ -641,6 +658,47 @@ class StationRunner:
         offset = self.cache.resume_offset(command.case_hash)
         self.fetch = _Fetch(command, offset, 0.0)
         self._ask_chunk()
+
+    def _on_start_stream(self, command: StartStream) -> None:
+        known = self.stream_states.get(command.stream_id)
+        current = self.stream
+        if current is not None and current.stream_id == command.stream_id:
+            if known is not None:
+                self._send_stream_status(known)  # pushed again: say again how it went
+            return
+        if known is not None:
+            self._send_stream_status(known)  # ended before this push: never started twice
+            return
+        case_dir = self.session_case or newest_case(self.dir / "cases" / "cases")
+        case_dir = case_dir or self.view_case
+        if case_dir is None:
+            status = StreamStatus(
+                stream_id=command.stream_id,
+                state="failed",
+                error="no case on this station to show (run a session, or --view-case)",
+            )
+            self._events.put(status)
+            return
+        if current is not None:
+            # one stream at a time: the newer command replaces the older stream
+            threading.Thread(target=current.stop, name="stream-stop", daemon=True).start()
+        self.echo(f"开始直播画面 / streaming this station's view ({command.stream_id})")
+        self.stream = StationStream(command, case_dir, self._events.put)
+        self.stream.start()
+
+    def _on_stop_stream(self, command: StopStream) -> None:
+        current = self.stream
+        if current is not None and current.stream_id == command.stream_id and current.running:
+            # the stream's thread reports "stopped" once the view and ffmpeg are closed
+            threading.Thread(target=current.stop, name="stream-stop", daemon=True).start()
+            return
+        # unknown, or already ended: a stop is answered all the same
+        self._events.put(StreamStatus(stream_id=command.stream_id, state="stopped"))
+
+    def _send_stream_status(self, status: StreamStatus) -> None:
+        self.stream_states[status.stream_id] = status
+        self._unsent.append(status)
+        self._flush_unsent()
 
     def _ask_chunk(self) -> None:
         assert self.fetch is not None
@@ -697,6 +755,7 @@ class StationRunner:
 
     def _start_worker(self, command: StartSession, bundle: Path) -> None:
         self._finish_session_start(command, "")
+        self.session_case = bundle
         write_private(self._running_file, json.dumps({"session_id": command.session_id}))
 
         def work() -> None:
@@ -728,6 +787,13 @@ class StationRunner:
                 return
             if isinstance(event, Telemetry):
                 self.publish(event)
+                continue
+            if isinstance(event, StreamStatus):
+                if event.state != "publishing":
+                    self.echo(
+                        f"直播画面结束 / stream {event.stream_id} {event.state} {event.error}"
+                    )
+                self._send_stream_status(event)
                 continue
             if self.worker is not None:
                 self.worker.join()

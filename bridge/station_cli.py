@@ -93,6 +93,10 @@ def run_command(
     max_sessions: Annotated[
         int | None, typer.Option(help="Stop after this many sessions, once all are acked")
     ] = None,
+    view_case: Annotated[
+        Path | None,
+        typer.Option(help="The case a streamed view shows before this station ran any session"),
+    ] = None,
 ) -> None:
     """Run the station: connect, heartbeat, take sessions from the shell, queue results."""
     from bridge.station import StationError, StationRunner
@@ -106,7 +110,10 @@ def run_command(
         sign_in = (username, password or code or "", method)
     try:
         runner = StationRunner(
-            station_dir, realtime=realtime, echo=lambda s: typer.echo(s, err=True)
+            station_dir,
+            realtime=realtime,
+            echo=lambda s: typer.echo(s, err=True),
+            view_case=view_case,
         )
     except StationError as exc:
         raise CommandError(str(exc)) from None

@@ -199,6 +199,32 @@ def worker(
     run_worker(workers=workers or None)
 
 
+@app.command("station-stream")
+def station_stream(
+    station: Annotated[int, typer.Option(help="station id / 工作站编号")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Stream a station's view into a live session (console: trusted; the demo uses it) /
+    直播工作站画面."""
+    _setup_django()
+    from clinical_shell.errors import DomainError
+    from clinical_shell.stations.stream_demo import stream_station
+
+    try:
+        stream = stream_station(station)
+    except (LookupError, DomainError) as exc:
+        raise CommandError(
+            f"无法直播工作站画面 / cannot stream the station's view: {exc}"
+        ) from None
+    result = {"stream": stream.uid, "state": stream.state, "live_session": stream.live_session_id}
+    emit(
+        result,
+        as_json=as_json,
+        human=f"工作站画面直播 / station view streaming: /live/{stream.live_session_id}/ "
+        f"({stream.state})",
+    )
+
+
 @app.command("enrolment-code")
 def enrolment_code(
     institution: Annotated[str, typer.Option(help="institution code / 机构代码, e.g. CX-CENTER")],

@@ -4,7 +4,9 @@
 when present). This then loads the Chuxiong demo region into the shell's database when it is
 empty, starts the shell on 127.0.0.1 (its bridge endpoint beside it), enrols a local simulator
 station once (``var/station/``, a one-time code from ``osteon shell enrolment-code``) and runs
-it as a child process so the shell shows it online, and opens the demo case in scenario 1
+it as a child process so the shell shows it online, starts the live relay with the station's
+own room (``station-<id>``) and asks the station, over the bridge, to stream its Panda3D view
+there (a live session in the shell plays it: ``/live/<id>/``), and opens the demo case in scenario 1
 (L4 pedicle pilot hole): in a Panda3D window with the mouse/keyboard device where there is a
 display; where there is none it renders the case offscreen and runs the scenario with the
 scripted expert, writing a screenshot, the recording and the result JSON under var/demo/. The shell
@@ -19,6 +21,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from osteon.console import CommandError, emit
 
@@ -133,8 +136,11 @@ def enrol_demo_station(station_dir: Path = STATION_DIR) -> bool:
     return False
 
 
-def start_station(station_dir: Path = STATION_DIR) -> subprocess.Popen[bytes] | None:
-    """The local simulator station as a child process, so the shell shows it online."""
+def start_station(
+    station_dir: Path = STATION_DIR, view_case: Path | None = None
+) -> subprocess.Popen[bytes] | None:
+    """The local simulator station as a child process, so the shell shows it online; its
+    streamed view shows ``view_case`` until it ran a session."""
     if not enrol_demo_station(station_dir):
         emit(
             {"station": None},
@@ -143,7 +149,10 @@ def start_station(station_dir: Path = STATION_DIR) -> subprocess.Popen[bytes] | 
             "the shell runs without it",
         )
         return None
-    station = subprocess.Popen(_osteon("station", "run", "--dir", str(station_dir)), cwd=ROOT)
+    args = ["station", "run", "--dir", str(station_dir)]
+    if view_case is not None:
+        args += ["--view-case", str(view_case)]
+    station = subprocess.Popen(_osteon(*args), cwd=ROOT)
     emit(
         {"station": str(station_dir)},
         as_json=False,
@@ -160,11 +169,22 @@ def _relay_secret_path() -> Path:
     )
 
 
+def local_station_id(station_dir: Path = STATION_DIR) -> str | None:
+    """The enrolled local station's id (None when it is not enrolled)."""
+    try:
+        return str(json.loads((station_dir / "station.json").read_text())["station_id"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def start_relay(
-    port: int = DEMO_RELAY_PORT, config_dir: Path = ROOT / "var" / "demo"
+    port: int = DEMO_RELAY_PORT,
+    config_dir: Path = ROOT / "var" / "demo",
+    station_id: str | None = None,
 ) -> subprocess.Popen[bytes] | None:
     """The live relay as a child process, the demo room's streams being ffmpeg's test picture
-    and tone (no camera here), at 360p only: two encodes are what two cores spare."""
+    and tone (no camera here), at 360p only: two encodes are what two cores spare. With
+    ``station_id``, the room ``station-<id>`` takes that station's published view."""
     secret = _relay_secret_path()
     if os.environ.get("OSTEON_STREAM_RELAY_SECRET") or not secret.exists():
         emit(
@@ -175,10 +195,12 @@ def start_relay(
         )
         return None
     test_stream = {"source": {"kind": "test", "fps": 25}, "qualities": ["360p"]}
-    config = {
-        "secret_file": str(secret),
-        "rooms": {DEMO_RELAY_ROOM: {name: test_stream for name in DEMO_RELAY_STREAMS}},
-    }
+    rooms: dict[str, Any] = {DEMO_RELAY_ROOM: {name: test_stream for name in DEMO_RELAY_STREAMS}}
+    if station_id is not None:
+        # the station encodes its own view and publishes it (clinical_shell.stations.streams)
+        published = {"source": {"kind": "publish"}, "qualities": ["360p"]}
+        rooms[f"station-{station_id}"] = {"view": published}
+    config = {"secret_file": str(secret), "rooms": rooms}
     path = config_dir / "relay.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -193,6 +215,29 @@ def start_relay(
         human=f"直播中继 / live relay: ws://127.0.0.1:{port} (room {DEMO_RELAY_ROOM})",
     )
     return relay
+
+
+def stream_local_station(station_id: str | None) -> None:
+    """Ask the local station, over the bridge, to stream its view into a live session."""
+    if station_id is None:
+        return
+    done = subprocess.run(
+        _osteon("shell", "station-stream", "--station", station_id, "--json"),
+        cwd=ROOT, check=False, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    if done.returncode != 0:
+        emit(
+            {"station_stream": None},
+            as_json=False,
+            human="工作站画面直播未启动 / the station's view is not streamed (see above)",
+        )
+        return
+    info = json.loads(done.stdout)
+    emit(
+        info,
+        as_json=False,
+        human=f"工作站画面直播 / the station's view, live: /live/{info['live_session']}/",
+    )
 
 
 def show_case(case_dir: Path = DEMO_CASE, screenshot: Path = DEMO_SCREENSHOT) -> Path | None:
@@ -274,8 +319,11 @@ def run_demo(port: int | None = None, scenario: str = DEMO_SCENARIO) -> None:
     station: subprocess.Popen[bytes] | None = None
     relay: subprocess.Popen[bytes] | None = None
     try:
-        relay = start_relay()
-        station = start_station()
+        station = start_station(view_case=case_dir)
+        station_id = local_station_id() if station is not None else None
+        relay = start_relay(station_id=station_id)
+        if relay is not None:
+            stream_local_station(station_id)
         emit(
             {"shell": f"http://127.0.0.1:{port}/"},
             as_json=False,

@@ -11,6 +11,16 @@ starting with a keyframe. Text messages are JSON signals: ``{"type": "signal_los
 source stops (ffmpeg exits, or sends nothing for ``stall_timeout_s``), then, once the restarted
 ffmpeg delivers, ``{"type": "signal_restored"}`` and a fresh init segment.
 
+A stream may instead be published by a station (config ``"source": {"kind": "publish"}``): the
+station encodes its own view and sends the fragmented MP4 to::
+
+    ws://HOST:PORT/publish/rooms/<room>/streams/<stream>/<quality>?token=<publish token>
+
+admitted only with a publish token for exactly that room and stream
+(`streaming.tokens.verify_publish_token`; a viewer's token is refused), answered
+``{"type": "publish_ok"}``; its bytes are cut and fanned out like an ffmpeg's, and its leaving
+is a lost signal (`Feed.ingest`, `streaming.publisher`).
+
 Fan-out never waits for a viewer: each has a bounded queue of fragments; when it is full the
 viewer loses fragments until the next keyframe (so what it gets always decodes), while the
 source and the other viewers carry on. Admission is a short-lived token, checked on connect,
@@ -69,6 +79,7 @@ from streaming.tokens import (
     Grant,
     TokenError,
     verify_control,
+    verify_publish_token,
     verify_token,
 )
 
@@ -101,8 +112,17 @@ _PATH = re.compile(
     r"/rooms/(?P<room>[A-Za-z0-9_-]+)/streams/(?P<stream>[A-Za-z0-9_-]+)"
     r"/(?P<quality>[A-Za-z0-9_-]+)"
 )
+# a station publishing its encoded view: /publish/rooms/<room>/streams/<stream>/<quality>
+_PUBLISH_PATH = re.compile(r"/publish" + _PATH.pattern)
+# one publisher message: a read of ffmpeg's pipe (64 KiB), with room for a larger writer [bytes]
+PUBLISH_MAX_MESSAGE_BYTES = 1024 * 1024
+# a publisher replaced by a newer one (the station reconnected), and one that went silent
+CLOSE_REPLACED = 4409
+CLOSE_PUBLISH_STALLED = 4408
 SIGNAL_LOST = json.dumps({"type": "signal_lost"})
 SIGNAL_RESTORED = json.dumps({"type": "signal_restored"})
+# a publisher is told it was admitted, so a refusal and a slow start are told apart
+PUBLISH_OK = json.dumps({"type": "publish_ok"})
 
 
 class ConfigError(ValueError):
@@ -111,7 +131,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StreamConfig:
-    source: SourceSpec
+    # None for a published stream: a station sends the encoded picture (`Feed.ingest`)
+    source: SourceSpec | None
     qualities: tuple[str, ...]
 
 
@@ -201,6 +222,11 @@ def _stream(where: str, name: str, raw: Any) -> StreamConfig:
     # raw frames arrive on an encoder's stdin, which the relay does not own
     if source.get("kind") == "raw":
         raise ConfigError(f"{where}.source: the relay runs test and url sources, not raw")
+    # a station encodes its own view and publishes the fragments (/publish/...)
+    if source.get("kind") == "publish":
+        if set(source) != {"kind"}:
+            raise ConfigError(f"{where}.source: a publish source has no other fields")
+        return StreamConfig(source=None, qualities=tuple(qualities))
     try:
         spec = SourceSpec(
             kind=source.get("kind", ""),
@@ -276,7 +302,7 @@ class Feed:
     """One ffmpeg (restarted when it dies) and the viewers of its output."""
 
     key: FeedKey
-    argv: list[str]
+    argv: list[str]  # empty for a published feed: no ffmpeg, a station's socket feeds it
     config: RelayConfig
     on_fragment: FragmentHook | None = None
     # live session id -> its recording of this feed (only the stream's best quality has any)
@@ -288,6 +314,8 @@ class Feed:
     process: asyncio.subprocess.Process | None = None
     stderr_task: asyncio.Task[None] | None = None
     task: asyncio.Task[None] | None = None
+    # the station socket publishing into this feed now (a published feed only)
+    publisher: ServerConnection | None = None
 
     def attach(self, viewer: Viewer) -> None:
         # a late joiner: the current init, and the lost signal if the source is down now
@@ -356,6 +384,56 @@ class Feed:
                 else:
                     self._deliver(segment, read_at)
 
+    async def ingest(self, ws: ServerConnection, station_id: str) -> None:
+        """Take a publisher's fragmented MP4 (binary messages, any chunking) until it leaves,
+        sends something unreadable, or is silent for ``stall_timeout_s``; then signal lost.
+
+        A newer publisher replaces this one (the station reconnected): the old socket is
+        closed 4409 and the viewers go on with the new one's init segment."""
+        name = "/".join(self.key)
+        previous, self.publisher = self.publisher, ws
+        if previous is not None:
+            log.info("%s: publisher replaced by station %s", name, station_id)
+            with contextlib.suppress(ConnectionClosed):
+                await previous.close(CLOSE_REPLACED, "replaced by a newer publisher")
+        splitter = Fmp4Splitter()
+        loop = asyncio.get_running_loop()
+        log.info("%s: station %s publishing", name, station_id)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.config.stall_timeout_s):
+                        chunk = await ws.recv()
+                except TimeoutError:
+                    log.warning(
+                        "%s: publisher silent for %.1f s", name, self.config.stall_timeout_s
+                    )
+                    await ws.close(CLOSE_PUBLISH_STALLED, "no data")
+                    return
+                if isinstance(chunk, str):
+                    await ws.close(1003, "expected binary fragmented MP4")
+                    return
+                read_at = loop.time()
+                for segment in splitter.feed(chunk):
+                    if self.publisher is not ws:
+                        return  # replaced meanwhile: the new publisher owns the feed
+                    if isinstance(segment, InitSegment):
+                        self._deliver_init(segment.data)
+                    else:
+                        self._deliver(segment, read_at)
+        except Fmp4Error as exc:
+            log.warning("%s: publisher's bytes unreadable: %s", name, exc)
+            await ws.close(1007, "not a fragmented MP4 this relay can follow")
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.publisher is ws:
+                self.publisher = None
+                self._mark_lost()
+                for recorder in self.recorders.values():
+                    recorder.end()
+                log.info("%s: station %s stopped publishing", name, station_id)
+
     def _mark_lost(self) -> None:
         if not self.lost:
             self.lost = True
@@ -423,9 +501,14 @@ class Relay:
             for name, stream in streams.items():
                 for quality_name in stream.qualities:
                     quality: Quality = LADDER[quality_name]
-                    argv = command(stream.source, quality, ffmpeg_path=config.ffmpeg_path)
                     key = (room, name, quality_name)
-                    self.feeds[key] = Feed(key, argv, config, on_fragment=on_fragment)
+                    if stream.source is None:
+                        # nobody publishes yet: a viewer joining now hears "signal lost"
+                        feed = Feed(key, [], config, on_fragment=on_fragment, lost=True)
+                    else:
+                        argv = command(stream.source, quality, ffmpeg_path=config.ffmpeg_path)
+                        feed = Feed(key, argv, config, on_fragment=on_fragment)
+                    self.feeds[key] = feed
                 best = max(stream.qualities, key=lambda q: LADDER[q].height)
                 self.best[(room, name)] = self.feeds[(room, name, best)]
         # (room, session, user) -> the sockets watching with a token naming them
@@ -444,7 +527,8 @@ class Relay:
         # video does not compress further; viewers send nothing bigger than a close frame
         self._server = await serve(self._handle, host, port, compression=None, max_size=4096)
         for feed in self.feeds.values():
-            feed.task = asyncio.create_task(feed.run(), name="/".join(feed.key))
+            if feed.argv:
+                feed.task = asyncio.create_task(feed.run(), name="/".join(feed.key))
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -469,6 +553,11 @@ class Relay:
         url = urlsplit(ws.request.path)
         if url.path == CONTROL_PATH:
             await self._control(ws)
+            return
+        publish = _PUBLISH_PATH.fullmatch(url.path)
+        if publish is not None:
+            token = parse_qs(url.query).get("token", [""])[0]
+            await self._publish(ws, publish["room"], publish["stream"], publish["quality"], token)
             return
         match = _PATH.fullmatch(url.path)
         if match is None:
@@ -526,6 +615,33 @@ class Relay:
                 viewer.sent_fragments,
                 viewer.dropped_fragments,
             )
+
+    async def _publish(
+        self, ws: ServerConnection, room: str, stream: str, quality: str, token: str
+    ) -> None:
+        """A station publishing its view: only with a publish token for this room and stream
+        (a viewer's token is not one), only into a stream the config declares published."""
+        where = f"/publish/rooms/{room}/streams/{stream}/{quality}"
+        try:
+            grant = verify_publish_token(
+                secret=self.config.secret, token=token, room=room, stream=stream
+            )
+        except TokenError as exc:
+            log.warning("publisher refused %s: %s", where, exc.reason)
+            await ws.close(exc.close_code, exc.reason)
+            return
+        feed = self.feeds.get((room, stream, quality))
+        if feed is None or feed.argv:
+            log.warning("publisher %s refused %s: not a published stream", grant.station_id, where)
+            await ws.close(CLOSE_NOT_FOUND, "no such published stream or quality")
+            return
+        # fragments are larger than anything a viewer sends
+        ws.protocol.max_message_size = PUBLISH_MAX_MESSAGE_BYTES
+        try:
+            await ws.send(PUBLISH_OK)
+        except ConnectionClosed:
+            return
+        await feed.ingest(ws, grant.station_id)
 
     def _revocation(self, grant: Grant) -> str:
         """Why a revocation refuses ``grant`` ("" when none does)."""

@@ -170,3 +170,79 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# ---- publishing: a station sends its encoded view to a relay stream ------------------------------
+
+_PUBLISH_VERSION = "p1"
+
+
+@dataclass(frozen=True)
+class PublishGrant:
+    station_id: str
+    room: str
+    stream: str
+    expires_at_s: int  # unix time
+
+
+def issue_publish_token(
+    *,
+    secret: bytes,
+    station_id: str,
+    room: str,
+    stream: str,
+    ttl_s: int = DEFAULT_TTL_S,
+    now_s: float | None = None,
+) -> str:
+    """A token letting station ``station_id`` publish into ``room``/``stream`` (every quality
+    of it) for ``ttl_s`` seconds: ``p1.<base64url(JSON {"st", "r", "k", "iat", "exp"})>.<HMAC>``.
+
+    Another version prefix than a viewer's token, so neither is ever taken for the other."""
+    _check_secret(secret)
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise ValueError(f"ttl_s {ttl_s}: expected 1..{MAX_TTL_S}")
+    now = time.time() if now_s is None else now_s
+    claims = {"st": station_id, "r": room, "k": stream, "iat": int(now * 1000)}
+    claims["exp"] = int(now) + ttl_s
+    payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+    signed = f"{_PUBLISH_VERSION}.{payload}"
+    return f"{signed}.{_b64(_mac(secret, signed))}"
+
+
+def verify_publish_token(
+    *, secret: bytes, token: str, room: str, stream: str, now_s: float | None = None
+) -> PublishGrant:
+    """The grant in a genuine, unexpired publish token for exactly ``room``/``stream``; else
+    TokenError (4401 not a valid publish token, 4403 for another room or stream)."""
+    _check_secret(secret)
+    now = time.time() if now_s is None else now_s
+    parts = token.split(".")
+    if not token.isascii() or len(parts) != 3 or parts[0] != _PUBLISH_VERSION:
+        raise TokenError(CLOSE_UNAUTHENTICATED, "not a publish token")
+    signed = f"{parts[0]}.{parts[1]}"
+    try:
+        given = _unb64(parts[2])
+        claims = json.loads(_unb64(parts[1]))
+    except (ValueError, binascii.Error):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token") from None
+    if not hmac.compare_digest(given, _mac(secret, signed)):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "invalid token signature")
+    if not isinstance(claims, dict):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    station, token_room, token_stream = claims.get("st"), claims.get("r"), claims.get("k")
+    expires = claims.get("exp")
+    texts = (station, token_room, token_stream)
+    if not all(isinstance(t, str) for t in texts) or type(expires) is not int:
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    assert isinstance(station, str) and isinstance(token_room, str)
+    assert isinstance(token_stream, str) and isinstance(expires, int)
+    if expires <= now:
+        raise TokenError(CLOSE_UNAUTHENTICATED, "token expired")
+    if expires > now + MAX_TTL_S:
+        raise TokenError(CLOSE_UNAUTHENTICATED, "token lifetime too long")
+    same_room = hmac.compare_digest(token_room.encode(), room.encode())
+    if not (same_room and hmac.compare_digest(token_stream.encode(), stream.encode())):
+        raise TokenError(CLOSE_FORBIDDEN, "token is for another room or stream")
+    return PublishGrant(
+        station_id=station, room=token_room, stream=token_stream, expires_at_s=expires
+    )

@@ -28,9 +28,11 @@ from bridge.messages import (
     ResultAck,
     SessionStarted,
     StartSession,
+    StreamStatus,
     Telemetry,
 )
 from bridge.shell_side import (
+    Command,
     EnrolmentRefusedError,
     ResultRefusedError,
     SignInRefusedError,
@@ -38,7 +40,7 @@ from bridge.shell_side import (
     UserRef,
 )
 from clinical_shell.planning import rehearsals
-from clinical_shell.stations import live, selectors, services
+from clinical_shell.stations import live, selectors, services, streams
 from clinical_shell.stations.models import Station, StationSession
 
 # live samples passed on to browsers per session per second (stations send up to 60)
@@ -147,9 +149,9 @@ class DjangoShellSide:
             sign_in_id=sign_in.uid,
         )
 
-    def pending_commands(self, station: StationRef) -> list[StartSession]:
+    def pending_commands(self, station: StationRef) -> list[Command]:
         self._db_ready()
-        commands = []
+        commands: list[Command] = []
         for session in selectors.queued_sessions(int(station.station_id)):
             archive = selectors.archive_by_hash(session.case_hash)
             commands.append(
@@ -163,7 +165,13 @@ class DjangoShellSide:
                     plan=rehearsals.plan_spec_for_session(session.pk),
                 )
             )
+        # streams of the station's view asked for or being stopped in the shell
+        commands.extend(streams.stream_commands(int(station.station_id)))
         return commands
+
+    def stream_status(self, station: StationRef, status: StreamStatus) -> None:
+        self._db_ready()
+        streams.record_stream_status(station_id=int(station.station_id), status=status)
 
     def session_started(self, station: StationRef, started: SessionStarted) -> None:
         self._db_ready()

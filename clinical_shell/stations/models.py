@@ -320,3 +320,58 @@ class ReplayVideo(models.Model):
 
     def __str__(self) -> str:
         return f"replay video of result {self.result_id} ({self.state})"
+
+
+class StationStream(models.Model):
+    """The station's own view, published live into a relay room (`bridge.station_stream`).
+
+    The shell asks (``requested``), the station answers over the bridge (``publishing`` or
+    ``failed``); a stop asked in the shell (``stopping``) ends in ``stopped``. A live session
+    (``live_session``) shows it: its invitees watch it on the session's watch page.
+    """
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("等待工作站")
+        PUBLISHING = "publishing", _("直播中")
+        STOPPING = "stopping", _("正在停止")
+        STOPPED = "stopped", _("已停止")
+        FAILED = "failed", _("失败")
+
+    ACTIVE_STATES: ClassVar = (State.REQUESTED, State.PUBLISHING, State.STOPPING)
+
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="streams")
+    # the id on the bridge (StartStream.stream_id): 32 hex digits
+    uid = models.CharField(max_length=32, unique=True)
+    # the relay's names (path segments of the publish and watch URLs)
+    room = models.CharField(max_length=64)
+    stream = models.CharField(max_length=64)
+    quality = models.CharField(max_length=8)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.REQUESTED)
+    # the station's words when it failed (its own text, English, kept as sent)
+    error = models.CharField(max_length=1000, blank=True)
+    live_session = models.ForeignKey(
+        "live.LiveSession", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            # one stream at a time per station: the station publishes one view
+            models.UniqueConstraint(
+                fields=["station"],
+                condition=models.Q(state__in=["requested", "publishing", "stopping"]),
+                name="station_stream_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stream {self.uid} of station {self.station_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE_STATES

@@ -19,7 +19,7 @@ from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError
 from clinical_shell.network.models import Institution
-from clinical_shell.stations import live, selectors, services
+from clinical_shell.stations import live, selectors, services, streams
 from clinical_shell.stations.access import (
     access_session,
     access_station,
@@ -30,7 +30,8 @@ from clinical_shell.stations.access import (
     require_admin_at,
     visible_sessions,
 )
-from clinical_shell.stations.models import StationSession
+from clinical_shell.stations.models import Station, StationSession, StationStream
+from clinical_shell.stations.stream_forms import StationStreamForm
 from sim_core.metric_labels import METRIC_LABELS, metric_label
 from sim_core.scenarios import ScenarioError, list_scenarios, load_scenario
 
@@ -109,8 +110,16 @@ def session_state(request: HttpRequest, session_id: int) -> JsonResponse:
 @require_http_methods(["GET"])
 def station_detail(request: HttpRequest, station_id: int) -> HttpResponse:
     station = access_station(request.user, station_id)
+    return _station_page(request, station, StationStreamForm(), "", 200)
+
+
+def _station_page(
+    request: HttpRequest, station: Station, form: StationStreamForm, stream_error: str, status: int
+) -> HttpResponse:
+    # the caller passed access_station for `station`
     sessions = selectors.sessions_of_station(station.pk, visible_sessions(request.user))
     may_manage = station.institution_id in admin_institution_ids(request.user)
+    user = signed_in_user(request)
     return render(
         request,
         "stations/station_detail.html",
@@ -122,8 +131,48 @@ def station_detail(request: HttpRequest, station_id: int) -> HttpResponse:
             # what the station sent and the shell refused, for whoever administers it
             "refusals": selectors.refusals_of_station(station.pk) if may_manage else [],
             "labels": _labels(),
+            # the station's view streamed live: the last stream, and who may start one
+            "stream": streams.current_stream(station),
+            "may_stream": streams.may_stream(user, station) and not station.is_revoked,
+            "stream_form": form,
+            "stream_error": stream_error,
         },
+        status=status,
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def station_stream_start(request: HttpRequest, station_id: int) -> HttpResponse:
+    station = access_station(request.user, station_id)
+    form = StationStreamForm(request.POST)
+    if not form.is_valid():
+        return _station_page(request, station, form, "", 422)
+    try:
+        stream = streams.start_station_stream(
+            actor=signed_in_user(request),
+            station=station,
+            invitees=form.cleaned_data["invitees"],
+        )
+    except DomainError as exc:
+        return _station_page(request, station, form, exc.message, exc.status or 409)
+    assert stream.live_session_id is not None
+    return redirect("live:session_watch", session_id=stream.live_session_id)
+
+
+@login_required
+@require_http_methods(["POST"])
+def station_stream_stop(request: HttpRequest, station_id: int) -> HttpResponse:
+    station = access_station(request.user, station_id)
+    stream = StationStream.objects.filter(station=station, uid=request.POST.get("stream", ""))
+    found = stream.select_related("station").first()
+    if found is None:
+        raise NotFoundError("stream_not_found", _("未找到这路直播画面"))
+    try:
+        streams.stop_station_stream(actor=signed_in_user(request), stream=found)
+    except DomainError as exc:
+        return _station_page(request, station, StationStreamForm(), exc.message, exc.status or 409)
+    return redirect("stations:station_detail", station_id=station.pk)
 
 
 @login_required

@@ -168,6 +168,13 @@ class LiveOffscreenView:
         self._conn.send(("screenshot", Path(png).resolve()))
         return Path(self._expect("screenshot", 60.0))
 
+    def frame(self) -> tuple[int, int, bytes]:
+        """The last frame drawn: (width, height, RGB24 bytes, rows bottom to top as Panda3D
+        keeps them). Not drawn again for the asking: the child draws at its own ``fps``."""
+        self._conn.send(("frame", None))
+        width, height, rgb = self._expect("frame", 30.0)
+        return int(width), int(height), bytes(rgb)
+
     def close(self) -> FrameStats:
         """Stop the child; return its frame statistics."""
         if self._closed:
@@ -258,6 +265,11 @@ def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float, panel: A
             elif kind == "screenshot":
                 view.render_frames(1)
                 conn.send(("screenshot", str(view.save_png(value))))
+            elif kind == "frame":
+                # a streamed station view (streaming.publisher): the picture already drawn
+                shot = view.win.get_screenshot()
+                rgb = shot.get_ram_image_as("RGB").get_data()
+                conn.send(("frame", (shot.get_x_size(), shot.get_y_size(), rgb)))
             elif kind == "stop":
                 stats = _stats(frame_s, time.perf_counter() - started)
                 if panel is not None:

@@ -24,7 +24,11 @@ from bridge.messages import (
     SignIn,
     SignInOk,
     StartSession,
+    StartStream,
+    StopStream,
+    StreamStatus,
     Telemetry,
+    check_stream,
     decode,
     encode,
 )
@@ -70,6 +74,13 @@ SAMPLES = [
     CaseChunk(case_hash="sha256:" + "0" * 64, offset=0, total_bytes=3, data=b"abc"),
     ResultAck(result_id="a" * 32),
     Error(code="malformed", reason="x"),
+    StartStream(
+        stream_id="b" * 32,
+        publish_url="ws://127.0.0.1:8765/publish/rooms/station-1/streams/view/360p",
+        token="p1." + "x" * 40 + "." + "y" * 43,
+    ),
+    StopStream(stream_id="b" * 32),
+    StreamStatus(stream_id="b" * 32, state="failed", error="the relay refused: 4403"),
 ]
 
 
@@ -214,3 +225,38 @@ def test_results_refused_for_good_are_not_resent_and_name_real_codes() -> None:
     assert set(TERMINAL_RESULT_CODES) <= set(ERROR_CODES)
     for code in ("bad_signature", "bad_recording", "wrong_station", "session_mismatch"):
         assert code in TERMINAL_RESULT_CODES
+
+
+GOOD_STREAM = StartStream(
+    stream_id="b" * 32,
+    publish_url="wss://relay.cx-center.example:443/publish/rooms/station-1/streams/view/720p",
+    token="p1." + "x" * 40 + "." + "y" * 43,
+    fps=10,
+    width=640,
+    height=360,
+)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({}, ""),
+        ({"stream_id": "B" * 32}, "stream_id"),
+        ({"publish_url": "http://relay/publish/rooms/r/streams/s/360p"}, "publish_url"),
+        ({"publish_url": "ws://relay/rooms/r/streams/s/360p"}, "publish_url"),
+        ({"publish_url": "ws://relay/publish/rooms/r/streams/s/360p?x=1"}, "publish_url"),
+        ({"publish_url": "ws://relay/publish/rooms/../streams/s/360p"}, "publish_url"),
+        ({"publish_url": "ws://user@relay/publish/rooms/r/streams/s/360p"}, "publish_url"),
+        ({"publish_url": "ws://relay/publish/rooms/r/streams/s/4k"}, "publish_url"),
+        ({"token": "v1." + "x" * 40 + "." + "y" * 43}, "token"),
+        ({"token": "p1.x.y&evil=1"}, "token"),
+        ({"fps": 0}, "fps"),
+        ({"fps": 61}, "fps"),
+        ({"width": 4096, "height": 2160}, "size"),
+    ],
+)
+def test_a_station_refuses_a_stream_command_it_should_not_run(
+    changes: dict[str, object], why: str
+) -> None:
+    problem = check_stream(msgspec.structs.replace(GOOD_STREAM, **changes))
+    assert problem.startswith(why) if why else problem == ""

@@ -74,3 +74,38 @@ def test_without_the_shells_secret_the_demo_runs_without_a_relay(
     monkeypatch.delenv("OSTEON_STREAM_RELAY_SECRET_PATH", raising=False)
     assert demo.start_relay(_free_port(), config_dir=tmp_path) is None
     assert not (tmp_path / "relay.json").exists()
+
+
+def test_the_demo_relay_takes_the_local_stations_published_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir()
+    secret = secrets.token_urlsafe(48).encode()
+    (key_dir / "stream_relay_secret").write_bytes(secret + b"\n")
+    monkeypatch.setenv("OSTEON_KEY_DIR", str(key_dir))
+    monkeypatch.delenv("OSTEON_STREAM_RELAY_SECRET", raising=False)
+    monkeypatch.delenv("OSTEON_STREAM_RELAY_SECRET_PATH", raising=False)
+    port = _free_port()
+    relay = demo.start_relay(port, config_dir=tmp_path, station_id="5")
+    assert relay is not None
+
+    async def first_message(url: str) -> object:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    ws = await connect(url)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.2)
+            async with ws:
+                return await ws.recv()
+
+    try:
+        # the station's room is declared published: until the station publishes, "no signal"
+        token = issue_token(secret=secret, user_id="7", room="station-5", ttl_s=60)
+        url = f"ws://127.0.0.1:{port}/rooms/station-5/streams/view/360p?token={token}"
+        assert asyncio.run(first_message(url)) == '{"type": "signal_lost"}'
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(15)
