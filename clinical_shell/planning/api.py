@@ -1,17 +1,21 @@
 """`/api/v1/planning`: a patient's surgical plans on their simulation cases, element checks and
 the implant catalog, under the patient rule (`planning.access`)."""
 
+import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.http import parse_etags
 from ninja import Query, Router, Schema
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.responses import Status
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import ProblemOut
-from clinical_shell.planning import selectors, services
+from clinical_shell.imaging import annotation_selectors
+from clinical_shell.planning import selectors, services, slices
 from clinical_shell.planning.access import access_case_for_plan, access_plan, access_plan_element
 from clinical_shell.planning.models import Plan
 from clinical_shell.planning.schemas import (
@@ -183,3 +187,116 @@ def bone_mesh(request: HttpRequest, plan_id: int) -> HttpResponse:
 
     plan = access_plan(request.user, plan_id, reason="plan bone mesh")
     return bone_mesh_response(request, plan.case)
+
+
+# ---- the planner's slice views and protected zones (planning/slices.py) ----
+
+
+class SliceViewOut(Schema):
+    name: str
+    # the case axis the view looks along; slice k is index k on it
+    normal_axis: int
+    count: int
+    # pixel column c is index c (n - 1 - c when flipped) along right_axis; rows along down_axis
+    right_axis: int
+    right_flip: bool
+    down_axis: int
+    down_flip: bool
+    width: int
+    height: int
+    # the patient directions on the four sides: left, right, top, bottom (A/P/L/R/S/I)
+    letters: dict[str, str]
+
+
+class SliceGeometryOut(Schema):
+    shape: list[int]
+    spacing_mm: float
+    window_centre_hu: float
+    window_width_hu: float
+    views: dict[str, SliceViewOut]
+
+
+def _private_body(
+    request: HttpRequest, body: Callable[[], bytes], etag: str, media_type: str
+) -> HttpResponse:
+    """`body()` under `etag`, or 304 when the client holds it. The caller has opened the plan
+    (audited) first: "private, no-cache" makes the browser ask every time, as for the mesh."""
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    asked = request.headers.get("If-None-Match", "")
+    if etag in parse_etags(asked) or asked.strip() == "*":
+        return HttpResponseNotModified(headers=headers)
+    return HttpResponse(body(), content_type=media_type, headers=headers)
+
+
+@router.get(
+    "/plans/{plan_id}/slices",
+    response={200: SliceGeometryOut, **ERRORS},
+    url_name="planning_slice_geometry",
+    summary="The case's slice views: geometry / 病例断层视图的几何",
+)
+def slice_geometry(request: HttpRequest, plan_id: int) -> dict[str, Any]:
+    """How the axial, sagittal and coronal slices of the plan's case lie in the case frame (the
+    frame of the plan's points), for placing the crosshair and the elements on them."""
+    plan = access_plan(request.user, plan_id, reason="plan slices")
+    return slices.slice_geometry(plan.case)
+
+
+@router.get(
+    "/plans/{plan_id}/slices/{view}/{index}",
+    response={200: None, 304: None, **ERRORS},
+    url_name="planning_slice",
+    summary="One slice of the case's CT (PNG) / 病例 CT 的一个断层",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "image/png, 8-bit, bone window, radiological convention",
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def slice_image(
+    request: HttpRequest, plan_id: int, view: slices.ViewName, index: int
+) -> HttpResponse:
+    """Slice `index` (0-based, `count` in the geometry) of the view; 422 "slice_out_of_range"
+    outside the volume. ETag per case content, view, slice and window."""
+    plan = access_plan(request.user, plan_id, reason="plan slice")
+    case = plan.case
+    key = hashlib.sha256(
+        f"{case.content_hash}|{view}|{index}|{slices.WINDOW_CENTRE_HU}|{slices.WINDOW_WIDTH_HU}".encode()
+    ).hexdigest()[:32]
+    # out of range is refused before any ETag answers for it
+    slices.check_slice_index(case, view, index)
+    return _private_body(
+        request, lambda: slices.slice_png(case, view, index), f'"{key}"', "image/png"
+    )
+
+
+@router.get(
+    "/plans/{plan_id}/zone-mesh",
+    response={200: None, 304: None, **ERRORS},
+    url_name="planning_zone_mesh",
+    summary="The case's protected zones (binary glTF) / 病例的保护结构三维模型",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "model/gltf-binary, case-frame mm; meshes named nerve / vessel",
+                "content": {
+                    "model/gltf-binary": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+)
+def zone_mesh(request: HttpRequest, plan_id: int) -> HttpResponse:
+    """The nerve and vessel labels of the plan's case, and the protected tubes confirmed on it,
+    as surfaces for the 3D view. ETag per case content, annotation version and format."""
+    plan = access_plan(request.user, plan_id, reason="plan zone mesh")
+    case = plan.case
+    # the tubes the surgeon confirmed on the case (its latest annotation version), as the
+    # checks measure them; the ETag names that version too
+    tubes = annotation_selectors.confirmed_tubes(case.pk)
+    version = tubes[0] if tubes else ""
+    digest = hashlib.sha256(f"{case.content_hash}|{version}".encode()).hexdigest()[:32]
+    etag = f'"{digest}-z{slices.ZONE_FORMAT}"'
+    return _private_body(request, lambda: slices.zone_glb(case, tubes), etag, "model/gltf-binary")

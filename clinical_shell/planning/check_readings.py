@@ -5,7 +5,7 @@ implant's diameter, the depth in bone against its length, and each flag as a sen
 from dataclasses import dataclass
 from typing import Any
 
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 
 from clinical_shell.planning.models import PlanElement
@@ -50,7 +50,13 @@ def _point(point: list[float] | None) -> str:
 
 
 def _zone_name(key: str) -> str:
-    names = {"nerve": _("神经"), "vessel": _("血管"), "protected_zone": _("保护区")}
+    # in context: other apps' catalogues translate the bare words for their own labels
+    # ("Nerve"), and Django merges the catalogues, so a bare msgid would take theirs
+    names = {
+        "nerve": pgettext("protected zone", "神经"),
+        "vessel": pgettext("protected zone", "血管"),
+        "protected_zone": pgettext("protected zone", "保护区"),
+    }
     return names.get(key, key)
 
 
@@ -148,3 +154,18 @@ def element_reading(element: PlanElement) -> ElementReading:
 
 def element_readings(elements: list[PlanElement]) -> list[ElementReading]:
     return [element_reading(e) for e in elements]
+
+
+def sentence_templates() -> dict[str, str]:
+    """The warning sentences of `_warnings` with their placeholders left in (`%(zone)s`), in
+    the active language, for the 3D view's live readings (filled in there from a check).
+    Passed from here: a template's {% translate %} looks a `%` up as `%%` and would miss."""
+    return {
+        "touches": _("触及%(zone)s：距入点 %(at)s mm 处进入 %(depth)s mm"),
+        "breach_graded": _("皮质突破 %(breach)s mm（预测 Gertzbein–Robbins 分级 %(grade)s）"),
+        "breach_only": _("皮质突破 %(breach)s mm"),
+        "wider_screw": _("螺钉直径 %(diameter)s mm 大于最窄处骨宽 %(width)s mm"),
+        "wider": _("内植物直径 %(diameter)s mm 大于最窄处骨宽 %(width)s mm"),
+        "longer_screw": _("螺钉长度 %(length)s mm 超过骨内深度 %(depth)s mm，将穿出对侧皮质"),
+        "longer": _("路径长度 %(length)s mm 超过骨内深度 %(depth)s mm"),
+    }

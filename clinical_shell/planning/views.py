@@ -16,7 +16,7 @@ from clinical_shell.errors import DomainError
 from clinical_shell.imaging import selectors as imaging
 from clinical_shell.planning import selectors, services
 from clinical_shell.planning.access import access_case_for_plan, access_plan, access_plan_element
-from clinical_shell.planning.check_readings import element_readings
+from clinical_shell.planning.check_readings import element_readings, sentence_templates
 from clinical_shell.planning.forms import ElementForm, PlanForm, VersionForm
 from clinical_shell.planning.models import Plan
 from clinical_shell.planning.rehearsal_views import rehearsal_context
@@ -64,6 +64,9 @@ def _detail_context(request: HttpRequest, plan_id: int) -> dict[str, Any]:
         "warning_count": sum(1 for e in elements if e.checks.get("flags")),
         "may_write": _may_write(request, plan),
         "may_approve": services.may_approve(request.user),
+        # the 3D view's slice views (planning/slices.py), in their order on the page
+        "slice_views": [("axial", _("轴位")), ("sagittal", _("矢状位")), ("coronal", _("冠状位"))],
+        "live_sentences": sentence_templates(),
         **rehearsal_context(request.user, plan),
     }
 
