@@ -160,8 +160,9 @@ class SignInOk(Body, frozen=True):
 
 # a plan sent with a session holds at most this many elements
 MAX_PLAN_ELEMENTS: Final = 32
-# the element kinds a station can rehearse: its path is drilled entry -> target
-REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole")
+# the element kinds a station can rehearse: its path is drilled (or the wire driven) entry ->
+# target
+REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole", "guide_wire")
 PLAN_DIGEST_TAG: Final = "osteon-plan-v1"
 
 

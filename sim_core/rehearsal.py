@@ -56,6 +56,17 @@ def _case_plan(scenario: Scenario, bundle: Any, name: str) -> Plan:
     )
 
 
+def landmarks_needed(scenario: Scenario | str) -> set[str]:
+    """The case landmarks a rehearsal of ``scenario`` reads (its plan's points and zones,
+    ``resolve_plan``): the guide wire's tip-apex distance, for one, is measured to the case's
+    femoral head, whatever trajectory was planned."""
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    specs = [scenario.entry, scenario.target]
+    specs += [z.centre for z in (scenario.target_zone, scenario.protected_zone) if z is not None]
+    return {n for spec in specs for n in (spec.landmark, spec.toward) if n}
+
+
 def rehearsal_model(
     bundle: Any,
     scenario: Scenario | str,

@@ -432,7 +432,14 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
     values["angle_deg"] = traj["angle_deg"]
     values["tail_offset_mm"] = traj["tail_offset_mm"]
     _hole(model, state, traj, values)
-    return {"final_tip_mm": [float(x) for x in traj["tip"]], "planned_depth_mm": plan.length_mm}
+    return {
+        "final_tip_mm": [float(x) for x in traj["tip"]],
+        "final_tail_mm": [float(x) for x in traj["tail"]],
+        "planned_depth_mm": plan.length_mm,
+        # the landmark the tip-apex distance is measured to (a rehearsal's report gives the
+        # planned tip's distance to it beside the achieved one)
+        "apex_mm": [float(x) for x in apex],
+    }
 
 
 def score(

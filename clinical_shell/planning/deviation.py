@@ -47,11 +47,13 @@ def deviation_report(
 ) -> dict[str, Any]:
     """The report of one rehearsed element: ``element`` as sent to the station
     (`bridge.messages.PlanElementSpec` as builtins), ``replayed`` the replay's result dict
-    (`sim_core.replay.SessionResult.as_dict`: metrics and the pedicle extras
-    ``final_tip_mm``/``final_tail_mm``). Raises `plan_checks.PlanCheckError` ("case_changed")
-    when the case on disk is not the registered one."""
+    (`sim_core.replay.SessionResult.as_dict`: metrics and the extras ``final_tip_mm``/
+    ``final_tail_mm``, for a guide wire ``apex_mm``). Raises `plan_checks.PlanCheckError`
+    ("case_changed") when the case on disk is not the registered one."""
     entry = np.asarray(element["entry_mm"], dtype=np.float64)
     target = np.asarray(element["target_mm"], dtype=np.float64)
+    if str(element["kind"]) == "guide_wire":
+        return _guide_wire_report(element, label, replayed, entry, target)
     radius = 0.5 * float(element["diameter_mm"])
     model = plan_checks.cached_planning_model(case_path, case_content_hash)
     planned_breach = plan_checks.planned_breach_mm(
@@ -88,6 +90,55 @@ def deviation_report(
         "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
         "tip_offset_mm": _round(_metric(replayed, "tip_offset_mm")),
         "angle_deg": _round(_metric(replayed, "angle_deg")),
+        "hole_completeness_pct": _round(_metric(replayed, "hole_completeness_pct"), 1),
+        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
+        "score": _round(float(replayed.get("score", 0.0)), 1),
+        "passed": bool(replayed.get("passed", False)),
+    }
+
+
+def _guide_wire_report(
+    element: dict[str, Any],
+    label: str,
+    replayed: dict[str, Any],
+    entry: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+) -> dict[str, Any]:
+    # a guide wire is judged by where its tip ends in the femoral head (tip-apex distance to
+    # the case's apex, as the scenario scores it) and by its depth, not by a pedicle's
+    # Gertzbein-Robbins grade; the tip offset is the achieved tip's distance from the planned
+    # target (the scoring has no perpendicular tip offset for wires)
+    depth = _metric(replayed, "depth_mm")
+    tip = _point(replayed.get("final_tip_mm"))
+    apex = _point(replayed.get("apex_mm"))
+    planned_tad = None if apex is None else float(np.linalg.norm(target - np.asarray(apex)))
+    tip_offset = None if tip is None else float(np.linalg.norm(np.asarray(tip) - target))
+    return {
+        "element_id": int(element["element_id"]),
+        "kind": str(element["kind"]),
+        "label": label,
+        "diameter_mm": float(element["diameter_mm"]),
+        "planned": {
+            "entry_mm": _point(element["entry_mm"]),
+            "target_mm": _point(element["target_mm"]),
+            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
+            "tip_apex_mm": _round(planned_tad),
+            "breach_mm": None,
+            "gr_grade": None,
+        },
+        "achieved": {
+            "entry_mm": _point(replayed.get("final_tail_mm")),
+            "tip_mm": tip,
+            "depth_mm": _round(depth),
+            "tip_apex_mm": _round(_metric(replayed, "tip_apex_mm")),
+            "breach_mm": None,
+            "gr_grade": None,
+            "inserted": depth is not None and depth > 0,
+        },
+        "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
+        "tip_offset_mm": _round(tip_offset),
+        "angle_deg": _round(_metric(replayed, "angle_deg")),
+        "depth_error_mm": _round(_metric(replayed, "depth_error_mm")),
         "hole_completeness_pct": _round(_metric(replayed, "hole_completeness_pct"), 1),
         "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
         "score": _round(float(replayed.get("score", 0.0)), 1),

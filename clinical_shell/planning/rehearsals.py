@@ -10,9 +10,12 @@ session's (`plan_digest_for_session`) and replays the recording on the same path
 report (`planning.deviation`) with the rehearsal.
 
 Built: one element per rehearsal (the one the surgeon picks); pedicle screws and drill holes,
-each as the pedicle pilot hole scenario on its path.
+each as the pedicle pilot hole scenario on its path, and guide wires as the femoral neck guide
+wire scenario (on a case with the femoral landmarks that scenario measures to).
 """
 
+import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,6 +33,7 @@ from bridge.messages import (
 )
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
+from clinical_shell.imaging.models import SimulationCase
 from clinical_shell.planning import deviation
 from clinical_shell.planning.models import Plan, PlanElement, Rehearsal
 from clinical_shell.stations import services as stations
@@ -38,12 +42,15 @@ from clinical_shell.stations.models import Station
 from sim_core import plan_checks
 from sim_core.implants import ImplantError, get_implant
 from sim_core.instruments import load_instrument
+from sim_core.rehearsal import landmarks_needed
 from sim_core.scenarios import load_scenario
 
 # the scenario a rehearsal of each element kind runs on the element's path
 SCENARIO_OF_KIND: dict[str, str] = {
     PlanElement.Kind.PEDICLE_SCREW: "pedicle_pilot_hole",
     PlanElement.Kind.DRILL_HOLE: "pedicle_pilot_hole",
+    # a hip case's guide wire (the scenario's tip-apex distance is to the case's femoral head)
+    PlanElement.Kind.GUIDE_WIRE: "femoral_neck_guide_wire",
 }
 assert set(SCENARIO_OF_KIND) == set(REHEARSABLE_KINDS)
 
@@ -70,6 +77,25 @@ def _element_spec(element: PlanElement) -> PlanElementSpec:
     )
 
 
+def _check_case_has_landmarks(case: SimulationCase, scenario: str) -> None:
+    # a guide wire on a case without a femoral head (a lumbar CT, a real CT not annotated) is
+    # refused here, not at the station after the case was sent
+    try:
+        meta = json.loads((Path(case.path) / "case.json").read_text(encoding="utf-8"))
+        have = {str(m["name"]) for m in meta.get("landmarks", [])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DomainError(
+            "case_unavailable", _("仿真病例文件无法读取或已被改动"), status=409
+        ) from exc
+    missing = sorted(landmarks_needed(scenario) - have)
+    if missing:
+        raise DomainError(
+            "case_lacks_landmarks",
+            _("此病例缺少演练所需的解剖标志点：%(names)s") % {"names": "、".join(missing)},
+            status=422,
+        )
+
+
 @transaction.atomic
 def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Station) -> Rehearsal:
     """Queue a rehearsal of one element of an approved plan at `station`, for the actor.
@@ -91,7 +117,7 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
     if chosen.kind not in SCENARIO_OF_KIND:
         raise DomainError(
             "element_not_rehearsable",
-            _("%(kind)s 不能在工作站上演练（可演练：椎弓根螺钉、钻孔）")
+            _("%(kind)s 不能在工作站上演练（可演练：椎弓根螺钉、钻孔、导针）")
             % {"kind": chosen.get_kind_display()},
             status=422,
         )
@@ -101,6 +127,7 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
             _("规划要素超过 %(n)s 个，无法发送到工作站") % {"n": MAX_PLAN_ELEMENTS},
             status=422,
         )
+    _check_case_has_landmarks(locked.case, SCENARIO_OF_KIND[chosen.kind])
     check_may_start_session(actor, station, actor)
     check_case_for_session(actor, locked.case.content_hash)
     session = stations.start_session_from_shell(

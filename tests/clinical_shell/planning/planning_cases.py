@@ -63,6 +63,29 @@ def register_case(
     )
 
 
+@pytest.fixture(scope="session")
+def hip_bundle(tmp_path_factory: pytest.TempPathFactory) -> LumbarCase:
+    """The hip phantom's case (femoral landmarks: lateral_cortex_entry, femoral_head_apex) in
+    the demo's field of view on 1 mm voxels: the small phantom's field leaves the lateral
+    cortex, where a guide wire is planned to enter, outside the volume."""
+    from sim_core.case.build import build_case
+    from sim_core.ct.anatomy import anatomy
+    from sim_core.ct.phantom import make_phantom, write_phantom
+
+    root = tmp_path_factory.mktemp("planning-hip")
+    pixel_mm = anatomy("hip").pixel_mm * 4
+    write_phantom(
+        make_phantom("hip", seed=1, slices=80, matrix=128, pixel_mm=pixel_mm), root / "ct"
+    )
+    build_case(root / "ct", root / "case", spacing_mm=1.0)
+    bundle = load_bundle(root / "case")
+    marks = {
+        m["name"]: [float(x) for x in bundle.case_from_patient_mm(m["lps_mm"])]
+        for m in bundle.meta["landmarks"]
+    }
+    return LumbarCase(root / "case", bundle.content_hash, bundle.spacing_mm, marks)
+
+
 @pytest.fixture
 def lumbar_case(
     lumbar_bundle: LumbarCase,

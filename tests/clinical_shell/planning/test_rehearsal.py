@@ -71,8 +71,13 @@ def shell_bridge(settings: Any, tmp_path: Path, shell_network: Network) -> Itera
         actor=None, institution=shell_network.shuangbai, room="模拟训练室"
     )
     station_dir = tmp_path / "station"
+    # a loaded CI machine may take longer than an operator would wait (10 s)
     enroll(
-        station_dir, shell_url=f"tcp://127.0.0.1:{port}", code=issued.code, shell_key=keys.public
+        station_dir,
+        shell_url=f"tcp://127.0.0.1:{port}",
+        code=issued.code,
+        shell_key=keys.public,
+        timeout_s=30.0,
     )
     identity = load_identity(station_dir)
     station = Station.objects.get(pk=int(identity.config.station_id))
@@ -384,3 +389,88 @@ def test_only_an_approved_plans_rehearsable_element_is_sent_and_nothing_else_is_
     )
     assert outsider_page.status_code in (302, 403, 404)
     assert not Rehearsal.objects.exists() and not StationSession.objects.exists()
+
+
+def test_a_guide_wire_is_rehearsed_on_a_hip_case_and_reported_by_its_tip_apex_distance(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    hip_bundle: LumbarCase,
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+    patient_in_shuangbai: Any,
+    shell_network: Network,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    from planning_cases import register_case
+
+    surgeon = personas.county_surgeon
+    hip_case = register_case(hip_bundle, patient_in_shuangbai, shell_network, personas, n=2)
+    entry = np.asarray(hip_bundle.marks["lateral_cortex_entry"])
+    apex = np.asarray(hip_bundle.marks["femoral_head_apex"])
+    # the tip planned 8 mm short of the apex (the scenario's own plan stops at 5 mm)
+    target = apex + 8.0 * (entry - apex) / np.linalg.norm(entry - apex)
+    plan = services.create_plan(actor=surgeon, patient=hip_case.patient, case=hip_case, title="髋")
+    element = services.add_element(
+        actor=surgeon,
+        plan=plan,
+        version=plan.version,
+        data=services.ElementData(
+            kind="guide_wire",
+            label="导针",
+            entry_mm=[float(x) for x in entry],
+            target_mm=[float(x) for x in target],
+            implant_id="guide_wire_3.2",
+        ),
+    )
+    services.approve_plan(actor=surgeon, plan=plan, version=plan.version)
+    api = signed_in_client(surgeon)
+    posted = api.post(
+        f"/api/v1/planning/plans/{plan.pk}/rehearsals",
+        {"element_id": element.pk, "station_id": shell_bridge.station.pk},
+        content_type="application/json",
+    )
+    assert posted.status_code == 201, posted.content
+    rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
+    assert rehearsal.session.scenario == "femoral_neck_guide_wire"
+    _run_station(shell_bridge)
+    verified = stations.verify_result_by_replay(
+        result_id=SessionResult.objects.get(session=rehearsal.session).pk
+    )
+    assert verified.verification == "verified", verified.rejection_reason
+    rehearsal.refresh_from_db()
+    report = rehearsal.report
+    # driven exactly on the plan: no deviation, and the tip-apex distance is the planned 8 mm
+    assert report["kind"] == "guide_wire"
+    assert report["entry_offset_mm"] < 0.5 and report["tip_offset_mm"] < 0.5
+    assert report["angle_deg"] < 1.0
+    assert report["planned"]["tip_apex_mm"] == pytest.approx(8.0, abs=0.05)
+    assert report["achieved"]["tip_apex_mm"] == pytest.approx(8.0, abs=0.5)
+    assert report["planned"]["gr_grade"] is None
+    page = api.get(f"/planning/{plan.pk}/").content.decode()
+    assert 'data-deviation="tip-apex"' in page
+
+    # a guide wire on the lumbar case: no femoral head to measure to, refused before anything
+    spine = services.create_plan(
+        actor=surgeon, patient=lumbar_case.patient, case=lumbar_case, title="腰椎导针"
+    )
+    wire = services.add_element(
+        actor=surgeon,
+        plan=spine,
+        version=spine.version,
+        data=services.ElementData(
+            kind="guide_wire",
+            label="导针",
+            entry_mm=lumbar_bundle.marks["L4_pedicle_entry_left"],
+            target_mm=lumbar_bundle.marks["L4_pedicle_target_left"],
+            implant_id="guide_wire_3.2",
+        ),
+    )
+    services.approve_plan(actor=surgeon, plan=spine, version=spine.version)
+    refused = api.post(
+        f"/api/v1/planning/plans/{spine.pk}/rehearsals",
+        {"element_id": wire.pk, "station_id": shell_bridge.station.pk},
+        content_type="application/json",
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "case_lacks_landmarks"
+    assert "femoral_head_apex" in refused.json()["detail"]
+    assert Rehearsal.objects.count() == 1
