@@ -6,6 +6,8 @@ from typing import Any
 
 from ninja import Schema
 
+from clinical_shell.audit.labels import action_label
+
 
 class AuditParams(Schema):
     patient_id: int | None = None
@@ -21,6 +23,8 @@ class AuditEventOut(Schema):
     occurred_at: datetime
     actor_username: str
     action: str
+    # the code in words, in the request's language (the code itself for one not yet named)
+    action_label: str
     outcome: str
     patient_id: int | None
     target_type: str
@@ -28,6 +32,10 @@ class AuditEventOut(Schema):
     reason: str
     source_ip: str
     detail: dict[str, Any]
+
+    @staticmethod
+    def resolve_action_label(event: Any) -> str:
+        return action_label(event.action)
 
 
 class UserParams(Schema):

@@ -20,6 +20,7 @@ from bridge.keys import shell_public_key
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.administration import access, selectors, services
 from clinical_shell.administration.forms import InstitutionForm, NewInstitutionForm
+from clinical_shell.audit.labels import action_choices, action_label
 from clinical_shell.audit.models import AuditEvent
 from clinical_shell.errors import DomainError, NotFoundError
 from clinical_shell.network.models import Department, Institution, Membership, Person, Role
@@ -109,6 +110,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             "f": audit_filter,
             "query": query.urlencode(),
             "outcomes": AuditEvent.Outcome.choices,
+            # the action box suggests codes by their labels; it still takes any prefix
+            "actions": action_choices(),
         },
     )
 
@@ -118,6 +121,7 @@ CSV_COLUMNS = (
     "occurred_at",
     "actor_username",
     "action",
+    "action_label",
     "outcome",
     "patient_id",
     "target_type",
@@ -143,6 +147,7 @@ def _csv_rows(events: Iterator[AuditEvent]) -> Iterator[str]:
                 event.occurred_at.isoformat(),
                 event.actor_username,
                 event.action,
+                action_label(event.action),
                 event.outcome,
                 event.patient_id if event.patient_id is not None else "",
                 event.target_type,

@@ -108,11 +108,15 @@ def access_patient(
     patient_id: int,
     *,
     write: bool = False,
+    form_only: bool = False,
     reason: str = "",
     memberships: Memberships | None = None,
     grant: Callable[[int], str | None] | None = None,
 ) -> Patient:
     """Return the patient if `user` may read it (or change it, with write=True); audit either way.
+
+    `form_only` (with write=True) checks the right to change the record but audits a read: a
+    form shown by a GET writes nothing, so the log must not say it did (its POST is the write).
 
     A merged patient resolves to the surviving record. Raises NotFoundError or
     PermissionDeniedError (both audited as failures). `memberships`, when the caller already
@@ -121,7 +125,7 @@ def access_patient(
     the patient's id) whether something else lets this user read it (an open referral sharing
     a study, say): its answer is audited as the reason ("via"); None refuses as before.
     """
-    action = "patient.write" if write else "patient.read"
+    action = "patient.write" if write and not form_only else "patient.read"
     actor = user if user.is_authenticated else None
     # the registering institution is shown wherever a patient is (timeline, API): same query
     patients = Patient.objects.select_related("registered_at")
@@ -155,14 +159,34 @@ def access_patient(
     )
     via = grant(patient.pk) if grant is not None and not allowed and not write else None
     allowed = allowed or via is not None
+    # a refused write by someone who may read the record (a radiologist where the patient is
+    # treated, who writes records elsewhere) is told that, not that there is no relationship
+    reader_only = (
+        not allowed
+        and write
+        and CareRelationship.objects.filter(
+            patient_id=patient.pk,
+            institution_id__in=(
+                memberships.institution_ids()
+                if memberships is not None
+                else clinical_institution_ids(user)
+            ),
+        ).exists()
+    )
+    why = "no_write_right" if reader_only else "no_care_relationship"
     audit.record(
         actor=actor,
         action=action,
         success=allowed,
         patient_id=patient.pk,
         reason=reason,
-        detail=({"via": via} if via else {}) if allowed else {"why": "no_care_relationship"},
+        detail=({"via": via} if via else {}) if allowed else {"why": why},
     )
+    if reader_only:
+        raise PermissionDeniedError(
+            "patient_forbidden",
+            _("您可以查看该患者的档案，但在其诊疗机构没有录入或修改病历的权限"),
+        )
     if not allowed:
         raise PermissionDeniedError(
             "patient_forbidden",
@@ -223,12 +247,16 @@ def require_writer_at(user: User | AnonymousUser, institution_id: int) -> None:
 
 
 def access_duplicate(
-    user: User | AnonymousUser, candidate_id: int, *, reason: str = "duplicate review"
+    user: User | AnonymousUser,
+    candidate_id: int,
+    *,
+    reason: str = "duplicate review",
+    form_only: bool = False,
 ) -> tuple[DuplicateCandidate, Patient, Patient]:
     """An open duplicate pair and its two patients, when `user` may change both records.
 
-    Both patients are opened with write=True (each audited); a reviewed pair is refused with
-    409, an unknown one with 404.
+    Both patients are opened with write=True (each audited; as reads with `form_only`, for the
+    review page's GET); a reviewed pair is refused with 409, an unknown one with 404.
     """
     candidate = DuplicateCandidate.objects.filter(pk=candidate_id).first()
     if candidate is None:
@@ -238,6 +266,10 @@ def access_duplicate(
         )
     if candidate.status != DuplicateCandidate.Status.OPEN:
         raise DomainError("duplicate_closed", _("该疑似重复已处理"))
-    first = access_patient(user, candidate.patient_id, write=True, reason=reason)
-    second = access_patient(user, candidate.other_id, write=True, reason=reason)
+    first = access_patient(
+        user, candidate.patient_id, write=True, form_only=form_only, reason=reason
+    )
+    second = access_patient(
+        user, candidate.other_id, write=True, form_only=form_only, reason=reason
+    )
     return candidate, first, second

@@ -225,7 +225,11 @@ class PatientForm(MarksInvalid, ServiceChecked, forms.Form):
         widget=_patients_box(inputmode="text"),
     )
     phone = forms.CharField(
-        label=_("电话"), max_length=32, required=False, widget=_patients_box(inputmode="tel")
+        label=_("电话"),
+        max_length=32,
+        required=False,
+        widget=_patients_box(inputmode="tel"),
+        help_text=_("手机号，或带区号的座机号"),
     )
     address = forms.CharField(
         label=_("住址"), max_length=200, required=False, widget=_patients_box()
@@ -244,6 +248,7 @@ class PatientForm(MarksInvalid, ServiceChecked, forms.Form):
                 sex=data.get("sex") or "",
                 birth_date=data.get("birth_date"),
                 resident_id=data.get("resident_id") or "",
+                phone=data.get("phone") or "",
             )
         )
         return data
@@ -266,7 +271,11 @@ class DemographicsForm(MarksInvalid, ServiceChecked, forms.Form):
         widget=_patients_box(inputmode="text"),
     )
     phone = forms.CharField(
-        label=_("电话"), max_length=32, required=False, widget=_patients_box(inputmode="tel")
+        label=_("电话"),
+        max_length=32,
+        required=False,
+        widget=_patients_box(inputmode="tel"),
+        help_text=_("手机号，或带区号的座机号"),
     )
     address = forms.CharField(
         label=_("住址"), max_length=200, required=False, widget=_patients_box()
@@ -281,6 +290,10 @@ class DemographicsForm(MarksInvalid, ServiceChecked, forms.Form):
                 sex=data.get("sex") or "",
                 birth_date=data.get("birth_date"),
                 resident_id=data.get("resident_id") or "",
+                # a number stored before numbers were checked may stay as it is
+                phone=""
+                if (data.get("phone") or "") == self.initial.get("phone")
+                else data.get("phone") or "",
             )
         )
         return data

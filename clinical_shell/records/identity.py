@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import re
+import unicodedata
 from datetime import date
 
 from django.conf import settings
@@ -27,7 +28,8 @@ def check_char(body17: str) -> str:
 
 def normalize_resident_id(raw: str) -> str:
     """Validate an 18-character resident ID and return it upper-cased; raise ResidentIdError."""
-    value = raw.strip().upper()
+    # a Chinese input method types full-width digits (１２３) and ｘ: NFKC makes them ASCII
+    value = unicodedata.normalize("NFKC", raw).strip().upper()
     if not _ID_PATTERN.match(value):
         raise ResidentIdError(_("身份证号须为18位(末位可为X)"))
     try:
@@ -37,6 +39,39 @@ def normalize_resident_id(raw: str) -> str:
     if check_char(value[:17]) != value[17]:
         raise ResidentIdError(_("身份证号校验位错误"))
     return value
+
+
+class PhoneError(ValueError):
+    """A phone number that is neither a mainland mobile nor a landline with its area code."""
+
+
+# separators people type inside a number: spaces, hyphens, brackets around the area code, dots
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+# mainland mobile numbers: 11 digits, 1 then 3-9 (MIIT numbering plan), optional +86 / 0086
+_MOBILE = re.compile(r"^(?:\+86|0086|86)?(1[3-9]\d{9})$")
+# landline: trunk 0 + area code (010 and 02x are two digits after the 0, the rest three) + a
+# local number of 7 or 8 digits, which never starts with 0 (that would be another area code)
+_LANDLINE = re.compile(r"^(0(?:10|2\d|[3-9]\d{2}))([1-9]\d{6,7})$")
+
+
+def normalize_phone(raw: str) -> str:
+    """A patient's phone number in one stored form, or "" for none; raise PhoneError.
+
+    Mobile: 11 digits (`13812345678`); landline: area code, hyphen, number (`0878-3123456`).
+    Full-width digits and the separators people type are accepted.
+    """
+    value = _PHONE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw))
+    if not value:
+        return ""
+    mobile = _MOBILE.match(value)
+    if mobile:
+        return mobile.group(1)
+    landline = _LANDLINE.match(value)
+    if landline:
+        return f"{landline.group(1)}-{landline.group(2)}"
+    raise PhoneError(
+        _("电话号码格式不正确：手机号为 1 开头的 11 位数字，座机须带区号(如 0878-3123456)")
+    )
 
 
 def birth_date_of(resident_id: str) -> date:

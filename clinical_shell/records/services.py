@@ -19,8 +19,10 @@ from clinical_shell.errors import DomainError, PermissionDeniedError
 from clinical_shell.network.models import Department, Institution
 from clinical_shell.records import coding, merge_moves
 from clinical_shell.records.identity import (
+    PhoneError,
     ResidentIdError,
     birth_date_of,
+    normalize_phone,
     normalize_resident_id,
     pinyin_full,
     pinyin_initials,
@@ -74,14 +76,19 @@ def _write_version(instance: Any, *, actor: User | None, reason: str = "") -> No
 
 
 def validate_demographics(
-    *, name: str, sex: str, birth_date: date | None, resident_id: str
+    *, name: str, sex: str, birth_date: date | None, resident_id: str, phone: str = ""
 ) -> dict[str, str]:
     """Every problem with a patient's identity at once, keyed by field; empty when all is well.
 
     A resident ID number is checked by GB 11643 (format, birth date, check character) and then
-    against the sex and birth date given: the number encodes both.
+    against the sex and birth date given: the number encodes both. A phone number must be a
+    mainland mobile or a landline with its area code (`identity.normalize_phone`).
     """
     errors: dict[str, str] = {}
+    try:
+        normalize_phone(phone)
+    except PhoneError as exc:
+        errors["phone"] = str(exc)
     if not name.strip():
         errors["name"] = _("姓名不能为空")
     if sex not in Patient.Sex.values:
@@ -122,7 +129,7 @@ def register_patient(
     """
     name = name.strip()
     errors = validate_demographics(
-        name=name, sex=sex, birth_date=birth_date, resident_id=resident_id
+        name=name, sex=sex, birth_date=birth_date, resident_id=resident_id, phone=phone
     )
     if errors:
         raise RecordValidationError(errors)
@@ -137,7 +144,7 @@ def register_patient(
         name_sort_key=pinyin_sort_key(name),
         sex=sex,
         birth_date=birth_date,
-        phone=phone,
+        phone=normalize_phone(phone),
         address=address,
         registered_at=institution,
     )
@@ -216,13 +223,23 @@ def update_patient(
     new_birth = birth_date if birth_date is not None else patient.birth_date
     new_id = resident_id.strip().upper() if resident_id is not None else patient.resident_id
     errors.update(
-        validate_demographics(name=new_name, sex=new_sex, birth_date=new_birth, resident_id=new_id)
+        validate_demographics(
+            name=new_name,
+            sex=new_sex,
+            birth_date=new_birth,
+            resident_id=new_id,
+            # a stored number from before the check is not refused when it is left as it was
+            phone=phone if phone is not None and phone.strip() != patient.phone else "",
+        )
     )
     if errors:
         raise RecordValidationError(errors)
     fields = ["version", "updated_at"]
     if phone is not None:
-        patient.phone, fields = phone.strip(), [*fields, "phone"]
+        # a number stored before numbers were checked stays as it is unless it is changed
+        kept = phone.strip() == patient.phone
+        patient.phone = patient.phone if kept else normalize_phone(phone)
+        fields = [*fields, "phone"]
     if address is not None:
         patient.address, fields = address.strip(), [*fields, "address"]
     if new_name != patient.name:

@@ -142,7 +142,14 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = access_patient(request.user, patient_id, reason="timeline", memberships=memberships)
     scope = record_scope(request.user, patient.pk, memberships=memberships)
     encounters = list(selectors.patient_timeline(patient.pk, scope))
-    can_write = bool(memberships.institution_ids(write=True))
+    writer_ids = memberships.institution_ids(write=True)
+    # "new encounter" only where it would be accepted: a writer at an institution in care. The
+    # read check found care at one of the user's institutions, which settles it when all of
+    # them are writer institutions; a reader here and writer elsewhere needs one more query
+    can_write = bool(writer_ids) and (
+        set(writer_ids) == set(memberships.institution_ids())
+        or selectors.in_care_at(patient.pk, writer_ids)
+    )
     return render(
         request,
         "records/patient_timeline.html",
@@ -162,7 +169,14 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def encounter_new(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = access_patient(request.user, patient_id, write=True, reason="encounter entry")
+    # the form is offered only to writers, but showing it (GET) is a read
+    patient = access_patient(
+        request.user,
+        patient_id,
+        write=True,
+        form_only=request.method != "POST",
+        reason="encounter entry",
+    )
     writer_ids = clinical_institution_ids(request.user, write=True)
     initial = {"started_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"), "kind": "outpatient"}
     if len(writer_ids) == 1:
@@ -237,7 +251,9 @@ def duplicate_queue(request: HttpRequest) -> HttpResponse:
 def duplicate_review(request: HttpRequest, candidate_id: int) -> HttpResponse:
     """Side by side. A merge is requested (after a confirmation) and carried out only when a
     second reviewer approves it; dismiss closes the pair."""
-    candidate, first, second = access_duplicate(request.user, candidate_id)
+    candidate, first, second = access_duplicate(
+        request.user, candidate_id, form_only=request.method != "POST"
+    )
     pending = selectors.pending_merge_request(candidate.pk)
     # the record to keep is suggested (more complete, then older); the reviewer may choose the other
     recommended = selectors.recommended_survivor(first, second)

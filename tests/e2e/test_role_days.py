@@ -188,6 +188,7 @@ def test_a_township_doctor_a_radiologist_and_a_surgeon_do_their_day(
         admin.goto(f"{base}/administration/audit/?patient_id={patient.pk}")
         log = admin.inner_text("main")
         assert "e2e.surgeon" in log and "e2e.radiologist" in log
+        assert "查看患者档案" in log  # the action in words, not its code alone
         admin.screenshot(path=str(SHOTS / "admin-audit.png"), full_page=True)
         browser.close()
     assert problems == []

@@ -85,7 +85,7 @@ def test_the_pair_is_shown_side_by_side_and_each_read_audited(
     # compares identities, and sees that an encounter exists, not what the county wrote
     assert "S72.0" not in html
     reads = AuditEvent.objects.filter(
-        action="patient.write", actor_user_id=personas.township_doctor.pk, reason="duplicate review"
+        action="patient.read", actor_user_id=personas.township_doctor.pk, reason="duplicate review"
     )
     assert {e.patient_id for e in reads} == {patient_in_shuangbai.pk, twin.pk}
 
