@@ -17,24 +17,43 @@ from clinical_shell.records.models import Patient
 
 
 def access_plan(
-    user: User | AnonymousUser, plan_id: int, *, write: bool = False, reason: str = ""
+    user: User | AnonymousUser,
+    plan_id: int,
+    *,
+    write: bool = False,
+    reason: str = "",
+    form_only: bool = False,
 ) -> Plan:
+    """The plan if `user` may read it (with `write`, change it). `form_only`: the page that
+    shows the change's form (GET) needs the right to change but writes nothing, so its audit
+    entry is a read (records.access.access_patient)."""
     plan = Plan.objects.select_related("case").filter(pk=plan_id).first()
     if plan is None:
         raise NotFoundError(
             "plan_not_found", _("未找到编号为 %(plan_id)s 的手术规划") % {"plan_id": plan_id}
         )
     if write:
-        access_patient(user, plan.patient_id, write=True, reason=reason or "plan write")
+        access_patient(
+            user,
+            plan.patient_id,
+            write=True,
+            reason=reason or "plan write",
+            form_only=form_only,
+        )
     plan.case = access_case(user, plan.case_id)
     return plan
 
 
 def access_plan_element(
-    user: User | AnonymousUser, plan_id: int, element_id: int, *, reason: str = ""
+    user: User | AnonymousUser,
+    plan_id: int,
+    element_id: int,
+    *,
+    reason: str = "",
+    form_only: bool = False,
 ) -> PlanElement:
     """An element of a plan the user may change (elements are only ever opened to change)."""
-    plan = access_plan(user, plan_id, write=True, reason=reason)
+    plan = access_plan(user, plan_id, write=True, reason=reason, form_only=form_only)
     element = PlanElement.objects.filter(pk=element_id, plan_id=plan.pk).first()
     if element is None:
         raise NotFoundError(

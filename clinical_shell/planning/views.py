@@ -141,7 +141,13 @@ def plan_detail(request: HttpRequest, plan_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def element_edit(request: HttpRequest, plan_id: int, element_id: int) -> HttpResponse:
-    element = access_plan_element(request.user, plan_id, element_id, reason="plan element update")
+    element = access_plan_element(
+        request.user,
+        plan_id,
+        element_id,
+        reason="plan element update",
+        form_only=request.method != "POST",
+    )
     plan = element.plan
     if plan.status != Plan.Status.DRAFT:
         raise _not_draft()
@@ -176,7 +182,13 @@ def element_edit(request: HttpRequest, plan_id: int, element_id: int) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def element_delete(request: HttpRequest, plan_id: int, element_id: int) -> HttpResponse:
     """GET: the element and a confirm button; POST: remove it, back to the plan."""
-    element = access_plan_element(request.user, plan_id, element_id, reason="plan element delete")
+    element = access_plan_element(
+        request.user,
+        plan_id,
+        element_id,
+        reason="plan element delete",
+        form_only=request.method != "POST",
+    )
     plan = element.plan
     if plan.status != Plan.Status.DRAFT:
         raise _not_draft()
@@ -209,7 +221,13 @@ def element_delete(request: HttpRequest, plan_id: int, element_id: int) -> HttpR
 @require_http_methods(["GET", "POST"])
 def approve(request: HttpRequest, plan_id: int) -> HttpResponse:
     """GET: the plan's elements and warnings, and a confirm button; POST: approve it."""
-    plan = access_plan(request.user, plan_id, write=True, reason="plan approve")
+    plan = access_plan(
+        request.user,
+        plan_id,
+        write=True,
+        reason="plan approve",
+        form_only=request.method != "POST",
+    )
     if plan.status != Plan.Status.DRAFT:
         raise _not_draft()
     services.check_may_approve(actor=signed_in_user(request), plan=plan)

@@ -253,10 +253,19 @@ def test_an_approved_plan_is_read_only_and_prints_with_its_approval(
     assert "该规划尚未批准" in printed
 
     url = reverse("planning:approve", args=[plan.pk])
+    writes_before = AuditEvent.objects.filter(action="patient.write").count()
     confirm = surgeon.get(url)
     assert confirm.status_code == 200 and "确认批准" in confirm.content.decode()
     assert Plan.objects.get().status == Plan.Status.DRAFT
+    # the confirmation page writes nothing: the patient's record was read, not written
+    assert AuditEvent.objects.filter(action="patient.write").count() == writes_before
+    assert AuditEvent.objects.filter(
+        action="patient.read", patient_id=plan.patient_id, reason="plan approve"
+    ).exists()
     approved = surgeon.post(url, {"version": 2})
+    assert AuditEvent.objects.filter(
+        action="patient.write", patient_id=plan.patient_id, reason="plan approve"
+    ).exists()
     assert approved.status_code == 302 and approved["Location"] == _detail(plan)
     plan.refresh_from_db()
     assert plan.status == Plan.Status.APPROVED and plan.approved_by == personas.county_surgeon
