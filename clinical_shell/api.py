@@ -35,6 +35,7 @@ _ROUTERS: list[tuple[str, str]] = [
     ("/planning", "clinical_shell.planning.api"),
     ("/planning", "clinical_shell.planning.rehearsal_api"),
     ("/live", "clinical_shell.live.api"),
+    ("/live", "clinical_shell.live.session_api"),
     ("/administration", "clinical_shell.administration.api"),
     ("/imaging-reports", "clinical_shell.imaging.report_api"),
 ]

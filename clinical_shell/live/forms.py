@@ -20,7 +20,37 @@ def _names(raw: str) -> list[str]:
     return [n for n in _SEPARATORS.split(raw.strip()) if n]
 
 
-class LiveSessionForm(forms.Form):
+def active_users(raw: str) -> list[User]:
+    """The active users named in `raw` (user names, comma or space separated), in order."""
+    names = _names(raw)
+    users = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
+    unknown = [n for n in names if n not in users]
+    if unknown:
+        raise forms.ValidationError(
+            gettext("没有这些用户：%(names)s") % {"names": ", ".join(unknown)}
+        )
+    return [users[n] for n in dict.fromkeys(names)]
+
+
+class _MarksInvalid(forms.Form):
+    def mark_invalid(self) -> None:
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})
+
+
+class InviteForm(_MarksInvalid):
+    invitees = forms.CharField(
+        label=_("邀请专家"),
+        max_length=2000,
+        help_text=_("用户名，用逗号分隔"),
+    )
+
+    def clean_invitees(self) -> list[User]:
+        return active_users(self.cleaned_data["invitees"])
+
+
+class LiveSessionForm(_MarksInvalid):
     title = forms.CharField(label=_("直播标题"), max_length=200)
     room = forms.CharField(
         label=_("直播间"),
@@ -67,14 +97,7 @@ class LiveSessionForm(forms.Form):
         return names
 
     def clean_invitees(self) -> list[User]:
-        names = _names(self.cleaned_data["invitees"])
-        users = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
-        unknown = [n for n in names if n not in users]
-        if unknown:
-            raise forms.ValidationError(
-                gettext("没有这些用户：%(names)s") % {"names": ", ".join(unknown)}
-            )
-        return [users[n] for n in dict.fromkeys(names)]
+        return active_users(self.cleaned_data["invitees"])
 
     def clean_scheduled_start(self) -> Any:
         start = self.cleaned_data["scheduled_start"]
@@ -87,8 +110,3 @@ class LiveSessionForm(forms.Form):
         if data.get("consent_recorded") and not self.cleaned_data.get("patient"):
             self.add_error("consent_recorded", gettext("未填写患者时不需要记录知情同意"))
         return data
-
-    def mark_invalid(self) -> None:
-        for name in self.errors:
-            if name in self.fields:
-                self.fields[name].widget.attrs.update({"class": "invalid", "aria-invalid": "true"})

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError, NotFoundError, PermissionDeniedError
+from clinical_shell.live.invitations import announce_live, notify_invited
 from clinical_shell.live.models import LiveAnnotation, LiveRecording, LiveSession
 from clinical_shell.live.relay import relay_secret, room_url, send_control
 from clinical_shell.realtime.events import deliver_to_group
@@ -83,12 +84,11 @@ def create_live_session(*, actor: User, data: LiveSessionIn) -> LiveSession:
     session.save()
     invitees = sorted({u.pk for u in data.invitees} - {actor.pk})
     session.invitees.set(invitees)
+    notify_invited(session, [u for u in data.invitees if u.pk != actor.pk])
     if session.status == LiveSession.Status.LIVE:
         # the relay records the session's streams from now (a scheduled one: from its first
-        # viewer, whose token names it)
-        message: dict[str, Any] = {"kind": "session_live", "room": session.room}
-        message.update(session=str(session.pk), streams=list(session.streams))
-        transaction.on_commit(lambda: send_control(message))
+        # viewer, whose token names it, or when its creator starts it)
+        announce_live(session)
     audit.record(
         actor=actor,
         action="live.create",
@@ -126,6 +126,9 @@ def record_consent(*, actor: User, session: LiveSession) -> LiveSession:
         ]
     )
     audit.record(actor=actor, action="live.consent", target=session, patient_id=session.patient_id)
+    if session.status == LiveSession.Status.LIVE:
+        # held back at creation until now (announce_live)
+        announce_live(session)
     return session
 
 

@@ -9,6 +9,8 @@ urlpatterns: list[URLPattern] = [
     path("<int:session_id>/", views.session_watch, name="session_watch"),
     path("<int:session_id>/consent/", views.session_consent, name="session_consent"),
     path("<int:session_id>/end/", views.session_end, name="session_end"),
+    path("<int:session_id>/start/", views.session_start, name="session_start"),
+    path("<int:session_id>/invitees/", views.session_invitees, name="session_invitees"),
     path(
         "<int:session_id>/invitees/<int:user_id>/remove/",
         views.session_uninvite,

@@ -5,6 +5,7 @@ drawings replayed over them) and their MP4 files. Thin: access, one service or s
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -14,13 +15,13 @@ from django.views.decorators.http import require_http_methods
 
 from clinical_shell.accounts.selectors import signed_in_user
 from clinical_shell.errors import DomainError
-from clinical_shell.live import selectors, services
+from clinical_shell.live import invitations, selectors, services
 from clinical_shell.live.access import (
     access_live_recording,
     access_live_recordings,
     access_live_session,
 )
-from clinical_shell.live.forms import LiveSessionForm
+from clinical_shell.live.forms import InviteForm, LiveSessionForm
 from clinical_shell.ranged_files import ranged_file_response
 from clinical_shell.records.access import access_patient
 from clinical_shell.records.models import Patient
@@ -107,7 +108,6 @@ def session_watch(request: HttpRequest, session_id: int) -> HttpResponse:
             "session": session,
             "streams": [(name, STREAM_LABELS.get(name, "")) for name in session.streams],
             "qualities": qualities,
-            "default_quality": "360p",
             "is_creator": is_creator,
             "invitees": selectors.invitees(session) if is_creator else [],
             "colors": [(c, COLOR_NAMES[c]) for c in services.ANNOTATION_COLORS],
@@ -120,6 +120,49 @@ def session_watch(request: HttpRequest, session_id: int) -> HttpResponse:
 def session_uninvite(request: HttpRequest, session_id: int, user_id: int) -> HttpResponse:
     session = access_live_session(request.user, session_id, manage=True)
     services.remove_invitee(actor=signed_in_user(request), session=session, user_id=user_id)
+    return redirect("live:session_watch", session_id=session.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_invitees(request: HttpRequest, session_id: int) -> HttpResponse:
+    """The creator's invitation list: who is invited, invite more (they are notified)."""
+    session = access_live_session(request.user, session_id, manage=True)
+    form = InviteForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                added = invitations.invite(
+                    actor=signed_in_user(request),
+                    session=session,
+                    users=form.cleaned_data["invitees"],
+                )
+            except DomainError as exc:
+                form.add_error("invitees", exc.message)
+            else:
+                messages.success(
+                    request,
+                    _("已邀请 %(n)s 人，并已通知他们") % {"n": len(added)}
+                    if added
+                    else _("这些人已在邀请名单中"),
+                )
+                return redirect("live:session_invitees", session_id=session.pk)
+        form.mark_invalid()
+        status = 422
+    return render(
+        request,
+        "live/session_invitees.html",
+        {"session": session, "invitees": selectors.invitees(session), "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["POST"])
+def session_start(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = access_live_session(request.user, session_id, manage=True)
+    invitations.start_session(actor=signed_in_user(request), session=session)
     return redirect("live:session_watch", session_id=session.pk)
 
 

@@ -58,6 +58,13 @@ def test_the_live_pages_show_only_their_language(
         (f"/live/{session.pk}/", personas.outsider, None, 403),
         (f"/live/{session.pk}/recordings/", personas.county_surgeon, None, 200),
         (f"/live/{session.pk}/recordings/", personas.outsider, None, 403),
+        (f"/live/{session.pk}/invitees/", personas.county_surgeon, None, 200),
+        (
+            f"/live/{session.pk}/invitees/",
+            personas.county_surgeon,
+            {"invitees": "nobody.here"},
+            422,
+        ),
     ]
     leftovers = {}
     for path, user, form, status in pages:
