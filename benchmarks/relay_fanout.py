@@ -11,6 +11,9 @@ relay and ffmpeg, so on a small box their scheduling is part of the lag. Writes
 ``benchmarks/results/relay-<date>.json`` with the machine.
 
     .venv/bin/python benchmarks/relay_fanout.py [--viewers 1 10 50] [--seconds 10]
+        [--quality 360p] [--fps 25]
+
+Another rung or rate than the default 360p/25 writes ``relay-<quality><fps>-<date>.json``.
 """
 
 import argparse
@@ -49,7 +52,7 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _serve(conn: Connection, secret: bytes) -> None:
+def _serve(conn: Connection, secret: bytes, quality: str, fps: int) -> None:
     # child: the relay, noting each fragment's read time, until the parent says stop
     from streaming.relay import Relay, RelayConfig, StreamConfig
     from streaming.sources import SourceSpec
@@ -57,7 +60,7 @@ def _serve(conn: Connection, secret: bytes) -> None:
     read_at: dict[int, float] = {}
     config = RelayConfig(
         secret=secret,
-        rooms={"bench": {"cam": StreamConfig(SourceSpec("test", fps=FPS), ("360p",))}},
+        rooms={"bench": {"cam": StreamConfig(SourceSpec("test", fps=fps), (quality,))}},
     )
 
     async def main() -> None:
@@ -95,7 +98,7 @@ async def _viewer(url: str, seconds: float, arrived: dict[int, float]) -> None:
                         arrived[segment.sequence] = now
 
 
-def _run(viewers: int, seconds: float) -> dict[str, Any]:
+def _run(viewers: int, seconds: float, quality: str, fps: int) -> dict[str, Any]:
     import psutil
 
     from streaming.tokens import issue_token
@@ -103,13 +106,13 @@ def _run(viewers: int, seconds: float) -> dict[str, Any]:
     secret = secrets.token_bytes(32)
     ctx = mp.get_context("spawn")
     conn, child_conn = ctx.Pipe()
-    child = ctx.Process(target=_serve, args=(child_conn, secret), daemon=True)
+    child = ctx.Process(target=_serve, args=(child_conn, secret, quality, fps), daemon=True)
     child.start()
     _, port, ffmpeg_pids = conn.recv()
     relay_proc = psutil.Process(child.pid)
     ffmpeg_proc = psutil.Process(ffmpeg_pids[0])
     token = issue_token(secret=secret, user_id="bench", room="bench", ttl_s=600)
-    url = f"ws://127.0.0.1:{port}/rooms/bench/streams/cam/360p?token={token}"
+    url = f"ws://127.0.0.1:{port}/rooms/bench/streams/cam/{quality}?token={token}"
     arrivals: list[dict[int, float]] = [{} for _ in range(viewers)]
 
     async def watch() -> tuple[float, float, float, float]:
@@ -162,31 +165,38 @@ def _run(viewers: int, seconds: float) -> dict[str, Any]:
 
 
 def main() -> None:
+    from streaming.sources import LADDER
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--viewers", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--quality", default="360p")
+    parser.add_argument("--fps", type=int, default=FPS)
     args = parser.parse_args()
     machine = _machine()
     runs = []
     for viewers in args.viewers:
-        result = _run(viewers, args.seconds)
+        result = _run(viewers, args.seconds, args.quality, args.fps)
         print(json.dumps(result), flush=True)
         runs.append(result)
     now = datetime.now(UTC)
+    rung = LADDER[args.quality]
     out = {
         "benchmark": "relay_fanout",
         "date_utc": now.isoformat(timespec="seconds"),
         "machine": machine,
         "what": (
-            "streaming.relay on loopback: one ffmpeg testsrc2+sine at 360p/25 fps (libx264 "
-            "ultrafast zerolatency, 800 kbit/s, AAC 96 kbit/s, fragment 0.2 s), N WebSocket "
+            f"streaming.relay on loopback: one ffmpeg testsrc2+sine at {args.quality}/"
+            f"{args.fps} fps (libx264 {rung.preset} zerolatency, {rung.video_kbps} kbit/s, AAC "
+            f"{rung.audio_kbps} kbit/s, fragment 0.2 s), N WebSocket "
             "viewers in another process on the same machine; lag = fragment received by a "
             "viewer - fragment read from ffmpeg's pipe by the relay"
         ),
         "runs": runs,
     }
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"relay-{now.date().isoformat()}.json"
+    variant = "" if (args.quality, args.fps) == ("360p", FPS) else f"{args.quality}{args.fps}-"
+    path = RESULTS / f"relay-{variant}{now.date().isoformat()}.json"
     path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(path)
 

@@ -38,6 +38,13 @@ def test_it_reads_rooms_streams_and_the_secret_beside_the_config(tmp_path: Path)
     )
 
 
+def test_a_published_stream_has_no_source_for_the_relay_to_run(tmp_path: Path) -> None:
+    publish = {"source": {"kind": "publish"}, "qualities": ["720p", "360p"]}
+    config = load_config(write(tmp_path, {"rooms": {"station-4": {"view": publish}}}))
+    stream = config.rooms["station-4"]["view"]
+    assert stream.source is None and stream.qualities == ("720p", "360p")
+
+
 def test_record_dir_is_beside_the_config_unless_absolute(tmp_path: Path) -> None:
     rooms = {"or-3": {"field": CAMERA}}
     assert load_config(write(tmp_path, {"rooms": rooms})).record_dir is None
@@ -58,6 +65,11 @@ def test_record_dir_is_beside_the_config_unless_absolute(tmp_path: Path) -> None
         ({"rooms": {"or-3": {"x": {"source": {"kind": "url"}}}}}, b"k" * 40, "needs a url"),
         ({"rooms": {"or-3": {"field": CAMERA}}, "queue": 3}, b"k" * 40, "unknown fields"),
         ({"rooms": {"or-3": {"field": CAMERA}}, "record_dir": ""}, b"k" * 40, "record_dir"),
+        (
+            {"rooms": {"sim-1": {"view": {"source": {"kind": "publish", "url": "rtsp://x"}}}}},
+            b"k" * 40,
+            "a publish source has no other fields",
+        ),
     ],
 )
 def test_it_refuses_a_config_it_cannot_run(
