@@ -207,13 +207,19 @@ def load_demo(*, patients: int = 5000, seed: int = 20260, ct_cases: int = 3) -> 
         result = DemoResult(created=False)
     else:
         result = _load(patients=patients, rng=random.Random(seed))
+    # the phantoms' landmarks (patient LPS) by the case built from each: the shell's build reads
+    # only the DICOM, so the demo plans take their points from the phantom's truth
+    landmarks: dict[int, list[dict[str, Any]]] = {}
     if ct_cases and not SimulationCase.objects.exists():
-        result.ct_cases = _load_ct_cases(count=ct_cases)
+        result.ct_cases, landmarks = _load_ct_cases(count=ct_cases)
     # training and credentialing: modules on the built demo case, a resident cohort with
     # learning curves, a pending application (skipped when present or the case is not built)
     from clinical_shell.credentialing.demo import load_training_demo
 
     load_training_demo()
+    from clinical_shell.planning.demo import load_planning_demo
+
+    load_planning_demo(landmarks)  # draft plans on the demo cases (skipped when any plan exists)
     from clinical_shell.referrals.demo import load_referral_demo
 
     load_referral_demo()  # referrals in every state (skipped when present)
@@ -237,8 +243,9 @@ CT_SLICES = 60
 CT_MATRIX = 256
 
 
-def _load_ct_cases(*, count: int) -> int:
-    """CT phantom studies and built cases for the first `count` patients referred to the center."""
+def _load_ct_cases(*, count: int) -> tuple[int, dict[int, list[dict[str, Any]]]]:
+    """CT phantom studies and built cases for the first `count` patients referred to the center;
+    how many were built, and each built case's phantom landmarks (patient LPS mm)."""
     from sim_core.ct.phantom import make_phantom, write_phantom
 
     center = Institution.objects.get(code=chuxiong.CENTER_CODE)
@@ -249,7 +256,7 @@ def _load_ct_cases(*, count: int) -> int:
         .first()
     )
     if surgeon is None:
-        return 0
+        return 0, {}
     actor = surgeon.person.user
     patient_ids = list(
         CareRelationship.objects.filter(institution=center, patient__merged_into__isnull=True)
@@ -258,14 +265,13 @@ def _load_ct_cases(*, count: int) -> int:
         .distinct()[: min(count, len(CT_PHANTOMS))]
     )
     built = 0
+    landmarks: dict[int, list[dict[str, Any]]] = {}
     for patient_id, (region, seed) in zip(patient_ids, CT_PHANTOMS, strict=False):
         patient = Patient.objects.get(pk=patient_id)
         work = Path(tempfile.mkdtemp(prefix="osteon-demo-ct-"))
+        phantom = make_phantom(region, seed=seed, slices=CT_SLICES, matrix=CT_MATRIX)
         try:
-            files = write_phantom(
-                make_phantom(region, seed=seed, slices=CT_SLICES, matrix=CT_MATRIX),
-                work / "series",
-            )
+            files = write_phantom(phantom, work / "series")
             handles = [(f.name, f.open("rb")) for f in files]
             try:
                 report = imaging.import_upload(
@@ -281,8 +287,11 @@ def _load_ct_cases(*, count: int) -> int:
         series = Series.objects.get(instances__sop_uid=report.stored[0]["sop_uid"])
         job = imaging.request_case_build(actor=actor, series=series, run_in_background=False)
         finished = imaging.run_case_build(job.pk)
-        built += int(finished is not None and finished.status == finished.Status.DONE)
-    return built
+        if finished is not None and finished.status == finished.Status.DONE:
+            built += 1
+            if finished.case_id is not None:
+                landmarks[finished.case_id] = list(phantom.truth["landmarks"])
+    return built, landmarks
 
 
 def _person_name(rng: random.Random, sex: str) -> str:

@@ -14,6 +14,7 @@ from clinical_shell.demo import load_demo
 from clinical_shell.demo_data import COMPLAINTS_BY_DIAGNOSIS
 from clinical_shell.imaging.models import CaseBuildJob, SimulationCase
 from clinical_shell.network.models import Department, Institution, Membership, Person
+from clinical_shell.planning.models import Plan
 from clinical_shell.quality import periods
 from clinical_shell.quality.selectors import indicator_results
 from clinical_shell.records.identity import normalize_resident_id, pinyin_initials
@@ -75,6 +76,10 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
     assert case.series.modality == "CT" and case.series.instances.count() == 60
     assert CaseBuildJob.objects.get().status == "done"
     assert (Path(case.path) / "case.json").is_file()
+    # the demo's lumbar case carries a draft plan of both L4 screws, by the case's surgeon
+    plan = Plan.objects.get(case=case)
+    assert plan.status == "draft" and plan.created_by == case.created_by
+    assert sorted(plan.elements.values_list("label", flat=True)) == ["L4 右", "L4 左"]
 
     # every orthopedic department is headed by one of its surgeons (escalations reach them)
     for ortho in Department.objects.filter(code="ORTHO"):
@@ -91,6 +96,7 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
     again = load_demo(patients=300, seed=7, ct_cases=1)
     assert not again.created and Patient.objects.count() == 305
     assert again.ct_cases == 0 and SimulationCase.objects.count() == 1
+    assert Plan.objects.count() == 1
     roles = {s.role for s in again.sign_ins}
     assert {"surgeon", "township_doctor", "quality_manager", "administrator"} <= roles
     for sign_in in again.sign_ins[:3]:
