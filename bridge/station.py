@@ -7,6 +7,7 @@ A station directory (``var/station/`` in the demo) holds::
     signing.key    its Ed25519 seed, hex (mode 0600)
     outbox.sqlite3 results not yet acknowledged (bridge.outbox)
     cases/         verified case archives, unpacked (bridge.case_cache)
+    streaming.json the stream this station publishes now (reported failed after a restart)
 
 ``StationRunner.run`` is one loop owning the request socket (DEALER) and the telemetry socket
 (PUB): it heartbeats, takes StartSession commands, fetches the case by hash in chunks, hands the
@@ -64,7 +65,7 @@ from bridge.messages import (
 )
 from bridge.outbox import Outbox
 from bridge.signing import new_signing_key, recording_hash, sign_result, signing_key_from_hex
-from bridge.station_stream import StationStream, newest_case
+from bridge.station_stream import SessionView, StationStream, newest_case
 
 log = logging.getLogger("osteon.station")
 
@@ -313,12 +314,16 @@ def run_session(
     publish: Callable[[Telemetry], None],
     work_dir: Path,
     device_rows: DeviceRows | None = None,
+    follow: Callable[[SessionView | None], None] | None = None,
 ) -> Result:
     """Run ``command`` on the verified case in ``case_dir`` with its scripted device; return
     the signed result (recording inside). ``realtime`` paces the ticks to the wall clock.
 
     With a plan (a rehearsal), the scenario runs on the chosen element's entry → target and
-    the result signs the plan's digest (``sim_core.rehearsal``)."""
+    the result signs the plan's digest (``sim_core.rehearsal``).
+
+    ``follow`` is told the running session (`SessionView`) once its state exists and None when
+    the engine stops: the station's stream shows it (`bridge.station_stream`)."""
     import numpy as np
 
     from sim_core.case.bundle import load_bundle
@@ -352,42 +357,52 @@ def run_session(
     state = make_state(model)
     run(model, state, rows[:0])  # compile the kernels before the clock starts
     station_id = identity.config.station_id
-    # one telemetry sample per 1/60 s of simulated time: 16 or 17 ticks
-    chunk = max(1, int(1000 / TELEMETRY_MAX_HZ))
-    start = time.perf_counter()
-    last_pub = 0.0
-    st = state.st
-    for first in range(0, rows.shape[0], chunk):
-        run(model, state, rows[first : first + chunk])
-        now = time.perf_counter()
-        if realtime:
-            ahead = (first + chunk) / 1000.0 - (now - start)
-            if ahead > 0:
-                time.sleep(ahead)
-                now = time.perf_counter()
-        if now - last_pub >= 1.0 / TELEMETRY_MAX_HZ:
-            last_pub = now
-            q = rows[min(first + chunk, rows.shape[0]) - 1, I_QUAT : I_QUAT + 4]
-            publish(
-                Telemetry(
-                    station_id=station_id,
-                    session_id=command.session_id,
-                    tick=int(st[S_TICK]),
-                    state="running",
-                    tool_position_mm=(
-                        float(st[S_TOOL]),
-                        float(st[S_TOOL + 1]),
-                        float(st[S_TOOL + 2]),
-                    ),
-                    tool_quaternion=(float(q[0]), float(q[1]), float(q[2]), float(q[3])),
-                    force_n=(float(st[S_FORCE]), float(st[S_FORCE + 1]), float(st[S_FORCE + 2])),
-                    metrics={
-                        "elapsed_s": float(st[S_TICK]) / 1000.0,
-                        "peak_force_n": float(st[S_PEAK_FORCE_N]),
-                        "removed_mm3": float(st[S_REMOVED]),
-                    },
+    if follow is not None:
+        follow(SessionView(command.session_id, case_dir, model, state))
+    try:
+        # one telemetry sample per 1/60 s of simulated time: 16 or 17 ticks
+        chunk = max(1, int(1000 / TELEMETRY_MAX_HZ))
+        start = time.perf_counter()
+        last_pub = 0.0
+        st = state.st
+        for first in range(0, rows.shape[0], chunk):
+            run(model, state, rows[first : first + chunk])
+            now = time.perf_counter()
+            if realtime:
+                ahead = (first + chunk) / 1000.0 - (now - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+                    now = time.perf_counter()
+            if now - last_pub >= 1.0 / TELEMETRY_MAX_HZ:
+                last_pub = now
+                q = rows[min(first + chunk, rows.shape[0]) - 1, I_QUAT : I_QUAT + 4]
+                publish(
+                    Telemetry(
+                        station_id=station_id,
+                        session_id=command.session_id,
+                        tick=int(st[S_TICK]),
+                        state="running",
+                        tool_position_mm=(
+                            float(st[S_TOOL]),
+                            float(st[S_TOOL + 1]),
+                            float(st[S_TOOL + 2]),
+                        ),
+                        tool_quaternion=(float(q[0]), float(q[1]), float(q[2]), float(q[3])),
+                        force_n=(
+                            float(st[S_FORCE]),
+                            float(st[S_FORCE + 1]),
+                            float(st[S_FORCE + 2]),
+                        ),
+                        metrics={
+                            "elapsed_s": float(st[S_TICK]) / 1000.0,
+                            "peak_force_n": float(st[S_PEAK_FORCE_N]),
+                            "removed_mm3": float(st[S_REMOVED]),
+                        },
+                    )
                 )
-            )
+    finally:
+        if follow is not None:
+            follow(None)
     sheet = score(model, state)
     session = SessionResult(
         sheet, state_hash(state), int(rows.shape[0]), time.perf_counter() - start
@@ -458,6 +473,8 @@ class StationRunner:
         # the last status of each stream, said again when the shell pushes its command again
         self.stream_states: dict[str, StreamStatus] = {}
         self.session_case: Path | None = None
+        # the session running now, as a stream shows it (set and cleared by the worker)
+        self.session_view: SessionView | None = None
         self.identity = load_identity(station_dir)
         self.realtime = realtime
         self.chunk_bytes = min(chunk_bytes, MAX_CHUNK_BYTES)
@@ -509,6 +526,7 @@ class StationRunner:
         self.link.send(Hello(station_id=cfg.station_id, state="idle", software=ENGINE_VERSION))
         self._send_sign_in()
         self._abort_interrupted_session()
+        self._fail_interrupted_stream()
         next_beat = time.monotonic()
         next_outbox = time.monotonic()
         shell_at = f"{cfg.shell_host}:{cfg.router_port}"
@@ -567,6 +585,25 @@ class StationRunner:
             self._confirm(session_id, "aborted: the station stopped during the session")
             self.echo(f"中断的训练已报告 / interrupted session {session_id} reported as aborted")
         self._running_file.unlink(missing_ok=True)
+
+    @property
+    def _stream_file(self) -> Path:
+        return self.dir / "streaming.json"
+
+    def _fail_interrupted_stream(self) -> None:
+        # a stream this station was publishing when it stopped (a restart, kill -9, power): no
+        # one publishes it now, so tell the shell it failed rather than leave it "publishing"
+        if not self._stream_file.exists():
+            return
+        try:
+            stream_id = str(json.loads(self._stream_file.read_text())["stream_id"])
+        except (OSError, ValueError, KeyError):
+            stream_id = ""
+        if stream_id:
+            error = "the station restarted during the stream"
+            self._send_stream_status(StreamStatus(stream_id=stream_id, state="failed", error=error))
+            self.echo(f"中断的直播画面已报告 / interrupted stream {stream_id} reported as failed")
+        self._stream_file.unlink(missing_ok=True)
 
     def _all_done(self, max_sessions: int | None) -> bool:
         # --max-sessions: that many sessions ended and every result answered by the shell
@@ -683,7 +720,10 @@ class StationRunner:
             # one stream at a time: the newer command replaces the older stream
             threading.Thread(target=current.stop, name="stream-stop", daemon=True).start()
         self.echo(f"开始直播画面 / streaming this station's view ({command.stream_id})")
-        self.stream = StationStream(command, case_dir, self._events.put)
+        self.stream = StationStream(
+            command, case_dir, self._events.put, current_session=lambda: self.session_view
+        )
+        write_private(self._stream_file, json.dumps({"stream_id": command.stream_id}))
         self.stream.start()
 
     def _on_stop_stream(self, command: StopStream) -> None:
@@ -768,6 +808,7 @@ class StationRunner:
                     publish=self._events.put,
                     work_dir=self.dir,
                     device_rows=self.device_rows,
+                    follow=self._follow_session,
                 )
                 self._events.put(SessionOutcome(command, result))
             except Exception as exc:  # the engine's failure ends the session, not the station
@@ -778,6 +819,11 @@ class StationRunner:
             target=work, name=f"session-{command.session_id}", daemon=True
         )
         self.worker.start()
+
+    def _follow_session(self, session: SessionView | None) -> None:
+        # the worker names its session (None when it ends); a stream picks it up on its own
+        # thread, so the engine never waits for the view
+        self.session_view = session
 
     def _drain_events(self) -> None:
         while True:
@@ -793,6 +839,8 @@ class StationRunner:
                     self.echo(
                         f"直播画面结束 / stream {event.stream_id} {event.state} {event.error}"
                     )
+                    if self.stream is not None and self.stream.stream_id == event.stream_id:
+                        self._stream_file.unlink(missing_ok=True)
                 self._send_stream_status(event)
                 continue
             if self.worker is not None:

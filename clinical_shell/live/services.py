@@ -216,6 +216,10 @@ def end_live_session(*, actor: User, session: LiveSession) -> LiveSession:
     session.status = LiveSession.Status.ENDED
     session.save(update_fields=["status", "updated_at"])
     audit.record(actor=actor, action="live.end", target=session, patient_id=session.patient_id)
+    # a station publishing its view into this session stops (the bridge pushes the stop)
+    from clinical_shell.stations.streams import live_session_ended
+
+    live_session_ended(actor=actor, session=session)
     transaction.on_commit(lambda: _cut_off(session, None))
     return session
 

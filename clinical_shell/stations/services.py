@@ -302,6 +302,10 @@ def mark_offline(*, station_id: int) -> None:
     updated = Station.objects.filter(pk=station_id).exclude(presence=Station.Presence.OFFLINE)
     if updated.update(presence=Station.Presence.OFFLINE):
         live.publish_station(station_id)
+    # nothing publishes its view any more
+    from clinical_shell.stations.streams import fail_streams_of_offline_stations
+
+    fail_streams_of_offline_stations(station_id=station_id)
 
 
 def session_grace_s() -> float:

@@ -8,14 +8,23 @@ session in that room (`clinical_shell.live`) lets its invitees watch it on the w
 What the station answers (publishing, stopped, failed) comes over the bridge and is checked
 like any message from outside: a stream id of another station's changes nothing and is
 audited as refused.
+
+How a stream ends besides its stop button: ending its live session stops it
+(`live_session_ended`, called by `live.services.end_live_session`); a station that goes
+offline fails it (`fail_streams_of_offline_stations`, from `services.mark_offline` and the
+minute job); a station that restarted says so itself (`bridge.station` reports the stream it
+was publishing as failed). Stopping the stream ends nothing else: its live session goes on.
 """
 
 import logging
 import uuid
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bridge.messages import StartStream, StopStream, StreamStatus
@@ -127,6 +136,76 @@ def _stop(*, actor: User, stream: StationStream) -> StationStream:
     return stream
 
 
+def live_session_ended(*, actor: User, session: Any) -> list[StationStream]:
+    """The live session ``session`` was ended: ask its station to stop publishing (the bridge
+    pushes the stop; the station's ``stopped`` ends the row). Returns the streams stopped.
+
+    Precondition: called inside the transaction that ends the session (`end_live_session`).
+    """
+    stopped = []
+    rows = StationStream.objects.select_for_update().filter(
+        live_session_id=session.pk,
+        state__in=[StationStream.State.REQUESTED, StationStream.State.PUBLISHING],
+    )
+    for stream in rows:
+        stream.state = StationStream.State.STOPPING
+        stream.save(update_fields=["state", "updated_at"])
+        audit.record(
+            actor=actor,
+            action="station.stream_stop",
+            target=stream,
+            detail={"why": "live_session_ended", "live_session": session.pk},
+        )
+        stopped.append(stream)
+    return stopped
+
+
+def fail_streams_of_offline_stations(
+    *, station_id: int | None = None, now: datetime | None = None
+) -> list[int]:
+    """Mark failed every active stream whose station is offline (the bridge said so, or it has
+    been silent for OSTEON_STATION_OFFLINE_AFTER_S): nothing publishes it any more. Audited,
+    one entry per stream. ``station_id``: only that station's. Returns the streams' ids."""
+    now = now or timezone.now()
+    rows = StationStream.objects.filter(state__in=StationStream.ACTIVE_STATES)
+    if station_id is not None:
+        rows = rows.filter(station_id=station_id)
+    failed = []
+    for stream_id in rows.values_list("pk", flat=True):
+        with transaction.atomic():
+            stream = (
+                StationStream.objects.select_for_update()
+                .select_related("station")
+                .filter(pk=stream_id, state__in=StationStream.ACTIVE_STATES)
+                .first()
+            )
+            if stream is None:
+                continue
+            if selectors.presence_of(stream.station, now=now) != Station.Presence.OFFLINE:
+                continue
+            _set_state(stream, StationStream.State.FAILED, STATION_OFFLINE_ERROR)
+            failed.append(stream.pk)
+    return failed
+
+
+# the reason a stream of a station that went offline ends with (kept as the station's own
+# errors are: English, in the row's error field)
+STATION_OFFLINE_ERROR = "the station went offline"
+
+
+def _set_state(stream: StationStream, state: str, error: str) -> None:
+    # the row's new state, audited as the station's answer (or the shell's finding)
+    stream.state = state
+    stream.error = error[:1000]
+    stream.save(update_fields=["state", "error", "updated_at"])
+    audit.record(
+        actor=None,
+        action="station.stream_status",
+        target=stream,
+        detail={"station": stream.station_id, "state": state, "error": stream.error[:200]},
+    )
+
+
 # what each answer may follow: a late "publishing" after a stop changes nothing
 _NEXT_STATE = {
     "publishing": {StationStream.State.REQUESTED},
@@ -155,15 +234,7 @@ def record_stream_status(*, station_id: int, status: StreamStatus) -> None:
         return
     if stream.state not in _NEXT_STATE[status.state]:
         return
-    stream.state = status.state
-    stream.error = status.error[:1000]
-    stream.save(update_fields=["state", "error", "updated_at"])
-    audit.record(
-        actor=None,
-        action="station.stream_status",
-        target=stream,
-        detail={"station": station_id, "state": status.state, "error": stream.error[:200]},
-    )
+    _set_state(stream, status.state, status.error)
 
 
 def stream_commands(station_id: int) -> list[StartStream | StopStream]:

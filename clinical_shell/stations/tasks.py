@@ -14,7 +14,7 @@ from huey.contrib.djhuey import db_periodic_task
 from clinical_shell.jobs.models import Job
 from clinical_shell.jobs.registry import job_task
 from clinical_shell.jobs.running import JobContext
-from clinical_shell.stations import replay_video, services
+from clinical_shell.stations import replay_video, services, streams
 from clinical_shell.stations.access import visible_sessions
 from clinical_shell.stations.models import SessionResult
 
@@ -39,5 +39,7 @@ def verify_result(context: JobContext) -> None:
 @db_periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]  # huey is untyped
 def abort_lost_sessions() -> None:
     """Every minute, with nobody watching: end the sessions of stations lost for longer than the
-    grace period (see services.abort_lost_sessions)."""
+    grace period (see services.abort_lost_sessions); fail the streams of stations gone offline
+    while the bridge itself was down (streams.fail_streams_of_offline_stations)."""
     services.abort_lost_sessions()
+    streams.fail_streams_of_offline_stations()

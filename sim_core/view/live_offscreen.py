@@ -20,6 +20,7 @@ instead of one per core, so on a small machine the engine's process keeps a core
 
 import multiprocessing as mp
 import os
+import threading
 import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -93,6 +94,9 @@ class LiveOffscreenView:
         )
         self.shared[...] = density
         self._conn, child = ctx.Pipe()
+        # frames asked for by a stream's publisher go over their own pipe: a thread waiting for
+        # a picture never holds up the snapshots (nor the window's "closed")
+        self._frame_conn, child_frames = ctx.Pipe()
         self._process = ctx.Process(
             target=_serve,
             args=(
@@ -103,12 +107,18 @@ class LiveOffscreenView:
                 trajectory,
                 (size, fps, nice, render_threads, offscreen),
                 fluoro,
+                child_frames,
             ),
             name="osteon-live-view",
             daemon=True,
         )
         self._process.start()
         child.close()
+        child_frames.close()
+        # one message (and its answer) at a time on the main pipe: `close` may come from
+        # another thread than the one feeding snapshots
+        self._lock = threading.Lock()
+        self._frame_lock = threading.Lock()
         self._closed = False
         self._user_closed = False
         self.failure: str | None = None
@@ -161,18 +171,26 @@ class LiveOffscreenView:
         for index in snapshot.removed_chunks:
             box = tuple(slice(c * CHUNK_VOXELS, (c + 1) * CHUNK_VOXELS) for c in index)
             self.shared[box] = density[box]
-        self._conn.send(("snapshot", snapshot))
+        with self._lock:
+            self._conn.send(("snapshot", snapshot))
 
     def screenshot(self, png: Path) -> Path:
         """Draw a frame with everything published so far and write it to ``png``."""
-        self._conn.send(("screenshot", Path(png).resolve()))
-        return Path(self._expect("screenshot", 60.0))
+        with self._lock:
+            self._conn.send(("screenshot", Path(png).resolve()))
+            return Path(self._expect("screenshot", 60.0))
 
     def frame(self) -> tuple[int, int, bytes]:
         """The last frame drawn: (width, height, RGB24 bytes, rows bottom to top as Panda3D
         keeps them). Not drawn again for the asking: the child draws at its own ``fps``."""
-        self._conn.send(("frame", None))
-        width, height, rgb = self._expect("frame", 30.0)
+        with self._frame_lock:
+            try:
+                self._frame_conn.send(None)
+                if not self._frame_conn.poll(30.0):
+                    raise ViewError("the live view gave no frame within 30 s")
+                width, height, rgb = self._frame_conn.recv()
+            except (EOFError, OSError) as exc:
+                raise ViewError("the live view exited") from exc
         return int(width), int(height), bytes(rgb)
 
     def close(self) -> FrameStats:
@@ -182,11 +200,12 @@ class LiveOffscreenView:
         try:
             if self.failure is not None:
                 raise ViewError(f"the live offscreen view failed: {self.failure}")
-            try:
-                self._conn.send(("stop", None))
-            except OSError as exc:  # a broken pipe: the child is gone
-                raise ViewError("the live offscreen view exited") from exc
-            stats: FrameStats = self._expect("stats", 30.0)
+            with self._lock:
+                try:
+                    self._conn.send(("stop", None))
+                except OSError as exc:  # a broken pipe: the child is gone
+                    raise ViewError("the live offscreen view exited") from exc
+                stats: FrameStats = self._expect("stats", 30.0)
             self._process.join(10.0)
             return stats
         finally:
@@ -198,6 +217,8 @@ class LiveOffscreenView:
             self._process.kill()
             self._process.join(5.0)
         self._conn.close()
+        with self._frame_lock:
+            self._frame_conn.close()
         self._shm.close()
         self._shm.unlink()
 
@@ -210,6 +231,7 @@ def _serve(
     trajectory: tuple[Vec3, Vec3] | None,
     settings: tuple[tuple[int, int], float, int, int, bool],
     fluoro: tuple[Any, Any] | None = None,
+    frames_conn: Connection | None = None,
 ) -> None:
     # child: Panda3D's chatter goes to stderr, so a parent printing JSON on stdout stays clean
     os.dup2(2, 1)
@@ -237,7 +259,7 @@ def _serve(
             panel = FluoroPanel(view, lambda: Fluoroscope.for_case(bundle, *fluoro))
         view.render_frames(1)
         conn.send(("ready", os.getpid()))
-        _frames(conn, view, mailbox, 1.0 / fps, panel)
+        _frames(conn, view, mailbox, 1.0 / fps, panel, frames_conn)
     except Exception as exc:  # the parent reads one line, not a child's traceback
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -247,7 +269,14 @@ def _serve(
         shm.close()
 
 
-def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float, panel: Any = None) -> None:
+def _frames(
+    conn: Connection,
+    view: Any,
+    mailbox: Any,
+    period_s: float,
+    panel: Any = None,
+    frames_conn: Connection | None = None,
+) -> None:
     # draw at up to 1/period_s; between frames take what the parent sent
     frame_s: list[float] = []
     started = time.perf_counter()
@@ -265,17 +294,18 @@ def _frames(conn: Connection, view: Any, mailbox: Any, period_s: float, panel: A
             elif kind == "screenshot":
                 view.render_frames(1)
                 conn.send(("screenshot", str(view.save_png(value))))
-            elif kind == "frame":
-                # a streamed station view (streaming.publisher): the picture already drawn
-                shot = view.win.get_screenshot()
-                rgb = shot.get_ram_image_as("RGB").get_data()
-                conn.send(("frame", (shot.get_x_size(), shot.get_y_size(), rgb)))
             elif kind == "stop":
                 stats = _stats(frame_s, time.perf_counter() - started)
                 if panel is not None:
                     stats = replace(stats, fluoro_shots=tuple(panel.shots))
                 conn.send(("stats", stats))
                 return
+        # a streamed station view (streaming.publisher) asks for the picture already drawn
+        while frames_conn is not None and frames_conn.poll(0.0):
+            frames_conn.recv()
+            shot = view.win.get_screenshot()
+            rgb = shot.get_ram_image_as("RGB").get_data()
+            frames_conn.send((shot.get_x_size(), shot.get_y_size(), rgb))
         if not drawing:
             continue
         t0 = time.perf_counter()

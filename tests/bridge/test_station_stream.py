@@ -151,7 +151,7 @@ def decoded_luma_std(init: bytes, fragments: list[Fragment]) -> float:
 def test_the_shell_starts_the_stations_view_over_the_bridge_and_stops_it(
     bridge: Bridge, relay: Relay, running_station: tuple[str, StationRunner]
 ) -> None:
-    station_id, _ = running_station
+    station_id, runner = running_station
     side = shell(bridge)
     with relay.viewer("station-1") as viewer:
         assert viewer.recv(timeout=5) == LOST  # nothing published yet
@@ -194,6 +194,11 @@ def test_the_shell_starts_the_stations_view_over_the_bridge_and_stops_it(
         assert time.monotonic() < deadline, side.stream_statuses
         time.sleep(0.1)
     assert f"station {station_id} publishing" in relay.log.read_text()
+    # the station forgets the stream it kept a note of (a restart would report it failed)
+    deadline = time.monotonic() + 5
+    while (runner.dir / "streaming.json").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def test_a_stream_the_station_or_the_relay_refuses_is_reported_failed(
@@ -213,3 +218,166 @@ def test_a_stream_the_station_or_the_relay_refuses_is_reported_failed(
     assert status.state == "failed"
     assert "the relay refused: 4403 token is for another room or stream" in status.error
     assert "publisher refused" in relay.log.read_text()
+
+
+def decoded_frames(init: bytes, fragments: list[Fragment]) -> np.ndarray:
+    """Every decoded frame, grey, (n, 360, 640)."""
+    data = init + b"".join(f.data for f in fragments)
+    done = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", "pipe:", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:"],
+        input=data,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return np.frombuffer(done.stdout, np.uint8).reshape(-1, 360, 640)
+
+
+def test_the_stream_follows_the_running_session_and_returns_to_the_case_after_it(
+    relay: Relay, phantom: Path
+) -> None:
+    from bridge.station_stream import SessionView, StationStream
+    from sim_core.case.bundle import load_bundle
+    from sim_core.model import model_from_bundle
+    from sim_core.slots import S_REMOVED, S_TICK
+    from sim_core.state import make_state
+    from sim_core.step import input_rows, run
+    from sim_core.trajectories import scripted_rows
+
+    model = model_from_bundle(load_bundle(phantom), "burr_lesion")
+    rows = input_rows(scripted_rows(model, "expert"))
+    state = make_state(model)
+    run(model, state, rows[:0])
+    # the same drilling with no stream at all: how late the engine's chunks are without it
+    alone = drill_realtime(model, make_state(model), rows[:8000])
+    print(f"engine chunks late, no stream: {lateness(alone)}")
+    current: list[SessionView | None] = [None]
+    statuses: list[StreamStatus] = []
+    stream = StationStream(
+        start_command(relay, "st-1"), phantom, statuses.append, current_session=lambda: current[0]
+    )
+    with relay.viewer("station-1") as viewer:
+        assert viewer.recv(timeout=5) == LOST
+        stream.start()
+        assert viewer.recv(timeout=120) == RESTORED
+        # an engine not followed while the case view streams (as before sessions were followed)
+        beside = drill_realtime(model, make_state(model), rows[:8000])
+        print(f"engine chunks late, streaming the case view: {lateness(beside)}")
+        # a session starts: the stream builds its view and swaps it in
+        session = SessionView("sess-1", phantom, model, state)
+        current[0] = session
+        splitter = Fmp4Splitter()
+        init: InitSegment | None = None
+
+        def take(until: Any, timeout_s: float) -> list[Fragment]:
+            nonlocal init
+            got: list[Fragment] = []
+            deadline = time.monotonic() + timeout_s
+            while not until():
+                assert time.monotonic() < deadline, (stream.shown, statuses)
+                message = viewer.recv(timeout=10)
+                assert isinstance(message, bytes), message
+                for segment in splitter.feed(message):
+                    if isinstance(segment, InitSegment):
+                        init = segment
+                    else:
+                        got.append(segment)
+            return got
+
+        asked_at = time.monotonic()
+        before = take(lambda: stream.shown is session, 120)
+        print(
+            f"the session's view was swapped in {time.monotonic() - asked_at:.1f} s after it began"
+        )
+        # the session's view, the engine not yet going: long enough for the case view's last
+        # pictures to have left the encoder
+        before += take_for(viewer, splitter, 4.0)
+        # the engine drills (paced to the wall clock, as a station runs it) while streaming
+        done = threading.Event()
+
+        late_s: list[float] = []
+
+        def drill() -> None:
+            late_s.extend(drill_realtime(model, state, rows[:8000]))
+            done.set()
+
+        engine = threading.Thread(target=drill, daemon=True)
+        engine.start()
+        during = take(done.is_set, 120)
+        engine.join()
+        assert state.st[S_REMOVED] > 0
+        print(f"engine chunks late while streaming: {lateness(late_s)}")
+        # the snapshots that fed the view while it drilled (10 a second on an idle machine)
+        print(f"{stream.snapshots_sent} snapshots, the last at tick {stream.last_tick}")
+        assert stream.snapshots_sent >= 5
+        assert stream.last_tick > 4000 and stream.last_tick <= int(state.st[S_TICK])
+        # the last pictures of the drilling reach the viewer a little after the engine stops
+        after_drill = take_for(viewer, splitter, 2.0)
+        assert init is not None
+        # the picture as the drilling began, and as it ended: the tool moved, bone went
+        n_before = len(decoded_frames(init.data, before))
+        frames = decoded_frames(init.data, before + during + after_drill)
+        began, ended = frames[n_before - 1].astype(np.int16), frames[-1].astype(np.int16)
+        changed = int((np.abs(ended - began) > 25).sum())
+        print(f"{changed} pixels changed while the session drilled ({len(frames)} frames)")
+        assert changed > 300
+        # the session ends: the case view comes back, showing the case the session ran on
+        current[0] = None
+        take(lambda: stream.shown is None, 120)
+        stream.stop()
+    assert [s.state for s in statuses] == ["publishing", "stopped"], statuses
+
+
+def take_for(viewer: ClientConnection, splitter: Fmp4Splitter, seconds: float) -> list[Fragment]:
+    got: list[Fragment] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        message = viewer.recv(timeout=10)
+        assert isinstance(message, bytes), message
+        got.extend(s for s in splitter.feed(message) if isinstance(s, Fragment))
+    return got
+
+
+def test_a_station_restarted_mid_stream_reports_the_stream_failed(
+    bridge: Bridge, tmp_path: Path, phantom: Path
+) -> None:
+    identity = enrol_station(bridge, tmp_path / "station")
+    side = shell(bridge)
+    # what a station killed while publishing leaves behind
+    stream_id = uuid.uuid4().hex
+    (tmp_path / "station" / "streaming.json").write_text(json.dumps({"stream_id": stream_id}))
+    runner = StationRunner(tmp_path / "station", view_case=phantom, echo=lambda s: None)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        status = wait_status(side, stream_id, 15)
+        assert (status.state, status.error) == (
+            "failed",
+            "the station restarted during the stream",
+        )
+        assert side.stream_statuses[0][0] == identity.config.station_id
+        assert not (tmp_path / "station" / "streaming.json").exists()
+    finally:
+        runner.stop()
+        thread.join(timeout=40)
+
+
+def drill_realtime(model: Any, state: Any, rows: Any) -> list[float]:
+    """Run ``rows`` 16 ticks at a time paced to the wall clock, as a station's session does;
+    how late each chunk ended against its schedule [s]."""
+    from sim_core.step import run
+
+    late_s = []
+    started = time.perf_counter()
+    for first in range(0, rows.shape[0], 16):
+        run(model, state, rows[first : first + 16])
+        behind_s = (time.perf_counter() - started) - (first + 16) / 1000.0
+        late_s.append(max(behind_s, 0.0))
+        time.sleep(max(0.0, -behind_s))
+    return late_s
+
+
+def lateness(late_s: list[float]) -> str:
+    ms = np.asarray(late_s) * 1e3
+    p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ms.max():.1f} ms"
