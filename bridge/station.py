@@ -167,7 +167,8 @@ def enroll(
     host, port = parse_shell_url(shell_url)
     curve = new_curve_keys()
     signing = new_signing_key()
-    ctx: zmq.Context[Any] = zmq.Context.instance()
+    # a context of its own for this one exchange, closed with it (see StationRunner)
+    ctx: zmq.Context[Any] = zmq.Context()
     sock = _client_socket(ctx, zmq.DEALER, curve, shell_key)
     try:
         sock.connect(f"tcp://{host}:{port}")
@@ -193,6 +194,7 @@ def enroll(
         raise StationError(f"注册应答无效 / bad enrolment answer: {exc}") from exc
     finally:
         sock.close(linger=0)
+        ctx.term()
     if isinstance(env.body, Error):
         raise StationError(f"注册被拒绝 / enrolment refused: {env.body.code}: {env.body.reason}")
     if not isinstance(env.body, EnrollOk):
@@ -256,7 +258,8 @@ def sign_in_once(
     timeout_s: float = 10.0,
 ) -> SignInOk:
     """Sign a person in at this station (its own short connection). Raises StationError."""
-    link = Link(zmq.Context.instance(), identity)
+    ctx: zmq.Context[Any] = zmq.Context()
+    link = Link(ctx, identity)
     try:
         deadline = time.monotonic() + timeout_s
         while not link.send(SignIn(username=username, secret=secret, method=method)):  # type: ignore[arg-type]
@@ -276,6 +279,7 @@ def sign_in_once(
         raise StationError(f"应答无效 / bad answer: {exc}") from exc
     finally:
         link.close()
+        ctx.destroy(linger=0)
 
 
 # ---- sessions ----------------------------------------------------------------------------------
@@ -483,7 +487,10 @@ class StationRunner:
         self.device_rows = device_rows
         self.outbox = Outbox(station_dir / "outbox.sqlite3")
         self.cache = CaseCache(station_dir / "cases")
-        self.ctx: zmq.Context[Any] = zmq.Context.instance()
+        # the station's own context, not the process's shared one: its sockets live and die
+        # with its run (a process running stations one after another, as the tests do, had
+        # later stations' links go unanswered on the shared context)
+        self.ctx: zmq.Context[Any] = zmq.Context()
         self._stop = threading.Event()
         self._events: queue.Queue[Telemetry | SessionOutcome | StreamStatus] = queue.Queue()
         self.seen_sessions: set[str] = set()
@@ -515,6 +522,8 @@ class StationRunner:
     ) -> int:
         """The loop; returns 0 when stopped, 3 when the shell revoked the station."""
         cfg = self.identity.config
+        if self.ctx.closed:
+            self.ctx = zmq.Context()
         self.link = Link(self.ctx, self.identity)
         self.pub = _client_socket(self.ctx, zmq.PUB, self.identity.curve, cfg.shell_curve_key)
         self.pub.sndhwm = 120  # two seconds of telemetry; older samples are dropped, not queued
@@ -565,6 +574,7 @@ class StationRunner:
             self.link.close()
             self.pub.close(linger=0)
             self.outbox.close()
+            self.ctx.destroy(linger=0)
         return 0
 
     @property

@@ -29,6 +29,8 @@ from streaming.fmp4 import Fmp4Splitter, Fragment, InitSegment, media_time_s
 from streaming.tokens import issue_publish_token, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
+# set in the process that runs a test isolated from the others (see the follow test)
+ISOLATED = os.environ.get("OSTEON_ISOLATED_TEST", "")
 LOST = json.dumps({"type": "signal_lost"})
 RESTORED = json.dumps({"type": "signal_restored"})
 
@@ -233,6 +235,31 @@ def decoded_frames(init: bytes, fragments: list[Fragment]) -> np.ndarray:
     return np.frombuffer(done.stdout, np.uint8).reshape(-1, 360, 640)
 
 
+FOLLOW_TEST = "test_the_stream_follows_the_running_session_and_returns_to_the_case_after_it"
+
+
+def test_the_stream_follows_the_running_session_in_a_process_of_its_own() -> None:
+    """The follow test below, run by pytest in a fresh process: its three paced drills, two
+    session views and a relay are the heaviest thing in this folder, and a worker's later tests
+    should not share a process with what they leave (threads, spawned views). Seen before this:
+    stations later in the same process went unanswered on the process's shared ZeroMQ context;
+    stations now have contexts of their own (bridge/station.py), and this stays as isolation."""
+    if ISOLATED:
+        pytest.skip("this is the isolated run itself")
+    plugins_off = ["-p", "no:randomly", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *plugins_off, f"{__file__}::{FOLLOW_TEST}"],
+        cwd=ROOT,
+        env={**os.environ, "OSTEON_ISOLATED_TEST": FOLLOW_TEST},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    assert "1 passed" in done.stdout, done.stdout[-2000:]
+
+
+@pytest.mark.skipif(ISOLATED != FOLLOW_TEST, reason="runs in a process of its own (above)")
 def test_the_stream_follows_the_running_session_and_returns_to_the_case_after_it(
     relay: Relay, phantom: Path
 ) -> None:
