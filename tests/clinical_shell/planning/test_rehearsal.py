@@ -117,6 +117,15 @@ def _approved_plan(
 DeviceRows = Callable[[Any, str], Any]
 
 
+def _post_rehearsal(client: Client, plan_id: int, element_id: int, station_id: int) -> Any:
+    """POST /api/v1/planning/plans/{plan_id}/rehearsals as the client's user."""
+    return client.post(
+        f"/api/v1/planning/plans/{plan_id}/rehearsals",
+        {"element_id": element_id, "station_id": station_id},
+        content_type="application/json",
+    )
+
+
 def _run_station(bridge: ShellBridge, device_rows: DeviceRows | None = None) -> None:
     """Run the station until its one session ended and the shell acknowledged the result."""
     runner = StationRunner(
@@ -245,11 +254,7 @@ def test_a_rehearsal_driven_3_mm_off_the_plan_reports_that_offset(
     # this time through the API: started there, its report read there
     api = signed_in_client(surgeon)
     url = f"/api/v1/planning/plans/{plan.pk}/rehearsals"
-    posted = api.post(
-        url,
-        {"element_id": element.pk, "station_id": shell_bridge.station.pk},
-        content_type="application/json",
-    )
+    posted = _post_rehearsal(api, plan.pk, element.pk, shell_bridge.station.pk)
     assert posted.status_code == 201, posted.content
     assert posted.json()["status"] == "queued" and posted.json()["report"] == {}
     rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
@@ -369,17 +374,11 @@ def test_only_an_approved_plans_rehearsable_element_is_sent_and_nothing_else_is_
         (plan.pk, cut.pk, 422, "element_not_rehearsable"),
         (plan.pk, 10**6, 404, "plan_element_not_found"),
     ):
-        refused_api = api.post(
-            f"/api/v1/planning/plans/{plan_id}/rehearsals",
-            {"element_id": element_id, "station_id": shell_bridge.station.pk},
-            content_type="application/json",
-        )
+        refused_api = _post_rehearsal(api, plan_id, element_id, shell_bridge.station.pk)
         assert refused_api.status_code == status, refused_api.content
         assert refused_api.json()["code"] == code
-    outsider_api = signed_in_client(personas.outsider).post(
-        f"/api/v1/planning/plans/{plan.pk}/rehearsals",
-        {"element_id": element.pk, "station_id": shell_bridge.station.pk},
-        content_type="application/json",
+    outsider_api = _post_rehearsal(
+        signed_in_client(personas.outsider), plan.pk, element.pk, shell_bridge.station.pk
     )
     assert outsider_api.status_code in (403, 404)
     # a surgeon of another hospital may not use this station (the page says so)
@@ -424,11 +423,7 @@ def test_a_guide_wire_is_rehearsed_on_a_hip_case_and_reported_by_its_tip_apex_di
     )
     services.approve_plan(actor=surgeon, plan=plan, version=plan.version)
     api = signed_in_client(surgeon)
-    posted = api.post(
-        f"/api/v1/planning/plans/{plan.pk}/rehearsals",
-        {"element_id": element.pk, "station_id": shell_bridge.station.pk},
-        content_type="application/json",
-    )
+    posted = _post_rehearsal(api, plan.pk, element.pk, shell_bridge.station.pk)
     assert posted.status_code == 201, posted.content
     rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
     assert rehearsal.session.scenario == "femoral_neck_guide_wire"
@@ -466,11 +461,7 @@ def test_a_guide_wire_is_rehearsed_on_a_hip_case_and_reported_by_its_tip_apex_di
         ),
     )
     services.approve_plan(actor=surgeon, plan=spine, version=spine.version)
-    refused = api.post(
-        f"/api/v1/planning/plans/{spine.pk}/rehearsals",
-        {"element_id": wire.pk, "station_id": shell_bridge.station.pk},
-        content_type="application/json",
-    )
+    refused = _post_rehearsal(api, spine.pk, wire.pk, shell_bridge.station.pk)
     assert refused.status_code == 422 and refused.json()["code"] == "case_lacks_landmarks"
     assert "femoral_head_apex" in refused.json()["detail"]
     assert Rehearsal.objects.count() == 1
