@@ -61,6 +61,8 @@ def test_enrol_an_authenticator_and_sign_in_with_a_recovery_code_once(
         page.screenshot(path=str(tmp_path / "enrol-zh.png"), full_page=True)
         page.fill("#confirm-code", pyotp.TOTP(secret).now())
         page.click("#totp-enrolment button.primary")
+        # all_inner_texts does not wait: wait for the page the confirmation loads
+        page.locator("#recovery-codes li").first.wait_for()
         codes = page.locator("#recovery-codes li").all_inner_texts()
         assert len(codes) == 10
         page.screenshot(path=str(tmp_path / "codes-zh.png"), full_page=True)
