@@ -160,6 +160,14 @@ class SignInOk(Body, frozen=True):
 
 # a plan sent with a session holds at most this many elements
 MAX_PLAN_ELEMENTS: Final = 32
+# ... and of the case's confirmed annotations at most this many protected tubes, of at most
+# this many centre points each, and this many landmarks (they fit one StartSession frame)
+MAX_PLAN_ZONES: Final = 16
+MAX_ZONE_POINTS: Final = 64
+MAX_PLAN_LANDMARKS: Final = 64
+PLAN_ZONE_KINDS: Final = ("nerve", "vessel")
+# a tube wider than this is not a nerve or a vessel [mm] (sim_core.case.annotations agrees)
+MAX_ZONE_RADIUS_MM: Final = 30.0
 # the element kinds a station can rehearse: its path is drilled (or the wire driven) entry ->
 # target
 REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole", "guide_wire")
@@ -176,25 +184,52 @@ class PlanElementSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     diameter_mm: float  # the implant's (0 without one)
 
 
-class PlanSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ZoneSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A protected tube a surgeon confirmed on the case (``sim_core.case.annotations.Tube``):
+    centre points in the case frame (mm) and one radius."""
+
+    name: str
+    kind: str  # nerve | vessel
+    points_mm: tuple[tuple[float, float, float], ...]
+    radius_mm: float
+
+
+class LandmarkSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A landmark a surgeon confirmed on the case, in the case frame (mm)."""
+
+    name: str
+    point_mm: tuple[float, float, float]
+
+
+class PlanSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """The approved plan a session rehearses: every element's path, the one to drill
-    (``element_id``), and ``digest`` = ``plan_digest(case_hash, ...)`` of the whole plan."""
+    (``element_id``), the case's confirmed protected tubes and landmarks (a real CT has none
+    of its own: the station marks the tubes as nerve or vessel, so touching them counts), and
+    ``digest`` = ``plan_digest(case_hash, ...)`` of all of it."""
 
     plan_id: int
     version: int
     element_id: int
     elements: tuple[PlanElementSpec, ...]
     digest: str
+    zones: tuple[ZoneSpec, ...] = ()
+    landmarks: tuple[LandmarkSpec, ...] = ()
 
 
 def plan_digest(
-    case_hash: str, plan_id: int, version: int, elements: tuple[PlanElementSpec, ...]
+    case_hash: str,
+    plan_id: int,
+    version: int,
+    elements: tuple[PlanElementSpec, ...],
+    zones: tuple[ZoneSpec, ...] = (),
+    landmarks: tuple[LandmarkSpec, ...] = (),
 ) -> str:
     """The plan's digest, "sha256:<hex>", over the case archive's hash, the plan's id and
-    version and every element's id, kind, entry, target and diameter (msgpack, a fixed order):
-    a plan names the case it was made on, so the same trajectories sent with another case
-    digest differently."""
-    fields = [
+    version, every element's id, kind, entry, target and diameter, and the tubes and landmarks
+    sent with it (msgpack, a fixed order): a plan names the case it was made on, so the same
+    trajectories sent with another case digest differently. Without tubes or landmarks the
+    digest is the one plans had before they carried any."""
+    fields: list[Any] = [
         PLAN_DIGEST_TAG,
         case_hash,
         int(plan_id),
@@ -210,7 +245,44 @@ def plan_digest(
             for e in elements
         ],
     ]
+    if zones or landmarks:
+        fields.append(
+            [
+                [z.name, z.kind, [[float(c) for c in p] for p in z.points_mm], float(z.radius_mm)]
+                for z in zones
+            ]
+        )
+        fields.append([[m.name, [float(c) for c in m.point_mm]] for m in landmarks])
     return "sha256:" + hashlib.sha256(_ENCODER.encode(fields)).hexdigest()
+
+
+def _finite(values: tuple[float, ...] | list[float]) -> bool:
+    return all(math.isfinite(x) for x in values)
+
+
+def _check_annotations(plan: "PlanSpec") -> None:
+    # the shell checked them when the surgeon saved them; a station checks them again, as it
+    # does every field of a frame (the numbers become voxels of its model)
+    if len(plan.zones) > MAX_PLAN_ZONES or len(plan.landmarks) > MAX_PLAN_LANDMARKS:
+        raise ValueError(
+            f"保护区或标志点过多 / at most {MAX_PLAN_ZONES} tubes and "
+            f"{MAX_PLAN_LANDMARKS} landmarks"
+        )
+    for zone in plan.zones:
+        if (
+            zone.kind not in PLAN_ZONE_KINDS
+            or not 0 < len(zone.points_mm) <= MAX_ZONE_POINTS
+            or not _finite([c for p in zone.points_mm for c in p])
+            or not (math.isfinite(zone.radius_mm) and 0 < zone.radius_mm <= MAX_ZONE_RADIUS_MM)
+        ):
+            raise ValueError(
+                f"保护区 {zone.name[:40]!r} 无效 / protected tube {zone.name[:40]!r} is not "
+                f"valid (kind nerve or vessel, 1 to {MAX_ZONE_POINTS} finite points, radius in "
+                f"(0, {MAX_ZONE_RADIUS_MM:.0f}] mm)"
+            )
+    names = [m.name for m in plan.landmarks]
+    if len(set(names)) != len(names) or not all(_finite(m.point_mm) for m in plan.landmarks):
+        raise ValueError("标志点重复或坐标无效 / a landmark repeats or is not finite")
 
 
 def check_plan(case_hash: str, plan: PlanSpec) -> PlanElementSpec:
@@ -222,7 +294,10 @@ def check_plan(case_hash: str, plan: PlanSpec) -> PlanElementSpec:
             f"规划要素数量无效 / a plan holds 1 to {MAX_PLAN_ELEMENTS} elements, "
             f"not {len(plan.elements)}"
         )
-    if plan_digest(case_hash, plan.plan_id, plan.version, plan.elements) != plan.digest:
+    digest = plan_digest(
+        case_hash, plan.plan_id, plan.version, plan.elements, plan.zones, plan.landmarks
+    )
+    if digest != plan.digest:
         raise ValueError(
             "规划摘要不符（规划被改动或属于另一病例） / the plan digest does not match its "
             "trajectories and case (changed, or a plan for another case)"
@@ -244,6 +319,7 @@ def check_plan(case_hash: str, plan: PlanSpec) -> PlanElementSpec:
         raise ValueError(
             "要素坐标或直径无效 / the element's points or diameter are not valid numbers"
         )
+    _check_annotations(plan)
     return element
 
 
@@ -255,7 +331,8 @@ class StartSession(Body, frozen=True, omit_defaults=True):
     frame an older station knows."""
 
     TYPE = "start_session"
-    MAX_BYTES = 16384
+    # a plan with its tubes and landmarks at their limits fits (about 40 kB)
+    MAX_BYTES = 65536
     session_id: str
     case_hash: str  # "sha256:<hex>" of the case archive
     case_bytes: int

@@ -64,6 +64,7 @@ from bridge.messages import (
     encode,
 )
 from bridge.outbox import Outbox
+from bridge.plan_rehearsal import rehearsal_arguments
 from bridge.signing import new_signing_key, recording_hash, sign_result, signing_key_from_hex
 from bridge.station_stream import SessionView, StationStream, newest_case
 
@@ -349,12 +350,11 @@ def run_session(
             load_bundle(case_dir), command.scenario, instrument=command.instrument or None
         )
     else:
+        assert command.plan is not None  # plan_element found the element in it
         model = rehearsal_model(
             load_bundle(case_dir),
             command.scenario,
-            entry_mm=element.entry_mm,
-            target_mm=element.target_mm,
-            diameter_mm=element.diameter_mm,
+            **rehearsal_arguments(command.plan, element),
             instrument=command.instrument or None,
         )
     rows = input_rows((device_rows or scripted_rows)(model, skill))

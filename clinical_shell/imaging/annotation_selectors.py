@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from clinical_shell.errors import DomainError
 from clinical_shell.imaging.annotation_models import CaseAnnotationVersion
 from clinical_shell.imaging.models import SimulationCase
-from sim_core.case.annotations import Tube, annotations_from_dict
+from sim_core.case.annotations import Annotations, Tube, annotations_from_dict
 from sim_core.case.bundle import BundleError, CaseBundle, load_bundle
 from sim_core.case.propose import case_axes, propose_parts
 
@@ -118,9 +118,8 @@ def slice_png(bundle: CaseBundle, axis: int, index: int) -> bytes:
     return out.getvalue()
 
 
-def confirmed_tubes(case_id: int) -> tuple[str, tuple[Tube, ...]] | None:
-    """The protected tubes of the case's latest annotation version, under a key naming that
-    version (``sim_core.plan_checks.cached_planning_model``'s ``tubes``); None: none saved."""
+def confirmed_annotations(case_id: int) -> tuple[int, Annotations] | None:
+    """The case's latest annotation version: its number and content; None: none saved."""
     version = (
         CaseAnnotationVersion.objects.filter(case_id=case_id)
         .order_by("-number")
@@ -129,5 +128,14 @@ def confirmed_tubes(case_id: int) -> tuple[str, tuple[Tube, ...]] | None:
     )
     if version is None:
         return None
-    tubes = annotations_from_dict(version["content"]).zones
-    return f"case{case_id}-v{version['number']}", tubes
+    return int(version["number"]), annotations_from_dict(version["content"])
+
+
+def confirmed_tubes(case_id: int) -> tuple[str, tuple[Tube, ...]] | None:
+    """The protected tubes of the case's latest annotation version, under a key naming that
+    version (``sim_core.plan_checks.cached_planning_model``'s ``tubes``); None: none saved."""
+    found = confirmed_annotations(case_id)
+    if found is None:
+        return None
+    number, annotations = found
+    return f"case{case_id}-v{number}", annotations.zones

@@ -58,6 +58,7 @@ def rehearsal_context(user: User | AnonymousUser, plan: Plan) -> dict[str, Any]:
     elements = list(plan.elements.all())
     approved = plan.status == Plan.Status.APPROVED
     reports = [latest[e.pk] for e in elements if e.pk in latest]
+    rehearsable = [e for e in elements if e.kind in rehearsals.SCENARIO_OF_KIND]
     return {
         "rehearsal_history": history,
         "deviation_reports": reports,
@@ -71,9 +72,11 @@ def rehearsal_context(user: User | AnonymousUser, plan: Plan) -> dict[str, Any]:
             for r in reports
             if r.get("achieved", {}).get("entry_mm") and r["achieved"].get("tip_mm")
         ],
-        "rehearsable_elements": [e for e in elements if e.kind in rehearsals.SCENARIO_OF_KIND]
-        if approved
-        else [],
+        "rehearsable_elements": rehearsable if approved else [],
+        # each rehearsable element without a report yet: the table lists it, the form offers
+        # the first of them, so a plan's elements are rehearsed one after the other
+        "unrehearsed_elements": [e for e in rehearsable if e.pk not in latest],
+        "next_element_id": next((e.pk for e in rehearsable if e.pk not in latest), None),
         "rehearsal_stations": list(
             stations_at(member_institution_ids(user)).filter(status="enrolled")
         )

@@ -9,13 +9,17 @@ session's (`plan_digest_for_session`) and replays the recording on the same path
 (`trajectory_for_session`). Once the replay verified the result, `record_deviation` stores the
 report (`planning.deviation`) with the rehearsal.
 
-Built: one element per rehearsal (the one the surgeon picks); pedicle screws and drill holes,
-each as the pedicle pilot hole scenario on its path, and guide wires as the femoral neck guide
-wire scenario (on a case with the femoral landmarks that scenario measures to).
+The plan goes with the case's latest confirmed annotations (``imaging``'s annotation
+versions): its protected tubes, which the station marks as nerve and vessel (a real CT has none
+of its own), and its landmarks, which stand in for a phantom's where a scenario measures to one.
+Both are in the plan's digest, so the replay rebuilds the very model the station ran.
+
+Built: one element per rehearsal (the one the surgeon picks; the plan page lists each element's
+latest report); pedicle screws and drill holes, each as the pedicle pilot hole scenario on its
+path, and guide wires as the femoral neck guide wire scenario (on a case with the femoral head
+apex that scenario measures to, the case's own or a confirmed landmark).
 """
 
-import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -26,13 +30,20 @@ from django.utils.translation import gettext as _
 
 from bridge.messages import (
     MAX_PLAN_ELEMENTS,
+    MAX_PLAN_LANDMARKS,
+    MAX_PLAN_ZONES,
+    MAX_ZONE_POINTS,
     REHEARSABLE_KINDS,
+    LandmarkSpec,
     PlanElementSpec,
     PlanSpec,
+    ZoneSpec,
     plan_digest,
 )
+from bridge.plan_rehearsal import rehearsal_arguments, tubes_of
 from clinical_shell.audit import services as audit
 from clinical_shell.errors import DomainError
+from clinical_shell.imaging.annotation_selectors import confirmed_annotations
 from clinical_shell.imaging.models import SimulationCase
 from clinical_shell.planning import deviation
 from clinical_shell.planning.models import Plan, PlanElement, Rehearsal
@@ -40,10 +51,12 @@ from clinical_shell.stations import services as stations
 from clinical_shell.stations.access import check_case_for_session, check_may_start_session
 from clinical_shell.stations.models import Station
 from sim_core import plan_checks
+from sim_core.case.bundle import BundleError, load_bundle
 from sim_core.implants import ImplantError, get_implant
 from sim_core.instruments import load_instrument
-from sim_core.rehearsal import landmarks_needed
-from sim_core.scenarios import load_scenario
+from sim_core.model import check_case_has
+from sim_core.rehearsal import landmarks_needed, with_protected_tubes
+from sim_core.scenarios import ScenarioError, load_scenario
 
 # the scenario a rehearsal of each element kind runs on the element's path
 SCENARIO_OF_KIND: dict[str, str] = {
@@ -77,23 +90,75 @@ def _element_spec(element: PlanElement) -> PlanElementSpec:
     )
 
 
-def _check_case_has_landmarks(case: SimulationCase, scenario: str) -> None:
-    # a guide wire on a case without a femoral head (a lumbar CT, a real CT not annotated) is
-    # refused here, not at the station after the case was sent
-    try:
-        meta = json.loads((Path(case.path) / "case.json").read_text(encoding="utf-8"))
-        have = {str(m["name"]) for m in meta.get("landmarks", [])}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+def _case_unavailable() -> DomainError:
+    return DomainError("case_unavailable", _("仿真病例文件无法读取或已被改动"), status=409)
+
+
+def _confirmed(case: SimulationCase) -> tuple[int, tuple[ZoneSpec, ...], tuple[LandmarkSpec, ...]]:
+    # the latest annotation version's tubes and landmarks, as the station is sent them
+    found = confirmed_annotations(case.pk)
+    if found is None:
+        return 0, (), ()
+    number, annotations = found
+    if (
+        len(annotations.zones) > MAX_PLAN_ZONES
+        or len(annotations.landmarks) > MAX_PLAN_LANDMARKS
+        or any(len(t.points_mm) > MAX_ZONE_POINTS for t in annotations.zones)
+    ):
         raise DomainError(
-            "case_unavailable", _("仿真病例文件无法读取或已被改动"), status=409
-        ) from exc
+            "annotations_too_large",
+            _(
+                "病例标注过多，无法发送到工作站（最多 %(zones)s 条保护管、每条 %(points)s 个点、"
+                "%(marks)s 个标志点）"
+            )
+            % {"zones": MAX_PLAN_ZONES, "points": MAX_ZONE_POINTS, "marks": MAX_PLAN_LANDMARKS},
+            status=422,
+        )
+    zones = tuple(
+        ZoneSpec(name=t.name, kind=t.kind, points_mm=t.points_mm, radius_mm=t.radius_mm)
+        for t in annotations.zones
+    )
+    landmarks = tuple(LandmarkSpec(name=m.name, point_mm=m.point_mm) for m in annotations.landmarks)
+    return number, zones, landmarks
+
+
+def _check_case_rehearsable(
+    case: SimulationCase,
+    scenario: str,
+    zones: tuple[ZoneSpec, ...],
+    landmarks: tuple[LandmarkSpec, ...],
+) -> None:
+    # what the station would refuse whatever the path, refused here before anything is sent:
+    # a guide wire on a case without a femoral head apex, a pedicle on a case with no nerve
+    # (a real CT whose canal nobody drew)
+    try:
+        bundle = load_bundle(case.path, verify=False)
+    except BundleError as exc:
+        raise _case_unavailable() from exc
+    if bundle.content_hash != case.content_hash:
+        raise _case_unavailable()
+    have = {str(m["name"]) for m in bundle.meta.get("landmarks", [])}
+    have |= {m.name for m in landmarks}
     missing = sorted(landmarks_needed(scenario) - have)
     if missing:
         raise DomainError(
             "case_lacks_landmarks",
-            _("此病例缺少演练所需的解剖标志点：%(names)s") % {"names": "、".join(missing)},
+            _("此病例缺少演练所需的解剖标志点：%(names)s（可在病例标注页标出）")
+            % {"names": "、".join(missing)},
             status=422,
         )
+    tissue = with_protected_tubes(bundle.tissue, tubes_of(zones), bundle.spacing_mm)
+    try:
+        check_case_has(load_scenario(scenario), tissue, f"case {case.pk}")
+    except ScenarioError as exc:
+        raise DomainError(
+            "case_lacks_protected_zone",
+            _(
+                "此病例没有演练计分所需的神经或血管区域：请先在病例标注页画出并确认保护管"
+                "（如椎管、神经根）"
+            ),
+            status=422,
+        ) from exc
 
 
 @transaction.atomic
@@ -127,8 +192,9 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
             _("规划要素超过 %(n)s 个，无法发送到工作站") % {"n": MAX_PLAN_ELEMENTS},
             status=422,
         )
-    _check_case_has_landmarks(locked.case, SCENARIO_OF_KIND[chosen.kind])
     check_may_start_session(actor, station, actor)
+    annotation_version, zones, landmarks = _confirmed(locked.case)
+    _check_case_rehearsable(locked.case, SCENARIO_OF_KIND[chosen.kind], zones, landmarks)
     check_case_for_session(actor, locked.case.content_hash)
     session = stations.start_session_from_shell(
         actor=actor,
@@ -143,7 +209,9 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
         version=locked.version,
         element_id=chosen.pk,
         elements=specs,
-        digest=plan_digest(session.case_hash, locked.pk, locked.version, specs),
+        digest=plan_digest(session.case_hash, locked.pk, locked.version, specs, zones, landmarks),
+        zones=zones,
+        landmarks=landmarks,
     )
     rehearsal = Rehearsal.objects.create(
         plan=locked,
@@ -165,6 +233,7 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
             "session": session.pk,
             "station": station.pk,
             "plan_digest": spec.digest,
+            "annotation_version": annotation_version,
         },
     )
     return rehearsal
@@ -191,17 +260,15 @@ def plan_digest_for_session(session_id: int | None) -> str:
 
 
 def trajectory_for_session(session_id: int | None) -> dict[str, Any] | None:
-    """The rehearsed element's path, for the replay (`sim_core.rehearsal`): entry_mm,
-    target_mm, diameter_mm; None for a session without a plan."""
+    """What the replay (`sim_core.rehearsal.model_for_rehearsal_recording`) rebuilds the
+    rehearsal's model from: the rehearsed element's entry_mm, target_mm, diameter_mm, and the
+    tubes and landmarks sent with it; None for a session without a plan."""
     rehearsal = _rehearsal_of_session(session_id)
     if rehearsal is None:
         return None
-    element = _sent_element(rehearsal)
-    return {
-        "entry_mm": tuple(float(x) for x in element["entry_mm"]),
-        "target_mm": tuple(float(x) for x in element["target_mm"]),
-        "diameter_mm": float(element["diameter_mm"]),
-    }
+    spec = msgspec.convert(rehearsal.spec, type=PlanSpec)
+    element = next(e for e in spec.elements if e.element_id == spec.element_id)
+    return rehearsal_arguments(spec, element)
 
 
 def _sent_element(rehearsal: Rehearsal) -> dict[str, Any]:

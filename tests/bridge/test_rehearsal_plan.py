@@ -11,10 +11,16 @@ import pytest
 from bridge_helpers import Bridge
 
 from bridge.messages import (
+    MAX_PLAN_ELEMENTS,
+    MAX_PLAN_LANDMARKS,
+    MAX_PLAN_ZONES,
+    MAX_ZONE_POINTS,
+    LandmarkSpec,
     PlanElementSpec,
     PlanSpec,
     Result,
     StartSession,
+    ZoneSpec,
     check_plan,
     decode,
     encode,
@@ -118,6 +124,74 @@ def test_a_non_finite_element_is_refused_even_with_a_matching_digest() -> None:
     plan = PlanSpec(7, 1, 1, bad, plan_digest(CASE, 7, 1, bad))
     with pytest.raises(ValueError, match="not valid numbers"):
         check_plan(CASE, plan)
+
+
+def _with_annotations(
+    zones: tuple[ZoneSpec, ...], landmarks: tuple[LandmarkSpec, ...] = ()
+) -> PlanSpec:
+    plan = _plan()
+    digest = plan_digest(CASE, 7, 3, plan.elements, zones, landmarks)
+    return msgspec.structs.replace(plan, zones=zones, landmarks=landmarks, digest=digest)
+
+
+CANAL = ZoneSpec("椎管", "nerve", ((10.0, 50.0, 44.0), (90.0, 50.0, 44.0)), 6.0)
+
+
+def test_the_protected_tubes_and_landmarks_are_under_the_plan_digest() -> None:
+    plan = _with_annotations((CANAL,), (LandmarkSpec("apex", (1.0, 2.0, 3.0)),))
+    assert check_plan(CASE, plan).element_id == 1
+    # a plan without them digests as plans always did (stored rehearsals stay valid)
+    assert plan_digest(CASE, 7, 3, plan.elements) == _plan().digest
+    moved = msgspec.structs.replace(CANAL, radius_mm=2.0)
+    for forged in (
+        msgspec.structs.replace(plan, zones=()),  # the tube taken off: the drill sees no nerve
+        msgspec.structs.replace(plan, zones=(moved,)),  # narrowed
+        msgspec.structs.replace(plan, landmarks=()),
+    ):
+        with pytest.raises(ValueError, match="digest does not match"):
+            check_plan(CASE, forged)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        msgspec.structs.replace(CANAL, kind="bone"),
+        msgspec.structs.replace(CANAL, radius_mm=0.0),
+        msgspec.structs.replace(CANAL, radius_mm=float("inf")),
+        msgspec.structs.replace(CANAL, points_mm=((float("nan"), 0.0, 0.0),)),
+        msgspec.structs.replace(CANAL, points_mm=()),
+        msgspec.structs.replace(CANAL, points_mm=((1.0, 1.0, 1.0),) * (MAX_ZONE_POINTS + 1)),
+    ],
+)
+def test_a_tube_the_station_cannot_use_is_refused_even_with_a_matching_digest(
+    zone: ZoneSpec,
+) -> None:
+    with pytest.raises(ValueError, match="protected tube"):
+        check_plan(CASE, _with_annotations((zone,)))
+
+
+def test_a_plan_at_every_limit_fits_one_start_session_frame() -> None:
+    elements = tuple(
+        PlanElementSpec(i, "pedicle_screw", (60.0 + i, 60.0, 60.0), (60.0, 10.0, 48.0), 6.5)
+        for i in range(1, MAX_PLAN_ELEMENTS + 1)
+    )
+    points = tuple(
+        (float(i) + 0.123456789, 50.123456789, 44.123456789) for i in range(MAX_ZONE_POINTS)
+    )
+    zones = tuple(
+        ZoneSpec(f"神经根保护管 {i:02d} 左侧", "nerve", points, 6.0) for i in range(MAX_PLAN_ZONES)
+    )
+    landmarks = tuple(
+        LandmarkSpec(f"标志点 {i:02d} 左侧椎弓根入点", (1.123456789, 2.123456789, 3.123456789))
+        for i in range(MAX_PLAN_LANDMARKS)
+    )
+    digest = plan_digest(CASE, 7, 3, elements, zones, landmarks)
+    plan = PlanSpec(7, 3, 1, elements, digest, zones=zones, landmarks=landmarks)
+    frame = encode(_command(plan), seq=1)
+    assert len(frame) <= StartSession.MAX_BYTES
+    decoded = decode(frame).body
+    assert isinstance(decoded, StartSession) and decoded.plan == plan
+    assert check_plan(CASE, plan).element_id == 1
 
 
 def test_the_plan_digest_is_signed_into_the_result() -> None:

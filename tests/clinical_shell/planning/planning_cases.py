@@ -103,3 +103,29 @@ def medial_shift(marks: dict[str, list[float]], mm: float) -> list[float]:
     towards = np.asarray(marks["L4_canal_centre"]) - entry
     across = towards - axis * np.dot(towards, axis) / np.dot(axis, axis)
     return [float(x) for x in mm * across / np.linalg.norm(across)]
+
+
+@pytest.fixture(scope="session")
+def bare_lumbar_bundle(tmp_path_factory: pytest.TempPathFactory) -> LumbarCase:
+    """The lumbar phantom built after its truth sidecar was removed, as any real CT is built:
+    no landmarks, no nerve or vessel in the case. ``marks`` holds the phantom's truth (case
+    frame), for the test to plan and draw with as a surgeon would."""
+    import json
+
+    from sim_core.case.build import build_case
+    from sim_core.ct.phantom import TRUTH_JSON, TRUTH_NPZ, make_phantom, write_phantom
+
+    root = tmp_path_factory.mktemp("planning-bare")
+    series = root / "series"
+    write_phantom(make_phantom("lumbar", seed=1, slices=80, matrix=128), series)
+    truth = json.loads((series / TRUTH_JSON).read_text(encoding="utf-8"))
+    (series / TRUTH_JSON).unlink()
+    (series / TRUTH_NPZ).unlink()
+    build_case(series, root / "case")
+    bundle = load_bundle(root / "case")
+    assert not bundle.meta.get("landmarks")
+    marks = {
+        m["name"]: [float(x) for x in bundle.case_from_patient_mm(m["lps_mm"])]
+        for m in truth["landmarks"]
+    }
+    return LumbarCase(root / "case", bundle.content_hash, bundle.spacing_mm, marks)

@@ -465,3 +465,161 @@ def test_a_guide_wire_is_rehearsed_on_a_hip_case_and_reported_by_its_tip_apex_di
     assert refused.status_code == 422 and refused.json()["code"] == "case_lacks_landmarks"
     assert "femoral_head_apex" in refused.json()["detail"]
     assert Rehearsal.objects.count() == 1
+
+
+def test_a_real_ct_is_rehearsed_once_its_canal_is_drawn_and_the_station_counts_touching_it(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    bare_lumbar_bundle: LumbarCase,
+    patient_in_shuangbai: Any,
+    shell_network: Network,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    """A case built from the DICOM alone has no nerve: the pedicle scenario cannot count a
+    canal breach on it. The surgeon draws the canal as a protected tube; the station gets the
+    tube with the plan, marks it as nerve, and a drill driven through the canal touches it."""
+    from planning_cases import register_case
+
+    from clinical_shell.imaging.annotation_services import save_case_annotations
+    from sim_core.trajectories import scripted_rows
+
+    surgeon = personas.county_surgeon
+    marks = bare_lumbar_bundle.marks
+    case = register_case(bare_lumbar_bundle, patient_in_shuangbai, shell_network, personas, n=3)
+    plan = services.create_plan(actor=surgeon, patient=case.patient, case=case, title="真实CT")
+    element = services.add_element(
+        actor=surgeon,
+        plan=plan,
+        version=plan.version,
+        data=services.ElementData(
+            kind="pedicle_screw",
+            label="L4 左",
+            entry_mm=marks["L4_pedicle_entry_left"],
+            target_mm=marks["L4_pedicle_target_left"],
+            implant_id=SCREW,
+        ),
+    )
+    services.approve_plan(actor=surgeon, plan=plan, version=plan.version)
+    api = signed_in_client(surgeon)
+
+    # nothing drawn yet: refused before anything is sent, and the surgeon is told what to draw
+    refused = _post_rehearsal(api, plan.pk, element.pk, shell_bridge.station.pk)
+    assert refused.status_code == 422, refused.content
+    assert refused.json()["code"] == "case_lacks_protected_zone"
+    assert not Rehearsal.objects.exists() and not StationSession.objects.exists()
+
+    canal = [marks[f"{level}_canal_centre"] for level in ("L3", "L4", "L5")]
+    radius_mm = 6.0
+    save_case_annotations(
+        actor=surgeon,
+        patient_id=case.patient_id,
+        case_id=case.pk,
+        base_number=0,
+        content={
+            "levels": [],
+            "bones": [],
+            "landmarks": [{"name": "L4 椎管中心", "point_mm": canal[1]}],
+            "zones": [{"name": "椎管", "kind": "nerve", "points_mm": canal, "radius_mm": 6.0}],
+        },
+    )
+    posted = _post_rehearsal(api, plan.pk, element.pk, shell_bridge.station.pk)
+    assert posted.status_code == 201, posted.content
+    rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
+    spec = msgspec.convert(rehearsal.spec, type=PlanSpec)
+    [zone] = spec.zones
+    assert zone.kind == "nerve" and [list(p) for p in zone.points_mm] == canal
+    assert [m.name for m in spec.landmarks] == ["L4 椎管中心"]
+    # the tube is under the plan's digest: a station sent other tubes refuses the plan
+    assert spec.digest == plan_digest(
+        rehearsal.session.case_hash,
+        plan.pk,
+        spec.version,
+        spec.elements,
+        spec.zones,
+        spec.landmarks,
+    )
+    assert spec.digest != plan_digest(
+        rehearsal.session.case_hash, plan.pk, spec.version, spec.elements
+    )
+
+    # the hand drills the planned path moved 10 mm medially: through the drawn canal
+    shift = np.asarray(medial_shift(marks, 10.0))
+    entry, target = (
+        np.add(marks["L4_pedicle_entry_left"], shift),
+        np.add(marks["L4_pedicle_target_left"], shift),
+    )
+    line = np.asarray(canal)
+    samples = entry + np.linspace(0.0, 1.0, 100)[:, None] * (target - entry)
+    nearest = min(
+        float(
+            np.linalg.norm(p - a - np.clip((p - a) @ (b - a) / ((b - a) @ (b - a)), 0, 1) * (b - a))
+        )
+        for p in samples
+        for a, b in ((line[0], line[1]), (line[1], line[2]))
+    )
+    assert nearest < radius_mm - 1.0  # the moved path does pass through the tube
+
+    def medial_hand(model: Any, skill: str) -> Any:
+        moved = replace(model.plan, entry_mm=tuple(entry), target_mm=tuple(target))
+        return scripted_rows(replace(model, plan=moved), skill)
+
+    _run_station(shell_bridge, device_rows=medial_hand)
+    result = SessionResult.objects.get(session=rehearsal.session)
+    # the station counted the drawn canal as nerve, and the replay, rebuilt with the same tube,
+    # agrees bit for bit
+    assert result.metrics["nerve_contacts"] >= 1
+    verified = stations.verify_result_by_replay(result_id=result.pk)
+    assert verified.verification == "verified", verified.rejection_reason
+    assert not verified.passed  # a nerve contact fails the attempt whatever the rest
+    rehearsal.refresh_from_db()
+    assert abs(rehearsal.report["tip_offset_mm"] - 10.0) < 0.5
+    assert rehearsal.report["nerve_contacts"] >= 1 and not rehearsal.report["passed"]
+    detail = AuditEvent.objects.get(action="plan.rehearse", target_id=str(plan.pk)).detail
+    assert detail["annotation_version"] == 1
+    # the plan page flags the contact and the failed attempt beside the deviation
+    shown = api.get(f"/planning/{plan.pk}/").content.decode()
+    assert re.search(r'class="num flagged" data-deviation="nerve">[1-9]\d*<', shown)
+    assert 'class="num flagged" data-deviation="score">' in shown
+
+
+def test_the_demo_plan_on_a_case_built_from_dicom_alone_can_be_rehearsed(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    bare_lumbar_bundle: LumbarCase,
+    patient_in_shuangbai: Any,
+    shell_network: Network,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    """`make run` builds its demo cases from the DICOM alone; the demo confirms the phantom's
+    landmarks and canal on them, so its draft plan, once approved, goes to the station."""
+    from planning_cases import register_case
+
+    from clinical_shell.imaging.annotation_models import CaseAnnotationVersion
+    from clinical_shell.planning.demo import DEMO_ANNOTATION_NOTE, load_planning_demo
+    from sim_core.case.bundle import load_bundle
+
+    case = register_case(bare_lumbar_bundle, patient_in_shuangbai, shell_network, personas, n=4)
+    bundle = load_bundle(case.path)
+    given = [
+        {"name": n, "lps_mm": [float(c) for c in (bundle.patient_from_case @ [*p, 1.0])[:3]]}
+        for n, p in bare_lumbar_bundle.marks.items()
+    ]
+    assert load_planning_demo({case.pk: given}) == 1
+    [version] = CaseAnnotationVersion.objects.filter(case=case)
+    assert version.number == 1 and version.note == DEMO_ANNOTATION_NOTE
+    assert [z["name"] for z in version.content["zones"]] == ["椎管"]
+    plan = Plan.objects.get(case=case)
+    surgeon = case.created_by
+    services.approve_plan(actor=surgeon, plan=plan, version=plan.version)
+    api = signed_in_client(surgeon)
+    first, second = plan.elements.order_by("id")
+    # the page offers the first element not rehearsed yet, and lists both as not rehearsed
+    page = api.get(f"/planning/{plan.pk}/").content.decode()
+    assert f'<option value="{first.pk}" selected>' in page
+    assert page.count('data-unrehearsed="1"') == 2
+    posted = _post_rehearsal(api, plan.pk, first.pk, shell_bridge.station.pk)
+    assert posted.status_code == 201, posted.content
+    spec = msgspec.convert(Rehearsal.objects.get().spec, type=PlanSpec)
+    assert [z.kind for z in spec.zones] == ["nerve"]
+    assert "L4_pedicle_entry_left" in {m.name for m in spec.landmarks}
+    assert {e.element_id for e in spec.elements} == {first.pk, second.pk}

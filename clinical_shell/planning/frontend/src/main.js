@@ -141,7 +141,7 @@ class Planner {
     this.message = root.querySelector('#planner-message');
     this.state = {
       ready: false, elements: [], selected: null, triangles: 0, firstFrameMs: null, error: null,
-      zones: [], live: null, checks: 0, saved: null, conflict: null, target: null,
+      zones: [], live: null, checks: 0, saved: null, conflict: null, target: null, cancelled: 0,
     };
     // the live panel's words (data-t-* of #planner-live): tBreachGraded -> breachGraded
     const words = (document.getElementById('planner-live') || {}).dataset || {};
@@ -516,7 +516,8 @@ class Planner {
       urlOf: (view, index) => template.replace('VIEW', view).replace('999999', String(index)),
       words: { sliceNumber: root.dataset.tSliceNumber },
       onPoint: (p) => {
-        if (this.picking === 'target') this.fillPoint('target', new THREE.Vector3(...p));
+        // on a slice the surgeon sees the cortex's edge: the point is taken as clicked
+        if (this.picking) this.fillPoint(this.picking, new THREE.Vector3(...p));
         else this.setCross(p);
       },
     });
@@ -647,6 +648,27 @@ class Planner {
       })
       .catch(() => {})
       .finally(() => { this.checkBusy = false; this.pumpCheck(); });
+  }
+
+  cancelDrag() {
+    // Esc while dragging: the element goes back to where it is saved and nothing is sent
+    const drag = this.drag;
+    this.drag = null;
+    this.checkPending = null;
+    this.checkShown = this.checkSeq + 1;
+    this.controls.enabled = true;
+    this.root.classList.remove('dragging');
+    this.showNote('');
+    const canvas = this.renderer.domElement;
+    if (canvas.hasPointerCapture(drag.pointerId)) canvas.releasePointerCapture(drag.pointerId);
+    const element = this.planElements.get(drag.id);
+    this.showLive(element, element.checks || {}, element);
+    this.placeElement(element);
+    this.showHandles();
+    this.slicePaths();
+    this.render();
+    this.state.cancelled += 1;
+    this.liveStatus(this.words.tDragCancelled, false);
   }
 
   async endDrag() {
@@ -835,6 +857,12 @@ class Planner {
       this.render();
     });
     document.getElementById('planner-reset')?.addEventListener('click', () => this.resetView());
+    window.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.drag) {
+        e.preventDefault();
+        this.cancelDrag();
+      }
+    });
   }
 
   setPicking(mode) {
@@ -961,6 +989,7 @@ function debugView(planner) {
     get conflict() { return s.conflict; },
     get cross() { return s.cross ? s.cross.slice() : null; },
     get dragging() { return Boolean(planner.drag); },
+    get cancelled() { return s.cancelled; },
     // where an element's entry / target handle is on screen (client px), once it is selected
     handleScreenPoint(name) {
       const h = planner.handles && planner.handles[name];
