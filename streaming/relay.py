@@ -18,8 +18,11 @@ station encodes its own view and sends the fragmented MP4 to::
 
 admitted only with a publish token for exactly that room and stream
 (`streaming.tokens.verify_publish_token`; a viewer's token is refused), answered
-``{"type": "publish_ok"}``; its bytes are cut and fanned out like an ffmpeg's, and its leaving
-is a lost signal (`Feed.ingest`, `streaming.publisher`).
+``{"type": "publish_ok", "token", "ttl_s"}``; its bytes are cut and fanned out like an
+ffmpeg's, and its leaving is a lost signal (`Feed.ingest`, `streaming.publisher`). The
+``token`` is a fresh publish token for the same station, room and stream, renewed every
+PUBLISH_RENEW_S (``{"type": "publish_token", "token", "ttl_s"}``): a publisher that loses the
+relay reconnects with it, however long ago the shell's own token was issued.
 
 Fan-out never waits for a viewer: each has a bounded queue of fragments; when it is full the
 viewer loses fragments until the next keyframe (so what it gets always decodes), while the
@@ -35,7 +38,10 @@ control message per connection (`streaming.tokens.sign_control`), answered ``{"o
 - ``{"kind": "session_end", "room", "session"}``: every socket of the session closes (4403
   "session ended"), every token for it is refused, and its recordings are finished;
 - ``{"kind": "session_live", "room", "session", "streams"}``: the session is live: record its
-  streams (a viewer's token naming a session it has not heard of starts the same recording).
+  streams (a viewer's token naming a session it has not heard of starts the same recording);
+- ``{"kind": "revoke_publish", "room", "stream"}``: the shell stopped the stream: its publisher
+  is closed now (4403 "publishing revoked") and publish tokens for it issued before the message
+  (the shell's, and those this relay renewed) are refused the same way from then on.
 
 With ``record_dir`` in the config, each live session's streams are written to MP4 at the
 stream's highest quality (`streaming.recorder`) under ``<record_dir>/<room>/<session>/``, one
@@ -73,11 +79,14 @@ from streaming.sources import LADDER, Quality, SourceSpec, command
 from streaming.tokens import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
+    DEFAULT_TTL_S,
     MAX_TTL_S,
     MIN_SECRET_BYTES,
     ControlError,
     Grant,
+    PublishGrant,
     TokenError,
+    issue_publish_token,
     verify_control,
     verify_publish_token,
     verify_token,
@@ -121,8 +130,9 @@ CLOSE_REPLACED = 4409
 CLOSE_PUBLISH_STALLED = 4408
 SIGNAL_LOST = json.dumps({"type": "signal_lost"})
 SIGNAL_RESTORED = json.dumps({"type": "signal_restored"})
-# a publisher is told it was admitted, so a refusal and a slow start are told apart
-PUBLISH_OK = json.dumps({"type": "publish_ok"})
+# an admitted publisher gets a fresh publish token this often, each valid DEFAULT_TTL_S: one it
+# holds when the link drops still has 40 s or more to reconnect with [s]
+PUBLISH_RENEW_S = 20.0
 
 
 class ConfigError(ValueError):
@@ -394,6 +404,8 @@ class Feed:
         previous, self.publisher = self.publisher, ws
         if previous is not None:
             log.info("%s: publisher replaced by station %s", name, station_id)
+            # a viewer joining before the new init arrives would get the old one, then the new
+            self.init = None
             with contextlib.suppress(ConnectionClosed):
                 await previous.close(CLOSE_REPLACED, "replaced by a newer publisher")
         splitter = Fmp4Splitter()
@@ -516,6 +528,9 @@ class Relay:
         # (room, session, user or "*") -> (tokens issued at or before this unix ms are
         # refused, monotonic time of the revocation: forgotten once every such token expired)
         self.revoked: dict[tuple[str, str, str], tuple[float, float]] = {}
+        # (room, stream) -> (publish tokens issued at or before this unix ms are refused,
+        # monotonic time of the revocation), as for viewers
+        self.publish_revoked: dict[tuple[str, str], tuple[float, float]] = {}
         # recorders of ended sessions, still remuxing: `stop` waits for them
         self._retired: list[StreamRecorder] = []
         self._closing: set[asyncio.Task[None]] = set()
@@ -630,6 +645,11 @@ class Relay:
             log.warning("publisher refused %s: %s", where, exc.reason)
             await ws.close(exc.close_code, exc.reason)
             return
+        why = self._publish_revocation(grant)
+        if why:
+            log.warning("publisher %s refused %s: %s", grant.station_id, where, why)
+            await ws.close(CLOSE_FORBIDDEN, why)
+            return
         feed = self.feeds.get((room, stream, quality))
         if feed is None or feed.argv:
             log.warning("publisher %s refused %s: not a published stream", grant.station_id, where)
@@ -638,10 +658,46 @@ class Relay:
         # fragments are larger than anything a viewer sends
         ws.protocol.max_message_size = PUBLISH_MAX_MESSAGE_BYTES
         try:
-            await ws.send(PUBLISH_OK)
+            await ws.send(self._renewed_token("publish_ok", grant))
         except ConnectionClosed:
             return
-        await feed.ingest(ws, grant.station_id)
+        renewing = asyncio.create_task(self._keep_renewing(ws, grant))
+        try:
+            await feed.ingest(ws, grant.station_id)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    def _renewed_token(self, kind: str, grant: PublishGrant) -> str:
+        """A message ``kind`` with a fresh publish token for the grant's station and stream."""
+        token = issue_publish_token(
+            secret=self.config.secret,
+            station_id=grant.station_id,
+            room=grant.room,
+            stream=grant.stream,
+            ttl_s=DEFAULT_TTL_S,
+        )
+        return json.dumps({"type": kind, "token": token, "ttl_s": DEFAULT_TTL_S})
+
+    async def _keep_renewing(self, ws: ServerConnection, grant: PublishGrant) -> None:
+        while True:
+            await asyncio.sleep(PUBLISH_RENEW_S)
+            # revoked, it is being closed: nothing it gets may outlive the revocation
+            if self._publish_revocation(grant):
+                return
+            try:
+                await ws.send(self._renewed_token("publish_token", grant))
+            except ConnectionClosed:
+                return
+
+    def _publish_revocation(self, grant: PublishGrant) -> str:
+        """Why a revocation refuses the publish ``grant`` ("" when none does)."""
+        self._forget_old_revocations()
+        revoked = self.publish_revoked.get((grant.room, grant.stream))
+        if revoked is not None and grant.issued_at_ms <= revoked[0]:
+            return "publishing revoked"
+        return ""
 
     def _revocation(self, grant: Grant) -> str:
         """Why a revocation refuses ``grant`` ("" when none does)."""
@@ -659,6 +715,8 @@ class Relay:
         horizon = time.monotonic() - MAX_TTL_S - 60
         for key in [k for k, (_, at) in self.revoked.items() if at < horizon]:
             del self.revoked[key]
+        for stream in [k for k, (_, at) in self.publish_revoked.items() if at < horizon]:
+            del self.publish_revoked[stream]
 
     def _record(self, room: str, session: str, streams: list[str]) -> None:
         """Record ``streams`` of ``room`` for ``session`` (once; not after the session ended)."""
@@ -693,13 +751,15 @@ class Relay:
             if key[0] == room and key[1] == session and (user is None or key[2] == user)
         ]
         sockets = [ws for key in keys for ws in self.watching.get(key, ())]
-        if sockets:
-            # the close frames go out at once; the handshakes run on without holding the reply
-            for ws in sockets:
-                task = asyncio.create_task(ws.close(CLOSE_FORBIDDEN, why))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+        self._close_soon(sockets, why)
         return len(sockets)
+
+    def _close_soon(self, sockets: list[ServerConnection], why: str) -> None:
+        # the close frames go out at once; the handshakes run on without holding the reply
+        for ws in sockets:
+            task = asyncio.create_task(ws.close(CLOSE_FORBIDDEN, why))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def _control(self, ws: ServerConnection) -> None:
         """One signed control message from the shell (loopback only), answered and closed."""
@@ -731,10 +791,12 @@ class Relay:
         kind, room, session = claims["kind"], claims.get("room"), claims.get("session")
         if not (isinstance(room, str) and _NAME.fullmatch(room)):
             raise ControlError("room: expected a name [A-Za-z0-9_-]")
-        if not (isinstance(session, str) and _SESSION.fullmatch(session)):
-            raise ControlError("session: expected a name [A-Za-z0-9_-]")
         at_ms = float(claims["at"])  # type: ignore[arg-type]  # checked int by verify_control
         now = time.monotonic()
+        if kind == "revoke_publish":
+            return self._revoke_publishing(room, claims.get("stream"), at_ms)
+        if not (isinstance(session, str) and _SESSION.fullmatch(session)):
+            raise ControlError("session: expected a name [A-Za-z0-9_-]")
         if kind == "revoke":
             user = claims.get("user")
             if not (isinstance(user, str) and _USER.fullmatch(user)):
@@ -761,6 +823,23 @@ class Relay:
             self._record(room, session, [str(n) for n in streams])
             return {}
         raise ControlError(f"unknown kind {str(kind)[:40]!r}")
+
+    def _revoke_publishing(self, room: str, stream: object, at_ms: float) -> dict[str, object]:
+        if not (isinstance(stream, str) and _NAME.fullmatch(stream)):
+            raise ControlError("stream: expected a name [A-Za-z0-9_-]")
+        # this relay's clock as well: a token it renewed after the shell signed the message (the
+        # same machine's clock) must not outlive the revocation
+        revoked_ms = max(at_ms, time.time() * 1000)
+        previous = self.publish_revoked.get((room, stream), (0.0, 0.0))[0]
+        self.publish_revoked[(room, stream)] = (max(previous, revoked_ms), time.monotonic())
+        publishers = [
+            feed.publisher
+            for (feed_room, feed_stream, _), feed in self.feeds.items()
+            if (feed_room, feed_stream) == (room, stream) and feed.publisher is not None
+        ]
+        self._close_soon(publishers, "publishing revoked")
+        log.info("publishing revoked in %s/%s: %d publishers closed", room, stream, len(publishers))
+        return {"closed": len(publishers)}
 
 
 async def serve_until_signal(config: RelayConfig, host: str, port: int) -> None:

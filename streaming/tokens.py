@@ -79,12 +79,33 @@ def issue_token(
 
 def verify_token(*, secret: bytes, token: str, room: str, now_s: float | None = None) -> Grant:
     """The grant in ``token`` if it is genuine, unexpired and for ``room``; else TokenError."""
+    claims = _signed_claims(secret=secret, token=token, version=_VERSION, wrong="malformed token")
+    user_id, token_room, expires = claims.get("u"), claims.get("r"), claims.get("exp")
+    session, issued = claims.get("s", ""), claims.get("iat", 0)
+    if not (isinstance(user_id, str) and isinstance(token_room, str) and type(expires) is int):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    if not (isinstance(session, str) and type(issued) is int):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    _check_lifetime(expires, now_s)
+    if not hmac.compare_digest(token_room.encode(), room.encode()):
+        raise TokenError(CLOSE_FORBIDDEN, "token is for another room")
+    return Grant(
+        user_id=user_id,
+        room=token_room,
+        expires_at_s=expires,
+        session=session,
+        issued_at_ms=issued,
+    )
+
+
+def _signed_claims(*, secret: bytes, token: str, version: str, wrong: str) -> dict[str, object]:
+    """The claims of ``token`` if it is ``<version>.<payload>.<HMAC>`` signed with ``secret``;
+    else TokenError 4401 (``wrong`` when the token is not of this version at all)."""
     _check_secret(secret)
-    now = time.time() if now_s is None else now_s
     # signature first: nothing in an unsigned payload is read
     parts = token.split(".")
-    if not token.isascii() or len(parts) != 3 or parts[0] != _VERSION:
-        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    if not token.isascii() or len(parts) != 3 or parts[0] != version:
+        raise TokenError(CLOSE_UNAUTHENTICATED, wrong)
     signed = f"{parts[0]}.{parts[1]}"
     try:
         given = _unb64(parts[2])
@@ -95,26 +116,16 @@ def verify_token(*, secret: bytes, token: str, room: str, now_s: float | None = 
         raise TokenError(CLOSE_UNAUTHENTICATED, "invalid token signature")
     if not isinstance(claims, dict):
         raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
-    user_id, token_room, expires = claims.get("u"), claims.get("r"), claims.get("exp")
-    session, issued = claims.get("s", ""), claims.get("iat", 0)
-    if not (isinstance(user_id, str) and isinstance(token_room, str) and type(expires) is int):
-        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
-    if not (isinstance(session, str) and type(issued) is int):
-        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    return claims
+
+
+def _check_lifetime(expires_s: int, now_s: float | None) -> None:
+    now = time.time() if now_s is None else now_s
     # the lifetime cap holds even for a token made by hand with the secret
-    if expires <= now:
+    if expires_s <= now:
         raise TokenError(CLOSE_UNAUTHENTICATED, "token expired")
-    if expires > now + MAX_TTL_S:
+    if expires_s > now + MAX_TTL_S:
         raise TokenError(CLOSE_UNAUTHENTICATED, "token lifetime too long")
-    if not hmac.compare_digest(token_room.encode(), room.encode()):
-        raise TokenError(CLOSE_FORBIDDEN, "token is for another room")
-    return Grant(
-        user_id=user_id,
-        room=token_room,
-        expires_at_s=expires,
-        session=session,
-        issued_at_ms=issued,
-    )
 
 
 class ControlError(Exception):
@@ -183,6 +194,8 @@ class PublishGrant:
     room: str
     stream: str
     expires_at_s: int  # unix time
+    # unix time [ms]; the shell's revocation of the stream refuses tokens issued before it
+    issued_at_ms: int = 0
 
 
 def issue_publish_token(
@@ -197,7 +210,9 @@ def issue_publish_token(
     """A token letting station ``station_id`` publish into ``room``/``stream`` (every quality
     of it) for ``ttl_s`` seconds: ``p1.<base64url(JSON {"st", "r", "k", "iat", "exp"})>.<HMAC>``.
 
-    Another version prefix than a viewer's token, so neither is ever taken for the other."""
+    Another version prefix than a viewer's token, so neither is ever taken for the other. The
+    relay renews it for a publisher it admitted, and refuses every one issued before the shell
+    revoked the stream (control ``revoke_publish``: "iat" against the message's time)."""
     _check_secret(secret)
     if not 0 < ttl_s <= MAX_TTL_S:
         raise ValueError(f"ttl_s {ttl_s}: expected 1..{MAX_TTL_S}")
@@ -214,35 +229,25 @@ def verify_publish_token(
 ) -> PublishGrant:
     """The grant in a genuine, unexpired publish token for exactly ``room``/``stream``; else
     TokenError (4401 not a valid publish token, 4403 for another room or stream)."""
-    _check_secret(secret)
-    now = time.time() if now_s is None else now_s
-    parts = token.split(".")
-    if not token.isascii() or len(parts) != 3 or parts[0] != _PUBLISH_VERSION:
-        raise TokenError(CLOSE_UNAUTHENTICATED, "not a publish token")
-    signed = f"{parts[0]}.{parts[1]}"
-    try:
-        given = _unb64(parts[2])
-        claims = json.loads(_unb64(parts[1]))
-    except (ValueError, binascii.Error):
-        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token") from None
-    if not hmac.compare_digest(given, _mac(secret, signed)):
-        raise TokenError(CLOSE_UNAUTHENTICATED, "invalid token signature")
-    if not isinstance(claims, dict):
-        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    claims = _signed_claims(
+        secret=secret, token=token, version=_PUBLISH_VERSION, wrong="not a publish token"
+    )
     station, token_room, token_stream = claims.get("st"), claims.get("r"), claims.get("k")
-    expires = claims.get("exp")
-    texts = (station, token_room, token_stream)
-    if not all(isinstance(t, str) for t in texts) or type(expires) is not int:
+    expires, issued = claims.get("exp"), claims.get("iat", 0)
+    if not (
+        isinstance(station, str) and isinstance(token_room, str) and isinstance(token_stream, str)
+    ):
         raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
-    assert isinstance(station, str) and isinstance(token_room, str)
-    assert isinstance(token_stream, str) and isinstance(expires, int)
-    if expires <= now:
-        raise TokenError(CLOSE_UNAUTHENTICATED, "token expired")
-    if expires > now + MAX_TTL_S:
-        raise TokenError(CLOSE_UNAUTHENTICATED, "token lifetime too long")
+    if not (type(expires) is int and type(issued) is int):
+        raise TokenError(CLOSE_UNAUTHENTICATED, "malformed token")
+    _check_lifetime(expires, now_s)
     same_room = hmac.compare_digest(token_room.encode(), room.encode())
     if not (same_room and hmac.compare_digest(token_stream.encode(), stream.encode())):
         raise TokenError(CLOSE_FORBIDDEN, "token is for another room or stream")
     return PublishGrant(
-        station_id=station, room=token_room, stream=token_stream, expires_at_s=expires
+        station_id=station,
+        room=token_room,
+        stream=token_stream,
+        expires_at_s=expires,
+        issued_at_ms=issued,
     )

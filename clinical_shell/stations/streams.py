@@ -14,6 +14,11 @@ How a stream ends besides its stop button: ending its live session stops it
 offline fails it (`fail_streams_of_offline_stations`, from `services.mark_offline` and the
 minute job); a station that restarted says so itself (`bridge.station` reports the stream it
 was publishing as failed). Stopping the stream ends nothing else: its live session goes on.
+
+Each of those stops the shell makes also revokes publishing (`_revoke_publishing`): the relay
+drops the station's publisher at once and refuses the publish tokens issued for the stream so
+far, though unexpired, so a station that is gone, or slow to hear the stop over the bridge,
+cannot go on publishing or come back; a stream started again gets a fresh token, which admits.
 """
 
 import logging
@@ -30,7 +35,7 @@ from django.utils.translation import gettext as _
 from bridge.messages import StartStream, StopStream, StreamStatus
 from clinical_shell.audit import services as audit
 from clinical_shell.live import services as live_services
-from clinical_shell.live.relay import relay_secret
+from clinical_shell.live.relay import relay_secret, send_control
 from clinical_shell.stations import selectors
 from clinical_shell.stations.access import admin_institution_ids
 from clinical_shell.stations.models import Station, StationStream
@@ -133,6 +138,7 @@ def _stop(*, actor: User, stream: StationStream) -> StationStream:
     stream.state = StationStream.State.STOPPING
     stream.save(update_fields=["state", "updated_at"])
     audit.record(actor=actor, action="station.stream_stop", target=stream)
+    _revoke_publishing(stream)
     return stream
 
 
@@ -156,8 +162,15 @@ def live_session_ended(*, actor: User, session: Any) -> list[StationStream]:
             target=stream,
             detail={"why": "live_session_ended", "live_session": session.pk},
         )
+        _revoke_publishing(stream)
         stopped.append(stream)
     return stopped
+
+
+def _revoke_publishing(stream: StationStream) -> None:
+    # after commit, like every side effect: a rolled-back stop must leave the stream on air
+    message = {"kind": "revoke_publish", "room": stream.room, "stream": stream.stream}
+    transaction.on_commit(lambda: send_control(message))
 
 
 def fail_streams_of_offline_stations(
@@ -184,6 +197,8 @@ def fail_streams_of_offline_stations(
             if selectors.presence_of(stream.station, now=now) != Station.Presence.OFFLINE:
                 continue
             _set_state(stream, StationStream.State.FAILED, STATION_OFFLINE_ERROR)
+            # a station cut off from the bridge (or revoked) may still reach the relay
+            _revoke_publishing(stream)
             failed.append(stream.pk)
     return failed
 
@@ -193,17 +208,16 @@ def fail_streams_of_offline_stations(
 STATION_OFFLINE_ERROR = "the station went offline"
 
 
-def _set_state(stream: StationStream, state: str, error: str) -> None:
-    # the row's new state, audited as the station's answer (or the shell's finding)
+def _set_state(stream: StationStream, state: str, error: str, *, reported: str = "") -> None:
+    # the row's new state, audited as the station's answer (or the shell's finding); `reported`:
+    # what the station said, where the row says something else
     stream.state = state
     stream.error = error[:1000]
     stream.save(update_fields=["state", "error", "updated_at"])
-    audit.record(
-        actor=None,
-        action="station.stream_status",
-        target=stream,
-        detail={"station": stream.station_id, "state": state, "error": stream.error[:200]},
-    )
+    detail = {"station": stream.station_id, "state": state, "error": stream.error[:200]}
+    if reported:
+        detail["reported"] = reported[:200]
+    audit.record(actor=None, action="station.stream_status", target=stream, detail=detail)
 
 
 # what each answer may follow: a late "publishing" after a stop changes nothing
@@ -233,6 +247,11 @@ def record_stream_status(*, station_id: int, status: StreamStatus) -> None:
         )
         return
     if stream.state not in _NEXT_STATE[status.state]:
+        return
+    if stream.state == StationStream.State.STOPPING and status.state == "failed":
+        # the stop revoked publishing, so the relay may cut the station off (4403) before the
+        # bridge's StopStream reaches it: the stop taking effect, not a failure
+        _set_state(stream, StationStream.State.STOPPED, "", reported=status.error)
         return
     _set_state(stream, status.state, status.error)
 

@@ -12,10 +12,13 @@ from streaming.tokens import (
     MAX_TTL_S,
     ControlError,
     Grant,
+    PublishGrant,
     TokenError,
+    issue_publish_token,
     issue_token,
     sign_control,
     verify_control,
+    verify_publish_token,
     verify_token,
 )
 
@@ -99,3 +102,26 @@ def test_it_refuses_a_lifetime_over_the_cap_even_if_signed() -> None:
 def test_it_refuses_a_short_secret() -> None:
     with pytest.raises(ValueError, match="needs 32"):
         issue_token(secret=b"short", user_id="u", room="or-3")
+
+
+def test_publish_tokens_carry_when_they_were_issued_and_are_apart_from_viewer_tokens() -> None:
+    token = issue_publish_token(
+        secret=SECRET, station_id="7", room="station-7", stream="view", now_s=NOW_S
+    )
+    grant = verify_publish_token(
+        secret=SECRET, token=token, room="station-7", stream="view", now_s=NOW_S + 59
+    )
+    assert grant == PublishGrant(
+        station_id="7",
+        room="station-7",
+        stream="view",
+        expires_at_s=int(NOW_S) + 60,
+        issued_at_ms=int(NOW_S * 1000),
+    )
+    viewer = issue_token(secret=SECRET, user_id="7", room="station-7", now_s=NOW_S)
+    with pytest.raises(TokenError, match="not a publish token"):
+        verify_publish_token(
+            secret=SECRET, token=viewer, room="station-7", stream="view", now_s=NOW_S
+        )
+    with pytest.raises(TokenError, match="malformed token"):
+        verify_token(secret=SECRET, token=token, room="station-7", now_s=NOW_S)
