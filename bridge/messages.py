@@ -169,8 +169,11 @@ PLAN_ZONE_KINDS: Final = ("nerve", "vessel")
 # a tube wider than this is not a nerve or a vessel [mm] (sim_core.case.annotations agrees)
 MAX_ZONE_RADIUS_MM: Final = 30.0
 # the element kinds a station can rehearse: its path is drilled (or the wire driven) entry ->
-# target
-REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole", "guide_wire")
+# target; a burr region is burred around its target
+REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole", "guide_wire", "k_wire", "burr_region")
+# an element's diameter [mm]: a drilled path's implant or drill, a burr region's sphere
+MAX_PATH_DIAMETER_MM: Final = 20.0
+MAX_REGION_DIAMETER_MM: Final = 60.0
 PLAN_DIGEST_TAG: Final = "osteon-plan-v1"
 
 
@@ -181,7 +184,7 @@ class PlanElementSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kind: str  # planning's element kind: pedicle_screw, drill_hole, k_wire, ...
     entry_mm: tuple[float, float, float]
     target_mm: tuple[float, float, float]
-    diameter_mm: float  # the implant's (0 without one)
+    diameter_mm: float  # the implant's or the drill's; a burr region's sphere
 
 
 class ZoneSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -315,7 +318,8 @@ def check_plan(case_hash: str, plan: PlanSpec) -> PlanElementSpec:
             f"{element.kind[:40]!r} cannot be rehearsed (known: {', '.join(REHEARSABLE_KINDS)})"
         )
     numbers = (*element.entry_mm, *element.target_mm, element.diameter_mm)
-    if not all(math.isfinite(x) for x in numbers) or not 0 < element.diameter_mm < 20:
+    widest = MAX_REGION_DIAMETER_MM if element.kind == "burr_region" else MAX_PATH_DIAMETER_MM
+    if not all(math.isfinite(x) for x in numbers) or not 0 < element.diameter_mm <= widest:
         raise ValueError(
             "要素坐标或直径无效 / the element's points or diameter are not valid numbers"
         )

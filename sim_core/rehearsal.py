@@ -16,6 +16,7 @@ of the model and so of its digest: the replay is told them too.
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from sim_core.model import (
 )
 from sim_core.replay import Recording, RecordingError
 from sim_core.scenarios import (
+    PLAN_POINTS,
     Plan,
     Scenario,
     ScenarioError,
@@ -93,7 +95,7 @@ def landmarks_needed(scenario: Scenario | str) -> set[str]:
     names = {n for spec in specs for n in (spec.landmark, spec.toward) if n}
     if scenario.scoring == "guide_wire":
         names.add(scenario.target.landmark)
-    return names
+    return names - set(PLAN_POINTS)
 
 
 # the tissue labels a tube may take over: soft tissue and air (0), a low-density space enclosed
@@ -147,9 +149,16 @@ def rehearsal_model(
     name = str(getattr(bundle, "path", "case"))
     tissue = with_protected_tubes(bundle.tissue, tubes, bundle.spacing_mm)
     check_case_has(scenario, tissue, name)
+    if scenario.rehearsal_only and scenario.target_zone is not None:
+        # a planned region (a burr region): the zone is the element's, its diameter given
+        scenario = replace(
+            scenario, target_zone=replace(scenario.target_zone, radius_mm=0.5 * diameter_mm)
+        )
+    # a rehearsal scenario's points (PLAN_POINTS) are the planned entry and target
+    given = {**(landmarks or {}), PLAN_POINTS[0]: entry_mm, PLAN_POINTS[1]: target_mm}
     scenario, plan = on_trajectory(
         scenario,
-        _case_plan(scenario, bundle, name, landmarks or {}),
+        _case_plan(scenario, bundle, name, given),
         entry_mm,
         target_mm,
         screw_diameter_mm=diameter_mm if scenario.scoring == "pedicle" else None,

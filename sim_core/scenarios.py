@@ -56,7 +56,11 @@ TOP_FIELDS = {
     "time_limit_s",
     "seed",
     "metrics",
+    "rehearsal_only",
 }
+# the landmarks a rehearsal scenario's plan and zones name: a rehearsal fills them with the
+# surgeon's planned entry and target (sim_core.rehearsal), so such a scenario runs on any case
+PLAN_POINTS = ("plan_entry", "plan_target")
 REQUIRED = {"title", "scoring", "instrument", "plan", "force_limit_n", "time_limit_s", "metrics"}
 POINT_FIELDS = {"landmark", "offset_lps_mm", "toward", "distance_mm"}
 SPHERE_FIELDS = {"centre", "radius_mm"}
@@ -105,7 +109,16 @@ METRICS: dict[str, tuple[str, ...]] = {
         "removed_outside_mm3",
         "protected_removed_mm3",
     ),
-    "guide_wire": (*COMMON_METRICS, *_DRILLED, "depth_error_mm", "tip_apex_mm", "tail_offset_mm"),
+    # tip_offset_mm where the wire aims at the plan's own target (a K-wire), tip_apex_mm where it
+    # aims short of a landmark it is measured to (the femoral head's apex)
+    "guide_wire": (
+        *COMMON_METRICS,
+        *_DRILLED,
+        "depth_error_mm",
+        "tip_apex_mm",
+        "tip_offset_mm",
+        "tail_offset_mm",
+    ),
 }
 METRIC_FIELDS = {"max", "min", "weight", "ideal", "fail_at"}
 
@@ -178,6 +191,8 @@ class Scenario:
     requires_tissues: tuple[str, ...] = ()
     screw_diameter_mm: float = 0.0
     seed: int = 1
+    # a scenario only a rehearsal of a plan runs: its points are PLAN_POINTS, which no case has
+    rehearsal_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -360,6 +375,9 @@ def scenario_from_dict(name: str, data: Any, *, source: str = "") -> Scenario:
     seed = data.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 < seed < 2**32:
         raise _fail(source, "seed 必须是 1..2³²-1 的整数", "seed must be an integer in 1..2**32-1")
+    rehearsal_only = data.get("rehearsal_only", False)
+    if not isinstance(rehearsal_only, bool):
+        raise _fail(source, "rehearsal_only 须为 true 或 false", "rehearsal_only must be a boolean")
     return Scenario(
         name=name,
         title=str(data["title"]),
@@ -377,6 +395,7 @@ def scenario_from_dict(name: str, data: Any, *, source: str = "") -> Scenario:
         requires_tissues=tuple(tissues),
         screw_diameter_mm=_float(source, "screw_diameter_mm", data.get("screw_diameter_mm", 1.0)),
         seed=seed,
+        rehearsal_only=rehearsal_only,
     )
 
 
@@ -395,8 +414,13 @@ def load_scenario(name_or_path: str | Path, *, directory: Path = SCENARIO_DIR) -
     return scenario_from_dict(path.stem, data, source=str(path))
 
 
-def list_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.json"))
+def list_scenarios(directory: Path = SCENARIO_DIR, *, rehearsal: bool = False) -> list[str]:
+    """The scenarios a session may run on a case; with ``rehearsal``, also those only a
+    rehearsal of a plan runs (``Scenario.rehearsal_only``)."""
+    names = sorted(p.stem for p in directory.glob("*.json"))
+    if rehearsal:
+        return names
+    return [n for n in names if not load_scenario(n, directory=directory).rehearsal_only]
 
 
 def resolve_plan(

@@ -40,6 +40,7 @@ from scipy import ndimage
 
 from sim_core.fluoro import fluoro_metrics
 from sim_core.model import CaseModel
+from sim_core.scenarios import PLAN_POINTS
 from sim_core.slots import (
     DT_S,
     R_OUTSIDE_MM3,
@@ -427,8 +428,16 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
     values["depth_mm"] = depth
     values["depth_error_mm"] = abs(depth - plan.length_mm)
     apex_name = model.scenario.target.landmark
-    apex = np.asarray(plan.landmarks_mm.get(apex_name, plan.target_mm))
-    values["tip_apex_mm"] = float(np.linalg.norm(traj["tip"] - apex))
+    extras: dict[str, Any] = {}
+    if apex_name in PLAN_POINTS:
+        # a wire aimed at the plan's own target (a K-wire): judged by its tip's distance to it
+        values["tip_offset_mm"] = traj["tip_offset_mm"]
+    else:
+        apex = np.asarray(plan.landmarks_mm.get(apex_name, plan.target_mm))
+        values["tip_apex_mm"] = float(np.linalg.norm(traj["tip"] - apex))
+        # the landmark the tip-apex distance is measured to (a rehearsal's report gives the
+        # planned tip's distance to it beside the achieved one)
+        extras["apex_mm"] = [float(x) for x in apex]
     values["angle_deg"] = traj["angle_deg"]
     values["tail_offset_mm"] = traj["tail_offset_mm"]
     _hole(model, state, traj, values)
@@ -436,9 +445,7 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
         "final_tip_mm": [float(x) for x in traj["tip"]],
         "final_tail_mm": [float(x) for x in traj["tail"]],
         "planned_depth_mm": plan.length_mm,
-        # the landmark the tip-apex distance is measured to (a rehearsal's report gives the
-        # planned tip's distance to it beside the achieved one)
-        "apex_mm": [float(x) for x in apex],
+        **extras,
     }
 
 

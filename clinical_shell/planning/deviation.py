@@ -1,7 +1,7 @@
 """The deviation report of a rehearsal: how far the path drilled at the station strayed from the
 planned element, from the verified replay of the session's recording.
 
-No geometry of its own: the achieved entry offset, tip offset, angle, breach and grade are the
+Little geometry of its own: the achieved entry offset, tip offset, angle, breach and grade are the
 simulator's scoring of the session (`sim_core.scoring`: the tool axis at the deepest point along
 the plan, the line's crossing of the plane through the planned entry, `screw_breach_mm` for a
 screw of the planned diameter), measured against the planned element because the session ran on
@@ -52,8 +52,10 @@ def deviation_report(
     ("case_changed") when the case on disk is not the registered one."""
     entry = np.asarray(element["entry_mm"], dtype=np.float64)
     target = np.asarray(element["target_mm"], dtype=np.float64)
-    if str(element["kind"]) == "guide_wire":
+    if str(element["kind"]) in ("guide_wire", "k_wire"):
         return _guide_wire_report(element, label, replayed, entry, target)
+    if str(element["kind"]) == "burr_region":
+        return _burr_report(element, label, replayed, entry, target)
     radius = 0.5 * float(element["diameter_mm"])
     model = plan_checks.cached_planning_model(case_path, case_content_hash)
     planned_breach = plan_checks.planned_breach_mm(
@@ -140,6 +142,43 @@ def _guide_wire_report(
         "angle_deg": _round(_metric(replayed, "angle_deg")),
         "depth_error_mm": _round(_metric(replayed, "depth_error_mm")),
         "hole_completeness_pct": _round(_metric(replayed, "hole_completeness_pct"), 1),
+        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
+        "score": _round(float(replayed.get("score", 0.0)), 1),
+        "passed": bool(replayed.get("passed", False)),
+    }
+
+
+def _burr_report(
+    element: dict[str, Any],
+    label: str,
+    replayed: dict[str, Any],
+    entry: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+) -> dict[str, Any]:
+    # a burr region is judged by what was removed, not by a path: the share of the planned
+    # sphere's bone burred away and the bone removed outside it (the scoring's own numbers)
+    return {
+        "element_id": int(element["element_id"]),
+        "kind": str(element["kind"]),
+        "label": label,
+        "diameter_mm": float(element["diameter_mm"]),
+        "planned": {
+            "entry_mm": _point(element["entry_mm"]),
+            "target_mm": _point(element["target_mm"]),
+            "radius_mm": round(0.5 * float(element["diameter_mm"]), 2),
+            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
+            "breach_mm": None,
+            "gr_grade": None,
+        },
+        "achieved": {
+            "target_removed_pct": _round(_metric(replayed, "target_removed_pct"), 1),
+            "removed_outside_mm3": _round(_metric(replayed, "removed_outside_mm3"), 1),
+            "breach_mm": None,
+            "gr_grade": None,
+        },
+        "entry_offset_mm": None,
+        "tip_offset_mm": None,
+        "angle_deg": None,
         "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
         "score": _round(float(replayed.get("score", 0.0)), 1),
         "passed": bool(replayed.get("passed", False)),

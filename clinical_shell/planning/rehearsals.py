@@ -16,8 +16,11 @@ Both are in the plan's digest, so the replay rebuilds the very model the station
 
 Built: one element per rehearsal (the one the surgeon picks; the plan page lists each element's
 latest report); pedicle screws and drill holes, each as the pedicle pilot hole scenario on its
-path, and guide wires as the femoral neck guide wire scenario (on a case with the femoral head
-apex that scenario measures to, the case's own or a confirmed landmark).
+path, guide wires as the femoral neck guide wire scenario (on a case with the femoral head
+apex that scenario measures to, the case's own or a confirmed landmark), K-wires and burr
+regions as the rehearsal scenarios made for them (`k_wire_on_plan`, `burr_region_on_plan`: a
+wire judged against its own target; the region burred around its target). Osteotomy planes are
+not rehearsed: the engine has no saw scoring.
 """
 
 from typing import Any
@@ -32,6 +35,7 @@ from bridge.messages import (
     MAX_PLAN_ELEMENTS,
     MAX_PLAN_LANDMARKS,
     MAX_PLAN_ZONES,
+    MAX_REGION_DIAMETER_MM,
     MAX_ZONE_POINTS,
     REHEARSABLE_KINDS,
     LandmarkSpec,
@@ -64,12 +68,19 @@ SCENARIO_OF_KIND: dict[str, str] = {
     PlanElement.Kind.DRILL_HOLE: "pedicle_pilot_hole",
     # a hip case's guide wire (the scenario's tip-apex distance is to the case's femoral head)
     PlanElement.Kind.GUIDE_WIRE: "femoral_neck_guide_wire",
+    # rehearsal scenarios (sim_core.scenarios.PLAN_POINTS): a wire judged against its own
+    # target, a region burred around its target with the region's radius
+    PlanElement.Kind.K_WIRE: "k_wire_on_plan",
+    PlanElement.Kind.BURR_REGION: "burr_region_on_plan",
 }
 assert set(SCENARIO_OF_KIND) == set(REHEARSABLE_KINDS)
 
 
 def _diameter_mm(element: PlanElement, scenario: str) -> float:
-    # the implant's diameter; a drill hole without one is the scenario's drill
+    # a burr region's sphere; the implant's diameter; a drill hole without one the scenario's
+    # drill
+    if element.kind == PlanElement.Kind.BURR_REGION:
+        return 2.0 * float(element.radius_mm or 0.0)
     if element.implant_id:
         try:
             return get_implant(element.implant_id).diameter_mm
@@ -182,7 +193,7 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
     if chosen.kind not in SCENARIO_OF_KIND:
         raise DomainError(
             "element_not_rehearsable",
-            _("%(kind)s 不能在工作站上演练（可演练：椎弓根螺钉、钻孔、导针）")
+            _("%(kind)s 不能在工作站上演练（可演练：椎弓根螺钉、钻孔、导针、克氏针、磨钻区域）")
             % {"kind": chosen.get_kind_display()},
             status=422,
         )
@@ -190,6 +201,16 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
         raise DomainError(
             "plan_too_large",
             _("规划要素超过 %(n)s 个，无法发送到工作站") % {"n": MAX_PLAN_ELEMENTS},
+            status=422,
+        )
+    if (
+        chosen.kind == PlanElement.Kind.BURR_REGION
+        and 2.0 * float(chosen.radius_mm or 0.0) > MAX_REGION_DIAMETER_MM
+    ):
+        raise DomainError(
+            "region_too_large",
+            _("磨钻区域半径超过 %(mm)s mm，无法在工作站上演练")
+            % {"mm": f"{MAX_REGION_DIAMETER_MM / 2:.0f}"},
             status=422,
         )
     check_may_start_session(actor, station, actor)
@@ -202,6 +223,7 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
         case_content_hash=locked.case.content_hash,
         scenario=SCENARIO_OF_KIND[chosen.kind],
         user=actor,
+        rehearsal=True,
     )
     specs = tuple(_element_spec(e) for e in elements)
     spec = PlanSpec(

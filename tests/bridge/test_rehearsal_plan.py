@@ -107,7 +107,7 @@ def test_a_session_without_a_plan_is_the_frame_an_older_station_knows() -> None:
     [
         (_plan(case_hash="sha256:" + "d" * 64), "digest does not match"),  # another case's plan
         (_plan(version=4), "digest does not match"),  # a changed plan under the old digest
-        (_plan(kind="burr_region"), "cannot be rehearsed"),  # digest fine, kind not drillable
+        (_plan(kind="osteotomy_plane"), "cannot be rehearsed"),  # digest fine, no saw scoring
         (_plan(element_id=99), "is not (once) in the plan"),
         (_plan(elements=()), "a plan holds 1 to"),
     ],

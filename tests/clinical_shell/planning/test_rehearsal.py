@@ -623,3 +623,82 @@ def test_the_demo_plan_on_a_case_built_from_dicom_alone_can_be_rehearsed(
     assert [z.kind for z in spec.zones] == ["nerve"]
     assert "L4_pedicle_entry_left" in {m.name for m in spec.landmarks}
     assert {e.element_id for e in spec.elements} == {first.pk, second.pk}
+
+
+def test_a_k_wire_and_a_burr_region_are_rehearsed_on_their_own_scenarios(
+    shell_bridge: ShellBridge,
+    personas: Personas,
+    lumbar_case: SimulationCase,
+    lumbar_bundle: LumbarCase,
+    signed_in_client: Callable[[User], Client],
+) -> None:
+    """A K-wire is judged against its own planned target and a burr region by what was burred
+    in and around it: scenarios no case carries the landmarks of, filled by the plan."""
+    from sim_core.case.bundle import load_bundle
+
+    surgeon = personas.county_surgeon
+    marks = lumbar_bundle.marks
+    bundle = load_bundle(lumbar_bundle.path)
+    [body_lps] = [m["lps_mm"] for m in bundle.meta["landmarks"] if m["name"] == "L4_body_centre"]
+    # a lesion in the front of the body, reached from in front as in the burr lesion scenario
+    # (21 mm, not its 25: the test phantom's field of view ends 24 mm in front)
+    lesion, outside = (
+        [float(x) for x in bundle.case_from_patient_mm(np.add(body_lps, [0.0, -dy, 0.0]))]
+        for dy in (12.0, 21.0)
+    )
+    plan, _screw = _approved_plan(
+        surgeon,
+        lumbar_case,
+        lumbar_bundle,
+        {
+            "kind": "k_wire",
+            "label": "克氏针",
+            "entry_mm": marks["L4_pedicle_entry_right"],
+            "target_mm": marks["L4_pedicle_target_right"],
+            "implant_id": "k_wire_2.0",
+        },
+        {
+            "kind": "burr_region",
+            "label": "病灶",
+            "entry_mm": outside,
+            "target_mm": lesion,
+            "radius_mm": 5.0,
+        },
+    )
+    wire = plan.elements.get(kind="k_wire")
+    region = plan.elements.get(kind="burr_region")
+    api = signed_in_client(surgeon)
+    reports = {}
+    for element, scenario in ((wire, "k_wire_on_plan"), (region, "burr_region_on_plan")):
+        posted = _post_rehearsal(api, plan.pk, element.pk, shell_bridge.station.pk)
+        assert posted.status_code == 201, posted.content
+        rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
+        assert rehearsal.session.scenario == scenario
+        _run_station(shell_bridge)
+        verified = stations.verify_result_by_replay(
+            result_id=SessionResult.objects.get(session=rehearsal.session).pk
+        )
+        assert verified.verification == "verified", verified.rejection_reason
+        rehearsal.refresh_from_db()
+        reports[element.kind] = rehearsal.report
+    kw = reports["k_wire"]
+    assert kw["tip_offset_mm"] < 0.5 and kw["angle_deg"] < 1.0 and kw["passed"]
+    assert kw["achieved"]["tip_apex_mm"] is None  # no femoral head: not a tip-apex distance
+    burr = reports["burr_region"]
+    assert burr["planned"]["radius_mm"] == 5.0
+    assert burr["achieved"]["target_removed_pct"] >= 70.0 and burr["passed"], json.dumps(burr)
+    page = api.get(f"/planning/{plan.pk}/").content.decode()
+    assert 'data-deviation="burr"' in page and 'data-deviation="depth"' in page
+    # training cannot pick these scenarios: no case has the points they are written on
+    from sim_core.scenarios import list_scenarios
+
+    assert "k_wire_on_plan" not in list_scenarios()
+    with pytest.raises(stations.StationError) as refused:
+        stations.start_session_from_shell(
+            actor=surgeon,
+            station=shell_bridge.station,
+            case_content_hash=lumbar_case.content_hash,
+            scenario="k_wire_on_plan",
+            user=surgeon,
+        )
+    assert refused.value.code == "unknown_scenario"
