@@ -243,6 +243,11 @@ def revoke_station(*, actor: User, station: Station, reason: str) -> Station:
     station.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason", "presence"])
     audit.record(actor=actor, action="station.revoke", target=station, reason=reason)
     transaction.on_commit(lambda: live.publish_station(station.pk))
+    # its streams end now, and the relay stops taking its pictures: cut off from the bridge, it
+    # could still reach the relay until its publish token ran out
+    from clinical_shell.stations.streams import fail_streams_of_offline_stations
+
+    fail_streams_of_offline_stations(station_id=station.pk)
     return station
 
 
@@ -474,13 +479,15 @@ def start_session_from_shell(
     scenario: str,
     user: User,
     device: str = "scripted:expert",
+    rehearsal: bool = False,
 ) -> StationSession:
     """Queue "run `scenario` on the case at `station` for `user`": the bridge hands the station a
-    StartSession until it confirms (the caller checked that `actor` may do this)."""
+    StartSession until it confirms (the caller checked that `actor` may do this). A scenario
+    only a plan's rehearsal runs is accepted only with ``rehearsal`` (`planning.rehearsals`)."""
     station = Station.objects.select_for_update().get(pk=station.pk)
     if station.is_revoked:
         raise StationError("revoked", _("该工作站已被吊销"))
-    if scenario not in list_scenarios():
+    if scenario not in list_scenarios(rehearsal=rehearsal):
         raise StationError(
             "unknown_scenario", _("未知场景：%(name)s") % {"name": scenario}, status=422
         )

@@ -164,3 +164,17 @@ def test_a_station_gone_offline_has_its_publishing_revoked_and_a_rolled_back_sto
     stream.refresh_from_db()
     assert stream.state == StationStream.State.FAILED
     assert controls == [{"kind": "revoke_publish", "room": stream.room, "stream": "view"}]
+
+
+def test_revoking_a_station_ends_its_stream_and_revokes_its_publishing_at_once(
+    people: StationPersonas,
+    online: Station,
+    controls: list[dict[str, Any]],
+    django_capture_on_commit_callbacks: CaptureOnCommit,
+) -> None:
+    stream = streams.start_station_stream(actor=people.surgeon, station=online, invitees=[])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.revoke_station(actor=people.administrator, station=online, reason="被盗")
+    stream.refresh_from_db()
+    assert stream.state == StationStream.State.FAILED
+    assert controls == [{"kind": "revoke_publish", "room": stream.room, "stream": "view"}]
