@@ -169,22 +169,32 @@ PLAN_ZONE_KINDS: Final = ("nerve", "vessel")
 # a tube wider than this is not a nerve or a vessel [mm] (sim_core.case.annotations agrees)
 MAX_ZONE_RADIUS_MM: Final = 30.0
 # the element kinds a station can rehearse: its path is drilled (or the wire driven) entry ->
-# target; a burr region is burred around its target
-REHEARSABLE_KINDS: Final = ("pedicle_screw", "drill_hole", "guide_wire", "k_wire", "burr_region")
+# target; a burr region is burred around its target; an osteotomy plane is sawn along, entry ->
+# target, in the plane of its normal
+REHEARSABLE_KINDS: Final = (
+    "pedicle_screw",
+    "drill_hole",
+    "guide_wire",
+    "k_wire",
+    "burr_region",
+    "osteotomy_plane",
+)
 # an element's diameter [mm]: a drilled path's implant or drill, a burr region's sphere
 MAX_PATH_DIAMETER_MM: Final = 20.0
 MAX_REGION_DIAMETER_MM: Final = 60.0
 PLAN_DIGEST_TAG: Final = "osteon-plan-v1"
 
 
-class PlanElementSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One element of a surgical plan: a straight path in the case frame (mm)."""
+class PlanElementSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One element of a surgical plan: a straight path in the case frame (mm); an osteotomy
+    plane's ``normal`` too."""
 
     element_id: int
     kind: str  # planning's element kind: pedicle_screw, drill_hole, k_wire, ...
     entry_mm: tuple[float, float, float]
     target_mm: tuple[float, float, float]
     diameter_mm: float  # the implant's or the drill's; a burr region's sphere
+    normal: tuple[float, float, float] | None = None
 
 
 class ZoneSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -244,6 +254,8 @@ def plan_digest(
                 [float(x) for x in e.entry_mm],
                 [float(x) for x in e.target_mm],
                 float(e.diameter_mm),
+                # a plane's normal: only where there is one (other elements digest as before)
+                *([[float(x) for x in e.normal]] if e.normal is not None else []),
             ]
             for e in elements
         ],
@@ -317,7 +329,11 @@ def check_plan(case_hash: str, plan: PlanSpec) -> PlanElementSpec:
             f"要素类型 {element.kind[:40]!r} 不能在工作站上演练 / element kind "
             f"{element.kind[:40]!r} cannot be rehearsed (known: {', '.join(REHEARSABLE_KINDS)})"
         )
-    numbers = (*element.entry_mm, *element.target_mm, element.diameter_mm)
+    numbers = [*element.entry_mm, *element.target_mm, element.diameter_mm]
+    if element.kind == "osteotomy_plane":
+        if element.normal is None:
+            raise ValueError("截骨平面缺少法向 / the osteotomy plane has no normal")
+        numbers += element.normal
     widest = MAX_REGION_DIAMETER_MM if element.kind == "burr_region" else MAX_PATH_DIAMETER_MM
     if not all(math.isfinite(x) for x in numbers) or not 0 < element.diameter_mm <= widest:
         raise ValueError(

@@ -26,12 +26,13 @@ def tubes_of(zones: tuple[ZoneSpec, ...]) -> tuple[Tube, ...]:
 
 def rehearsal_arguments(plan: PlanSpec, element: PlanElementSpec) -> dict[str, Any]:
     """``sim_core.rehearsal.rehearsal_model``'s (and ``model_for_rehearsal_recording``'s)
-    keyword arguments for rehearsing ``element`` of ``plan``: its path and diameter, the plan's
-    protected tubes and confirmed landmarks (case frame, mm)."""
+    keyword arguments for rehearsing ``element`` of ``plan``: its path and diameter (and a
+    plane's normal), the plan's protected tubes and confirmed landmarks (case frame, mm)."""
     return {
         "entry_mm": tuple(float(x) for x in element.entry_mm),
         "target_mm": tuple(float(x) for x in element.target_mm),
         "diameter_mm": float(element.diameter_mm),
         "tubes": tubes_of(plan.zones),
         "landmarks": {m.name: tuple(float(c) for c in m.point_mm) for m in plan.landmarks},
+        "normal": None if element.normal is None else tuple(float(x) for x in element.normal),
     }

@@ -246,6 +246,9 @@ def model_from_grids(
             for z in (plan.target_zone, plan.protected_zone)
         ],
     }
+    if plan.blade_normal is not None:
+        # a cut's plane: only where there is one, so every other model's digest is as it was
+        meta["blade_normal"] = list(plan.blade_normal)
     digest = _digest({"density0": density0, "label": label, "params": params, "tool": tool}, meta)
     return CaseModel(
         case_name=case_name,
@@ -303,6 +306,12 @@ def model_from_bundle(
     if isinstance(instrument, str):
         instrument = load_instrument(instrument)
     name = str(getattr(bundle, "path", "case"))
+    if scenario.rehearsal_only:
+        # its points are a plan's (sim_core.rehearsal): no case has them
+        raise ScenarioError(
+            f"场景 {scenario.name} 只用于演练手术规划 / scenario {scenario.name} only rehearses "
+            "a surgical plan (sim_core.rehearsal.rehearsal_model)"
+        )
     check_case_has(scenario, bundle.tissue, name)
     marks = {m["name"]: m["lps_mm"] for m in bundle.meta.get("landmarks", [])}
     plan = resolve_plan(scenario, marks, bundle.case_from_patient_mm, case_name=name)

@@ -134,12 +134,14 @@ def rehearsal_model(
     diameter_mm: float,
     tubes: tuple[Tube, ...] = (),
     landmarks: Mapping[str, Point] | None = None,
+    normal: Point | None = None,
     instrument: Instrument | str | None = None,
     device: DeviceLimits | None = None,
 ) -> CaseModel:
     """The model of ``scenario`` on a ``CaseBundle`` with its plan on entry → target (case
     frame, mm) and a screw of ``diameter_mm``, the surgeon's confirmed ``tubes`` as nerve and
-    vessel and their confirmed ``landmarks`` (case frame, mm) beside the case's own. Raises
+    vessel and their confirmed ``landmarks`` (case frame, mm) beside the case's own; a cut's
+    plane by its ``normal`` (plane_cut scoring: an osteotomy). Raises
     ``ScenarioError`` (a trajectory that is not finite, leaves the volume or is too short; a
     case without a tissue or a landmark the scenario needs)."""
     if isinstance(scenario, str):
@@ -162,6 +164,7 @@ def rehearsal_model(
         entry_mm,
         target_mm,
         screw_diameter_mm=diameter_mm if scenario.scoring == "pedicle" else None,
+        blade_normal=normal,
     )
     # the volume spans voxel centres 0 .. n-1, half a voxel either side
     extent = (np.asarray(bundle.tissue.shape, dtype=np.float64) - 0.5) * bundle.spacing_mm
@@ -195,6 +198,7 @@ def model_for_rehearsal_recording(
     diameter_mm: float,
     tubes: tuple[Tube, ...] = (),
     landmarks: Mapping[str, Point] | None = None,
+    normal: Point | None = None,
 ) -> CaseModel:
     """``sim_core.replay.model_for_recording`` for a rehearsal's recording: the model rebuilt
     on the trajectory, tubes and landmarks the shell sent; ``RecordingError`` when the case,
@@ -220,6 +224,7 @@ def model_for_rehearsal_recording(
             diameter_mm=diameter_mm,
             tubes=tubes,
             landmarks=landmarks,
+            normal=normal,
             instrument=rec.meta["instrument"],
             device=DeviceLimits(
                 device["max_force_n"],

@@ -42,7 +42,7 @@ import numpy.typing as npt
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "assets" / "scenarios"
 
-SCORINGS = ("pedicle", "burr_target", "guide_wire")
+SCORINGS = ("pedicle", "burr_target", "guide_wire", "plane_cut")
 TISSUES = {"cortex": 1, "cancellous": 2, "canal": 3, "nerve": 4, "vessel": 5}
 TOP_FIELDS = {
     "title",
@@ -118,6 +118,19 @@ METRICS: dict[str, tuple[str, ...]] = {
         "tip_apex_mm",
         "tip_offset_mm",
         "tail_offset_mm",
+    ),
+    # a saw cut along a planned plane (an osteotomy): the blade advances entry -> target in the
+    # plane, its flat side along the plan's blade normal
+    "plane_cut": (
+        *COMMON_METRICS,
+        "cut_completeness_pct",
+        "cut_angle_deg",
+        "cut_offset_mm",
+        "removed_off_plane_mm3",
+        "depth_error_mm",
+        "tip_offset_mm",
+        "tail_offset_mm",
+        "angle_deg",
     ),
 }
 METRIC_FIELDS = {"max", "min", "weight", "ideal", "fail_at"}
@@ -212,6 +225,8 @@ class Plan:
     landmarks_mm: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     # case-frame direction of each patient axis (L, P, S): case_vec = case_from_lps @ lps_vec
     case_from_lps: tuple[tuple[float, float, float], ...] = ((1, 0, 0), (0, 1, 0), (0, 0, 1))
+    # a planned cut's plane: its unit normal, normal to the axis (plane_cut scoring only)
+    blade_normal: tuple[float, float, float] | None = None
 
     def case_direction(self, lps: tuple[float, float, float]) -> Vector:
         """A patient-frame direction (LPS) in the case frame, unit length."""
@@ -496,6 +511,7 @@ def on_trajectory(
     target_mm: tuple[float, float, float],
     *,
     screw_diameter_mm: float | None = None,
+    blade_normal: tuple[float, float, float] | None = None,
 ) -> tuple[Scenario, Plan]:
     """The scenario and its plan moved onto a given trajectory (a surgeon's planned element,
     case frame mm): the same task, metrics and thresholds, scored against ``entry_mm`` →
@@ -517,4 +533,27 @@ def on_trajectory(
         scenario = replace(scenario, screw_diameter_mm=float(screw_diameter_mm))
     entry = (float(points[0, 0]), float(points[0, 1]), float(points[0, 2]))
     target = (float(points[1, 0]), float(points[1, 1]), float(points[1, 2]))
-    return scenario, replace(plan, entry_mm=entry, target_mm=target)
+    normal = None
+    if scenario.scoring == "plane_cut":
+        normal = plane_normal(points[1] - points[0], blade_normal, name=scenario.name)
+    return scenario, replace(plan, entry_mm=entry, target_mm=target, blade_normal=normal)
+
+
+def plane_normal(
+    axis: Vector, given: tuple[float, float, float] | None, *, name: str = "plan"
+) -> tuple[float, float, float]:
+    """The unit normal of a cut's plane that holds ``axis`` (the cut's direction): ``given``
+    made normal to the axis; ``ScenarioError`` when it is missing, not finite or along it."""
+    n = np.asarray(given if given is not None else (np.nan,) * 3, dtype=np.float64)
+    if n.shape != (3,) or not np.all(np.isfinite(n)):
+        raise ScenarioError(f"{name}: 截骨平面须给出有效法向 / the cut plane needs a finite normal")
+    d = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    # a normal within about 6° of the cut's direction describes no plane a surgeon means
+    if float(np.linalg.norm(n - float(n @ d) * d)) < 0.1 * float(np.linalg.norm(n)):
+        raise ScenarioError(
+            f"{name}: 截骨平面的法向几乎与截骨方向重合 / the plane's normal lies (almost) along "
+            "the cut's direction"
+        )
+    n = n - float(n @ d) * d
+    n = n / np.linalg.norm(n)
+    return (float(n[0]), float(n[1]), float(n[2]))

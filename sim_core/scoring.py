@@ -71,6 +71,8 @@ from sim_core.slots import (
     S_TICK,
     S_TORQUE_ABOVE_TICKS,
     S_TORQUE_PEAK_N_MM,
+    T_RADIUS_MM,
+    T_WIDTH_MM,
     ZONE_TARGET,
 )
 from sim_core.state import SimState
@@ -449,6 +451,78 @@ def _guide_wire(model: CaseModel, state: SimState, values: dict[str, float]) -> 
     }
 
 
+def _plane_cut(model: CaseModel, state: SimState, values: dict[str, float]) -> dict[str, Any]:
+    """A saw cut along the plan's plane (entry -> target, flat side along the plan's blade
+    normal): how much of the planned slot was cut, how the cut's own plane lies against the
+    planned one, and the bone cut off it. The slot is what the blade, as the kernel cuts with it
+    (its thickness widened to a voxel), removes when driven exactly along the plan."""
+    st = state.st
+    plan = model.plan
+    assert plan.blade_normal is not None  # on_trajectory gives every plane_cut plan one
+    entry = np.asarray(plan.entry_mm)
+    d = plan.axis
+    n = np.asarray(plan.blade_normal)
+    w = np.cross(d, n)
+    half_kerf = float(model.tool[T_RADIUS_MM])
+    half_width = 0.5 * float(model.tool[T_WIDTH_MM])
+    s = model.spacing_mm
+    traj = _trajectory(model, st)
+    values["tip_offset_mm"] = traj["tip_offset_mm"]
+    values["tail_offset_mm"] = traj["tail_offset_mm"]
+    values["angle_deg"] = traj["angle_deg"]
+    depth = st[S_DEPTH_MAX_MM] if traj["inserted"] else 0.0
+    values["depth_error_mm"] = abs(depth - plan.length_mm)
+    # the planned slot, among the voxels of its bounding box
+    corners = np.array(
+        [entry + a * plan.length_mm * d + b * half_width * w for a in (0, 1) for b in (-1, 1)]
+    )
+    lo = np.maximum(np.floor((corners.min(0) - half_kerf) / s).astype(int), 0)
+    hi = np.minimum(np.ceil((corners.max(0) + half_kerf) / s).astype(int) + 1, model.shape)
+    box = tuple(slice(int(lo[a]), int(hi[a])) for a in range(3))
+    ijk = np.argwhere(model.density0[box] > 0) + lo
+    rel = ijk * s - entry
+    along, across, off = rel @ d, rel @ w, rel @ n
+    in_slot = (
+        (along >= 0.0)
+        & (along <= plan.length_mm)
+        & (np.abs(across) <= half_width)
+        & (np.abs(off) <= half_kerf)
+    )
+    slot = ijk[in_slot]
+    if len(slot):
+        i, j, k = slot.T
+        cut = state.density[i, j, k] < DRILLED_FRACTION * model.density0[i, j, k]
+        values["cut_completeness_pct"] = 100.0 * float(np.count_nonzero(cut)) / len(slot)
+    else:
+        values["cut_completeness_pct"] = 0.0
+    # the bone actually removed: its plane (least-squares, weighted by the share removed) and
+    # what lies off the planned one
+    removed = np.argwhere((model.density0 > 0) & (state.density < model.density0))
+    i, j, k = removed.T
+    share = 1.0 - state.density[i, j, k] / model.density0[i, j, k]
+    distance = (removed * s - entry) @ n
+    off_plane = np.abs(distance) > half_kerf + OFF_TRACK_MARGIN_MM
+    values["removed_off_plane_mm3"] = float(np.sum(share[off_plane])) * s**3
+    fitted = n
+    if len(removed) >= 10 and float(np.sum(share)) > 0:
+        centre = np.average(removed * s, axis=0, weights=share)
+        spread = (removed * s - centre) * np.sqrt(share)[:, None]
+        fitted = np.linalg.svd(spread, full_matrices=False)[2][2]
+        values["cut_angle_deg"] = min(_angle_deg(fitted, n), _angle_deg(-fitted, n))
+        values["cut_offset_mm"] = abs(float(np.average(distance, weights=share)))
+    else:
+        # nothing cut: no plane to compare, and the worst a plane can be
+        values["cut_angle_deg"] = 90.0
+        values["cut_offset_mm"] = 99.0
+    return {
+        "final_tip_mm": [float(x) for x in traj["tip"]],
+        "final_tail_mm": [float(x) for x in traj["tail"]],
+        "cut_normal": [float(x) for x in fitted],
+        "planned_normal": [float(x) for x in n],
+        "slot_bone_mm3": float(len(slot)) * s**3,
+    }
+
+
 def score(
     model: CaseModel, state: SimState, *, extra: Mapping[str, float] | None = None
 ) -> ScoreSheet:
@@ -460,6 +534,8 @@ def score(
         extras = _pedicle(model, state, values)
     elif scoring == "burr_target":
         extras = _burr(model, state, values)
+    elif scoring == "plane_cut":
+        extras = _plane_cut(model, state, values)
     else:
         extras = _guide_wire(model, state, values)
     # further metric groups (e.g. fluoroscopy shots) add their values here, before grading

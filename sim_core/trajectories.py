@@ -263,9 +263,29 @@ def _guide_wire(model: CaseModel, skill: str) -> Rows:
     return rows_from_waypoints(points)
 
 
+def _plane_cut(model: CaseModel, skill: str) -> Rows:
+    # the blade flat in the planned plane, advanced along it to the target; the novice tilts
+    # the blade 10° out of the plane and pushes 6 mm past the target, fast
+    plan = model.plan
+    assert plan.blade_normal is not None
+    entry, axis = np.asarray(plan.entry_mm), plan.axis
+    normal = np.asarray(plan.blade_normal)
+    if skill == "expert":
+        points = _drill_script(model, entry, axis, plan.length_mm, 2.0)
+        return rows_from_waypoints(points, normal=normal)
+    tilted = _rotate(normal, axis, 10.0)
+    points = _drill_script(model, entry, axis, plan.length_mm + 6.0, 6.0)
+    return rows_from_waypoints(points, normal=tilted)
+
+
 def scripted_rows(model: CaseModel, skill: str) -> Rows:
     """The scripted "expert" or "novice" rows of the model's scenario, on its plan."""
-    scripts = {"pedicle": _pedicle, "burr_target": _burr, "guide_wire": _guide_wire}
+    scripts = {
+        "pedicle": _pedicle,
+        "burr_target": _burr,
+        "guide_wire": _guide_wire,
+        "plane_cut": _plane_cut,
+    }
     if skill not in ("expert", "novice"):
         raise ValueError(f"skill must be expert or novice, got {skill!r}")
     return scripts[model.scenario.scoring](model, skill)

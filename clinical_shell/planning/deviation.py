@@ -56,6 +56,8 @@ def deviation_report(
         return _guide_wire_report(element, label, replayed, entry, target)
     if str(element["kind"]) == "burr_region":
         return _burr_report(element, label, replayed, entry, target)
+    if str(element["kind"]) == "osteotomy_plane":
+        return _plane_report(element, label, replayed, entry, target)
     radius = 0.5 * float(element["diameter_mm"])
     model = plan_checks.cached_planning_model(case_path, case_content_hash)
     planned_breach = plan_checks.planned_breach_mm(
@@ -179,6 +181,50 @@ def _burr_report(
         "entry_offset_mm": None,
         "tip_offset_mm": None,
         "angle_deg": None,
+        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
+        "score": _round(float(replayed.get("score", 0.0)), 1),
+        "passed": bool(replayed.get("passed", False)),
+    }
+
+
+def _plane_report(
+    element: dict[str, Any],
+    label: str,
+    replayed: dict[str, Any],
+    entry: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+) -> dict[str, Any]:
+    # a saw cut is judged by the plane it made against the planned one (angle, parallel offset),
+    # how much of the planned cut it made and what it cut off the plane; the blade's path
+    # (entry, tip, angle of advance) as for a drilled element
+    return {
+        "element_id": int(element["element_id"]),
+        "kind": str(element["kind"]),
+        "label": label,
+        "diameter_mm": float(element["diameter_mm"]),
+        "planned": {
+            "entry_mm": _point(element["entry_mm"]),
+            "target_mm": _point(element["target_mm"]),
+            "normal": _point(replayed.get("planned_normal")),
+            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
+            "breach_mm": None,
+            "gr_grade": None,
+        },
+        "achieved": {
+            "entry_mm": _point(replayed.get("final_tail_mm")),
+            "tip_mm": _point(replayed.get("final_tip_mm")),
+            "normal": _point(replayed.get("cut_normal")),
+            "cut_completeness_pct": _round(_metric(replayed, "cut_completeness_pct"), 1),
+            "removed_off_plane_mm3": _round(_metric(replayed, "removed_off_plane_mm3"), 1),
+            "breach_mm": None,
+            "gr_grade": None,
+        },
+        "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
+        "tip_offset_mm": _round(_metric(replayed, "tip_offset_mm")),
+        "angle_deg": _round(_metric(replayed, "angle_deg")),
+        "cut_angle_deg": _round(_metric(replayed, "cut_angle_deg")),
+        "cut_offset_mm": _round(_metric(replayed, "cut_offset_mm")),
+        "depth_error_mm": _round(_metric(replayed, "depth_error_mm")),
         "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
         "score": _round(float(replayed.get("score", 0.0)), 1),
         "passed": bool(replayed.get("passed", False)),

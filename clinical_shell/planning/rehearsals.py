@@ -18,14 +18,15 @@ Built: one element per rehearsal (the one the surgeon picks; the plan page lists
 latest report); pedicle screws and drill holes, each as the pedicle pilot hole scenario on its
 path, guide wires as the femoral neck guide wire scenario (on a case with the femoral head
 apex that scenario measures to, the case's own or a confirmed landmark), K-wires and burr
-regions as the rehearsal scenarios made for them (`k_wire_on_plan`, `burr_region_on_plan`: a
-wire judged against its own target; the region burred around its target). Osteotomy planes are
-not rehearsed: the engine has no saw scoring.
+regions and osteotomy planes as the rehearsal scenarios made for them (`k_wire_on_plan`,
+`burr_region_on_plan`, `osteotomy_on_plan`: a wire judged against its own target; the region
+burred around its target; the oscillating saw along the plane, entry -> target).
 """
 
 from typing import Any
 
 import msgspec
+import numpy as np
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -60,7 +61,7 @@ from sim_core.implants import ImplantError, get_implant
 from sim_core.instruments import load_instrument
 from sim_core.model import check_case_has
 from sim_core.rehearsal import landmarks_needed, with_protected_tubes
-from sim_core.scenarios import ScenarioError, load_scenario
+from sim_core.scenarios import ScenarioError, load_scenario, plane_normal
 
 # the scenario a rehearsal of each element kind runs on the element's path
 SCENARIO_OF_KIND: dict[str, str] = {
@@ -72,6 +73,8 @@ SCENARIO_OF_KIND: dict[str, str] = {
     # target, a region burred around its target with the region's radius
     PlanElement.Kind.K_WIRE: "k_wire_on_plan",
     PlanElement.Kind.BURR_REGION: "burr_region_on_plan",
+    # the oscillating saw along the plane, entry -> target
+    PlanElement.Kind.OSTEOTOMY_PLANE: "osteotomy_on_plan",
 }
 assert set(SCENARIO_OF_KIND) == set(REHEARSABLE_KINDS)
 
@@ -92,12 +95,14 @@ def _diameter_mm(element: PlanElement, scenario: str) -> float:
 def _element_spec(element: PlanElement) -> PlanElementSpec:
     scenario = SCENARIO_OF_KIND.get(element.kind, "pedicle_pilot_hole")
     e, t = element.entry_mm, element.target_mm
+    n = element.plane_normal if element.kind == PlanElement.Kind.OSTEOTOMY_PLANE else None
     return PlanElementSpec(
         element_id=element.pk,
         kind=element.kind,
         entry_mm=(float(e[0]), float(e[1]), float(e[2])),
         target_mm=(float(t[0]), float(t[1]), float(t[2])),
         diameter_mm=_diameter_mm(element, scenario),
+        normal=None if n is None else (float(n[0]), float(n[1]), float(n[2])),
     )
 
 
@@ -172,6 +177,20 @@ def _check_case_rehearsable(
         ) from exc
 
 
+def _check_plane(element: PlanElement) -> None:
+    # the station would refuse it: refused here, before anything is sent
+    axis = np.subtract(element.target_mm, element.entry_mm)
+    normal = element.plane_normal
+    try:
+        plane_normal(axis, None if normal is None else tuple(normal))
+    except ScenarioError as exc:
+        raise DomainError(
+            "plane_normal_invalid",
+            _("截骨平面的法向无效或几乎与截骨方向（入点→靶点）重合，无法演练"),
+            status=422,
+        ) from exc
+
+
 @transaction.atomic
 def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Station) -> Rehearsal:
     """Queue a rehearsal of one element of an approved plan at `station`, for the actor.
@@ -193,8 +212,7 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
     if chosen.kind not in SCENARIO_OF_KIND:
         raise DomainError(
             "element_not_rehearsable",
-            _("%(kind)s 不能在工作站上演练（可演练：椎弓根螺钉、钻孔、导针、克氏针、磨钻区域）")
-            % {"kind": chosen.get_kind_display()},
+            _("%(kind)s 不能在工作站上演练") % {"kind": chosen.get_kind_display()},
             status=422,
         )
     if len(elements) > MAX_PLAN_ELEMENTS:
@@ -213,6 +231,8 @@ def start_rehearsal(*, actor: User, plan: Plan, element_id: int, station: Statio
             % {"mm": f"{MAX_REGION_DIAMETER_MM / 2:.0f}"},
             status=422,
         )
+    if chosen.kind == PlanElement.Kind.OSTEOTOMY_PLANE:
+        _check_plane(chosen)
     check_may_start_session(actor, station, actor)
     annotation_version, zones, landmarks = _confirmed(locked.case)
     _check_case_rehearsable(locked.case, SCENARIO_OF_KIND[chosen.kind], zones, landmarks)

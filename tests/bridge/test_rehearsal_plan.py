@@ -107,7 +107,7 @@ def test_a_session_without_a_plan_is_the_frame_an_older_station_knows() -> None:
     [
         (_plan(case_hash="sha256:" + "d" * 64), "digest does not match"),  # another case's plan
         (_plan(version=4), "digest does not match"),  # a changed plan under the old digest
-        (_plan(kind="osteotomy_plane"), "cannot be rehearsed"),  # digest fine, no saw scoring
+        (_plan(kind="bone_graft"), "cannot be rehearsed"),  # digest fine, kind unknown
         (_plan(element_id=99), "is not (once) in the plan"),
         (_plan(elements=()), "a plan holds 1 to"),
     ],
@@ -240,3 +240,22 @@ def test_a_station_refuses_a_tampered_plan_over_the_bridge_and_runs_nothing(
     assert not (tmp_path / "station" / "cases" / "cases").exists() or not any(
         (tmp_path / "station" / "cases" / "cases").iterdir()
     )
+
+
+def test_an_osteotomy_planes_normal_is_under_the_digest_and_required() -> None:
+    cut = PlanElementSpec(1, "osteotomy_plane", (30.0, 30.0, 30.0), (30.0, 40.0, 30.0), 0.6)
+    with_normal = msgspec.structs.replace(cut, normal=(0.0, 0.0, 1.0))
+    plan = PlanSpec(7, 3, 1, (with_normal,), plan_digest(CASE, 7, 3, (with_normal,)))
+    assert check_plan(CASE, plan).normal == (0.0, 0.0, 1.0)
+    # another normal under the same digest: another plane, refused
+    tilted = msgspec.structs.replace(with_normal, normal=(0.0, 0.1, 1.0))
+    with pytest.raises(ValueError, match="digest does not match"):
+        check_plan(CASE, msgspec.structs.replace(plan, elements=(tilted,)))
+    # elements without a normal digest as they always did
+    assert plan_digest(CASE, 7, 3, (cut,)) != plan.digest
+    without = PlanSpec(7, 3, 1, (cut,), plan_digest(CASE, 7, 3, (cut,)))
+    with pytest.raises(ValueError, match="has no normal"):
+        check_plan(CASE, without)
+    bad = msgspec.structs.replace(with_normal, normal=(float("nan"), 0.0, 1.0))
+    with pytest.raises(ValueError, match="not valid numbers"):
+        check_plan(CASE, PlanSpec(7, 3, 1, (bad,), plan_digest(CASE, 7, 3, (bad,))))

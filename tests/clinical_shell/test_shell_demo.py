@@ -80,6 +80,26 @@ def test_demo_builds_the_network_with_valid_records_and_is_idempotent(
     plan = Plan.objects.get(case=case)
     assert plan.status == "draft" and plan.created_by == case.created_by
     assert sorted(plan.elements.values_list("label", flat=True)) == ["L4 右", "L4 左"]
+    # built from its DICOM alone, the case has no nerve; the demo confirmed the phantom's canal
+    # as a nerve tube, so the station can build the plan's rehearsal (it refuses without one)
+    from clinical_shell.imaging.annotation_selectors import confirmed_annotations
+    from sim_core.case.bundle import load_bundle
+    from sim_core.rehearsal import rehearsal_model
+    from sim_core.scenarios import ScenarioError
+
+    number, annotations = confirmed_annotations(case.pk) or (0, None)
+    assert number == 1 and annotations is not None
+    assert [(t.name, t.kind) for t in annotations.zones] == [("椎管", "nerve")]
+    left = plan.elements.get(label="L4 左")
+    path = {
+        "entry_mm": tuple(left.entry_mm),
+        "target_mm": tuple(left.target_mm),
+        "diameter_mm": 6.5,
+    }
+    bundle = load_bundle(case.path)
+    with pytest.raises(ScenarioError, match="nerve"):
+        rehearsal_model(bundle, "pedicle_pilot_hole", **path)
+    rehearsal_model(bundle, "pedicle_pilot_hole", tubes=annotations.zones, **path)
 
     # every orthopedic department is headed by one of its surgeons (escalations reach them)
     for ortho in Department.objects.filter(code="ORTHO"):

@@ -220,7 +220,7 @@ def test_a_surgeon_plans_two_screws_by_clicking_approves_rehearses_and_reads_the
             expect(card.locator("#rehearsal-history tbody tr").first).to_contain_text(status)
             rows = card.locator("#deviation-table tbody tr[data-element-id]")
             expect(rows).to_have_count(2)
-            expect(card.locator('[data-unrehearsed="1"]')).to_have_count(0)
+            expect(card.locator("[data-unrehearsed]")).to_have_count(0)
             for element in (left, right):
                 row = card.locator(f'#deviation-table tr[data-element-id="{element.pk}"]')
                 for measure in ("entry", "tip", "angle"):

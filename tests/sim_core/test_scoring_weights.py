@@ -100,7 +100,11 @@ def test_every_scenario_weights_its_metrics_and_names_critical_errors() -> None:
         assert sum(weights.values()) > 0, path.name
         critical = {t.metric for t in scenario.thresholds if t.fail_at is not None}
         assert "nerve_contacts" in critical, path.name
-        if scenario.scoring != "burr_target":
+        if scenario.scoring == "plane_cut":
+            # a saw's hole is its cut: done, and in the planned plane
+            assert {"cut_completeness_pct", "cut_angle_deg", "plunge_mm"} <= critical, path.name
+            assert "peak_force_n" in weights and "levering_s" in weights, path.name
+        elif scenario.scoring != "burr_target":
             assert {"hole_completeness_pct", "plunge_mm"} <= critical, path.name
             assert "peak_force_n" in weights and "levering_s" in weights, path.name
         if scenario.scoring == "pedicle":

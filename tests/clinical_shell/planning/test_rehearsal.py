@@ -338,21 +338,22 @@ def test_only_an_approved_plans_rehearsable_element_is_sent_and_nothing_else_is_
 ) -> None:
     surgeon = personas.county_surgeon
     entry = lumbar_bundle.marks["L4_body_centre"]
+    # a plane whose normal lies along its own cut describes no plane: the station would refuse it
     plane = {
         "kind": "osteotomy_plane",
         "label": "截骨",
         "entry_mm": entry,
         "target_mm": [entry[0], entry[1] + 10.0, entry[2]],
-        "plane_normal": [0.0, 0.0, 1.0],
+        "plane_normal": [0.0, 1.0, 0.02],
     }
     plan, element = _approved_plan(surgeon, lumbar_case, lumbar_bundle, plane)
     cut = plan.elements.get(kind="osteotomy_plane")
-    # an element kind no station rehearses, an element of another plan: clear refusals
+    # a plane the station could not cut, an element of another plan: clear refusals
     with pytest.raises(Exception) as refused:
         rehearsals.start_rehearsal(
             actor=surgeon, plan=plan, element_id=cut.pk, station=shell_bridge.station
         )
-    assert getattr(refused.value, "code", "") == "element_not_rehearsable"
+    assert getattr(refused.value, "code", "") == "plane_normal_invalid"
     with pytest.raises(Exception) as missing:
         rehearsals.start_rehearsal(
             actor=surgeon, plan=plan, element_id=10**6, station=shell_bridge.station
@@ -371,7 +372,7 @@ def test_only_an_approved_plans_rehearsable_element_is_sent_and_nothing_else_is_
     api = signed_in_client(surgeon)
     for plan_id, element_id, status, code in (
         (draft.pk, element.pk, 409, "plan_not_approved"),
-        (plan.pk, cut.pk, 422, "element_not_rehearsable"),
+        (plan.pk, cut.pk, 422, "plane_normal_invalid"),
         (plan.pk, 10**6, 404, "plan_element_not_found"),
     ):
         refused_api = _post_rehearsal(api, plan_id, element_id, shell_bridge.station.pk)
@@ -616,7 +617,7 @@ def test_the_demo_plan_on_a_case_built_from_dicom_alone_can_be_rehearsed(
     # the page offers the first element not rehearsed yet, and lists both as not rehearsed
     page = api.get(f"/planning/{plan.pk}/").content.decode()
     assert f'<option value="{first.pk}" selected>' in page
-    assert page.count('data-unrehearsed="1"') == 2
+    assert f'data-unrehearsed="{first.pk}"' in page and f'data-unrehearsed="{second.pk}"' in page
     posted = _post_rehearsal(api, plan.pk, first.pk, shell_bridge.station.pk)
     assert posted.status_code == 201, posted.content
     spec = msgspec.convert(Rehearsal.objects.get().spec, type=PlanSpec)
@@ -625,15 +626,16 @@ def test_the_demo_plan_on_a_case_built_from_dicom_alone_can_be_rehearsed(
     assert {e.element_id for e in spec.elements} == {first.pk, second.pk}
 
 
-def test_a_k_wire_and_a_burr_region_are_rehearsed_on_their_own_scenarios(
+def test_a_k_wire_a_burr_region_and_an_osteotomy_are_rehearsed_on_their_own_scenarios(
     shell_bridge: ShellBridge,
     personas: Personas,
     lumbar_case: SimulationCase,
     lumbar_bundle: LumbarCase,
     signed_in_client: Callable[[User], Client],
 ) -> None:
-    """A K-wire is judged against its own planned target and a burr region by what was burred
-    in and around it: scenarios no case carries the landmarks of, filled by the plan."""
+    """A K-wire is judged against its own planned target, a burr region by what was burred in
+    and around it, an osteotomy by the plane the saw cut: scenarios no case carries the
+    landmarks of, filled by the plan."""
     from sim_core.case.bundle import load_bundle
 
     surgeon = personas.county_surgeon
@@ -642,9 +644,14 @@ def test_a_k_wire_and_a_burr_region_are_rehearsed_on_their_own_scenarios(
     [body_lps] = [m["lps_mm"] for m in bundle.meta["landmarks"] if m["name"] == "L4_body_centre"]
     # a lesion in the front of the body, reached from in front as in the burr lesion scenario
     # (21 mm, not its 25: the test phantom's field of view ends 24 mm in front)
-    lesion, outside = (
+    lesion, outside, deep = (
         [float(x) for x in bundle.case_from_patient_mm(np.add(body_lps, [0.0, -dy, 0.0]))]
-        for dy in (12.0, 21.0)
+        for dy in (12.0, 21.0, 2.0)
+    )
+    # an axial cut into the body from in front: the plane's normal is the patient's S axis
+    superior = np.subtract(
+        bundle.case_from_patient_mm(np.add(body_lps, [0.0, 0.0, 1.0])),
+        bundle.case_from_patient_mm(body_lps),
     )
     plan, _screw = _approved_plan(
         surgeon,
@@ -664,12 +671,24 @@ def test_a_k_wire_and_a_burr_region_are_rehearsed_on_their_own_scenarios(
             "target_mm": lesion,
             "radius_mm": 5.0,
         },
+        {
+            "kind": "osteotomy_plane",
+            "label": "截骨",
+            "entry_mm": outside,
+            "target_mm": deep,
+            "plane_normal": [float(x) for x in superior],
+        },
     )
     wire = plan.elements.get(kind="k_wire")
     region = plan.elements.get(kind="burr_region")
+    cut = plan.elements.get(kind="osteotomy_plane")
     api = signed_in_client(surgeon)
     reports = {}
-    for element, scenario in ((wire, "k_wire_on_plan"), (region, "burr_region_on_plan")):
+    for element, scenario in (
+        (wire, "k_wire_on_plan"),
+        (region, "burr_region_on_plan"),
+        (cut, "osteotomy_on_plan"),
+    ):
         posted = _post_rehearsal(api, plan.pk, element.pk, shell_bridge.station.pk)
         assert posted.status_code == 201, posted.content
         rehearsal = Rehearsal.objects.get(pk=posted.json()["id"])
@@ -687,8 +706,13 @@ def test_a_k_wire_and_a_burr_region_are_rehearsed_on_their_own_scenarios(
     burr = reports["burr_region"]
     assert burr["planned"]["radius_mm"] == 5.0
     assert burr["achieved"]["target_removed_pct"] >= 70.0 and burr["passed"], json.dumps(burr)
+    plane = reports["osteotomy_plane"]
+    assert plane["cut_angle_deg"] < 1.0 and plane["cut_offset_mm"] < 0.5, json.dumps(plane)
+    assert plane["achieved"]["cut_completeness_pct"] >= 90.0 and plane["passed"]
+    assert np.allclose(plane["planned"]["normal"], superior / np.linalg.norm(superior), atol=1e-3)
     page = api.get(f"/planning/{plan.pk}/").content.decode()
     assert 'data-deviation="burr"' in page and 'data-deviation="depth"' in page
+    assert 'data-deviation="plane"' in page
     # training cannot pick these scenarios: no case has the points they are written on
     from sim_core.scenarios import list_scenarios
 
