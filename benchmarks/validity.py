@@ -5,16 +5,18 @@ Per scenario it reports:
 - score against skill: mean, SD, pass rate per skill level of `haptics.simulated_hand`
   users (each a different person: their parameters spread around the level's), whether the
   means rise monotonically, and Cohen's d between adjacent levels and between the ends;
-- the false-pass rate of the bad-technique catalog (``sim_core.trajectories.BAD_TECHNIQUES``,
-  scripted, on the base case): the share of bad techniques that pass;
+- the false-pass rate of the bad-technique catalog (``sim_core.trajectories.bad_techniques``:
+  the scoring's catalog, a wrong level only where the scenario is on a vertebra; scripted, on
+  the base case): the share of bad techniques that pass;
 - test–retest: the same persons at one skill level, two attempts each: within-person SD of
   the score and the correlation between attempts;
 - what part of the score each metric carries: its nominal weight, and over all hand sessions
   the mean points it earned and lost and the correlation of its points with the score.
 
 Users run on the base phantoms (seed 1, the test phantoms) and on other people's anatomy
-(``CASE_VARIANTS``: a small person with narrow pedicles and a varus hip, a large one with wide
-pedicles and a valgus hip; other noise seeds and tilted acquisitions), each with its plan made
+(``CASE_VARIANTS``: a small person with narrow pedicles, a varus hip and narrow condyles, a large
+one with wide pedicles, a valgus hip and wide condyles; other noise seeds and tilted
+acquisitions), each with its plan made
 on its own landmarks, built once under ``var/validity-cases/``. Sessions
 run headless through the engine's own step, faster than real time; wall time per session is
 recorded. Writes ``benchmarks/results/validity-<date>.json`` with the machine and date.
@@ -48,7 +50,11 @@ SCENARIO_REGION = {
     "pedicle_pilot_hole": "lumbar",
     "burr_lesion": "lumbar",
     "femoral_neck_guide_wire": "hip",
+    "knee_lesion_burr": "knee",
 }
+# the knee's lesion lies in the lateral condyle, outside a 128-pixel field at the knee's fine
+# in-plane spacing: its phantoms keep the demo's field of view, on 1 mm voxels (as the tests')
+WIDE_FIELD_SPACING_MM = {"knee": 1.0}
 SKILLS = (0.0, 0.33, 0.67, 1.0)
 RETEST_SKILL = 0.67
 SLICES, MATRIX = 80, 128  # the tests' phantom size: small enough to build in seconds
@@ -83,6 +89,7 @@ CASE_VARIANTS = (
             "hip": Variation(
                 scale=0.9, neck_shaft_deg=125.0, anteversion_deg=8.0, neck_diameter_mm=25.0
             ),
+            "knee": Variation(scale=0.9, condyle_spacing_mm=34.0),
         },
     ),
     CaseVariant(
@@ -100,6 +107,7 @@ CASE_VARIANTS = (
             "hip": Variation(
                 scale=1.1, neck_shaft_deg=136.0, anteversion_deg=16.0, neck_length_mm=58.0
             ),
+            "knee": Variation(scale=1.1, condyle_spacing_mm=46.0),
         },
     ),
 )
@@ -132,6 +140,7 @@ def case_path(region: str, variant: str) -> Path:
 
 def build_cases(regions: Sequence[str], names: Sequence[str] | None = None) -> None:
     from sim_core.case.build import build_case
+    from sim_core.ct.anatomy import anatomy
     from sim_core.ct.phantom import make_phantom, write_phantom
 
     for region in regions:
@@ -142,17 +151,22 @@ def build_cases(regions: Sequence[str], names: Sequence[str] | None = None) -> N
             if (out / "case.json").exists():
                 continue
             series = CASES / f"{region}-{variant.name}-ct"
+            wide = WIDE_FIELD_SPACING_MM.get(region)
             if not series.exists():
                 phantom = make_phantom(
                     region,
                     seed=variant.seed,
                     slices=SLICES,
                     matrix=MATRIX,
+                    pixel_mm=anatomy(region).pixel_mm * 512 / MATRIX if wide else None,
                     rotation_deg=variant.tilt_deg,
                     variation=variant.anatomy(region),
                 )
                 write_phantom(phantom, series)
-            build_case(series, out)
+            if wide:
+                build_case(series, out, spacing_mm=wide)
+            else:
+                build_case(series, out)
 
 
 _models: dict[tuple[str, str], Any] = {}
@@ -174,7 +188,7 @@ def run_job(job: Job) -> dict[str, Any]:
     from sim_core.replay import play
     from sim_core.scenarios import load_scenario, other_level
     from sim_core.scoring import score
-    from sim_core.trajectories import bad_technique_rows
+    from sim_core.trajectories import WRONG_LEVEL, bad_technique_rows
 
     bundle, model = _model(job.scenario, job.case)
     start = time.perf_counter()
@@ -185,7 +199,7 @@ def run_job(job: Job) -> dict[str, Any]:
     else:
         other = None
         if job.technique == "wrong_level":
-            shifted = other_level(load_scenario(job.scenario), {"L4": "L3"})
+            shifted = other_level(load_scenario(job.scenario), WRONG_LEVEL)
             other = model_from_bundle(bundle, shifted)
         rows = bad_technique_rows(model, job.technique, other_level=other)
         _, result = play(model, rows)
@@ -361,14 +375,14 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from sim_core.scenarios import load_scenario
-    from sim_core.trajectories import BAD_TECHNIQUES
+    from sim_core.trajectories import bad_techniques
 
     started = time.perf_counter()
     build_cases(sorted({SCENARIO_REGION[s] for s in args.scenarios}), args.cases)
     retest_users = args.users if args.retest_users is None else args.retest_users
     jobs: list[Job] = []
     for scenario in args.scenarios:
-        for technique in () if args.skip_bad else BAD_TECHNIQUES[load_scenario(scenario).scoring]:
+        for technique in () if args.skip_bad else bad_techniques(load_scenario(scenario)):
             jobs.append(Job(scenario, args.cases[0], "bad", technique=technique))
     # user by user across scenarios, cases and skills: a run stopped by --budget-min is balanced
     for seed in range(args.users):

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from sim_core.model import CaseModel
 from sim_core.rotation import quaternion_from_matrix
+from sim_core.scenarios import Scenario, other_level
 from sim_core.slots import (
     BUTTON_POWER,
     DT_S,
@@ -410,6 +411,19 @@ BAD_TECHNIQUES: dict[str, tuple[str, ...]] = {
     "guide_wire": ("wrong_angle", "wrong_entry", "levering", "plunge", "power_off_push", "redrill"),
     "burr_target": ("overreach", "plunge", "power_off_push", "wrong_entry", "wrong_level"),
 }
+
+
+def bad_techniques(scenario: Scenario) -> tuple[str, ...]:
+    """The catalog's bad techniques that exist for ``scenario``: a wrong level only where the
+    scenario is written on a vertebral level (a knee has no level to mistake)."""
+    names = BAD_TECHNIQUES[scenario.scoring]
+    if other_level(scenario, WRONG_LEVEL) == scenario:
+        names = tuple(n for n in names if n != "wrong_level")
+    return names
+
+
+# the level a wrong-level attempt goes to instead (benchmarks/validity, the tests)
+WRONG_LEVEL = {"L4": "L3"}
 
 
 def bad_technique_rows(

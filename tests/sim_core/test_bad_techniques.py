@@ -95,3 +95,14 @@ def test_a_burr_session_cutting_over_500_mm3_outside_the_target_fails(
     assert "removed_outside_mm3" in sheet.critical_errors
     assert sheet.score <= CRITICAL_CAP
     assert not sheet.passed
+
+
+def test_a_wrong_level_is_a_bad_technique_only_where_a_scenario_is_on_a_vertebra() -> None:
+    from sim_core.trajectories import bad_techniques
+
+    assert "wrong_level" in bad_techniques(load_scenario(PEDICLE))
+    assert "wrong_level" in bad_techniques(load_scenario(BURR))
+    # a knee has no level: "the wrong level" there was the expert's own cut, and passed
+    knee = bad_techniques(load_scenario("knee_lesion_burr"))
+    assert "wrong_level" not in knee and "overreach" in knee
+    assert "wrong_level" not in bad_techniques(load_scenario("femoral_neck_guide_wire"))
