@@ -175,6 +175,11 @@ class Endpoint:
             sock.close(linger=0)
         if self._own_context:
             self.ctx.term()
+        # the shell side may hold resources of this thread (the Django shell: its database
+        # connection, which a pool lends only so many of): a shell side that has some lets go
+        stopped = getattr(self.shell, "endpoint_stopped", None)
+        if callable(stopped):
+            stopped()
 
     def wait_ready(self, timeout_s: float = 10.0) -> bool:
         return self._ready.wait(timeout_s)

@@ -93,6 +93,12 @@ class DjangoShellSide:
         ):
             connection.close()
 
+    def endpoint_stopped(self) -> None:
+        """The endpoint's loop ended (called on its thread): give this thread's database
+        connection back. A stopped endpoint otherwise keeps its pool slot until the process
+        ends, and a process that starts a few endpoints (tests, a restarted bridge) runs out."""
+        connection.close()
+
     def _station(self, ref: StationRef) -> Station:
         return Station.objects.select_related("institution").get(pk=int(ref.station_id))
 
