@@ -37,6 +37,39 @@ def _point(value: Any) -> list[float] | None:
     return [round(float(x), 3) for x in value]
 
 
+def _report(
+    element: dict[str, Any],
+    label: str,
+    replayed: dict[str, Any],
+    *,
+    planned: dict[str, Any],
+    achieved: dict[str, Any],
+    **measures: Any,
+) -> dict[str, Any]:
+    # what every element's report holds, around its kind's own numbers
+    entry = np.asarray(element["entry_mm"], dtype=np.float64)
+    target = np.asarray(element["target_mm"], dtype=np.float64)
+    return {
+        "element_id": int(element["element_id"]),
+        "kind": str(element["kind"]),
+        "label": label,
+        "diameter_mm": float(element["diameter_mm"]),
+        "planned": {
+            "entry_mm": _point(element["entry_mm"]),
+            "target_mm": _point(element["target_mm"]),
+            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
+            "breach_mm": None,
+            "gr_grade": None,
+            **planned,
+        },
+        "achieved": {"breach_mm": None, "gr_grade": None, **achieved},
+        **measures,
+        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
+        "score": _round(float(replayed.get("score", 0.0)), 1),
+        "passed": bool(replayed.get("passed", False)),
+    }
+
+
 def deviation_report(
     *,
     case_path: str,
@@ -55,9 +88,9 @@ def deviation_report(
     if str(element["kind"]) in ("guide_wire", "k_wire"):
         return _guide_wire_report(element, label, replayed, entry, target)
     if str(element["kind"]) == "burr_region":
-        return _burr_report(element, label, replayed, entry, target)
+        return _burr_report(element, label, replayed)
     if str(element["kind"]) == "osteotomy_plane":
-        return _plane_report(element, label, replayed, entry, target)
+        return _plane_report(element, label, replayed)
     radius = 0.5 * float(element["diameter_mm"])
     model = plan_checks.cached_planning_model(case_path, case_content_hash)
     planned_breach = plan_checks.planned_breach_mm(
@@ -70,19 +103,12 @@ def deviation_report(
         if grade_index is not None and 0 <= grade_index < len(GR_GRADES)
         else None
     )
-    return {
-        "element_id": int(element["element_id"]),
-        "kind": str(element["kind"]),
-        "label": label,
-        "diameter_mm": float(element["diameter_mm"]),
-        "planned": {
-            "entry_mm": _point(element["entry_mm"]),
-            "target_mm": _point(element["target_mm"]),
-            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
-            "breach_mm": round(planned_breach, 2),
-            "gr_grade": gr_grade(planned_breach),
-        },
-        "achieved": {
+    return _report(
+        element,
+        label,
+        replayed,
+        planned={"breach_mm": round(planned_breach, 2), "gr_grade": gr_grade(planned_breach)},
+        achieved={
             # where the drilled line crosses the plane through the planned entry, normal to it
             "entry_mm": _point(replayed.get("final_tail_mm")),
             "tip_mm": _point(replayed.get("final_tip_mm")),
@@ -91,14 +117,11 @@ def deviation_report(
             "gr_grade": achieved_grade,
             "inserted": depth is not None and depth > 0,
         },
-        "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
-        "tip_offset_mm": _round(_metric(replayed, "tip_offset_mm")),
-        "angle_deg": _round(_metric(replayed, "angle_deg")),
-        "hole_completeness_pct": _round(_metric(replayed, "hole_completeness_pct"), 1),
-        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
-        "score": _round(float(replayed.get("score", 0.0)), 1),
-        "passed": bool(replayed.get("passed", False)),
-    }
+        entry_offset_mm=_round(_metric(replayed, "tail_offset_mm")),
+        tip_offset_mm=_round(_metric(replayed, "tip_offset_mm")),
+        angle_deg=_round(_metric(replayed, "angle_deg")),
+        hole_completeness_pct=_round(_metric(replayed, "hole_completeness_pct"), 1),
+    )
 
 
 def _guide_wire_report(
@@ -117,115 +140,64 @@ def _guide_wire_report(
     apex = _point(replayed.get("apex_mm"))
     planned_tad = None if apex is None else float(np.linalg.norm(target - np.asarray(apex)))
     tip_offset = None if tip is None else float(np.linalg.norm(np.asarray(tip) - target))
-    return {
-        "element_id": int(element["element_id"]),
-        "kind": str(element["kind"]),
-        "label": label,
-        "diameter_mm": float(element["diameter_mm"]),
-        "planned": {
-            "entry_mm": _point(element["entry_mm"]),
-            "target_mm": _point(element["target_mm"]),
-            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
-            "tip_apex_mm": _round(planned_tad),
-            "breach_mm": None,
-            "gr_grade": None,
-        },
-        "achieved": {
+    return _report(
+        element,
+        label,
+        replayed,
+        planned={"tip_apex_mm": _round(planned_tad)},
+        achieved={
             "entry_mm": _point(replayed.get("final_tail_mm")),
             "tip_mm": tip,
             "depth_mm": _round(depth),
             "tip_apex_mm": _round(_metric(replayed, "tip_apex_mm")),
-            "breach_mm": None,
-            "gr_grade": None,
             "inserted": depth is not None and depth > 0,
         },
-        "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
-        "tip_offset_mm": _round(tip_offset),
-        "angle_deg": _round(_metric(replayed, "angle_deg")),
-        "depth_error_mm": _round(_metric(replayed, "depth_error_mm")),
-        "hole_completeness_pct": _round(_metric(replayed, "hole_completeness_pct"), 1),
-        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
-        "score": _round(float(replayed.get("score", 0.0)), 1),
-        "passed": bool(replayed.get("passed", False)),
-    }
+        entry_offset_mm=_round(_metric(replayed, "tail_offset_mm")),
+        tip_offset_mm=_round(tip_offset),
+        angle_deg=_round(_metric(replayed, "angle_deg")),
+        depth_error_mm=_round(_metric(replayed, "depth_error_mm")),
+        hole_completeness_pct=_round(_metric(replayed, "hole_completeness_pct"), 1),
+    )
 
 
-def _burr_report(
-    element: dict[str, Any],
-    label: str,
-    replayed: dict[str, Any],
-    entry: np.ndarray[Any, Any],
-    target: np.ndarray[Any, Any],
-) -> dict[str, Any]:
+def _burr_report(element: dict[str, Any], label: str, replayed: dict[str, Any]) -> dict[str, Any]:
     # a burr region is judged by what was removed, not by a path: the share of the planned
     # sphere's bone burred away and the bone removed outside it (the scoring's own numbers)
-    return {
-        "element_id": int(element["element_id"]),
-        "kind": str(element["kind"]),
-        "label": label,
-        "diameter_mm": float(element["diameter_mm"]),
-        "planned": {
-            "entry_mm": _point(element["entry_mm"]),
-            "target_mm": _point(element["target_mm"]),
-            "radius_mm": round(0.5 * float(element["diameter_mm"]), 2),
-            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
-            "breach_mm": None,
-            "gr_grade": None,
-        },
-        "achieved": {
+    return _report(
+        element,
+        label,
+        replayed,
+        planned={"radius_mm": round(0.5 * float(element["diameter_mm"]), 2)},
+        achieved={
             "target_removed_pct": _round(_metric(replayed, "target_removed_pct"), 1),
             "removed_outside_mm3": _round(_metric(replayed, "removed_outside_mm3"), 1),
-            "breach_mm": None,
-            "gr_grade": None,
         },
-        "entry_offset_mm": None,
-        "tip_offset_mm": None,
-        "angle_deg": None,
-        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
-        "score": _round(float(replayed.get("score", 0.0)), 1),
-        "passed": bool(replayed.get("passed", False)),
-    }
+        entry_offset_mm=None,
+        tip_offset_mm=None,
+        angle_deg=None,
+    )
 
 
-def _plane_report(
-    element: dict[str, Any],
-    label: str,
-    replayed: dict[str, Any],
-    entry: np.ndarray[Any, Any],
-    target: np.ndarray[Any, Any],
-) -> dict[str, Any]:
+def _plane_report(element: dict[str, Any], label: str, replayed: dict[str, Any]) -> dict[str, Any]:
     # a saw cut is judged by the plane it made against the planned one (angle, parallel offset),
     # how much of the planned cut it made and what it cut off the plane; the blade's path
     # (entry, tip, angle of advance) as for a drilled element
-    return {
-        "element_id": int(element["element_id"]),
-        "kind": str(element["kind"]),
-        "label": label,
-        "diameter_mm": float(element["diameter_mm"]),
-        "planned": {
-            "entry_mm": _point(element["entry_mm"]),
-            "target_mm": _point(element["target_mm"]),
-            "normal": _point(replayed.get("planned_normal")),
-            "length_mm": round(float(np.linalg.norm(target - entry)), 2),
-            "breach_mm": None,
-            "gr_grade": None,
-        },
-        "achieved": {
+    return _report(
+        element,
+        label,
+        replayed,
+        planned={"normal": _point(replayed.get("planned_normal"))},
+        achieved={
             "entry_mm": _point(replayed.get("final_tail_mm")),
             "tip_mm": _point(replayed.get("final_tip_mm")),
             "normal": _point(replayed.get("cut_normal")),
             "cut_completeness_pct": _round(_metric(replayed, "cut_completeness_pct"), 1),
             "removed_off_plane_mm3": _round(_metric(replayed, "removed_off_plane_mm3"), 1),
-            "breach_mm": None,
-            "gr_grade": None,
         },
-        "entry_offset_mm": _round(_metric(replayed, "tail_offset_mm")),
-        "tip_offset_mm": _round(_metric(replayed, "tip_offset_mm")),
-        "angle_deg": _round(_metric(replayed, "angle_deg")),
-        "cut_angle_deg": _round(_metric(replayed, "cut_angle_deg")),
-        "cut_offset_mm": _round(_metric(replayed, "cut_offset_mm")),
-        "depth_error_mm": _round(_metric(replayed, "depth_error_mm")),
-        "nerve_contacts": _round(_metric(replayed, "nerve_contacts"), 0),
-        "score": _round(float(replayed.get("score", 0.0)), 1),
-        "passed": bool(replayed.get("passed", False)),
-    }
+        entry_offset_mm=_round(_metric(replayed, "tail_offset_mm")),
+        tip_offset_mm=_round(_metric(replayed, "tip_offset_mm")),
+        angle_deg=_round(_metric(replayed, "angle_deg")),
+        cut_angle_deg=_round(_metric(replayed, "cut_angle_deg")),
+        cut_offset_mm=_round(_metric(replayed, "cut_offset_mm")),
+        depth_error_mm=_round(_metric(replayed, "depth_error_mm")),
+    )
